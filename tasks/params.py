@@ -1,0 +1,169 @@
+"""Typed, strict, frozen params: one pydantic model per section of `params.yaml`.
+
+A typo or an out-of-range value fails at start-up with a message naming the key
+(`train.epochz: Extra inputs are not permitted`). Tasks receive their own section.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import InvalidInputError
+
+Category = Literal["face", "body", "plate", "text"]
+Method = Literal["blur", "pixelate", "mask"]
+Accountant = Literal["prv", "rdp", "gdp"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Section):
+    raw: str = "data/raw"
+    anonymized: str = "data/anonymized"
+    models: str = "models"
+    metrics: str = "reports/metrics"
+    plots: str = "reports/plots"
+    reports: str = "reports"
+
+
+class SplitFractions(_Section):
+    train: float = Field(0.6, gt=0, lt=1)
+    holdout: float = Field(0.2, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        total = self.train + self.holdout + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + holdout + test must be 1, got {total:.4f}")
+        return self
+
+
+class IngestParams(_Section):
+    source: Literal["builtin", "folder"] = "builtin"
+    folder: str | None = None  # root/<label>/*.png when source == folder
+    n_images: int = Field(2000, ge=10, le=1_000_000)
+    image_size: int = Field(256, ge=64, le=2048)
+    max_faces: int = Field(3, ge=0, le=8)
+    face_size: tuple[int, int] = (24, 72)  # min, max face side in pixels
+    split: SplitFractions = SplitFractions()
+
+    @model_validator(mode="after")
+    def _folder_needs_path(self) -> IngestParams:
+        if self.source == "folder" and not self.folder:
+            raise ValueError("ingest.folder is required when ingest.source is 'folder'")
+        if self.face_size[0] > self.face_size[1] or self.face_size[0] < 8:
+            raise ValueError(f"ingest.face_size must be (min, max) with 8 <= min <= max, got {self.face_size}")
+        return self
+
+
+class FaceDetectorParams(_Section):
+    threshold: float = Field(0.3, gt=0, lt=1)
+    pad: float = Field(0.2, ge=0, le=1)  # box grown by this fraction of its size on each side
+    upscale: float = Field(2.0, ge=1, le=4)  # small faces: run the detector on an upscaled copy
+
+
+class TextDetectorParams(_Section):
+    box_threshold: float = Field(0.3, gt=0, lt=1)
+    pad: float = Field(0.1, ge=0, le=1)
+    policy: Literal["pii", "all"] = "pii"
+
+
+class AnonymizeParams(_Section):
+    targets: tuple[Category, ...] = ("face", "plate", "text")
+    method: Method = "pixelate"
+    pixelate_block: int = Field(8, ge=2, le=64)
+    blur_strength: float = Field(0.5, gt=0, le=4)  # Gaussian sigma as a fraction of the box's short side
+    face: FaceDetectorParams = FaceDetectorParams()
+    text: TextDetectorParams = TextDetectorParams()
+    verify: bool = True  # re-run the detectors on the output; a surviving detection quarantines the image
+    shard_size: int = Field(64, ge=1, le=10_000)
+
+
+class CheckQualityParams(_Section):
+    residual_detector: Literal["dlib_hog"] = "dlib_hog"
+    residual_upsample: int = Field(1, ge=0, le=3)
+    match_iou: float = Field(0.3, gt=0, le=1)  # IoU at which a detection counts as the ground-truth box
+
+
+class DpParams(_Section):
+    target_epsilon: float = Field(3.0, gt=0)
+    target_delta: float = Field(1e-5, gt=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    accountant: Accountant = "prv"
+
+
+class TrainParams(_Section):
+    model: Literal["gn_cnn"] = "gn_cnn"
+    input_size: int = Field(64, ge=16, le=512)
+    epochs: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(0.5, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nonprivate_lr: float = Field(0.05, gt=0)
+    dp: DpParams = DpParams()
+
+
+class AuditParams(_Section):
+    attacks: tuple[Literal["loss_threshold"], ...] = ("loss_threshold",)
+    max_samples: int = Field(2000, ge=10)  # per side (members, non-members)
+
+
+class ReportParams(_Section):
+    title: str = "privtrail compliance report"
+
+
+class PromoteParams(_Section):
+    model_name: str = "privtrail-dp"
+    alias: str = "audited"
+
+
+class Gates(_Section):
+    max_quarantine_fraction: float = Field(0.1, ge=0, le=1)
+    min_face_redaction_recall: float = Field(0.9, ge=0, le=1)
+    min_plate_redaction_recall: float = Field(0.9, ge=0, le=1)
+    max_residual_face_rate: float = Field(0.05, ge=0, le=1)  # faces per anonymized image found by the auditor
+    max_epsilon: float = Field(3.0, gt=0)
+    max_delta: float = Field(1e-4, gt=0, lt=1)
+    min_dp_accuracy: float = Field(0.2, ge=0, le=1)
+    max_mia_auc_dp: float = Field(0.6, ge=0.5, le=1)
+    max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, ge=0, le=1)
+
+
+class Params(_Section):
+    seed: int = Field(1234, ge=0)
+    paths: Paths = Paths()
+    ingest: IngestParams = IngestParams()
+    anonymize: AnonymizeParams = AnonymizeParams()
+    check_quality: CheckQualityParams = CheckQualityParams()
+    train: TrainParams = TrainParams()
+    audit: AuditParams = AuditParams()
+    report: ReportParams = ReportParams()
+    promote: PromoteParams = PromoteParams()
+    gates: Gates = Gates()
+
+
+STAGES: tuple[str, ...] = ("ingest", "anonymize", "check_quality", "train", "audit", "report", "promote")
+
+
+def parse_params(raw: dict[str, Any], *, source: str = "params.yaml") -> Params:
+    """Validate a params mapping.
+
+    Args:
+        raw: the parsed YAML mapping.
+        source: name of the file, for the error message.
+    Raises:
+        InvalidInputError: one line per bad key, e.g. `params.yaml: train.epochz: Extra inputs are not permitted`.
+    """
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "<root>"
+            lines.append(f"{source}: {key}: {e['msg']}")
+        raise InvalidInputError("; ".join(lines)) from None
