@@ -1,0 +1,26 @@
+"""Small shared pieces of the stage flows: metrics files, the quarantine-share check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flows import io
+from tasks.errors import QualityGateError
+
+
+def write_metrics(stage: str, metrics: Mapping[str, float], *, metrics_dir: str) -> dict[str, float]:
+    """Write `reports/metrics/<stage>.json`: the same dict the stage logs to MLflow."""
+    clean = {k: float(v) for k, v in sorted(metrics.items())}
+    io.write_json(f"{metrics_dir}/{stage}.json", clean)
+    return clean
+
+
+def check_counts(stage: str, *, n_inputs: int, n_ok: int, n_quarantined: int, max_fraction: float) -> None:
+    """Every input is processed or quarantined; the quarantined share stays under its gate."""
+    if n_ok + n_quarantined != n_inputs:
+        raise QualityGateError(f"{stage}: {n_ok} processed + {n_quarantined} quarantined != {n_inputs} inputs")
+    if n_inputs and n_quarantined / n_inputs > max_fraction:
+        raise QualityGateError(
+            f"{stage}: {n_quarantined}/{n_inputs} inputs quarantined, above the gate "
+            f"max_quarantine_fraction={max_fraction} (see the stage's quarantine.jsonl for reasons)"
+        )

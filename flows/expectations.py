@@ -1,0 +1,64 @@
+"""Great Expectations suites on stage manifests; results (JSON + Data Docs HTML) go to reports/gx/<suite>/."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from flows import io
+
+
+def _expectations(*, n_rows: int, labels: Sequence[int], max_side: int, splits: Sequence[str]) -> list[Any]:
+    import great_expectations as gx
+
+    e = gx.expectations
+    out: list[Any] = [e.ExpectTableRowCountToEqual(value=n_rows)]
+    out += [e.ExpectColumnValuesToBeUnique(column=c) for c in ("id", "sha256", "path")]
+    out += [e.ExpectColumnValuesToNotBeNull(column=c) for c in ("id", "path", "sha256", "width", "height",
+                                                                "label", "split", "status")]
+    out += [e.ExpectColumnValuesToBeBetween(column=c, min_value=8, max_value=max_side) for c in ("width", "height")]
+    out += [
+        e.ExpectColumnValuesToBeInSet(column="label", value_set=list(labels)),
+        e.ExpectColumnValuesToBeInSet(column="split", value_set=list(splits)),
+        e.ExpectColumnDistinctValuesToContainSet(column="split", value_set=list(splits)),
+        e.ExpectColumnValueLengthsToEqual(column="sha256", value=64),
+    ]
+    return out
+
+
+def validate_manifest(frame: pd.DataFrame, *, suite: str, out_dir: str, n_rows: int, labels: Sequence[int],
+                      max_side: int, splits: Sequence[str] = ("train", "holdout", "test")) -> dict[str, Any]:
+    """Run the manifest suite with a checkpoint; write results.json and Data Docs; return the summary."""
+    import great_expectations as gx
+
+    out = io.clean_dir(out_dir)
+    with tempfile.TemporaryDirectory(prefix="privtrail-gx-") as tmp:
+        ctx = gx.get_context(mode="file", project_root_dir=tmp)
+        asset = ctx.data_sources.add_or_update_pandas(suite).add_dataframe_asset(suite)
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+        s = gx.ExpectationSuite(name=suite)
+        for exp in _expectations(n_rows=n_rows, labels=labels, max_side=max_side, splits=splits):
+            s.add_expectation(exp)
+        s = ctx.suites.add_or_update(s)
+        vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite, data=batch, suite=s))
+        cp = ctx.checkpoints.add_or_update(gx.Checkpoint(
+            name=suite, validation_definitions=[vd], result_format="SUMMARY",
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")]))
+        result = cp.run(batch_parameters={"dataframe": frame})
+        docs = Path(tmp) / "gx" / "uncommitted" / "data_docs" / "local_site"
+        if docs.exists():
+            shutil.copytree(docs, out / "data_docs")
+    checks = [
+        {"expectation": r.expectation_config.type, "kwargs": {k: v for k, v in r.expectation_config.kwargs.items()
+                                                              if k != "batch_id"}, "success": bool(r.success)}
+        for run in result.run_results.values() for r in run.results
+    ]
+    summary = {"suite": suite, "success": bool(result.success), "n_expectations": len(checks),
+               "n_failed": sum(not c["success"] for c in checks), "results": checks}
+    io.write_json(out / "results.json", summary)
+    return summary

@@ -1,0 +1,210 @@
+"""The only module that reads params.yaml and reads or writes pipeline files.
+
+Stages exchange paths, never pixels: Prefect tasks get shard lists of relative paths and call
+these helpers themselves, so raw images never become Prefect results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tasks.errors import InvalidInputError
+from tasks.ingest.folder import decode_image, encode_png
+from tasks.params import Params, parse_params
+
+PARAMS_FILE = "params.yaml"
+
+
+def repo_root() -> Path:
+    """The workspace root: DVC runs every stage command from there."""
+    return Path(os.environ.get("PRIVTRAIL_ROOT", Path.cwd())).resolve()
+
+
+def load_params(path: str | Path | None = None) -> Params:
+    """Read and validate params.yaml; a bad key or value raises InvalidInputError naming it."""
+    file = Path(path) if path else repo_root() / PARAMS_FILE
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"{file}: params file not found") from None
+    except yaml.YAMLError as err:
+        raise InvalidInputError(f"{file}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"{file}: expected a mapping at the top level")
+    return parse_params(raw, source=file.name)
+
+
+def path(rel: str | Path) -> Path:
+    """Absolute path of a workspace-relative path."""
+    p = Path(rel)
+    return p if p.is_absolute() else repo_root() / p
+
+
+def clean_dir(rel: str | Path) -> Path:
+    """Create `rel` empty (DVC outputs are rewritten whole by their stage)."""
+    import shutil
+
+    d = path(rel)
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return d
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def read_image(file: str | Path) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB with EXIF orientation applied."""
+    p = path(file)
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise InvalidInputError(f"{p}: cannot read: {err.strerror or err}") from None
+    return decode_image(data, name=str(p))
+
+
+def write_png(file: str | Path, image: np.ndarray) -> str:
+    """Write pixels as a metadata-free PNG; return its sha256."""
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    data = encode_png(image)
+    p.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- tables and json ------------------------------------------------------------------------
+
+
+def write_json(file: str | Path, obj: Any) -> None:
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(file: str | Path) -> Any:
+    p = path(file)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"{p}: not found (did its stage run?)") from None
+
+
+def write_jsonl(file: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with p.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True, default=_json_default) + "\n")
+            n += 1
+    return n
+
+
+def read_jsonl(file: str | Path) -> list[dict[str, Any]]:
+    p = path(file)
+    if not p.exists():
+        raise InvalidInputError(f"{p}: not found (did its stage run?)")
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def write_table(file: str | Path, frame: pd.DataFrame) -> None:
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(p, index=False)
+
+
+def read_table(file: str | Path) -> pd.DataFrame:
+    p = path(file)
+    if not p.exists():
+        raise InvalidInputError(f"{p}: not found (did its stage run?)")
+    return pd.read_parquet(p)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --- digests ------------------------------------------------------------------------------
+
+
+def file_sha256(file: str | Path) -> str:
+    h = hashlib.sha256()
+    with path(file).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def digest(paths: Sequence[str | Path]) -> str:
+    """sha256 over the relative names and contents of files and folders (recursively), order-free."""
+    h = hashlib.sha256()
+    for rel in sorted(str(p) for p in paths):
+        p = path(rel)
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p] if p.exists() else []
+        for f in files:
+            h.update(str(f.relative_to(repo_root()) if f.is_relative_to(repo_root()) else f).encode())
+            h.update(file_sha256(f).encode())
+    return h.hexdigest()
+
+
+def list_files(root: str | Path) -> list[str]:
+    """Every file under `root`, as POSIX paths relative to it, sorted."""
+    r = path(root)
+    if not r.is_dir():
+        raise InvalidInputError(f"{r}: not a folder")
+    return sorted(f.relative_to(r).as_posix() for f in r.rglob("*") if f.is_file())
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+def save_state_dict(file: str | Path, state: Mapping[str, Any]) -> None:
+    import torch
+
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(state), p)
+
+
+def load_state_dict(file: str | Path) -> dict[str, Any]:
+    import torch
+
+    p = path(file)
+    if not p.exists():
+        raise InvalidInputError(f"{p}: model weights not found (did train run?)")
+    return dict(torch.load(p, map_location="cpu", weights_only=True))
+
+
+def load_split(manifest: pd.DataFrame, root: str, split: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Images and labels of one split of an image manifest (pixels stay inside the calling process)."""
+    rows = manifest[manifest["split"] == split]
+    images = [read_image(f"{root}/{rel}") for rel in rows["path"]]
+    return images, rows["label"].to_numpy(dtype=np.int64)
+
+
+def save_figure(file: str | Path, fig: Any) -> None:
+    """Save a matplotlib figure as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110, bbox_inches="tight")
+    plt.close(fig)

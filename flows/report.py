@@ -1,0 +1,68 @@
+"""report: compliance.json (the contract) and a self-contained compliance.html with every gate.
+
+ε is recomputed here from the recorded DP mechanism history with a fresh Opacus accountant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from prefect import flow
+
+from flows import io, tracking
+from flows.common import write_metrics
+from tasks.params import STAGES, Params
+from tasks.report.compliance import build_compliance
+from tasks.report.html import render_html
+from tasks.train.dp import DpTrainingRecord, recompute_epsilon
+
+UPSTREAM = STAGES[: STAGES.index("report")]
+REPRODUCE = "git clone <repo> && cd privtrail && git checkout {sha} && make pipeline"
+
+
+def _lineage(params: Params) -> dict[str, Any]:
+    runs = {s: io.read_json(f"{params.paths.reports}/runs/{s}.json") for s in UPSTREAM}
+    lock = io.path("dvc.lock")
+    return {"git_sha": tracking.git_sha(), "tracking_uri": tracking.tracking_uri(),
+            "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else None,
+            "mlflow_runs": {s: r["run_id"] for s, r in runs.items()}, "model_uri": runs["train"].get("model_uri")}
+
+
+def _figures(params: Params) -> dict[str, bytes]:
+    wanted = {"Membership inference ROC (log-log)": f"{params.paths.plots}/audit/roc.png"}
+    return {caption: io.path(f).read_bytes() for caption, f in wanted.items() if io.path(f).exists()}
+
+
+@flow(name="report")
+def report() -> dict[str, float]:
+    params = io.load_params()
+    out = params.paths.reports
+    with tracking.stage_run("report", params=params, inputs=[params.paths.metrics, f"{params.paths.models}/dp_record.json"],
+                            outputs=[f"{out}/compliance.json", f"{out}/compliance.html"]) as run:
+        metrics = {s: io.read_json(f"{params.paths.metrics}/{s}.json") for s in UPSTREAM}
+        record = io.read_json(f"{params.paths.models}/dp_record.json")
+        eps = recompute_epsilon(DpTrainingRecord.from_dict(record))
+        quarantine = [{"id": q["id"], "reason": q["reason"]}
+                      for q in io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl")]
+        lineage = _lineage(params)
+        compliance = build_compliance(metrics=metrics, dp_record=record, epsilon_recomputed=eps, gates=params.gates,
+                                      lineage=lineage, quarantine_reasons=quarantine)
+        io.write_json(f"{out}/compliance.json", compliance)
+        html = render_html(compliance, title=params.report.title, figures=_figures(params),
+                           reproduce=REPRODUCE.format(sha=lineage["git_sha"]))
+        io.path(f"{out}/compliance.html").write_text(html)
+        summary = {"report/passed": float(compliance["verdict"] == "pass"),
+                   "report/gates_passed": sum(g["passed"] for g in compliance["gates"]),
+                   "report/gates_total": len(compliance["gates"]), "report/epsilon_recomputed": eps}
+        summary = write_metrics("report", summary, metrics_dir=params.paths.metrics)
+        run.log_metrics(summary)
+        run.log_artifact(f"{out}/compliance.json")
+        run.log_artifact(f"{out}/compliance.html")
+        run.set_tags({"verdict": compliance["verdict"]})
+        tracking.sync_lineage(reports_dir=out)
+    return summary
+
+
+if __name__ == "__main__":
+    report()

@@ -1,0 +1,189 @@
+"""The only importer of mlflow: one MLflow run per stage execution, with lineage tags.
+
+Every run is tagged `stage`, `git_sha`, `params_digest`, `input_digest`, `output_digest`; after
+`dvc repro` writes dvc.lock, `sync_lineage()` adds `dvc_stage_hash` (the sha256 of the stage's
+dvc.lock entry: its deps, params and outs hashes). Metrics logged are exactly the dict the stage
+writes to `reports/metrics/<stage>.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import yaml
+from mlflow.tracking import MlflowClient
+
+from flows import io
+from tasks.params import Params
+
+EXPERIMENT = "privtrail"
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else an absolute sqlite store at the repo root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{io.repo_root() / 'mlflow.db'}"
+
+
+def configure() -> str:
+    """Point mlflow at the store and make sure the experiment exists; return the experiment id."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        artifacts = os.environ.get("PRIVTRAIL_ARTIFACT_ROOT") or (io.repo_root() / "mlartifacts").as_uri()
+        return client.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    return exp.experiment_id
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=io.repo_root(), capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    sha = out.stdout.strip() if out.returncode == 0 else "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=io.repo_root(),
+                           capture_output=True, text=True).stdout.strip()
+    return f"{sha}-dirty" if dirty and sha != "unknown" else sha
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+@dataclass
+class StageRun:
+    """Handle on the active stage run."""
+
+    stage: str
+    run_id: str
+    extra: dict[str, Any] = field(default_factory=dict)  # written to reports/runs/<stage>.json
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        finite = {k: float(v) for k, v in metrics.items() if v is not None}
+        mlflow.log_metrics(finite)
+
+    def log_curve(self, key: str, values: Sequence[float]) -> None:
+        for step, v in enumerate(values):
+            mlflow.log_metric(key, float(v), step=step)
+
+    def log_artifact(self, file: str | Path, artifact_path: str | None = None) -> None:
+        mlflow.log_artifact(str(io.path(file)), artifact_path=artifact_path)
+
+    def log_dataset(self, frame: pd.DataFrame, *, name: str, source: str, context: str) -> None:
+        digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()[:16]
+        ds = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+        mlflow.log_input(ds, context=context)
+
+    def log_torch_model(self, model: Any, *, name: str = "model") -> str:
+        import mlflow.pytorch
+
+        info = mlflow.pytorch.log_model(model, name=name, pip_requirements=["torch==2.13.0"])
+        return str(info.model_uri)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        mlflow.set_tags(dict(tags))
+
+
+@contextmanager
+def stage_run(stage: str, *, params: Params, inputs: Sequence[str], outputs: Sequence[str]) -> Iterator[StageRun]:
+    """Open the MLflow run of one stage execution; tag output digests and record the run id on success.
+
+    Logs `seed` and the stage's own params section (flattened) as the run's params.
+    """
+    exp_id = configure()
+    section = getattr(params, stage, None)
+    logged = {"seed": params.seed, stage: section.model_dump(mode="json") if section is not None else {}}
+    params_json = json.dumps(logged, sort_keys=True, default=str)
+    with mlflow.start_run(experiment_id=exp_id, run_name=stage) as run:
+        mlflow.set_tags({
+            "stage": stage,
+            "git_sha": git_sha(),
+            "params_digest": hashlib.sha256(params_json.encode()).hexdigest(),
+            "input_digest": io.digest(inputs),
+        })
+        flat = flatten(logged)
+        for i in range(0, len(flat), 90):  # log_params accepts at most 100 per call
+            mlflow.log_params(dict(list(flat.items())[i : i + 90]))
+        handle = StageRun(stage=stage, run_id=run.info.run_id)
+        yield handle
+        mlflow.set_tag("output_digest", io.digest(outputs))
+    io.write_json(f"{params.paths.reports}/runs/{stage}.json", {"run_id": handle.run_id, "stage": stage,
+                                                  "tracking_uri": tracking_uri(), **handle.extra})
+
+
+def dvc_lock_entries() -> dict[str, dict[str, Any]]:
+    lock = io.path("dvc.lock")
+    if not lock.exists():
+        return {}
+    return dict((yaml.safe_load(lock.read_text()) or {}).get("stages", {}))
+
+
+def stage_hash(entry: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def sync_lineage(*, reports_dir: str = "reports") -> dict[str, str]:
+    """Tag each stage's recorded run with the sha256 of its dvc.lock entry; return stage → hash."""
+    configure()
+    client = MlflowClient()
+    tagged: dict[str, str] = {}
+    for stage, entry in dvc_lock_entries().items():
+        rec = io.path(f"{reports_dir}/runs/{stage}.json")
+        if not rec.exists():
+            continue
+        run_id = json.loads(rec.read_text())["run_id"]
+        h = stage_hash(entry)
+        client.set_tag(run_id, "dvc_stage_hash", h)
+        tagged[stage] = h
+    return tagged
+
+
+# --- registry (promote) and trail ---------------------------------------------------------
+
+
+def register_model(*, model_uri: str, name: str, alias: str, tags: Mapping[str, str]) -> str:
+    """Register `model_uri` as a new version of `name`, tag it, point `alias` at it; return the version."""
+    configure()
+    client = MlflowClient()
+    mv = mlflow.register_model(model_uri, name)
+    for k, v in tags.items():
+        client.set_model_version_tag(name, mv.version, k, str(v))
+    client.set_registered_model_alias(name, alias, mv.version)
+    return str(mv.version)
+
+
+def run_info(run_id: str) -> dict[str, Any]:
+    configure()
+    run = MlflowClient().get_run(run_id)
+    return {"run_id": run_id, "name": run.info.run_name, "tags": dict(run.data.tags),
+            "metrics": dict(run.data.metrics), "params": dict(run.data.params)}
+
+
+def model_version(ref: str) -> dict[str, Any]:
+    """Resolve `name@alias` or `name/version` to its version record (tags included)."""
+    configure()
+    client = MlflowClient()
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    else:
+        name, version = ref.rsplit("/", 1)
+        mv = client.get_model_version(name, version)
+    return {"name": mv.name, "version": mv.version, "run_id": mv.run_id, "source": mv.source, "tags": dict(mv.tags)}

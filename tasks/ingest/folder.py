@@ -1,0 +1,126 @@
+"""The `folder` source: `root/<label>/<image>` files, parsed and decoded from bytes (no file I/O here).
+
+The flow lists the folder and reads the bytes; this module decides what is accepted, decodes
+pixels the way a viewer shows them (EXIF orientation applied, alpha composited on white) and
+re-encodes them as a metadata-free PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tasks.errors import InvalidInputError
+from tasks.types import check_image
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+_FORMATS = ("BMP", "JPEG", "PNG", "TIFF", "WEBP")  # JPEG also opens MPO (multi-picture) camera files
+MIN_SIDE = 8
+
+
+def parse_folder_entries(relpaths: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Split `root/<label>/<image>` relative paths into accepted and rejected entries.
+
+    Args:
+        relpaths: paths relative to the folder root, "/"-separated (e.g. "cat/001.png").
+    Returns:
+        (accepted, rejected), both sorted by path: accepted (relpath, label) with the label the
+        parent folder's name; rejected (relpath, reason).
+    """
+    accepted: list[tuple[str, str]] = []
+    rejected: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for relpath in sorted(relpaths):
+        reason = _reject_reason(relpath, seen)
+        seen.add(relpath)
+        if reason:
+            rejected.append((relpath, reason))
+        else:
+            accepted.append((relpath, PurePosixPath(relpath).parts[0]))
+    return accepted, rejected
+
+
+def _reject_reason(relpath: str, seen: set[str]) -> str | None:
+    """Return why `relpath` is not a `<label>/<image>` entry, or None when it is one."""
+    path = PurePosixPath(relpath)
+    if relpath in seen:
+        return "duplicate path"
+    if "\\" in relpath or path.is_absolute() or any(p in ("..", ".") for p in relpath.split("/")):
+        return "unsafe or non-normalised path (absolute, '..', '.' or backslash)"
+    if len(path.parts) != 2 or relpath.endswith("/"):
+        return f"wrong depth: expected <label>/<image>, got {len(path.parts)} part(s)"
+    label, name = path.parts
+    if label.startswith(".") or name.startswith("."):
+        return "hidden file or folder"
+    if not label.strip():
+        return "empty label"
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        return f"unsupported extension {path.suffix.lower() or '(none)'!r}"
+    return None
+
+
+def decode_image(data: bytes, *, name: str) -> NDArray[np.uint8]:
+    """Decode image bytes to the pixels a viewer shows: EXIF orientation applied, RGB.
+
+    Alpha is composited onto white, palettes are expanded, 16-bit and float images are scaled to
+    8 bits. Only the first frame of a multi-frame file is read.
+
+    Args:
+        data: the encoded file (PNG, JPEG, WebP, BMP or TIFF).
+        name: the file's name, used in error messages.
+    Returns:
+        (H, W, 3) uint8 RGB.
+    Raises:
+        InvalidInputError: empty, corrupt, truncated or unsupported data, or a side under 8 px.
+    """
+    if not data:
+        raise InvalidInputError(f"{name}: empty file")
+    try:
+        # `formats` stops Pillow from even trying other decoders (EPS would call Ghostscript).
+        with Image.open(io.BytesIO(data), formats=_FORMATS) as opened:
+            opened.load()  # decode now: truncated or corrupt data raises here, not later
+            image = ImageOps.exif_transpose(opened)
+    except UnidentifiedImageError as err:
+        raise InvalidInputError(f"{name}: not a PNG, JPEG, WebP, BMP or TIFF image") from err
+    except Image.DecompressionBombError as err:
+        raise InvalidInputError(f"{name}: too many pixels ({err})") from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise InvalidInputError(f"{name}: corrupt or truncated image data ({err})") from err
+    if min(image.size) < MIN_SIDE:
+        raise InvalidInputError(
+            f"{name}: image too small ({image.width}x{image.height}), minimum {MIN_SIDE} px"
+        )
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> NDArray[np.uint8]:
+    """Return `image` as (H, W, 3) uint8 RGB: alpha composited on white, high bit depths scaled."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        # Integer modes hold 16-bit samples; float TIFFs are taken as [0, 1] when they fit, else [0, 255].
+        top = 65535.0 if image.mode != "F" else 1.0 if values.max(initial=0) <= 1.0 else 255.0
+        gray = np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def encode_png(image: NDArray[np.uint8]) -> bytes:
+    """Return `image` as a lossless PNG built from its pixels only (no EXIF, ICC or text chunks).
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+    Raises:
+        InvalidInputError: not an (H, W, 3) uint8 array.
+    """
+    pixels = np.ascontiguousarray(check_image(image, name="encode_png"))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()

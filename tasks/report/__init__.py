@@ -1,0 +1,1 @@
+"""report: gates, the compliance.json contract and its HTML rendering (pure: the flow does the I/O)."""

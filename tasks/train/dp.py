@@ -1,0 +1,338 @@
+"""DP-SGD training with Opacus (Abadi et al. 2016), a non-private baseline, and the DP record.
+
+The record (`DpTrainingRecord`) is an immutable description of the mechanism that ran — noise,
+sample rate, steps, accountant — kept apart from the accountant that prices it, so anyone can
+re-price it (`recompute_epsilon`) without the training code.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from opacus import PrivacyEngine
+from opacus.accountants import create_accountant
+from opacus.utils.batch_memory_manager import BatchMemoryManager
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from tasks.errors import InvalidInputError, PrivacyBudgetError
+from tasks.train.models import build_model
+
+# make_private_with_epsilon searches the noise to within this of the target (Opacus' default).
+EPSILON_TOLERANCE = 0.01
+_EVAL_BATCH = 512
+
+
+@dataclass(frozen=True)
+class DpTrainingRecord:
+    """What DP-SGD ran, and what the accountant said about it at the end.
+
+    `history` is the accountant's own history: ((noise_multiplier, sample_rate, num_steps), ...).
+    """
+
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    epochs: int
+    accountant: str
+    target_epsilon: float
+    target_delta: float
+    epsilon: float
+    max_grad_norm: float
+    n_train: int
+    batch_size: int
+    poisson_sampling: bool
+    history: tuple[tuple[float, float, int], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (history as lists)."""
+        d = asdict(self)
+        d["history"] = [list(h) for h in self.history]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DpTrainingRecord:
+        """Inverse of `as_dict` (accepts lists where tuples are expected, as JSON gives)."""
+        history = tuple((float(n), float(q), int(s)) for n, q, s in d["history"])
+        return cls(**{**d, "history": history})
+
+    def as_metrics(self) -> dict[str, float]:
+        """Numeric fields keyed "train/<field>"."""
+        keys = ("noise_multiplier", "sample_rate", "steps", "epochs", "target_epsilon", "target_delta")
+        keys += ("epsilon", "max_grad_norm", "n_train", "batch_size")
+        return {f"train/{k}": float(getattr(self, k)) for k in keys}
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch: mean training loss, validation accuracy (nan without x_val), ε so far (nan if non-private)."""
+
+    epoch: int
+    train_loss: float
+    val_accuracy: float
+    epsilon: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained plain `nn.Module` (no Opacus wrapper), its DP record (None if non-private), per-epoch curve."""
+
+    model: nn.Module
+    record: DpTrainingRecord | None
+    curve: tuple[EpochStats, ...]
+
+
+def _check_xy(x: torch.Tensor, y: torch.Tensor, *, name: str) -> None:
+    if x.ndim != 4 or x.dtype != torch.float32:
+        raise InvalidInputError(f"{name}: x must be (N, 3, s, s) float32, got {tuple(x.shape)} {x.dtype}")
+    if y.ndim != 1 or y.dtype != torch.int64 or len(y) != len(x):
+        raise InvalidInputError(f"{name}: y must be ({len(x)},) int64, got {tuple(y.shape)} {y.dtype}")
+    if len(x) == 0:
+        raise InvalidInputError(f"{name}: no samples")
+    if int(y.min()) < 0:
+        raise InvalidInputError(f"{name}: y has negative labels")
+
+
+def _num_classes(y: torch.Tensor) -> int:
+    return max(10, int(y.max()) + 1)
+
+
+def _run_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, device: str) -> float:
+    """One pass over `loader`; returns the mean training loss over the samples seen."""
+    model.train()
+    criterion = nn.CrossEntropyLoss()
+    total, seen = 0.0, 0
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(xb.to(device)), yb.to(device))
+        loss.backward()
+        optimizer.step()
+        total, seen = total + float(loss.detach()) * len(yb), seen + len(yb)
+    return total / max(seen, 1)
+
+
+def _epoch_stats(
+    model: nn.Module,
+    epoch: int,
+    loss: float,
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    eps: float,
+    t0: float,
+) -> EpochStats:
+    acc = evaluate(model, *val) if val is not None else float("nan")
+    return EpochStats(
+        epoch=epoch, train_loss=loss, val_accuracy=acc, epsilon=eps, seconds=time.perf_counter() - t0
+    )
+
+
+def _val_pair(
+    x_val: torch.Tensor | None, y_val: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if (x_val is None) != (y_val is None):
+        raise InvalidInputError("x_val and y_val must be given together")
+    if x_val is None or y_val is None:
+        return None
+    _check_xy(x_val, y_val, name="validation set")
+    return x_val, y_val
+
+
+def _loader(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=gen)
+
+
+def _check_batch(n: int, batch_size: int, epochs: int) -> None:
+    if not 1 <= batch_size <= n:
+        raise InvalidInputError(f"batch_size must be in [1, {n}] (the training-set size), got {batch_size}")
+    if epochs < 1:
+        raise InvalidInputError(f"epochs must be >= 1, got {epochs}")
+
+
+def _make_private(
+    engine: PrivacyEngine, model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, **kw: Any
+) -> tuple[Any, Any, DataLoader]:
+    with warnings.catch_warnings():
+        # Opacus warns that secure_mode is off (we want reproducible noise) and that GDP is experimental.
+        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+        warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
+        return engine.make_private_with_epsilon(
+            module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True, **kw
+        )
+
+
+def train_dp(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    model_name: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    target_epsilon: float,
+    target_delta: float,
+    max_grad_norm: float,
+    accountant: str,
+    seed: int,
+    device: str = "cpu",
+    physical_batch_size: int = 128,
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+) -> TrainResult:
+    """Train `model_name` with DP-SGD (Abadi et al. 2016) to (target_epsilon, target_delta)-DP.
+
+    Opacus picks the noise multiplier for the declared `epochs` (Poisson sampling with rate
+    batch_size / N, per-sample clipping to `max_grad_norm`); `BatchMemoryManager` splits each logical
+    batch into physical ones of at most `physical_batch_size`. Deterministic given `seed`
+    (weights, sampling and noise come from seeded `torch.Generator`s).
+
+    Args:
+        x: (N, 3, s, s) float32 training images (see `to_tensor`); N is the DP unit count.
+        y: (N,) int64 labels.
+        model_name: key of `MODELS`.
+        epochs, batch_size, lr, momentum: schedule; batch_size is the expected logical batch.
+        target_epsilon, target_delta, max_grad_norm, accountant ("prv" | "rdp" | "gdp"): DP params.
+        seed: seed of every random choice.
+        device: torch device.
+        physical_batch_size: largest batch held in memory at once.
+        x_val, y_val: optional validation set for the per-epoch accuracy curve.
+    Returns:
+        The unwrapped model (plain state_dict keys), its `DpTrainingRecord`, the per-epoch curve.
+    Raises:
+        InvalidInputError: bad shapes, batch_size outside [1, N].
+        PrivacyBudgetError: the accountant's final ε exceeds target_epsilon (beyond Opacus' search tolerance).
+    """
+    _check_xy(x, y, name="train_dp")
+    _check_batch(len(x), batch_size, epochs)
+    val = _val_pair(x_val, y_val)
+    model = build_model(model_name, num_classes=_num_classes(y), seed=seed).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=False)
+    engine = PrivacyEngine(accountant=accountant)
+    dp_model, dp_opt, dp_loader = _make_private(
+        engine, model, optimizer, loader, target_epsilon=target_epsilon, target_delta=target_delta,
+        epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=torch.Generator().manual_seed(seed + 1),
+    )  # fmt: skip
+    curve = []
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        with BatchMemoryManager(
+            data_loader=dp_loader, max_physical_batch_size=physical_batch_size, optimizer=dp_opt
+        ) as mem_loader:
+            loss = _run_epoch(dp_model, dp_opt, mem_loader, device)
+        curve.append(_epoch_stats(model, epoch, loss, val, _epsilon(engine, target_delta), t0))
+    record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
+                     target_epsilon=target_epsilon, target_delta=target_delta)  # fmt: skip
+    _check_budget(record)
+    return TrainResult(model=dp_model.to_standard_module(), record=record, curve=tuple(curve))
+
+
+def _epsilon(engine: PrivacyEngine, delta: float) -> float:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
+        return float(engine.get_epsilon(delta))
+
+
+def _record(engine: PrivacyEngine, optimizer: Any, **kw: Any) -> DpTrainingRecord:
+    history = tuple((float(n), float(q), int(s)) for n, q, s in engine.accountant.history)
+    return DpTrainingRecord(
+        noise_multiplier=float(optimizer.noise_multiplier),
+        sample_rate=history[0][1] if history else 0.0,
+        steps=sum(s for _, _, s in history),
+        accountant=engine.accountant.mechanism(),
+        epsilon=_epsilon(engine, kw["target_delta"]),
+        max_grad_norm=float(optimizer.max_grad_norm),
+        poisson_sampling=True,
+        history=history,
+        **kw,
+    )
+
+
+def _check_budget(record: DpTrainingRecord) -> None:
+    if record.epsilon > record.target_epsilon + EPSILON_TOLERANCE:
+        raise PrivacyBudgetError(
+            f"train_dp: accountant {record.accountant} reports epsilon {record.epsilon:.4f} > target "
+            f"{record.target_epsilon} at delta {record.target_delta} after {record.steps} steps"
+        )
+
+
+def train_nonprivate(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    model_name: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    seed: int,
+    device: str = "cpu",
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+) -> TrainResult:
+    """Train the same architecture with the same schedule (epochs, batch size) and plain SGD.
+
+    The baseline against which DP's utility cost and the audit's leakage are measured.
+    Args and shapes as `train_dp`, without the DP params. Returns a `TrainResult` with `record=None`
+    and ε = nan in the curve.
+    """
+    _check_xy(x, y, name="train_nonprivate")
+    _check_batch(len(x), batch_size, epochs)
+    val = _val_pair(x_val, y_val)
+    model = build_model(model_name, num_classes=_num_classes(y), seed=seed).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=True)
+    curve = []
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        loss = _run_epoch(model, optimizer, loader, device)
+        curve.append(_epoch_stats(model, epoch, loss, val, float("nan"), t0))
+    return TrainResult(model=model, record=None, curve=tuple(curve))
+
+
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        return torch.cat(
+            [model(x[i : i + _EVAL_BATCH].to(device)).cpu() for i in range(0, len(x), _EVAL_BATCH)]
+        )
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy of `model` on (N, 3, s, s) float32 `x` with (N,) int64 labels `y`."""
+    _check_xy(x, y, name="evaluate")
+    return float((_logits(model, x).argmax(1) == y).float().mean())
+
+
+def predict_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> NDArray[np.float64]:
+    """Per-sample cross-entropy losses (N,) float64 of `model` on `x` (N, 3, s, s), labels `y` (N,)."""
+    _check_xy(x, y, name="predict_losses")
+    losses = nn.functional.cross_entropy(_logits(model, x), y, reduction="none")
+    return losses.numpy().astype(np.float64)
+
+
+def recompute_epsilon(record: DpTrainingRecord) -> float:
+    """Re-price a record with a fresh Opacus accountant of the recorded type, at the recorded δ.
+
+    Independent of the training code path: only the record's accountant name, history and δ are used.
+    Raises:
+        InvalidInputError: unknown accountant or empty history.
+    """
+    if not record.history:
+        raise InvalidInputError("recompute_epsilon: record.history is empty")
+    try:
+        acc = create_accountant(mechanism=record.accountant)
+    except ValueError as err:
+        raise InvalidInputError(f"recompute_epsilon: unknown accountant {record.accountant!r}") from err
+    acc.history = [tuple(h) for h in record.history]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
+        return float(acc.get_epsilon(delta=record.target_delta))

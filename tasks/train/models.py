@@ -1,0 +1,74 @@
+"""Model registry. Every model is Opacus-compatible (GroupNorm, no BatchNorm, no in-place tricks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from tasks.errors import InvalidInputError
+
+
+def _block(c_in: int, c_out: int, groups: int) -> nn.Sequential:
+    # conv -> GroupNorm -> ReLU -> 2x2 average pool: halves the side.
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
+        nn.GroupNorm(groups, c_out),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+    )
+
+
+class GnCnn(nn.Module):
+    """Four conv blocks with GroupNorm, then global max pooling and a linear head.
+
+    Global max pooling makes the logits independent of where the placard sits in the image.
+    GroupNorm instead of BatchNorm: per-sample gradients (DP-SGD) need no cross-sample statistics.
+
+    Shapes: (N, 3, s, s) float32 -> (N, num_classes) logits; s should be divisible by 16.
+    """
+
+    def __init__(self, *, num_classes: int = 10, width: int = 16, groups: int = 4) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            _block(3, w, groups),  # s/2
+            _block(w, 2 * w, groups),  # s/4
+            _block(2 * w, 4 * w, groups),  # s/8
+            nn.Conv2d(4 * w, 4 * w, kernel_size=3, padding=1),
+            nn.GroupNorm(groups, 4 * w),
+            nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.head = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.pool(self.features(x)), 1))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {"gn_cnn": GnCnn}
+
+
+def build_model(name: str, *, num_classes: int, seed: int) -> nn.Module:
+    """Build a registered model with weights drawn from a seeded generator (not the global RNG).
+
+    Args:
+        name: key of `MODELS`.
+        num_classes: size of the output layer.
+        seed: seed of the weight initialisation.
+    Raises:
+        InvalidInputError: unknown model name.
+    """
+    if name not in MODELS:
+        raise InvalidInputError(f"model {name!r} is not one of {sorted(MODELS)}")
+    model = MODELS[name](num_classes=num_classes)
+    gen = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            nn.init.kaiming_uniform_(module.weight, nonlinearity="relu", generator=gen)
+            nn.init.zeros_(module.bias)
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Linear):
+        nn.init.zeros_(head.weight)  # zero-initialised classifier: a common DP-SGD trick (uniform start logits)
+    return model
