@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow, task, unmapped
 
 from flows import io, tracking
-from flows.common import check_counts, write_metrics
+from flows.common import check_counts, run_stage, write_metrics
 from tasks.anonymize.engine import anonymize_image, summarize
 from tasks.anonymize.setup import build_detectors
 from tasks.errors import InvalidInputError
@@ -93,4 +93,4 @@ def anonymize() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    anonymize()
+    run_stage(anonymize)

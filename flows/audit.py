@@ -11,7 +11,7 @@ import torch
 from prefect import flow
 
 from flows import io, tracking
-from flows.common import write_metrics
+from flows.common import run_stage, write_metrics
 from tasks.audit.mia import ATTACKS
 from tasks.audit.plots import roc_figure
 from tasks.train.dp import predict_losses
@@ -62,4 +62,4 @@ def audit() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    audit()
+    run_stage(audit)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 
 from flows import io
-from tasks.errors import QualityGateError
+from tasks.errors import PipelineError, QualityGateError
 
 
 def write_metrics(stage: str, metrics: Mapping[str, float], *, metrics_dir: str) -> dict[str, float]:
@@ -24,3 +25,14 @@ def check_counts(stage: str, *, n_inputs: int, n_ok: int, n_quarantined: int, ma
             f"{stage}: {n_quarantined}/{n_inputs} inputs quarantined, above the gate "
             f"max_quarantine_fraction={max_fraction} (see the stage's quarantine.jsonl for reasons)"
         )
+
+
+def run_stage(stage_flow: Callable[[], object]) -> None:
+    """Entry point of `python -m flows.<stage>`: validate params first (a typo fails in one line,
+    before Prefect starts), run the flow, and turn pipeline errors into a one-line message + exit 1."""
+    try:
+        io.load_params()
+        stage_flow()
+    except PipelineError as err:
+        print(f"privtrail {getattr(stage_flow, 'name', '')}: error: {err}", file=sys.stderr)
+        sys.exit(1)

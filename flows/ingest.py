@@ -11,7 +11,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows import io, tracking
-from flows.common import check_counts, write_metrics
+from flows.common import check_counts, run_stage, write_metrics
 from flows.expectations import validate_manifest
 from tasks.errors import InvalidInputError
 from tasks.ingest.builtin import generate_builtin
@@ -106,4 +106,4 @@ def ingest() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    ingest()
+    run_stage(ingest)

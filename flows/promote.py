@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows import io, tracking
+from flows.common import run_stage
 from tasks.errors import QualityGateError
 
 
@@ -47,4 +48,4 @@ def _register(compliance: dict, params) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    promote()
+    run_stage(promote)

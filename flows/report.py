@@ -11,7 +11,7 @@ from typing import Any
 from prefect import flow
 
 from flows import io, tracking
-from flows.common import write_metrics
+from flows.common import run_stage, write_metrics
 from tasks.params import STAGES, Params
 from tasks.report.compliance import build_compliance
 from tasks.report.html import render_html
@@ -65,4 +65,4 @@ def report() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    report()
+    run_stage(report)

@@ -9,7 +9,7 @@ import torch
 from prefect import flow
 
 from flows import io, tracking
-from flows.common import write_metrics
+from flows.common import run_stage, write_metrics
 from tasks.train.dp import evaluate, train_dp, train_nonprivate
 from tasks.train.preprocess import to_tensor
 
@@ -61,4 +61,4 @@ def train() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    train()
+    run_stage(train)

@@ -150,7 +150,7 @@ class Params(_Section):
 STAGES: tuple[str, ...] = ("ingest", "anonymize", "check_quality", "train", "audit", "report", "promote")
 
 
-def parse_params(raw: dict[str, Any], *, source: str = "params.yaml") -> Params:
+def parse_params(raw: dict[str, Any], *, source: str = "params") -> Params:
     """Validate a params mapping.
 
     Args:

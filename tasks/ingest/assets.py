@@ -36,7 +36,7 @@ N_NONFACES = 100  # lfw_subset()[100:200] are non-face patches (hard negatives)
 
 def _load_background(name: str) -> NDArray[np.uint8]:
     if name.startswith("motorcycle_"):
-        left, right, _ = skimage.data.stereo_motorcycle()
+        left, right, _ = skimage.data.stereo_motorcycle()  # type: ignore[no-untyped-call]
         image = left if name.endswith("left") else right
     else:
         image = getattr(skimage.data, name)()
@@ -58,7 +58,7 @@ def backgrounds() -> tuple[NDArray[np.uint8], ...]:
 @lru_cache(maxsize=1)
 def lfw() -> NDArray[np.float32]:
     """Return scikit-image's LFW subset as (200, 25, 25) float32 in [0, 1]; 0..99 faces, 100..199 not."""
-    patches = np.asarray(skimage.data.lfw_subset(), dtype=np.float32)
+    patches = np.asarray(skimage.data.lfw_subset(), dtype=np.float32)  # type: ignore[no-untyped-call]
     patches.setflags(write=False)
     return patches
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -139,11 +140,12 @@ def _compose(
 @lru_cache(maxsize=4)
 def _photos(size: int) -> tuple[NDArray[np.uint8], ...]:
     """Return the background photographs shrunk once so their short side is at most 1.5 × `size`."""
-    shrunk = []
+    shrunk: list[NDArray[np.uint8]] = []
     for photo in assets.backgrounds():
         f = min(1.0, 1.5 * size / min(photo.shape[:2]))
         dsize = (round(photo.shape[1] * f), round(photo.shape[0] * f))
-        shrunk.append(photo if f == 1.0 else cv2.resize(photo, dsize, interpolation=cv2.INTER_AREA))
+        small = photo if f == 1.0 else cv2.resize(photo, dsize, interpolation=cv2.INTER_AREA)
+        shrunk.append(np.asarray(small, dtype=np.uint8))
     return tuple(shrunk)
 
 
@@ -162,7 +164,8 @@ def _background(rng: np.random.Generator, size: int) -> NDArray[np.uint8]:
     if rng.random() < 0.5:
         image = cv2.flip(image, 1)
     gain = rng.uniform(0.75, 1.15) * rng.uniform(0.92, 1.08, size=3)
-    return cv2.multiply(image, (*gain.tolist(), 0.0))  # per-channel gain, rounded and saturated
+    scalar: Any = (*gain.tolist(), 0.0)  # a cv2 Scalar: per-channel gain, rounded and saturated
+    return np.asarray(cv2.multiply(image, scalar), dtype=np.uint8)
 
 
 def _place(rng: np.random.Generator, scene: _Scene, w: int, h: int, *, tries: int = 40) -> Box | None:
@@ -226,9 +229,9 @@ def _rotate(
     bw, bh = int(np.ceil(h * sin + w * cos)) + 2, int(np.ceil(h * cos + w * sin)) + 2
     m[0, 2] += bw / 2 - w / 2
     m[1, 2] += bh / 2 - h / 2
-    rgb = cv2.warpAffine(rgb, m, (bw, bh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
-    alpha = cv2.warpAffine(alpha, m, (bw, bh), flags=cv2.INTER_LINEAR, borderValue=0)
-    alpha[alpha < 1 / 64] = 0  # below what survives uint8 rounding: not drawn
+    rgb = np.asarray(cv2.warpAffine(rgb, m, (bw, bh), flags=cv2.INTER_LINEAR), dtype=np.float32)
+    alpha = np.asarray(cv2.warpAffine(alpha, m, (bw, bh), flags=cv2.INTER_LINEAR), dtype=np.float32)
+    alpha[alpha < 1 / 510] = 0  # changes no pixel by half a grey level: not drawn
     ys, xs = np.nonzero(alpha)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     return rgb[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
@@ -278,7 +281,7 @@ def _text_alpha(text: str, font: int, font_scale: float, thickness: int) -> NDAr
     canvas = np.zeros((th + baseline + 2 * pad, tw + 2 * pad), np.uint8)
     cv2.putText(canvas, text, (pad, pad + th), font, font_scale, 255, thickness, cv2.LINE_AA)
     ys, xs = np.nonzero(canvas)
-    return canvas[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255
+    return canvas[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) * np.float32(1 / 255)
 
 
 def _fit_text(rng: np.random.Generator, text: str, height: float, max_width: int) -> NDArray[np.float32]:

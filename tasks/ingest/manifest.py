@@ -24,9 +24,8 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "source",
     "status",
 )
-SOURCES: tuple[str, ...] = ("builtin", "folder")
 STATUSES: tuple[str, ...] = ("ok", "quarantined")
-_INT_COLUMNS = ("width", "height")
+_INT_COLUMNS = ("width", "height", "label")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -38,14 +37,15 @@ def sha256_hex(data: bytes) -> str:
 def manifest_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Return the manifest as a DataFrame with exactly `MANIFEST_COLUMNS`, validated.
 
-    Columns are strings except width and height (int64). Labels are stored as strings (folder
-    names; the built-in digits as "0".."9"). Quarantined rows may have an empty split.
+    width, height and label are int64 (label: the class index; the folder source maps its folder
+    names to indices), the other columns strings. `source` is free text naming where the image
+    came from ("builtin", a relative path, a stage). Quarantined rows may have an empty split.
 
     Args:
         rows: one mapping per image with every key of `MANIFEST_COLUMNS` (extra keys are an error).
     Raises:
         InvalidInputError: listing every problem found: missing or extra keys, duplicate ids or
-            paths, a bad sha256, a non-positive size, an unknown split, source or status.
+            paths, a bad sha256, a non-positive size, a negative label, an unknown split or status.
     """
     issues = [f"row {i}: {issue}" for i, row in enumerate(rows) for issue in _key_issues(row)]
     if issues:
@@ -54,7 +54,7 @@ def manifest_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     try:
         frame = frame.astype({c: "int64" if c in _INT_COLUMNS else str for c in MANIFEST_COLUMNS})
     except (TypeError, ValueError) as err:
-        raise InvalidInputError(f"manifest: width/height must be integers ({err})") from err
+        raise InvalidInputError(f"manifest: width, height and label must be integers ({err})") from err
     issues = _value_issues(frame)
     if issues:
         raise InvalidInputError("manifest: " + "; ".join(issues))
@@ -75,9 +75,9 @@ def _value_issues(frame: pd.DataFrame) -> list[str]:
         "empty id or path": (frame["id"] == "") | (frame["path"] == ""),
         "sha256 is not 64 lowercase hex digits": ~frame["sha256"].map(lambda s: bool(_SHA256.fullmatch(s))),
         "width and height must be >= 1": (frame["width"] < 1) | (frame["height"] < 1),
-        "empty label": frame["label"] == "",
+        "negative label": frame["label"] < 0,
         f"status not in {STATUSES}": ~frame["status"].isin(STATUSES),
-        f"source not in {SOURCES}": ~frame["source"].isin(SOURCES),
+        "empty source": frame["source"] == "",
         f"split not in {SPLITS} (or empty when quarantined)": ~(
             frame["split"].isin(SPLITS) | ((frame["split"] == "") & (frame["status"] == "quarantined"))
         ),

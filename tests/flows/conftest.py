@@ -1,0 +1,90 @@
+"""Integration fixtures: a temp copy of the workspace, a temp MLflow store, one Prefect server per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Prefect server for the whole session, so each stage process skips the ephemeral start-up."""
+    home = tmp_path_factory.mktemp("prefect")
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": ""}
+    log = (home / "server.log").open("w")
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.terminate()
+        pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def copy_workspace(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ws"], cwd=dest, check=True)
+    return dest
+
+
+def shrink(params_file: Path, **overrides: dict) -> None:
+    """Shrink the real params for a fast end-to-end run (64 images), keeping every stage real."""
+    p = yaml.safe_load(params_file.read_text())
+    p["ingest"]["n_images"] = 64
+    p["anonymize"]["shard_size"] = 16
+    p["train"].update({"epochs": 2, "batch_size": 16})
+    for section, values in overrides.items():
+        p[section].update(values)
+    params_file.write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def workspace_env(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    mlflow_dir = tmp_path_factory.mktemp("mlflow")
+    return {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PREFECT_API_URL": prefect_api,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+            "PRIVTRAIL_ARTIFACT_ROOT": (mlflow_dir / "artifacts").as_uri(), "DVC_NO_ANALYTICS": "1",
+            "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": ""}

@@ -1,0 +1,111 @@
+"""The whole DAG end to end with `dvc repro` on a shrunk builtin dataset, in a temp workspace."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.flows.conftest import copy_workspace, run, shrink
+
+pytestmark = pytest.mark.integration
+
+# permissive gates: 64 images cannot show the default model's utility; the gate logic is tested elsewhere.
+LOOSE_GATES = {"min_face_redaction_recall": 0.0, "min_plate_redaction_recall": 0.0, "max_residual_face_rate": 1.0,
+               "min_dp_accuracy": 0.0, "max_mia_auc_dp": 1.0, "max_mia_tpr_at_1pct_fpr_dp": 1.0,
+               "max_quarantine_fraction": 1.0}
+
+
+def _ran(stdout: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", stdout)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, workspace_env: dict[str, str]) -> Path:
+    ws = copy_workspace(tmp_path_factory.mktemp("ws"))
+    shrink(ws / "params.yaml", gates=LOOSE_GATES)
+    proc = run(["dvc", "repro"], ws, workspace_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert _ran(proc.stdout) == ["ingest", "anonymize", "check_quality", "train", "audit", "report", "promote"]
+    return ws
+
+
+def test_report_contract_and_counts(workspace: Path) -> None:
+    c = json.loads((workspace / "reports/compliance.json").read_text())
+    assert c["verdict"] == "pass"
+    assert c["counts"]["ingested"] == 64 == c["counts"]["anonymized"] + c["counts"]["quarantined"]
+    assert c["dp"]["epsilon_recomputed"] == pytest.approx(c["dp"]["epsilon"], rel=0.01)
+    assert c["dp"]["epsilon"] <= 3.0
+    assert set(c["lineage"]["mlflow_runs"]) == {"ingest", "anonymize", "check_quality", "train", "audit"}
+    assert c["lineage"]["model_uri"].startswith("models:/")
+    assert (workspace / "reports/compliance.html").stat().st_size > 5000
+    quarantined = {q["id"] for q in c["quarantine"]}
+    written = {p.stem for p in (workspace / "data/anonymized/images").glob("*.png")}
+    assert not quarantined & written, "a quarantined image reached the anonymized output"
+    assert len(written) == c["counts"]["anonymized"]
+
+
+def test_one_mlflow_run_per_stage_with_lineage_tags(workspace: Path, workspace_env: dict[str, str]) -> None:
+    db = workspace_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(db) as con:
+        runs = con.execute("select run_uuid, name, status from runs").fetchall()
+        tags = {(r, k): v for r, k, v in con.execute("select run_uuid, key, value from tags")}
+        metric_keys = {(r, k) for r, k in con.execute("select run_uuid, key from latest_metrics")}
+    by_stage = {name: (rid, status) for rid, name, status in runs}
+    assert set(by_stage) == {"ingest", "anonymize", "check_quality", "train", "audit", "report", "promote"}
+    lock = yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]
+    for stage, (rid, status) in by_stage.items():
+        assert status == "FINISHED"
+        for key in ("stage", "git_sha", "input_digest", "output_digest", "params_digest"):
+            assert (rid, key) in tags, (stage, key)
+        if stage in ("ingest", "anonymize", "check_quality", "train", "audit"):
+            assert (rid, "dvc_stage_hash") in tags, stage
+            metrics = json.loads((workspace / f"reports/metrics/{stage}.json").read_text())
+            assert {k for r, k in metric_keys if r == rid} >= set(metrics)
+    assert set(lock) >= {"ingest", "report"}
+
+
+def test_promote_registered_the_audited_model(workspace: Path) -> None:
+    promoted = json.loads((workspace / "reports/promote.json").read_text())
+    assert promoted["alias"] == "audited" and promoted["uri"] == "models:/privtrail-dp@audited"
+
+
+def test_second_repro_is_a_noop(workspace: Path, workspace_env: dict[str, str]) -> None:
+    proc = run(["dvc", "repro"], workspace, workspace_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _ran(proc.stdout) == []
+
+
+def test_audit_param_change_reruns_only_audit_report_promote(workspace: Path, workspace_env: dict[str, str]) -> None:
+    p = yaml.safe_load((workspace / "params.yaml").read_text())
+    p["audit"]["max_samples"] = 20
+    (workspace / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    proc = run(["dvc", "repro"], workspace, workspace_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _ran(proc.stdout) == ["audit", "report", "promote"]
+    audit = json.loads((workspace / "reports/metrics/audit.json").read_text())
+    assert audit["audit/dp/loss_threshold/n_members"] == 20
+
+
+def test_failed_gate_blocks_promotion(workspace: Path, workspace_env: dict[str, str]) -> None:
+    p = yaml.safe_load((workspace / "params.yaml").read_text())
+    p["gates"]["min_dp_accuracy"] = 1.0
+    (workspace / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    proc = run(["dvc", "repro"], workspace, workspace_env)
+    assert proc.returncode != 0
+    assert "refusing to register" in proc.stderr + proc.stdout and "min_dp_accuracy" in proc.stderr + proc.stdout
+    c = json.loads((workspace / "reports/compliance.json").read_text())
+    assert c["verdict"] == "fail"
+
+
+def test_params_typo_is_one_line(workspace: Path, workspace_env: dict[str, str]) -> None:
+    p = yaml.safe_load((workspace / "params.yaml").read_text())
+    p["train"]["epochz"] = 3
+    (workspace / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    proc = run(["python", "-m", "flows.train"], workspace, workspace_env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "privtrail train: error: params.yaml: train.epochz: Extra inputs are not permitted"

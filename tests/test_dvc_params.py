@@ -1,0 +1,52 @@
+"""params.yaml, tasks/params.py and dvc.yaml agree: every section is typed and a dependency of its stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tasks.params import STAGES, Params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _dvc() -> dict:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def test_params_yaml_validates_and_has_every_section(raw_params: dict) -> None:
+    Params.model_validate(raw_params)
+    assert set(raw_params) == set(Params.model_fields)
+
+
+def test_dvc_stages_are_the_pipeline_stages_in_order() -> None:
+    assert tuple(_dvc()) == STAGES
+
+
+def test_each_stage_runs_its_flow_and_depends_on_its_whole_section() -> None:
+    for stage, spec in _dvc().items():
+        assert spec["cmd"] == f"python -m flows.{stage}"
+        assert (REPO / "flows" / f"{stage}.py").exists()
+        declared = [p if isinstance(p, str) else next(iter(p)) for p in spec.get("params", [])]
+        assert stage in declared, f"stage {stage} must list its whole params section"
+        assert all("." not in p for p in declared), f"{stage}: list whole sections, not keys: {declared}"
+
+
+def test_every_params_section_is_a_dependency_somewhere(raw_params: dict) -> None:
+    used = {p if isinstance(p, str) else next(iter(p)) for s in _dvc().values() for p in s.get("params", [])}
+    assert set(raw_params) - used == set()
+
+
+def test_stage_code_is_a_dependency_of_its_stage() -> None:
+    for stage, spec in _dvc().items():
+        assert f"flows/{stage}.py" in spec["deps"]
+        if (REPO / "tasks" / stage).is_dir():
+            assert f"tasks/{stage}" in spec["deps"]
+
+
+def test_paths_are_interpolated_not_repeated(raw_params: dict) -> None:
+    text = (REPO / "dvc.yaml").read_text()
+    for key, value in raw_params["paths"].items():
+        if key != "reports":
+            assert f" {value}" not in text.replace("${paths.", " ${paths."), f"use ${{paths.{key}}} instead of {value}"
