@@ -6,15 +6,19 @@ itself, so pixels never become Prefect results. Quarantined images are never wri
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from prefect import flow, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import io, tracking
 from flows.common import check_counts, run_stage, write_metrics
-from tasks.anonymize.engine import anonymize_image, summarize
-from tasks.anonymize.setup import build_detectors
+from tasks.anonymize.detectors import build_detectors
+from tasks.anonymize.engine import anonymize_image
+from tasks.anonymize.records import image_record, summarize_records, unreadable_record
 from tasks.errors import InvalidInputError
 from tasks.ingest.manifest import manifest_frame
 from tasks.params import AnonymizeParams
@@ -24,22 +28,12 @@ _local = threading.local()  # one set of ONNX sessions per worker thread, reused
 
 def _detectors(p: AnonymizeParams) -> Any:
     if getattr(_local, "key", None) != p:
-        _local.key, _local.detectors = p, build_detectors(p)
+        _local.key = p
+        _local.detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump())
     return _local.detectors
 
 
-def _record(row: dict[str, Any], result: Any) -> dict[str, Any]:
-    """Per-image record: boxes, categories and scores only — never the recognised text (it may be PII)."""
-    det = result.detections
-    return {"id": row["id"], "path": row["path"], "split": row["split"], "label": int(row["label"]),
-            "status": "quarantined" if result.image is None else "anonymized",
-            "reason": result.quarantine_reason,
-            "boxes": det.boxes.tolist(), "categories": list(det.category),
-            "scores": [round(float(s), 4) for s in det.scores],
-            "residual_categories": list(result.residual.category)}
-
-
-@task(retries=0)
+@task(cache_policy=NO_CACHE)
 def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams) -> list[dict[str, Any]]:
     """Anonymize one shard of images; write the ones that pass; return their records (no pixels)."""
     detectors = _detectors(p)
@@ -48,13 +42,11 @@ def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: Anonym
         try:
             image = io.read_image(f"{raw}/{row['path']}")
         except InvalidInputError as err:
-            records.append({**{k: row[k] for k in ("id", "path", "split")}, "label": int(row["label"]),
-                            "status": "quarantined", "reason": f"unreadable: {err}", "boxes": [], "categories": [],
-                            "scores": [], "residual_categories": []})
+            records.append(unreadable_record(row, str(err)))
             continue
         result = anonymize_image(image, detectors=detectors, method=p.method, block=p.pixelate_block,
                                  blur_strength=p.blur_strength, verify=p.verify)
-        rec = _record(row, result)
+        rec = image_record(row, result)
         if result.image is not None:
             rec["sha256"] = io.write_png(f"{out}/{row['path']}", result.image)
             rec["width"], rec["height"] = int(result.image.shape[1]), int(result.image.shape[0])
@@ -68,7 +60,7 @@ def _anonymized_manifest(records: list[dict[str, Any]], source: str) -> Any:
                            | {"source": source, "status": "ok"} for r in ok])
 
 
-@flow(name="anonymize")
+@flow(name="anonymize", task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2))
 def anonymize() -> dict[str, float]:
     params = io.load_params()
     p, raw, out = params.anonymize, params.paths.raw, params.paths.anonymized
@@ -83,7 +75,7 @@ def anonymize() -> dict[str, float]:
                                                    for r in records if r["status"] == "quarantined"])
         manifest = _anonymized_manifest(records, source=raw)
         io.write_table(f"{out}/manifest.parquet", manifest)
-        metrics = write_metrics("anonymize", summarize(records).as_metrics(), metrics_dir=params.paths.metrics)
+        metrics = write_metrics("anonymize", summarize_records(records).as_metrics(), metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.log_dataset(manifest, name="anonymized_manifest", source=out, context="anonymize")
         n_q = sum(r["status"] == "quarantined" for r in records)

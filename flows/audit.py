@@ -53,7 +53,7 @@ def audit() -> dict[str, float]:
             for name in p.attacks:
                 res = ATTACKS[name](member, nonmember)
                 results[f"{which}/{name}"] = res
-                metrics |= res.as_metrics(f"audit/{which}/{name}")
+                metrics |= res.as_metrics(f"audit/{which}")
         io.save_figure(f"{plots}/roc.png", roc_figure(results))
         metrics = write_metrics("audit", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)

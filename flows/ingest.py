@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
 from flows.common import check_counts, run_stage, write_metrics
@@ -34,7 +35,7 @@ def _ingest_builtin(p: IngestParams, *, raw: str, seed: int) -> tuple[list[dict[
     return rows, coco_entries, []
 
 
-@task(retries=1)
+@task(retries=1, cache_policy=NO_CACHE)
 def _read_folder_shard(root: str, entries: list[tuple[str, str]], raw: str, start: int) -> list[dict[str, Any]]:
     """Decode, re-encode and write one shard; return manifest rows or quarantine rows (paths, not pixels)."""
     out = []

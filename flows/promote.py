@@ -17,7 +17,7 @@ def failed_gates(compliance: dict) -> list[str]:
 @flow(name="promote")
 def promote() -> dict[str, str]:
     params = io.load_params()
-    p, reports = params.promote, params.paths.reports
+    reports = params.paths.reports
     compliance = io.read_json(f"{reports}/compliance.json")
     with tracking.stage_run("promote", params=params, inputs=[f"{reports}/compliance.json"],
                             outputs=[f"{reports}/promote.json"]) as run:

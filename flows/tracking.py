@@ -91,10 +91,14 @@ class StageRun:
         ds = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
         mlflow.log_input(ds, context=context)
 
-    def log_torch_model(self, model: Any, *, name: str = "model") -> str:
+    def log_torch_model(self, model: Any, *, name: str, input_shape: Sequence[int]) -> str:
+        """Log a plain torch module; the input example is zeros of `input_shape`, never a data sample."""
         import mlflow.pytorch
+        import numpy as np
 
-        info = mlflow.pytorch.log_model(model, name=name, pip_requirements=["torch==2.13.0"])
+        info = mlflow.pytorch.log_model(model, name=name, serialization_format="pickle",
+                                        input_example=np.zeros(tuple(input_shape), np.float32),
+                                        pip_requirements=["torch==2.13.0"])
         return str(info.model_uri)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:

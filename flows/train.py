@@ -56,7 +56,8 @@ def train() -> dict[str, float]:
         run.log_curve("train/curve/dp_epsilon", [e.epsilon for e in dp.curve])
         run.log_curve("train/curve/nonprivate_val_accuracy", [e.val_accuracy for e in base.curve])
         run.log_artifact(f"{models}/dp_record.json")
-        run.extra["model_uri"] = run.log_torch_model(dp.model.cpu(), name="dp_model")
+        run.extra["model_uri"] = run.log_torch_model(dp.model.cpu(), name="dp_model",
+                                                     input_shape=(1, 3, p.input_size, p.input_size))
     return metrics
 
 

@@ -28,8 +28,15 @@ def roc_figure(results: Mapping[str, Any], *, title: str = "Membership inference
         ax.plot(fpr, tpr, label=f"{label} (AUC {res.auc:.3f})")
     grid = np.logspace(np.log10(floor), 0, 50)
     ax.plot(grid, grid, "k--", lw=0.8, label="chance")
-    ax.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(floor, 1), xlabel="false positive rate",
-           ylabel="true positive rate", title=title)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(floor, 1),
+        ylim=(floor, 1),
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title=title,
+    )
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(True, which="both", alpha=0.2)
     return fig

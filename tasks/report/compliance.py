@@ -26,8 +26,8 @@ ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at
 
 def _counts(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
     ingested = int(metrics["ingest"]["ingest/n_ingested"])
-    anonymized = int(metrics["anonymize"]["anonymize/n_anonymized"])
-    quarantined = int(metrics["anonymize"]["anonymize/n_quarantined"])
+    anonymized = int(metrics["anonymize"]["anonymize/processed"])
+    quarantined = int(metrics["anonymize"]["anonymize/quarantined"])
     if anonymized + quarantined != ingested:
         raise InvalidInputError(f"counts do not add up: {anonymized} anonymized + {quarantined} quarantined "
                                 f"!= {ingested} ingested")

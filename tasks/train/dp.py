@@ -64,7 +64,14 @@ class DpTrainingRecord:
 
     def as_metrics(self) -> dict[str, float]:
         """Numeric fields keyed "train/<field>"."""
-        keys = ("noise_multiplier", "sample_rate", "steps", "epochs", "target_epsilon", "target_delta")
+        keys: tuple[str, ...] = (
+            "noise_multiplier",
+            "sample_rate",
+            "steps",
+            "epochs",
+            "target_epsilon",
+            "target_delta",
+        )
         keys += ("epsilon", "max_grad_norm", "n_train", "batch_size")
         return {f"train/{k}": float(getattr(self, k)) for k in keys}
 
@@ -143,7 +150,9 @@ def _val_pair(
     return x_val, y_val
 
 
-def _loader(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+def _loader(
+    x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: int, shuffle: bool
+) -> DataLoader[Any]:
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=gen)
 
@@ -156,15 +165,20 @@ def _check_batch(n: int, batch_size: int, epochs: int) -> None:
 
 
 def _make_private(
-    engine: PrivacyEngine, model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, **kw: Any
-) -> tuple[Any, Any, DataLoader]:
+    engine: PrivacyEngine,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader[Any],
+    **kw: Any,
+) -> tuple[Any, Any, DataLoader[Any]]:
     with warnings.catch_warnings():
         # Opacus warns that secure_mode is off (we want reproducible noise) and that GDP is experimental.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
         warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
-        return engine.make_private_with_epsilon(
+        out = engine.make_private_with_epsilon(
             module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True, **kw
         )
+    return out[0], out[1], out[2]
 
 
 def train_dp(
@@ -223,9 +237,12 @@ def train_dp(
     curve = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        with BatchMemoryManager(
+        memory = BatchMemoryManager(
             data_loader=dp_loader, max_physical_batch_size=physical_batch_size, optimizer=dp_opt
-        ) as mem_loader:
+        )
+        with memory as mem_loader, warnings.catch_warnings():
+            # Opacus' hooks warn on the first layer, whose input needs no grad: harmless.
+            warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
             loss = _run_epoch(dp_model, dp_opt, mem_loader, device)
         curve.append(_epoch_stats(model, epoch, loss, val, _epsilon(engine, target_delta), t0))
     record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,

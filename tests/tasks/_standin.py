@@ -1,7 +1,7 @@
 """Stand-in for the `builtin` dataset, built at run time: a photo crop, a light placard holding one
 real sklearn handwritten digit (8x8 upscaled to 28-56 px) at a random position, a few dark blobs.
 
-Not a test module (no `test_` prefix); imported by tests/tasks/test_train*.py and test_audit*.py.
+Not a test module (no `test_` prefix); `from tests.tasks._standin import make_standin` in tests/tasks/test_train*.py and test_audit*.py.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ def _backgrounds() -> list[NDArray[np.uint8]]:
     return out
 
 
-def make_standin(
-    n: int, *, seed: int, size: int = 256
-) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+def make_standin(n: int, *, seed: int, size: int = 256) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """Return `n` images (n, size, size, 3) uint8 and their digit labels (n,) int64."""
     rng = np.random.default_rng(seed)
     digits = load_digits()

