@@ -6,16 +6,14 @@ itself, so pixels never become Prefect results. Quarantined images are never wri
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import io, tracking
-from flows.common import check_counts, run_stage, write_metrics
+from flows.common import check_counts, process_runner, run_stage, write_metrics
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import anonymize_image
 from tasks.anonymize.records import image_record, summarize_records, unreadable_record
@@ -23,7 +21,7 @@ from tasks.errors import InvalidInputError
 from tasks.ingest.manifest import manifest_frame
 from tasks.params import AnonymizeParams
 
-_local = threading.local()  # one set of ONNX sessions per worker thread, reused across shards
+_local = threading.local()  # detectors built once per worker, reused across shards
 
 
 def _detectors(p: AnonymizeParams) -> Any:
@@ -60,7 +58,7 @@ def _anonymized_manifest(records: list[dict[str, Any]], source: str) -> Any:
                            | {"source": source, "status": "ok"} for r in ok])
 
 
-@flow(name="anonymize", task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2))
+@flow(name="anonymize", task_runner=process_runner())
 def anonymize() -> dict[str, float]:
     params = io.load_params()
     p, raw, out = params.anonymize, params.paths.raw, params.paths.anonymized

@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import io, tracking
-from flows.common import run_stage, write_metrics
+from flows.common import process_runner, run_stage, write_metrics
 from tasks.check_quality.residual import RESIDUAL_DETECTORS
 from tasks.check_quality.summary import ImageRecord, image_record, summarize
 from tasks.params import CheckQualityParams
@@ -53,7 +52,7 @@ def check_shard(rows: list[dict[str, Any]], gt: dict[str, dict[str, np.ndarray]]
     return out
 
 
-@flow(name="check_quality", task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2))
+@flow(name="check_quality", task_runner=process_runner())
 def check_quality() -> dict[str, float]:
     params = io.load_params()
     p, raw, anon = params.check_quality, params.paths.raw, params.paths.anonymized

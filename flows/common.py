@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
+
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import io
 from tasks.errors import PipelineError, QualityGateError
@@ -36,3 +39,15 @@ def run_stage(stage_flow: Callable[[], object]) -> None:
     except PipelineError as err:
         print(f"privtrail {getattr(stage_flow, 'name', '')}: error: {err}", file=sys.stderr)
         sys.exit(1)
+
+
+def _worker_init() -> None:
+    """Each worker process uses one OpenCV thread: parallelism comes from the processes."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def process_runner() -> ProcessPoolTaskRunner:
+    """A process pool over all cores for CPU-bound shard tasks (dlib and parts of OCR hold the GIL)."""
+    return ProcessPoolTaskRunner(max_workers=os.cpu_count() or 2, initializer=_worker_init)

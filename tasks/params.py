@@ -126,7 +126,7 @@ class Gates(_Section):
     max_quarantine_fraction: float = Field(0.1, ge=0, le=1)
     min_face_redaction_recall: float = Field(0.9, ge=0, le=1)
     min_plate_redaction_recall: float = Field(0.9, ge=0, le=1)
-    max_residual_face_rate: float = Field(0.05, ge=0, le=1)  # faces per anonymized image found by the auditor
+    max_residual_face_rate: float = Field(0.02, ge=0, le=1)  # share of GT faces the dlib auditor still finds
     max_epsilon: float = Field(3.0, gt=0)
     max_delta: float = Field(1e-4, gt=0, lt=1)
     min_dp_accuracy: float = Field(0.2, ge=0, le=1)

@@ -32,8 +32,9 @@ GATE_SPECS: dict[str, GateSpec] = {
                                           "ground-truth faces covered by a redaction"),
     "min_plate_redaction_recall": GateSpec("check_quality/plate_redaction_recall", ">=",
                                            "ground-truth licence plates covered by a redaction"),
-    "max_residual_face_rate": GateSpec("check_quality/residual_face_rate", "<=",
-                                       "faces per anonymized image still found by an independent detector (dlib)"),
+    "max_residual_face_rate": GateSpec("check_quality/residual_face_matched_rate", "<=",
+                                       "share of ground-truth faces an independent detector (dlib HOG) still finds "
+                                       "on the anonymized images"),
     "max_epsilon": GateSpec("dp/epsilon_recomputed", "<=", "DP-SGD ε, recomputed from the mechanism history"),
     "max_delta": GateSpec("dp/delta", "<=", "DP-SGD δ"),
     "min_dp_accuracy": GateSpec("utility/dp_test_accuracy", ">=", "test accuracy of the DP model"),

@@ -98,7 +98,7 @@ class TrainResult:
 
 def _check_xy(x: torch.Tensor, y: torch.Tensor, *, name: str) -> None:
     if x.ndim != 4 or x.dtype != torch.float32:
-        raise InvalidInputError(f"{name}: x must be (N, 3, s, s) float32, got {tuple(x.shape)} {x.dtype}")
+        raise InvalidInputError(f"{name}: x must be (N, C, s, s) float32, got {tuple(x.shape)} {x.dtype}")
     if y.ndim != 1 or y.dtype != torch.int64 or len(y) != len(x):
         raise InvalidInputError(f"{name}: y must be ({len(x)},) int64, got {tuple(y.shape)} {y.dtype}")
     if len(x) == 0:

@@ -51,7 +51,53 @@ class GnCnn(nn.Module):
         return out
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {"gn_cnn": GnCnn}
+class DigitCnn(nn.Module):
+    """A small GroupNorm CNN for placard crops: three conv blocks and a linear head on the flat map.
+
+    Sized for DP-SGD on ~10^3 samples: few parameters (about 15k at width 16), so the noise added
+    to each clipped gradient is spread over few coordinates. No global pooling: the crop is
+    already centred, so where the ink is carries the digit.
+
+    Shapes: (N, in_channels, s, s) float32 -> (N, num_classes) logits; s divisible by 4 (28 or 32).
+    """
+
+    def __init__(
+        self, *, num_classes: int = 10, in_channels: int = 1, width: int = 16, groups: int = 4, size: int = 28
+    ) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            _block(in_channels, w, groups),  # s/2
+            _block(w, 2 * w, groups),  # s/4
+            _block(2 * w, 2 * w, groups),  # s/8 (floor)
+        )
+        self.head = nn.Linear(2 * w * (size // 8) ** 2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(torch.flatten(self.features(x), 1))
+        return out
+
+
+class DigitLinear(nn.Module):
+    """Multinomial logistic regression on the flattened crop: the fewest parameters DP-SGD must noise.
+
+    Shapes: (N, in_channels, s, s) float32 -> (N, num_classes) logits.
+    """
+
+    def __init__(self, *, num_classes: int = 10, in_channels: int = 1, size: int = 28) -> None:
+        super().__init__()
+        self.head = nn.Linear(in_channels * size * size, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(torch.flatten(x, 1))
+        return out
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "gn_cnn": GnCnn,
+    "digit_cnn": DigitCnn,
+    "digit_linear": DigitLinear,
+}
 
 
 def build_model(name: str, *, num_classes: int, seed: int, zero_head: bool = True) -> nn.Module:

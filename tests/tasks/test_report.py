@@ -34,7 +34,7 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
         "check_quality": {
             "check_quality/face_redaction_recall": 0.97,
             "check_quality/plate_redaction_recall": 0.95,
-            "check_quality/residual_face_rate": 0.01,
+            "check_quality/residual_face_matched_rate": 0.01,
         },
         "train": {"train/dp_test_accuracy": 0.6, "train/nonprivate_test_accuracy": 0.8},
         "audit": {
@@ -98,7 +98,7 @@ def test_one_broken_gate_fails_the_verdict() -> None:
 
 def test_missing_measurement_fails_closed() -> None:
     m = _metrics()
-    del m["check_quality"]["check_quality/residual_face_rate"]
+    del m["check_quality"]["check_quality/residual_face_matched_rate"]
     c = _build(m)
     gate = next(g for g in c["gates"] if g["name"] == "max_residual_face_rate")
     assert gate["value"] is None and not gate["passed"] and c["verdict"] == "fail"
