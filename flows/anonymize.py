@@ -83,4 +83,4 @@ def anonymize() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run_stage(anonymize)
+    run_stage("anonymize")

@@ -62,4 +62,4 @@ def audit() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run_stage(audit)
+    run_stage("audit")

@@ -20,8 +20,17 @@ from flows.common import process_runner, run_stage, write_metrics
 from tasks.check_quality.residual import RESIDUAL_DETECTORS
 from tasks.check_quality.summary import ImageRecord, image_record, summarize
 from tasks.params import CheckQualityParams
+from tasks.types import Detector
 
-_local = threading.local()
+_local = threading.local()  # the auditor is built once per worker; task functions are pickled by value,
+# so they reach module state only through module-level functions like this one
+
+
+def _auditor(p: CheckQualityParams) -> Detector:
+    if getattr(_local, "key", None) != p:
+        _local.key = p
+        _local.detector = RESIDUAL_DETECTORS[p.residual_detector](upsample=p.residual_upsample)
+    return _local.detector
 
 
 def gt_boxes(coco: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
@@ -39,15 +48,13 @@ def gt_boxes(coco: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
 def check_shard(rows: list[dict[str, Any]], gt: dict[str, dict[str, np.ndarray]], *, raw: str, anon: str,
                 p: CheckQualityParams) -> list[dict[str, Any]]:
     """Per-image records of one shard (aggregates only: no pixels leave the task)."""
-    if getattr(_local, "key", None) != p:
-        _local.key = p
-        _local.detector = RESIDUAL_DETECTORS[p.residual_detector](upsample=p.residual_upsample)
+    detector = _auditor(p)
     out = []
     for row in rows:
         rec = image_record(io.read_image(f"{raw}/{row['path']}"), io.read_image(f"{anon}/{row['path']}"),
                            image_id=row["id"], gt_boxes_by_category=gt.get(row["id"], {}),
                            redacted_boxes=np.asarray(row["boxes"], np.int64).reshape(-1, 4),
-                           detector=_local.detector, match_iou=p.match_iou)
+                           detector=detector, match_iou=p.match_iou)
         out.append(rec.as_dict())
     return out
 
@@ -73,4 +80,4 @@ def check_quality() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run_stage(check_quality)
+    run_stage("check_quality")

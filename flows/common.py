@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from prefect.task_runners import ProcessPoolTaskRunner
 
@@ -30,14 +30,20 @@ def check_counts(stage: str, *, n_inputs: int, n_ok: int, n_quarantined: int, ma
         )
 
 
-def run_stage(stage_flow: Callable[[], object]) -> None:
+def run_stage(stage: str) -> None:
     """Entry point of `python -m flows.<stage>`: validate params first (a typo fails in one line,
-    before Prefect starts), run the flow, and turn pipeline errors into a one-line message + exit 1."""
+    before Prefect starts), run the flow, and turn pipeline errors into a one-line message + exit 1.
+
+    The flow is imported as `flows.<stage>`, not run from `__main__`, so that process-pool workers
+    unpickle its tasks by reference.
+    """
+    import importlib
+
     try:
         io.load_params()
-        stage_flow()
+        getattr(importlib.import_module(f"flows.{stage}"), stage)()
     except PipelineError as err:
-        print(f"privtrail {getattr(stage_flow, 'name', '')}: error: {err}", file=sys.stderr)
+        print(f"privtrail {stage}: error: {err}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -107,4 +107,4 @@ def ingest() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run_stage(ingest)
+    run_stage("ingest")

@@ -48,4 +48,4 @@ def _register(compliance: dict, params) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    run_stage(promote)
+    run_stage("promote")

@@ -65,4 +65,4 @@ def report() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run_stage(report)
+    run_stage("report")

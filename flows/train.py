@@ -62,4 +62,4 @@ def train() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run_stage(train)
+    run_stage("train")

@@ -1,0 +1,62 @@
+"""The `folder` source end to end: bad files are quarantined with their reason, counts add up,
+metadata does not survive, the Great Expectations suite runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image, PngImagePlugin
+
+from tests.flows.conftest import copy_workspace, run
+
+pytestmark = pytest.mark.integration
+
+
+def _user_folder(root: Path) -> int:
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            img = Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8))
+            if i % 2:
+                info = PngImagePlugin.PngInfo()
+                info.add_text("Author", "Jane Doe, +1 555 0100")
+                img.save(root / label / f"{i}.png", pnginfo=info)
+            else:
+                exif = Image.Exif()
+                exif[0x010E] = "GPS secret"  # ImageDescription
+                img.save(root / label / f"{i}.jpg", exif=exif.tobytes())
+    (root / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (root / "dog" / "notes.txt").write_text("hello")
+    (root / "stray.png").write_bytes((root / "cat" / "1.png").read_bytes())
+    return 15
+
+
+def test_folder_source_quarantines_and_strips(tmp_path: Path, workspace_env: dict[str, str]) -> None:
+    ws = copy_workspace(tmp_path / "ws")
+    n_inputs = _user_folder(tmp_path / "photos")
+    p = yaml.safe_load((ws / "params.yaml").read_text())
+    p["ingest"].update({"source": "folder", "folder": str(tmp_path / "photos")})
+    p["gates"]["max_quarantine_fraction"] = 0.5
+    (ws / "params.yaml").write_text(yaml.safe_dump(p))
+    proc = run(["python", "-m", "flows.ingest"], ws, workspace_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = pd.read_parquet(ws / "data/raw/manifest.parquet")
+    quarantine = [json.loads(x) for x in (ws / "data/raw/quarantine.jsonl").read_text().splitlines()]
+    assert len(manifest) == 12 and len(quarantine) == 3 and len(manifest) + len(quarantine) == n_inputs
+    reasons = {q["path"]: q["reason"] for q in quarantine}
+    assert "broken.png" in reasons["cat/broken.png"] and set(reasons) == {"cat/broken.png", "dog/notes.txt", "stray.png"}
+    assert sorted(manifest["label"].unique()) == [0, 1]
+    for rel in manifest["path"]:
+        out = Image.open(ws / "data/raw" / rel)
+        assert out.format == "PNG" and not out.info.get("exif") and "Author" not in out.info
+    gx = json.loads((ws / "reports/gx/ingest/results.json").read_text())
+    assert gx["success"] and gx["n_expectations"] >= 10
+    assert (ws / "reports/gx/ingest/data_docs/index.html").exists()
+    metrics = json.loads((ws / "reports/metrics/ingest.json").read_text())
+    assert metrics["ingest/n_inputs"] == n_inputs and metrics["ingest/n_quarantined"] == 3
