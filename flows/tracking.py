@@ -51,7 +51,9 @@ def git_sha() -> str:
     except OSError:
         return "unknown"
     sha = out.stdout.strip() if out.returncode == 0 else "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=io.repo_root(),
+    # dvc.lock and DVC's .gitignore entries are rewritten by the running `dvc repro` itself
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock",
+                            ":!**/.gitignore", ":!.gitignore"], cwd=io.repo_root(),
                            capture_output=True, text=True).stdout.strip()
     return f"{sha}-dirty" if dirty and sha != "unknown" else sha
 

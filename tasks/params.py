@@ -98,14 +98,25 @@ class DpParams(_Section):
 
 
 class TrainParams(_Section):
-    model: Literal["gn_cnn"] = "gn_cnn"
-    input_size: int = Field(64, ge=16, le=512)
+    # features: "placard" crops the digit placard (classical CV, no learned parameters) into
+    # (N, 1, s, s) ink maps for digit_hog / digit_linear; "full" feeds the whole scene (N, 3, s, s) to gn_cnn.
+    features: Literal["placard", "full"] = "placard"
+    model: Literal["digit_hog", "digit_linear", "gn_cnn"] = "digit_hog"
+    input_size: int = Field(28, ge=16, le=512)
     epochs: int = Field(10, ge=1, le=1000)
     batch_size: int = Field(256, ge=1)
+    physical_batch_size: int = Field(1024, ge=1)
     lr: float = Field(0.5, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
-    nonprivate_lr: float = Field(0.05, gt=0)
+    nonprivate_lr: float = Field(2.0, gt=0)
     dp: DpParams = DpParams()
+
+    @model_validator(mode="after")
+    def _model_fits_features(self) -> TrainParams:
+        wanted = "full" if self.model == "gn_cnn" else "placard"
+        if self.features != wanted:
+            raise ValueError(f"model {self.model!r} takes features {wanted!r}, got {self.features!r}")
+        return self
 
 
 class AuditParams(_Section):

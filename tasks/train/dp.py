@@ -208,7 +208,7 @@ def train_dp(
     (weights, sampling and noise come from seeded `torch.Generator`s).
 
     Args:
-        x: (N, 3, s, s) float32 training images (see `to_tensor`); N is the DP unit count.
+        x: (N, C, s, s) float32 training inputs (see `prepare_inputs`); N is the DP unit count.
         y: (N,) int64 labels.
         model_name: key of `MODELS`.
         epochs, batch_size, lr, momentum: schedule; batch_size is the expected logical batch.
@@ -324,13 +324,13 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy of `model` on (N, 3, s, s) float32 `x` with (N,) int64 labels `y`."""
+    """Top-1 accuracy of `model` on (N, C, s, s) float32 `x` with (N,) int64 labels `y`."""
     _check_xy(x, y, name="evaluate")
     return float((_logits(model, x).argmax(1) == y).float().mean())
 
 
 def predict_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> NDArray[np.float64]:
-    """Per-sample cross-entropy losses (N,) float64 of `model` on `x` (N, 3, s, s), labels `y` (N,)."""
+    """Per-sample cross-entropy losses (N,) float64 of `model` on `x` (N, C, s, s), labels `y` (N,)."""
     _check_xy(x, y, name="predict_losses")
     losses = nn.functional.cross_entropy(_logits(model, x), y, reduction="none")
     return losses.numpy().astype(np.float64)

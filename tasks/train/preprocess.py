@@ -1,8 +1,14 @@
-"""Images (uint8 RGB) to the normalised float tensor the models take."""
+"""Images (uint8 RGB) to the float tensor the models take: whole scenes or placard crops.
+
+`prepare_inputs(images, features=..., input_size=...)` dispatches through `FEATURES`:
+"full" is `to_tensor` (the whole scene, (N, 3, s, s)); "placard" is `placard_tensor` (the digit
+cropped from the located placard, (N, 1, s, s)). Both are fixed per-image maps, so neither
+spends privacy.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -10,11 +16,19 @@ import torch
 from numpy.typing import NDArray
 
 from tasks.errors import InvalidInputError
+from tasks.train.placard import placard_crop
 
 # Fixed constants, not statistics of the data: computing them from the training set would be one
 # more (un-accounted) release of the private data.
 MEAN = 0.5
 STD = 0.25
+
+
+def _check_image(img: object, i: int, name: str) -> None:
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        shape = getattr(img, "shape", None)
+        dtype = getattr(img, "dtype", type(img).__name__)
+        raise InvalidInputError(f"{name}: images[{i}] must be (H, W, 3) uint8, got {shape} {dtype}")
 
 
 def to_tensor(images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, input_size: int) -> torch.Tensor:
@@ -34,10 +48,50 @@ def to_tensor(images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, input_
         raise InvalidInputError("to_tensor: images is empty")
     out = np.empty((len(images), input_size, input_size, 3), np.float32)
     for i, img in enumerate(images):
-        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            shape = getattr(img, "shape", None)
-            dtype = getattr(img, "dtype", type(img).__name__)
-            raise InvalidInputError(f"to_tensor: images[{i}] must be (H, W, 3) uint8, got {shape} {dtype}")
+        _check_image(img, i, "to_tensor")
         out[i] = cv2.resize(img, (input_size, input_size), interpolation=cv2.INTER_AREA)
     out = (out / 255.0 - MEAN) / STD
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def placard_tensor(images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, input_size: int) -> torch.Tensor:
+    """Crop each image's digit placard (`placard_crop`) into one batch of ink maps.
+
+    Args:
+        images: N images, each (H, W, 3) uint8 RGB (sizes may differ), or one (N, H, W, 3) uint8 array.
+        input_size: side `s` of the square crop.
+    Returns:
+        (N, 1, s, s) float32 in [0, 1]: 0 = card, 1 = the darkest ink of that placard.
+    Raises:
+        InvalidInputError: no images, an image that is not (H, W, 3) uint8 (or smaller than 16x16),
+            or input_size < 4.
+    """
+    if input_size < 4:
+        raise InvalidInputError(f"placard_tensor: input_size must be >= 4, got {input_size}")
+    if len(images) == 0:
+        raise InvalidInputError("placard_tensor: images is empty")
+    out = np.empty((len(images), 1, input_size, input_size), np.float32)
+    for i, img in enumerate(images):
+        _check_image(img, i, "placard_tensor")
+        out[i, 0] = placard_crop(img, size=input_size)
+    return torch.from_numpy(out)
+
+
+FEATURES: dict[str, Callable[..., torch.Tensor]] = {"full": to_tensor, "placard": placard_tensor}
+
+
+def prepare_inputs(
+    images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, features: str, input_size: int
+) -> torch.Tensor:
+    """Turn RGB images into model inputs with the `features` front end (a key of `FEATURES`).
+
+    Args:
+        images: N images, each (H, W, 3) uint8 RGB, or one (N, H, W, 3) uint8 array.
+        features: "placard" -> (N, 1, s, s) digit crops; "full" -> (N, 3, s, s) whole scenes.
+        input_size: side `s` of the model input.
+    Raises:
+        InvalidInputError: unknown `features`, or what the chosen front end raises.
+    """
+    if features not in FEATURES:
+        raise InvalidInputError(f"prepare_inputs: features {features!r} is not one of {sorted(FEATURES)}")
+    return FEATURES[features](images, input_size=input_size)
