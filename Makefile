@@ -39,6 +39,7 @@ test-all: setup
 
 lint: setup
 	$(BIN)/ruff check tasks flows tests bench
+	$(BIN)/mypy --strict tasks
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000

@@ -16,7 +16,7 @@ from tasks.audit.mia import ATTACKS
 from tasks.audit.plots import roc_figure
 from tasks.train.dp import predict_losses
 from tasks.train.models import build_model
-from tasks.train.preprocess import to_tensor
+from tasks.train.preprocess import prepare_inputs
 
 
 def _load_model(models: str, which: str, meta: dict) -> torch.nn.Module:
@@ -43,7 +43,8 @@ def audit() -> dict[str, float]:
         for split, offset in (("train", 0), ("holdout", 1)):
             images, labels = io.load_split(manifest, data, split)
             idx = _subsample(len(images), p.max_samples, params.seed + offset)
-            split_xy[split] = (to_tensor([images[i] for i in idx], input_size=meta["input_size"]),
+            split_xy[split] = (prepare_inputs([images[i] for i in idx], features=meta["features"],
+                                              input_size=meta["input_size"]),
                                torch.from_numpy(labels[idx]))
         metrics: dict[str, float] = {}
         results = {}

@@ -10,13 +10,15 @@ from prefect import flow
 
 from flows import io, tracking
 from flows.common import run_stage, write_metrics
+from tasks.params import TrainParams
 from tasks.train.dp import evaluate, train_dp, train_nonprivate
-from tasks.train.preprocess import to_tensor
+from tasks.train.models import INPUT_CHANNELS
+from tasks.train.preprocess import prepare_inputs
 
 
-def _tensors(manifest, root: str, split: str, input_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _tensors(manifest, root: str, split: str, p: TrainParams) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = io.load_split(manifest, root, split)
-    return to_tensor(images, input_size=input_size), torch.from_numpy(labels)
+    return prepare_inputs(images, features=p.features, input_size=p.input_size), torch.from_numpy(labels)
 
 
 @flow(name="train")
@@ -27,14 +29,15 @@ def train() -> dict[str, float]:
     with tracking.stage_run("train", params=params,
                             inputs=[f"{data}/manifest.parquet", f"{data}/images"], outputs=[models]) as run:
         manifest = io.read_table(f"{data}/manifest.parquet")
-        x, y = _tensors(manifest, data, "train", p.input_size)
-        x_test, y_test = _tensors(manifest, data, "test", p.input_size)
+        x, y = _tensors(manifest, data, "train", p)
+        x_test, y_test = _tensors(manifest, data, "test", p)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         common = {"model_name": p.model, "epochs": p.epochs, "batch_size": min(p.batch_size, len(x)),
                   "momentum": p.momentum, "seed": params.seed, "device": device, "x_val": x_test, "y_val": y_test}
         t0 = time.perf_counter()
         dp = train_dp(x, y, lr=p.lr, target_epsilon=p.dp.target_epsilon, target_delta=p.dp.target_delta,
-                      max_grad_norm=p.dp.max_grad_norm, accountant=p.dp.accountant, **common)
+                      max_grad_norm=p.dp.max_grad_norm, accountant=p.dp.accountant,
+                      physical_batch_size=p.physical_batch_size, **common)
         t1 = time.perf_counter()
         base = train_nonprivate(x, y, lr=p.nonprivate_lr, **common)
         t2 = time.perf_counter()
@@ -42,7 +45,7 @@ def train() -> dict[str, float]:
         io.save_state_dict(f"{models}/dp.pt", dp.model.state_dict())
         io.save_state_dict(f"{models}/nonprivate.pt", base.model.state_dict())
         io.write_json(f"{models}/dp_record.json", dp.record.as_dict())
-        meta = {"model": p.model, "input_size": p.input_size, "num_classes": int(y.max()) + 1, "seed": params.seed}
+        meta = {"model": p.model, "features": p.features, "input_size": p.input_size, "num_classes": int(y.max()) + 1, "seed": params.seed}
         io.write_json(f"{models}/meta.json", meta)
         metrics = dp.record.as_metrics() | {
             "train/dp_test_accuracy": evaluate(dp.model, x_test, y_test),
@@ -57,7 +60,7 @@ def train() -> dict[str, float]:
         run.log_curve("train/curve/nonprivate_val_accuracy", [e.val_accuracy for e in base.curve])
         run.log_artifact(f"{models}/dp_record.json")
         run.extra["model_uri"] = run.log_torch_model(dp.model.cpu(), name="dp_model",
-                                                     input_shape=(1, 3, p.input_size, p.input_size))
+                                                     input_shape=(1, INPUT_CHANNELS[p.model], p.input_size, p.input_size))
     return metrics
 
 

@@ -57,7 +57,9 @@ class IngestParams(_Section):
         if self.source == "folder" and not self.folder:
             raise ValueError("ingest.folder is required when ingest.source is 'folder'")
         if self.face_size[0] > self.face_size[1] or self.face_size[0] < 8:
-            raise ValueError(f"ingest.face_size must be (min, max) with 8 <= min <= max, got {self.face_size}")
+            raise ValueError(
+                f"ingest.face_size must be (min, max) with 8 <= min <= max, got {self.face_size}"
+            )
         return self
 
 
@@ -140,7 +142,7 @@ class Gates(_Section):
     max_residual_face_rate: float = Field(0.02, ge=0, le=1)  # share of GT faces the dlib auditor still finds
     max_epsilon: float = Field(3.0, gt=0)
     max_delta: float = Field(1e-4, gt=0, lt=1)
-    min_dp_accuracy: float = Field(0.2, ge=0, le=1)
+    min_dp_accuracy: float = Field(0.8, ge=0, le=1)
     max_mia_auc_dp: float = Field(0.6, ge=0.5, le=1)
     max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, ge=0, le=1)
 

@@ -1,1 +1,1 @@
-"""The `train` stage: a small GroupNorm CNN trained with DP-SGD (Opacus) and a non-private baseline."""
+"""The `train` stage: placard crops (classical CV) and a HOG + linear head trained with DP-SGD (Opacus), plus a non-private baseline."""

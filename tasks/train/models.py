@@ -86,6 +86,8 @@ class Hog(nn.Module):
         super().__init__()
         self.orientations, self.cells = orientations, cells
         diff = torch.tensor([[-1.0, 0.0, 1.0]]) / 2
+        self.kx: torch.Tensor
+        self.ky: torch.Tensor
         self.register_buffer("kx", diff.view(1, 1, 1, 3), persistent=False)
         self.register_buffer("ky", diff.view(1, 1, 3, 1), persistent=False)
 
@@ -99,7 +101,11 @@ class Hog(nn.Module):
         weight = torch.clamp(1 - (dist - self.orientations / 2).abs(), min=0)  # linear vote, 2 bins
         cells = nn.functional.adaptive_avg_pool2d(mag * weight, self.cells)  # (N, o, c, c)
         blocks = torch.cat(
-            [cells[:, :, i : i + cells.shape[2] - 1, j : j + cells.shape[3] - 1] for i in (0, 1) for j in (0, 1)],
+            [
+                cells[:, :, i : i + cells.shape[2] - 1, j : j + cells.shape[3] - 1]
+                for i in (0, 1)
+                for j in (0, 1)
+            ],
             dim=1,
         )  # (N, 4o, c-1, c-1): each position holds its 2x2 block
         blocks = blocks / torch.sqrt((blocks**2).sum(1, keepdim=True) + 1e-6)

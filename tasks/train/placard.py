@@ -79,20 +79,22 @@ def _score(contour: NDArray[np.int32], gray: NDArray[np.uint8], k: float) -> _Ca
         return None
     fill, aspect = area / (w * h), max(w, h) / min(w, h)
     score = 2 * fill - (aspect - 1) + 4 * min(ink, 0.15)
-    return _Candidate(score, (x, y, x + bw, y + bh), rect, area, fill)
+    (cx, cy), _, angle = rect
+    return _Candidate(score, (x, y, x + bw, y + bh), ((cx, cy), (w, h), angle), area, fill)
 
 
 def _candidates(image: NDArray[np.uint8]) -> list[_Candidate]:
     """Every card-like outer contour of the whiteness masks, over all threshold levels."""
     darkest = image.min(axis=2)
     grey = (image.max(axis=2).astype(np.int16) - darkest) <= _MAX_CHROMA
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    gray = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8)
     k = min(image.shape[:2]) / _BASE
     out: list[_Candidate] = []
     for level in _THRESHOLDS:
         mask = cv2.morphologyEx(((darkest >= level) & grey).astype(np.uint8), cv2.MORPH_OPEN, _K3)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        out.extend(c for c in (_score(cnt, gray, k) for cnt in contours) if c is not None)
+        scored = (_score(np.asarray(cnt, np.int32), gray, k) for cnt in contours)
+        out.extend(c for c in scored if c is not None)
     return out
 
 
@@ -148,7 +150,7 @@ def _upright(gray: NDArray[np.uint8], rect: _Rect) -> tuple[NDArray[np.float32],
         angle, w, h = angle + 90, h, w
     side = int(np.ceil(max(w, h) * 1.1)) + 2
     m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
-    m[:, 2] += (side / 2 - cx, side / 2 - cy)
+    m[:, 2] += np.array([side / 2 - cx, side / 2 - cy])
     patch = cv2.warpAffine(gray, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return np.asarray(patch, np.float32), (w, h)
 
@@ -207,7 +209,7 @@ def placard_crop(image: NDArray[np.uint8], *, size: int) -> NDArray[np.float32]:
     if size < 4:
         raise InvalidInputError(f"placard_crop: size must be >= 4, got {size}")
     cand = _best(_check(image, "placard_crop"))
-    patch, wh = _upright(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cand.rect)
+    patch, wh = _upright(np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8), cand.rect)
     digit = _square_around_ink(_darkness(patch, wh))
     out = cv2.resize(digit, (size, size), interpolation=cv2.INTER_AREA)
     return np.asarray(out, np.float32)

@@ -54,7 +54,9 @@ def to_tensor(images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, input_
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
-def placard_tensor(images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, input_size: int) -> torch.Tensor:
+def placard_tensor(
+    images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, input_size: int
+) -> torch.Tensor:
     """Crop each image's digit placard (`placard_crop`) into one batch of ink maps.
 
     Args:

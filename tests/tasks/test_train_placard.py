@@ -90,7 +90,11 @@ def test_prefers_the_card_over_a_white_plate_and_a_black_box() -> None:
 
 @pytest.mark.parametrize(
     "image",
-    [np.full((64, 64, 3), 128, np.uint8), np.zeros((50, 80, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)],
+    [
+        np.full((64, 64, 3), 128, np.uint8),
+        np.zeros((50, 80, 3), np.uint8),
+        np.full((64, 64, 3), 255, np.uint8),
+    ],
 )
 def test_falls_back_to_a_centred_box_when_there_is_no_placard(image: np.ndarray) -> None:
     x0, y0, x1, y1 = locate_placard(image)
@@ -118,7 +122,7 @@ def test_rejects_bad_images(bad: object) -> None:
 def test_crop_is_a_normalised_ink_map() -> None:
     crop = placard_crop(_card(0, side=48, angle=0.0), size=28)
     assert crop.shape == (28, 28) and crop.dtype == np.float32
-    assert 0.0 <= crop.min() and crop.max() <= 1.0 and crop.max() > 0.8
+    assert crop.min() >= 0.0 and crop.max() <= 1.0 and crop.max() > 0.8
     assert crop[:2].max() < 0.05 and crop[:, :2].max() < 0.05  # margin around the ink, no card edge
     assert crop[10:18, 10:18].mean() < 0.3  # a zero is hollow
 
