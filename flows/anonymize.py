@@ -2,39 +2,60 @@
 
 Prefect maps over shards of image paths; each shard task reads, anonymizes and writes its images
 itself, so pixels never become Prefect results. Quarantined images are never written.
+
+`anonymize_folder` is the engine of `privtrail anonymize IN_DIR OUT_DIR` (flows/cli.py): any folder,
+outside the DAG, with a process pool instead of Prefect.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import secrets
+import sys
 import threading
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from tqdm import tqdm
 
 from flows import io, tracking
 from flows.common import check_counts, process_runner, run_stage, write_metrics
 from tasks.anonymize.detectors import build_detectors
-from tasks.anonymize.engine import anonymize_image
+from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.records import image_record, summarize_records, unreadable_record
 from tasks.errors import InvalidInputError
+from tasks.ingest.folder import SUPPORTED_EXTENSIONS
 from tasks.ingest.manifest import manifest_frame
 from tasks.params import AnonymizeParams
 
-_local = threading.local()  # detectors built once per worker, reused across shards
+_local = threading.local()  # detectors (and the k-Same pool) built once per worker, reused across shards
 
 
-def _detectors(p: AnonymizeParams) -> Any:
+def _engine(p: AnonymizeParams) -> tuple[Any, dict[str, dict[str, Any]]]:
     if getattr(_local, "key", None) != p:
         _local.key = p
-        _local.detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump())
-    return _local.detectors
+        _local.engine = (build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
+                                         body=p.body.model_dump()), obfuscation_options(p))
+    return _local.engine
+
+
+def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any) -> AnonymizedImage:
+    """Run the engine with the stage's params on one image (pixels stay in the calling process)."""
+    detectors, options = _engine(p)
+    return anonymize_image(image, detectors=detectors, method=p.method, methods=p.methods, options=options,
+                           rng=rng, verify=p.verify)
 
 
 @task(cache_policy=NO_CACHE)
-def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams) -> list[dict[str, Any]]:
+def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams,
+                    seed: int = 0) -> list[dict[str, Any]]:
     """Anonymize one shard of images; write the ones that pass; return their records (no pixels)."""
-    detectors = _detectors(p)
     records = []
     for row in rows:
         try:
@@ -42,8 +63,7 @@ def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: Anonym
         except InvalidInputError as err:
             records.append(unreadable_record(row, str(err)))
             continue
-        result = anonymize_image(image, detectors=detectors, method=p.method, block=p.pixelate_block,
-                                 blur_strength=p.blur_strength, verify=p.verify)
+        result = anonymize_one(image, p=p, rng=image_rng(seed, str(row["id"])))
         rec = image_record(row, result)
         if result.image is not None:
             rec["sha256"] = io.write_png(f"{out}/{row['path']}", result.image)
@@ -66,7 +86,8 @@ def anonymize() -> dict[str, float]:
     with tracking.stage_run("anonymize", params=params, inputs=[raw], outputs=[out]) as run:
         rows = io.read_table(f"{raw}/manifest.parquet").to_dict("records")
         shards = [rows[i : i + p.shard_size] for i in range(0, len(rows), p.shard_size)]
-        futures = anonymize_shard.map(shards, raw=unmapped(raw), out=unmapped(out), p=unmapped(p))
+        futures = anonymize_shard.map(shards, raw=unmapped(raw), out=unmapped(out), p=unmapped(p),
+                                      seed=unmapped(params.seed))
         records = [r for f in futures for r in f.result()]
         io.write_jsonl(f"{out}/records.jsonl", records)
         io.write_jsonl(f"{out}/quarantine.jsonl", [{"id": r["id"], "path": r["path"], "reason": r["reason"]}
@@ -80,6 +101,118 @@ def anonymize() -> dict[str, float]:
         check_counts("anonymize", n_inputs=len(rows), n_ok=len(manifest), n_quarantined=n_q,
                      max_fraction=params.gates.max_quarantine_fraction)
     return metrics
+
+
+# --- `privtrail anonymize IN_DIR OUT_DIR`: any folder, outside the DAG (no Prefect, no MLflow) ---------
+
+
+def list_inputs(in_dir: Path, out_dir: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Image-named files under `in_dir` (recursive, sorted, `out_dir` skipped) and the symlinks among
+    them that lead outside `in_dir` as (relpath, reason): those are never followed."""
+    found, refused = [], []
+    for root, dirs, files in os.walk(in_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if (Path(root) / d).resolve() != out_dir)
+        for name in sorted(files):
+            f = Path(root) / name
+            if f.suffix.lower() not in SUPPORTED_EXTENSIONS:
+                continue
+            rel = f.relative_to(in_dir).as_posix()
+            if f.is_symlink() and not f.resolve().is_relative_to(in_dir):
+                refused.append((rel, "symlink leading outside IN_DIR (not followed)"))
+            else:
+                found.append(rel)
+    return found, refused
+
+
+def output_names(relpaths: list[str]) -> dict[str, str]:
+    """Input relpath → output relpath: the same path as .png; 'a.jpg' becomes 'a.jpg.png' if 'a.png' exists too."""
+    plain = {rel: str(PurePosixPath(rel).with_suffix(".png")) for rel in relpaths}
+    taken = Counter(plain.values())
+    return {rel: out if taken[out] == 1 or rel == out else f"{rel}.png" for rel, out in plain.items()}
+
+
+def _file_row(rel: str, out: str | None, reason: str | None, result: AnonymizedImage | None) -> dict[str, Any]:
+    dets = Counter(result.detections.category) if result is not None else Counter()
+    row = {"input": rel, "output": out, "status": "quarantined" if out is None else "anonymized",
+           "reason": reason, "detections": dict(sorted(dets.items()))}
+    return row | ({"dp_epsilon": result.dp_epsilon} if result is not None and result.dp_epsilon is not None else {})
+
+
+def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, p: AnonymizeParams,
+                    seed: int) -> list[dict[str, Any]]:
+    """Anonymize (input relpath, output relpath) pairs; write those that pass; return one row each (no pixels)."""
+    rows = []
+    for rel, out_rel in items:
+        try:
+            image = io.read_image(Path(in_dir) / rel)
+        except InvalidInputError as err:
+            rows.append(_file_row(rel, None, f"unreadable: {err}", None))
+            continue
+        result = anonymize_one(image, p=p, rng=image_rng(seed, rel))
+        if result.image is not None:
+            io.write_png(Path(out_dir) / out_rel, result.image)
+        rows.append(_file_row(rel, out_rel if result.image is not None else None, result.quarantine_reason, result))
+    return rows
+
+
+def _one_cv_thread() -> int:
+    """One OpenCV thread: parallelism comes from the processes, and a multi-threaded Haar cascade may
+    group its candidate boxes in a different order from run to run (boxes off by a pixel)."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    return int(before)
+
+
+def _run_chunks(chunks: list[list[tuple[str, str]]], *, jobs: int, **kw: Any) -> list[dict[str, Any]]:
+    import cv2
+
+    work = functools.partial(anonymize_files, **kw)
+    progress = tqdm(total=sum(map(len, chunks)), unit="img", disable=not sys.stderr.isatty(), file=sys.stderr)
+    rows: list[dict[str, Any]] = []
+    with progress, contextlib.ExitStack() as stack:
+        if jobs == 1:
+            stack.callback(cv2.setNumThreads, _one_cv_thread())
+        pool = stack.enter_context(ProcessPoolExecutor(jobs, initializer=_one_cv_thread)) if jobs > 1 else None
+        for part in (pool.map(work, chunks) if pool else map(work, chunks)):
+            rows += part
+            progress.update(len(part))
+    return rows
+
+
+def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizeParams, jobs: int = 1,
+                     seed: int | None = None) -> dict[str, Any]:
+    """Anonymize every image under `in_dir` into `out_dir` (same tree, .png, metadata-free); quarantined
+    files are not written. Writes `anonymize_report.json` and `privtrail-manifest.jsonl`; returns the report.
+
+    `seed` seeds dp_pixelate's noise; None (the default) draws a secret one from the OS (see `image_rng`).
+    """
+    src, dst = Path(in_dir).resolve(), Path(out_dir).resolve()
+    if not src.is_dir():
+        raise InvalidInputError(f"IN_DIR {in_dir}: not a folder")
+    found, refused = list_inputs(src, dst)
+    names = output_names(found)
+    items = [(rel, names[rel]) for rel in found]
+    n_chunks = max(1, min(len(items), jobs * 4))
+    chunks = [items[i::n_chunks] for i in range(n_chunks)]
+    seed = secrets.randbits(63) if seed is None else seed
+    rows = _run_chunks(chunks, jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed)
+    rows = sorted(rows + [_file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
+    report = {"in_dir": str(src), "out_dir": str(dst), "counts": _counts(rows), "files": rows,
+              "params": {"targets": list(p.targets), "method": p.method, "text_policy": p.text.policy}}
+    io.write_json(dst / "anonymize_report.json", report)
+    io.write_jsonl(dst / "privtrail-manifest.jsonl", rows)
+    return report
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    detections: Counter[str] = Counter()
+    for r in rows:
+        detections.update(r["detections"])
+    n_q = sum(r["status"] == "quarantined" for r in rows)
+    return {"inputs": len(rows), "anonymized": len(rows) - n_q, "quarantined": n_q,
+            "detections": dict(sorted(detections.items()))}
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def check_shard(rows: list[dict[str, Any]], gt: dict[str, dict[str, np.ndarray]]
         rec = image_record(io.read_image(f"{raw}/{row['path']}"), io.read_image(f"{anon}/{row['path']}"),
                            image_id=row["id"], gt_boxes_by_category=gt.get(row["id"], {}),
                            redacted_boxes=np.asarray(row["boxes"], np.int64).reshape(-1, 4),
-                           detector=detector, match_iou=p.match_iou)
+                           detector=detector, match_iou=p.match_iou, calibrate=row["calibrate"])
         out.append(rec.as_dict())
     return out
 
@@ -66,6 +66,8 @@ def check_quality() -> dict[str, float]:
     plots = io.clean_dir(f"{params.paths.plots}/check_quality")
     with tracking.stage_run("check_quality", params=params, inputs=[raw, anon], outputs=[str(plots)]) as run:
         rows = [r for r in io.read_jsonl(f"{anon}/records.jsonl") if r["status"] == "anonymized"]
+        step = max(1, len(rows) // p.auditor_calibration_images)
+        rows = [r | {"calibrate": i % step == 0} for i, r in enumerate(rows)]
         gt = gt_boxes(io.read_json(f"{raw}/annotations.json"))
         n = max(1, len(rows) // (4 * (os.cpu_count() or 2)))
         shards = [rows[i : i + n] for i in range(0, len(rows), n)]

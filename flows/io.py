@@ -19,7 +19,7 @@ import yaml
 
 from tasks.errors import InvalidInputError
 from tasks.ingest.folder import decode_image, encode_png
-from tasks.params import Params, parse_params
+from tasks.params import Params, TrainParams, parse_params
 
 PARAMS_FILE = "params.yaml"
 
@@ -115,6 +115,33 @@ def read_jsonl(file: str | Path) -> list[dict[str, Any]]:
     if not p.exists():
         raise InvalidInputError(f"{p}: not found (did its stage run?)")
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def append_line(file: str | Path, line: str) -> None:
+    """Append one newline-terminated line and fsync it (append-only logs such as the privacy ledger).
+
+    One `write` of a short line in append mode: concurrent appenders do not interleave within a line.
+    """
+    if not line.endswith("\n") or "\n" in line[:-1]:
+        raise InvalidInputError(f"{file}: append_line takes exactly one newline-terminated line")
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("a") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def ledger_path(train: TrainParams) -> str:
+    """The privacy ledger: `train.budget.ledger`, or `PRIVTRAIL_LEDGER` (an absolute path shared by
+    every workspace, e.g. the temporary copies `dvc exp run --queue` trains in)."""
+    return os.environ.get("PRIVTRAIL_LEDGER") or train.budget.ledger
+
+
+def read_text_if_exists(file: str | Path) -> str:
+    """The file's text, or "" when it does not exist yet (e.g. a ledger before its first entry)."""
+    p = path(file)
+    return p.read_text() if p.exists() else ""
 
 
 def write_table(file: str | Path, frame: pd.DataFrame) -> None:

@@ -12,10 +12,12 @@ from prefect import flow
 
 from flows import io, tracking
 from flows.common import run_stage, write_metrics
+from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
 from tasks.report.compliance import build_compliance
 from tasks.report.html import render_html
 from tasks.train.dp import DpTrainingRecord, recompute_epsilon
+from tasks.train.ledger import budget_status, parse_ledger
 
 UPSTREAM = STAGES[: STAGES.index("report")]
 REPRODUCE = "git clone <repo> && cd privtrail && git checkout {sha} && make pipeline"
@@ -27,6 +29,21 @@ def _lineage(params: Params) -> dict[str, Any]:
     return {"git_sha": tracking.git_sha(), "tracking_uri": tracking.tracking_uri(),
             "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else None,
             "mlflow_runs": {s: r["run_id"] for s, r in runs.items()}, "model_uri": runs["train"].get("model_uri")}
+
+
+def _ledger(params: Params) -> dict[str, Any]:
+    """The dataset's composed ε from the privacy ledger, which must hold the train run that made this model."""
+    train_run = io.read_json(f"{params.paths.reports}/runs/train.json")
+    file = io.ledger_path(params.train)
+    entries = parse_ledger(io.read_text_if_exists(file), source=file)
+    if not any(e.mlflow_run_id == train_run["run_id"] for e in entries):
+        raise InvalidInputError(f"{file}: no entry for train run {train_run['run_id']} "
+                                "(was the privacy ledger moved or reset?)")
+    b = params.train.budget
+    s = budget_status(entries, dataset_digest=train_run["dataset_digest"], delta=b.delta,
+                      max_total_epsilon=b.max_total_epsilon)
+    return {"ledger_total_epsilon": s.epsilon_total, "ledger_runs": s.runs, "ledger_max_total_epsilon":
+            s.max_total_epsilon, "ledger_delta": s.delta, "dataset_digest": s.dataset_digest}
 
 
 def _figures(params: Params) -> dict[str, bytes]:
@@ -47,7 +64,7 @@ def report() -> dict[str, float]:
                       for q in io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl")]
         lineage = _lineage(params)
         compliance = build_compliance(metrics=metrics, dp_record=record, epsilon_recomputed=eps, gates=params.gates,
-                                      lineage=lineage, quarantine_reasons=quarantine)
+                                      lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params))
         io.write_json(f"{out}/compliance.json", compliance)
         html = render_html(compliance, title=params.report.title, figures=_figures(params),
                            reproduce=REPRODUCE.format(sha=lineage["git_sha"]))

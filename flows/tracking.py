@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,9 +52,9 @@ def git_sha() -> str:
     except OSError:
         return "unknown"
     sha = out.stdout.strip() if out.returncode == 0 else "unknown"
-    # dvc.lock and DVC's .gitignore entries are rewritten by the running `dvc repro` itself
+    # dvc.lock, DVC's .gitignore entries and the privacy ledger are rewritten by the running `dvc repro` itself
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock",
-                            ":!**/.gitignore", ":!.gitignore"], cwd=io.repo_root(),
+                            ":!**/.gitignore", ":!.gitignore", ":!ledger"], cwd=io.repo_root(),
                            capture_output=True, text=True).stdout.strip()
     return f"{sha}-dirty" if dirty and sha != "unknown" else sha
 
@@ -90,8 +91,10 @@ class StageRun:
 
     def log_dataset(self, frame: pd.DataFrame, *, name: str, source: str, context: str) -> None:
         digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()[:16]
-        ds = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
-        mlflow.log_input(ds, context=context)
+        with warnings.catch_warnings():  # "source can be interpreted in multiple ways", integer-schema hints
+            warnings.simplefilter("ignore", UserWarning)
+            ds = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+            mlflow.log_input(ds, context=context)
 
     def log_torch_model(self, model: Any, *, name: str, input_shape: Sequence[int]) -> str:
         """Log a plain torch module; the input example is zeros of `input_shape`, never a data sample."""

@@ -4,14 +4,32 @@ and schedule, both on the anonymized train split; test accuracy of both; the DP 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import torch
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from flows import io, tracking
 from flows.common import run_stage, write_metrics
 from tasks.params import TrainParams
-from tasks.train.dp import evaluate, train_dp, train_nonprivate
+from tasks.train.dp import (
+    DpTrainingRecord,
+    check_delta,
+    evaluate,
+    planned_history,
+    train_dp,
+    train_nonprivate,
+)
+from tasks.train.ledger import (
+    BudgetStatus,
+    LedgerEntry,
+    budget_status,
+    check_budget,
+    dataset_digest,
+    entry_from_record,
+    format_entry,
+    parse_ledger,
+)
 from tasks.train.models import INPUT_CHANNELS
 from tasks.train.preprocess import prepare_inputs
 
@@ -19,6 +37,32 @@ from tasks.train.preprocess import prepare_inputs
 def _tensors(manifest, root: str, split: str, p: TrainParams) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = io.load_split(manifest, root, split)
     return prepare_inputs(images, features=p.features, input_size=p.input_size), torch.from_numpy(labels)
+
+
+def read_ledger(p: TrainParams) -> tuple[LedgerEntry, ...]:
+    """Every entry of the privacy ledger (`io.ledger_path`); empty before the first DP run."""
+    file = io.ledger_path(p)
+    return parse_ledger(io.read_text_if_exists(file), source=file)
+
+
+def _refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: int) -> BudgetStatus:
+    """Before any compute: would the planned run push the dataset's composed ε over the budget?"""
+    check_delta(p.dp.target_delta, n_train)
+    history = planned_history(n_train, batch_size=batch_size, epochs=p.epochs, target_epsilon=p.dp.target_epsilon,
+                              target_delta=p.dp.target_delta, accountant=p.dp.accountant)
+    planned = LedgerEntry(dataset_digest=digest, n_train=n_train, time="planned", mlflow_run_id="planned",
+                          git_sha="planned", accountant=p.dp.accountant, delta=p.dp.target_delta,
+                          epsilon=p.dp.target_epsilon, history=history)
+    return check_budget(read_ledger(p), planned, delta=p.budget.delta, max_total_epsilon=p.budget.max_total_epsilon)
+
+
+def _spend(p: TrainParams, record: DpTrainingRecord, *, digest: str, run_id: str) -> BudgetStatus:
+    """Append the finished run to the ledger; the dataset's composed status with it."""
+    entry = entry_from_record(record, dataset_digest=digest, time=datetime.now(UTC).isoformat(timespec="seconds"),
+                              mlflow_run_id=run_id, git_sha=tracking.git_sha())
+    io.append_line(io.ledger_path(p), format_entry(entry))
+    return budget_status(read_ledger(p), dataset_digest=digest, delta=p.budget.delta,
+                         max_total_epsilon=p.budget.max_total_epsilon)
 
 
 @flow(name="train")
@@ -34,14 +78,21 @@ def train() -> dict[str, float]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         common = {"model_name": p.model, "epochs": p.epochs, "batch_size": min(p.batch_size, len(x)),
                   "momentum": p.momentum, "seed": params.seed, "device": device, "x_val": x_test, "y_val": y_test}
+        digest = dataset_digest(manifest.loc[manifest["split"] == "train", "sha256"])
+        run.extra["dataset_digest"] = digest
+        _refuse_over_budget(p, digest, len(x), common["batch_size"])
         t0 = time.perf_counter()
         dp = train_dp(x, y, lr=p.lr, target_epsilon=p.dp.target_epsilon, target_delta=p.dp.target_delta,
                       max_grad_norm=p.dp.max_grad_norm, accountant=p.dp.accountant,
-                      physical_batch_size=p.physical_batch_size, **common)
+                      physical_batch_size=p.physical_batch_size, grad_sample_mode=p.dp.grad_sample_mode,
+                      secure_mode=p.dp.secure_mode, **common)
         t1 = time.perf_counter()
+        assert dp.record is not None
+        budget = _spend(p, dp.record, digest=digest, run_id=run.run_id)
+        for warning in dp.record.warnings:
+            get_run_logger().warning("train: %s", warning)
         base = train_nonprivate(x, y, lr=p.nonprivate_lr, **common)
         t2 = time.perf_counter()
-        assert dp.record is not None
         io.save_state_dict(f"{models}/dp.pt", dp.model.state_dict())
         io.save_state_dict(f"{models}/nonprivate.pt", base.model.state_dict())
         io.write_json(f"{models}/dp_record.json", dp.record.as_dict())
@@ -52,13 +103,18 @@ def train() -> dict[str, float]:
             "train/nonprivate_test_accuracy": evaluate(base.model, x_test, y_test),
             "train/dp_train_accuracy": evaluate(dp.model, x, y),
             "train/nonprivate_train_accuracy": evaluate(base.model, x, y),
-            "train/n_test": len(x_test), "train/dp_seconds": t1 - t0, "train/nonprivate_seconds": t2 - t1}
+            "train/n_test": len(x_test), "train/dp_seconds": t1 - t0, "train/nonprivate_seconds": t2 - t1,
+            **budget.as_metrics()}
         metrics = write_metrics("train", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.log_curve("train/curve/dp_val_accuracy", [e.val_accuracy for e in dp.curve])
         run.log_curve("train/curve/dp_epsilon", [e.epsilon for e in dp.curve])
         run.log_curve("train/curve/nonprivate_val_accuracy", [e.val_accuracy for e in base.curve])
         run.log_artifact(f"{models}/dp_record.json")
+        run.log_artifact(io.ledger_path(p), artifact_path="privacy_ledger")
+        run.set_tags({"privacy_ledger": str(io.path(io.ledger_path(p))), "dataset_digest": digest,
+                      "dp_grad_sample_mode": p.dp.grad_sample_mode, "dp_secure_mode": str(p.dp.secure_mode),
+                      **({"dp_warnings": " | ".join(dp.record.warnings)} if dp.record.warnings else {})})
         run.extra["model_uri"] = run.log_torch_model(dp.model.cpu(), name="dp_model",
                                                      input_shape=(1, INPUT_CHANNELS[p.model], p.input_size, p.input_size))
     return metrics

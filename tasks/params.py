@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tasks.errors import InvalidInputError
 
 Category = Literal["face", "body", "plate", "text"]
-Method = Literal["blur", "pixelate", "mask"]
+Method = Literal["blur", "pixelate", "mask", "dp_pixelate", "inpaint", "replace"]
 Accountant = Literal["prv", "rdp", "gdp"]
 
 
@@ -75,13 +75,31 @@ class TextDetectorParams(_Section):
     policy: Literal["pii", "all"] = "pii"
 
 
+class BodyDetectorParams(_Section):
+    hog: bool = True  # OpenCV's HOG people detector (64x128 window)
+    cascades: tuple[Literal["fullbody", "upperbody"], ...] = ("fullbody", "upperbody")  # Haar cascades
+    hit_threshold: float = Field(0.5, ge=-1, le=5)  # HOG SVM margin threshold
+    upscale: float = Field(1.0, ge=1, le=4)
+    min_size: int = Field(32, ge=8, le=2048)  # smallest body side the cascades search, in pixels
+    pad: float = Field(0.05, ge=0, le=1)
+
+
 class AnonymizeParams(_Section):
     targets: tuple[Category, ...] = ("face", "plate", "text")
-    method: Method = "pixelate"
+    method: Method = "pixelate"  # for every category not listed in `methods`
+    # per category, overriding `method`, e.g. {text: mask, body: blur}
+    methods: dict[Category, Method] = Field(default_factory=dict)
     pixelate_block: int = Field(8, ge=2, le=64)
     blur_strength: float = Field(0.5, gt=0, le=4)  # Gaussian sigma as a fraction of the box's short side
+    dp_block: int = Field(8, ge=2, le=64)  # dp_pixelate (Fan 2018): cell side b
+    dp_epsilon: float = Field(1.0, gt=0, le=1000)  # ... per-image ε
+    dp_neighbourhood: int = Field(16, ge=1, le=4096)  # ... m: pixels that may differ between neighbours
+    inpaint_radius: int = Field(3, ge=1, le=32)
+    inpaint_algorithm: Literal["telea", "ns"] = "telea"
+    replace_k: int = Field(10, ge=2, le=100)  # k-Same group size (pool: the 100 LFW faces)
     face: FaceDetectorParams = FaceDetectorParams()
     text: TextDetectorParams = TextDetectorParams()
+    body: BodyDetectorParams = BodyDetectorParams()
     verify: bool = True  # re-run the detectors on the output; a surviving detection quarantines the image
     shard_size: int = Field(64, ge=1, le=10_000)
 
@@ -90,6 +108,8 @@ class CheckQualityParams(_Section):
     residual_detector: Literal["dlib_hog"] = "dlib_hog"
     residual_upsample: int = Field(1, ge=0, le=3)
     match_iou: float = Field(0.3, gt=0, le=1)  # IoU at which a detection counts as the ground-truth box
+    # the auditor also runs on this many raw images (an even sample) to measure what it can see at all
+    auditor_calibration_images: int = Field(400, ge=1)
 
 
 class DpParams(_Section):
@@ -97,6 +117,16 @@ class DpParams(_Section):
     target_delta: float = Field(1e-5, gt=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)
     accountant: Accountant = "prv"
+    grad_sample_mode: Literal["hooks", "functorch", "ghost"] = "hooks"  # how Opacus gets per-sample gradients
+    secure_mode: bool = False  # cryptographically secure noise (needs torchcsprng); recorded in the report
+
+
+class BudgetParams(_Section):
+    """The privacy budget per dataset, across every DP training run on it (the ledger)."""
+
+    max_total_epsilon: float = Field(10.0, gt=0)  # composed over all runs on the same train split
+    delta: float = Field(1e-5, gt=0, lt=1)  # δ at which the composed total is priced
+    ledger: str = "ledger/privacy_ledger.jsonl"  # append-only JSONL; committed, not a DVC output
 
 
 class TrainParams(_Section):
@@ -112,6 +142,7 @@ class TrainParams(_Section):
     momentum: float = Field(0.9, ge=0, lt=1)
     nonprivate_lr: float = Field(2.0, gt=0)
     dp: DpParams = DpParams()
+    budget: BudgetParams = BudgetParams()
 
     @model_validator(mode="after")
     def _model_fits_features(self) -> TrainParams:
@@ -139,6 +170,7 @@ class Gates(_Section):
     max_quarantine_fraction: float = Field(0.1, ge=0, le=1)
     min_face_redaction_recall: float = Field(0.9, ge=0, le=1)
     min_plate_redaction_recall: float = Field(0.9, ge=0, le=1)
+    min_text_pii_redaction_recall: float = Field(0.8, ge=0, le=1)
     max_residual_face_rate: float = Field(0.02, ge=0, le=1)  # share of GT faces the dlib auditor still finds
     max_epsilon: float = Field(3.0, gt=0)
     max_delta: float = Field(1e-4, gt=0, lt=1)

@@ -50,3 +50,28 @@ def test_paths_are_interpolated_not_repeated(raw_params: dict) -> None:
     for key, value in raw_params["paths"].items():
         if key != "reports":
             assert f" {value}" not in text.replace("${paths.", " ${paths."), f"use ${{paths.{key}}} instead of {value}"
+
+
+def test_shared_code_is_a_dependency_of_every_stage() -> None:
+    for stage, spec in _dvc().items():
+        for shared in ("flows/io.py", "flows/common.py", "tasks/params.py", "tasks/types.py", "tasks/errors.py",
+                       "tasks/ingest/folder.py"):
+            assert shared in spec["deps"], f"{stage} must depend on {shared}"
+
+
+def test_every_flow_import_is_a_dependency() -> None:
+    """A stage reruns when any code it imports from tasks/ or flows/ changes (tracking.py only logs)."""
+    import ast
+
+    for stage, spec in _dvc().items():
+        tree = ast.parse((REPO / "flows" / f"{stage}.py").read_text())
+        mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        mods |= {f"flows.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "flows"
+                 for a in n.names}
+        for mod in mods:
+            if not mod.startswith(("tasks.", "flows.")) or mod in ("flows.tracking", "flows.expectations"):
+                continue
+            parts = mod.split(".")
+            covered = any(d == "/".join(parts[:k]) or d == "/".join(parts[:k]) + ".py"
+                          for d in spec["deps"] for k in range(1, len(parts) + 1))
+            assert covered, f"stage {stage} imports {mod} but does not depend on it"

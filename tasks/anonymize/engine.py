@@ -14,20 +14,27 @@ Skipped for speed: when the first pass finds nothing, the output equals the inpu
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tasks.anonymize.obfuscate import mask_regions, obfuscate
+from tasks.anonymize.replace import lfw_pool
 from tasks.errors import AnonymizationError, InvalidInputError
+from tasks.params import AnonymizeParams
 from tasks.types import Detections, Detector, Image, check_image
 
 # What a detector or an obfuscator raises on purpose for a bad input or a failed backend.
 # Anything else (TypeError, IndexError, ...) is a bug in our code and must not become a quarantine.
 _EXPECTED = (AnonymizationError, InvalidInputError)
+# Obfuscation order: methods that read only inside their boxes first, then those that read around them.
+_ORDER = ("mask", "pixelate", "blur", "dp_pixelate", "replace", "inpaint")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class AnonymizedImage:
         residual: what the last verification pass still found (empty unless quarantined).
         quarantine_reason: why the image was quarantined, or None.
         escalated: boxes masked in the escalation retry (0 when the first obfuscation sufficed).
+        methods: the obfuscator applied to each detection (parallel to `detections`).
+        dp_epsilon: the ε this image spent when any box was `dp_pixelate`d, else None.
     """
 
     image: NDArray[np.uint8] | None
@@ -47,6 +56,8 @@ class AnonymizedImage:
     residual: Detections
     quarantine_reason: str | None
     escalated: int = 0
+    methods: tuple[str, ...] = ()
+    dp_epsilon: float | None = None
 
 
 def detect(image: Image, detectors: Mapping[str, Detector]) -> Detections:
@@ -91,46 +102,165 @@ def _escalate(output: Image, found: Detections, residual: Detections) -> tuple[I
     return mask_regions(output, boxes), len(boxes)
 
 
+def method_for(category: str, *, method: str, methods: Mapping[str, str]) -> str:
+    """The obfuscator for one category: `methods[category]`, else `method`; `replace` only replaces
+    faces — any other category it is asked for is inpainted (removed) instead."""
+    chosen = methods.get(category, method)
+    return "inpaint" if chosen == "replace" and category != "face" else chosen
+
+
+def obfuscate_detections(
+    image: Image,
+    found: Detections,
+    *,
+    method: str,
+    methods: Mapping[str, str],
+    block: int,
+    blur_strength: float,
+    options: Mapping[str, Mapping[str, Any]],
+) -> tuple[Image, tuple[str, ...]]:
+    """Obfuscate each detection with its category's method; return (a copy of the image, the methods).
+
+    Methods that read only inside their boxes run first; `replace` (Poisson boundary) and `inpaint`
+    (fills from the surroundings) run last, so they never read a sensitive box not yet obfuscated.
+
+    Raises:
+        InvalidInputError, AnonymizationError: as `obfuscate`.
+    """
+    chosen = tuple(method_for(c, method=method, methods=methods) for c in found.category)
+    output = image.copy()
+    for name in sorted(set(chosen), key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m)):
+        boxes = found.boxes[np.array([c == name for c in chosen], bool)]
+        output = obfuscate(
+            output, boxes, method=name, block=block, blur_strength=blur_strength, options=options
+        )
+    return output, chosen
+
+
+def obfuscation_options(p: AnonymizeParams) -> dict[str, dict[str, Any]]:
+    """Every method's options from the stage's params; the k-Same pool is built only when `replace` is used."""
+    opts: dict[str, dict[str, Any]] = {
+        "pixelate": {"block": p.pixelate_block},
+        "blur": {"strength": p.blur_strength},
+        "dp_pixelate": {"block": p.dp_block, "epsilon": p.dp_epsilon, "neighbourhood": p.dp_neighbourhood},
+        "inpaint": {"radius": p.inpaint_radius, "algorithm": p.inpaint_algorithm},
+    }
+    if "replace" in {p.method, *p.methods.values()}:
+        opts["replace"] = {"pool": lfw_pool(k=p.replace_k)}
+    return opts
+
+
+def image_rng(seed: int, image_id: str) -> np.random.Generator:
+    """A noise generator seeded from `seed` and the image's id: reproducible, independent per image.
+
+    DP caveat: Laplace noise protects only while it is secret. Anyone who knows `seed` (e.g. from a
+    committed params.yaml) and the id can regenerate the noise and subtract it, so a dp_pixelate
+    guarantee meant to hold against such a reader needs a secret seed.
+    """
+    digest = hashlib.sha256(image_id.encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def _with_rng(
+    used: set[str], options: Mapping[str, Mapping[str, Any]] | None, rng: np.random.Generator | None
+) -> dict[str, Mapping[str, Any]]:
+    """Check the options the chosen methods need; hand the per-image rng to dp_pixelate."""
+    opts = dict(options or {})
+    if "dp_pixelate" in used:
+        if rng is None or "epsilon" not in opts.get("dp_pixelate", {}):
+            raise InvalidInputError(
+                "dp_pixelate needs options['dp_pixelate'] (block, epsilon, neighbourhood) and an rng"
+            )
+        opts["dp_pixelate"] = {**opts["dp_pixelate"], "rng": rng}
+    if "replace" in used and "pool" not in opts.get("replace", {}):
+        raise InvalidInputError("replace needs options['replace']['pool'] (a k-Same FacePool)")
+    return opts
+
+
 def anonymize_image(
     image: Image,
     *,
     detectors: Mapping[str, Detector],
-    method: str,
-    block: int,
-    blur_strength: float,
+    method: str = "pixelate",
+    block: int = 8,
+    blur_strength: float = 0.5,
     verify: bool = True,
+    methods: Mapping[str, str] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    rng: np.random.Generator | None = None,
 ) -> AnonymizedImage:
     """Detect sensitive content, obfuscate it, verify that nothing survived; quarantine otherwise.
 
     Args:
         image: (H, W, 3) uint8 RGB.
         detectors: name → detector; each returns only what must be redacted.
-        method: an `OBFUSCATORS` key (blur / pixelate / mask).
+        method: the `OBFUSCATORS` key for categories not in `methods`.
         block: pixelation cell side in pixels.
         blur_strength: blur sigma as a fraction of the box's short side.
         verify: re-run the detectors on the output (and escalate once to masking).
+        methods: category → `OBFUSCATORS` key, overriding `method` per category.
+        options: method → its obfuscator's options (dp_pixelate: block, epsilon, neighbourhood;
+            inpaint: radius, algorithm; replace: pool).
+        rng: noise for dp_pixelate (e.g. `image_rng(seed, image_id)`); required when it is used.
     Returns:
         An `AnonymizedImage`; `image` is None and `quarantine_reason` says why when it failed.
+    Raises:
+        InvalidInputError: a chosen method lacks its options or rng (a configuration error).
     """
+    methods = dict(methods or {})
+    opts = _with_rng({method, *methods.values()}, options, rng)
     try:
         check_image(image)
         found = detect(image, detectors)
     except _EXPECTED as err:
         return _quarantine(Detections.empty(), f"detection failed: {err}")
     try:
-        output = obfuscate(image, found.boxes, method=method, block=block, blur_strength=blur_strength)
+        output, chosen = obfuscate_detections(
+            image,
+            found,
+            method=method,
+            methods=methods,
+            block=block,
+            blur_strength=blur_strength,
+            options=opts,
+        )
     except _EXPECTED as err:
         return _quarantine(found, f"anonymization failed: {err}")
+    eps = float(opts["dp_pixelate"]["epsilon"]) if "dp_pixelate" in chosen else None
     if not verify or not len(found):
-        return AnonymizedImage(output, found, Detections.empty(), None)
-    return _verify(output, found, detectors)
+        return AnonymizedImage(output, found, Detections.empty(), None, 0, chosen, eps)
+    result = _verify(output, found, detectors, synthetic=_replaced(found, chosen))
+    return dataclasses.replace(result, methods=chosen, dp_epsilon=eps)
 
 
-def _verify(output: Image, found: Detections, detectors: Mapping[str, Detector]) -> AnonymizedImage:
+def _replaced(found: Detections, chosen: tuple[str, ...]) -> NDArray[np.int64]:
+    """(K, 4) boxes that now hold a synthetic (k-Same) face."""
+    return np.asarray(found.boxes[np.array([m == "replace" for m in chosen], bool)].reshape(-1, 4), np.int64)
+
+
+def drop_synthetic(residual: Detections, synthetic: NDArray[np.int64], *, inside: float = 0.5) -> Detections:
+    """Drop residual faces lying mostly (>= `inside` of their area) in a box we filled with a surrogate face.
+
+    A k-Same surrogate is a face by construction, so the face detector is expected to find it again.
+    """
+    if not len(residual) or not len(synthetic):
+        return residual
+    a, b = residual.boxes, synthetic
+    ix = (np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(0)
+    iy = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
+    area = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
+    covered = ((ix * iy) / area >= inside).any(axis=1)
+    is_face = np.array([c == "face" for c in residual.category], bool)
+    return residual.select(~(covered & is_face))
+
+
+def _verify(
+    output: Image, found: Detections, detectors: Mapping[str, Detector], *, synthetic: NDArray[np.int64]
+) -> AnonymizedImage:
     escalated = 0
     for attempt in range(2):
         try:
-            residual = detect(output, detectors)
+            residual = drop_synthetic(detect(output, detectors), synthetic)
         except _EXPECTED as err:
             return _quarantine(found, f"verification failed: {err}", escalated=escalated)
         if not len(residual):
@@ -151,6 +281,8 @@ class AnonymizeSummary:
         detections: redacted boxes per category (first pass).
         escalated_images: images that needed the masking retry.
         reasons: quarantine reason → count.
+        dp_images: images with at least one `dp_pixelate`d box.
+        dp_epsilon_max: the largest per-image ε among them (0.0 when there are none).
     """
 
     images: int
@@ -159,6 +291,8 @@ class AnonymizeSummary:
     detections: Mapping[str, int] = field(default_factory=dict)
     escalated_images: int = 0
     reasons: Mapping[str, int] = field(default_factory=dict)
+    dp_images: int = 0
+    dp_epsilon_max: float = 0.0
 
     def as_metrics(self) -> dict[str, float]:
         """Flat metrics keyed "anonymize/<metric>"."""
@@ -170,21 +304,45 @@ class AnonymizeSummary:
             "anonymize/escalated_images": float(self.escalated_images),
         }
         metrics |= {f"anonymize/detections_{cat}": float(n) for cat, n in sorted(self.detections.items())}
+        if self.dp_images:  # no DP pixelization: no ε to report (0 would read as "perfectly private")
+            metrics |= {
+                "anonymize/dp_images": float(self.dp_images),
+                "anonymize/dp_epsilon_max": self.dp_epsilon_max,
+            }
         return metrics
 
 
 def summarize(results: Iterable[AnonymizedImage]) -> AnonymizeSummary:
-    """Aggregate per-image results into counts per category and quarantine reasons."""
-    images = quarantined = escalated = 0
+    """Aggregate per-image results into counts per category, quarantine reasons and DP ε."""
+    return summarize_outcomes(
+        (r.detections.category, r.escalated, r.quarantine_reason, r.dp_epsilon) for r in results
+    )
+
+
+def summarize_outcomes(
+    outcomes: Iterable[tuple[Iterable[str], int, str | None, float | None]],
+) -> AnonymizeSummary:
+    """Aggregate (categories, escalated boxes, quarantine reason or None, ε or None), one per image."""
+    images = quarantined = escalated = dp_images = 0
+    eps_max = 0.0
     detections: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    for r in results:
+    for categories, n_escalated, reason, eps in outcomes:
         images += 1
-        detections.update(r.detections.category)
-        escalated += r.escalated > 0
-        if r.quarantine_reason is not None:
+        detections.update(categories)
+        escalated += n_escalated > 0
+        if reason is not None:
             quarantined += 1
-            reasons[r.quarantine_reason] += 1
+            reasons[reason] += 1
+        if eps is not None:
+            dp_images, eps_max = dp_images + 1, max(eps_max, eps)
     return AnonymizeSummary(
-        images, images - quarantined, quarantined, dict(detections), escalated, dict(reasons)
+        images,
+        images - quarantined,
+        quarantined,
+        dict(detections),
+        escalated,
+        dict(reasons),
+        dp_images,
+        eps_max,
     )

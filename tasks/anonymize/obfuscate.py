@@ -1,17 +1,20 @@
-"""Obfuscate rectangular regions of an image: pixelate, blur or mask. Always on a copy.
+"""Obfuscate rectangular regions of an image: pixelate, blur, mask, dp_pixelate, inpaint or replace.
+
+Always on a copy; pixels outside the boxes never change.
 
 Registry: `OBFUSCATORS[name](image, boxes, **options)`; `obfuscate` dispatches with the stage's params.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.anonymize.replace import FacePool, replace_region
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Image, check_image
 
@@ -115,14 +118,126 @@ def mask_regions(image: Image, boxes: Boxes, *, color: tuple[int, int, int] = (0
     return out
 
 
+def _cell_edges(n: int, block: int) -> NDArray[np.int64]:
+    """Cell boundaries along one side of n pixels: cells of `block`, the last one wider (< 2 × block)."""
+    cells = max(1, n // block)
+    return np.asarray([*(np.arange(cells) * block), n], np.int64)
+
+
+def dp_pixelate_regions(
+    image: Image, boxes: Boxes, *, block: int, epsilon: float, neighbourhood: int, rng: np.random.Generator
+) -> Image:
+    """Differentially private pixelization (Fan 2018) of each box, on a copy.
+
+    Each box is cut into cells of `block` × `block` pixels (the last row and column of cells absorb
+    the remainder, so every cell has at least block² pixels unless the box itself is smaller); each
+    cell becomes the mean of its grey (luma) values plus Laplace noise of scale 255·m / (n·ε), with n
+    the smallest cell's pixel count (n = b² for boxes of at least b × b) and m = `neighbourhood`.
+    Changing up to m pixels moves the cell means by at most 255·m/n in L1, so the released cells are
+    ε-differentially private w.r.t. m-pixel neighbours (Fan 2018, Thm. 1). Every raw pixel enters
+    exactly one noisy cell, so the whole image spends ε (not ε per box). Luma, not RGB: Fan's
+    sensitivity is for one value per pixel; three channels would need three times the noise.
+
+    Args:
+        image: (H, W, 3) uint8.
+        boxes: (N, 4) int64 [x0, y0, x1, y1] in pixels, inside the image.
+        block: cell side b in pixels, >= 1.
+        epsilon: the privacy parameter ε > 0.
+        neighbourhood: m >= 1, how many pixels may differ between neighbouring images.
+        rng: the noise source (seed it per image for reproducibility).
+    Raises:
+        InvalidInputError: bad image, boxes or options.
+    """
+    out = check_image(image).copy()
+    if block < 1 or not epsilon > 0 or neighbourhood < 1:
+        raise InvalidInputError(
+            f"dp_pixelate: need block >= 1, epsilon > 0, neighbourhood >= 1; got {block}, {epsilon}, {neighbourhood}"
+        )
+    for x0, y0, x1, y1 in check_boxes(boxes, image=image):
+        luma = cv2.cvtColor(np.ascontiguousarray(out[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float64)
+        ey, ex = _cell_edges(y1 - y0, block), _cell_edges(x1 - x0, block)
+        sums = np.add.reduceat(np.add.reduceat(luma, ey[:-1], axis=0), ex[:-1], axis=1)
+        counts = np.outer(np.diff(ey), np.diff(ex))
+        scale = dp_noise_scale(cell_pixels=int(counts.min()), epsilon=epsilon, neighbourhood=neighbourhood)
+        cells = np.clip(np.rint(sums / counts + rng.laplace(0.0, scale, counts.shape)), 0, 255).astype(
+            np.uint8
+        )
+        grid = np.repeat(np.repeat(cells, np.diff(ey), axis=0), np.diff(ex), axis=1)
+        out[y0:y1, x0:x1] = grid[..., None]
+    return out
+
+
+def dp_noise_scale(*, cell_pixels: int, epsilon: float, neighbourhood: int) -> float:
+    """Laplace scale 255·m / (n·ε) of `dp_pixelate_regions`, n = `cell_pixels` (b² for full cells; Fan 2018)."""
+    return 255.0 * neighbourhood / (cell_pixels * epsilon)
+
+
+_INPAINT_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+
+
+def inpaint_regions(image: Image, boxes: Boxes, *, radius: int = 3, algorithm: str = "telea") -> Image:
+    """Return a copy of `image` with every box removed and filled in from its surroundings.
+
+    All boxes are inpainted at once (OpenCV's Telea fast marching or Navier–Stokes method), so no box
+    is filled from the pixels of another un-obfuscated box. Nothing from inside a box survives.
+
+    Args:
+        image: (H, W, 3) uint8.
+        boxes: (N, 4) int64 [x0, y0, x1, y1] in pixels, inside the image.
+        radius: neighbourhood radius of the inpainting, >= 1.
+        algorithm: "telea" or "ns".
+    Raises:
+        InvalidInputError: bad image or boxes, radius < 1, unknown algorithm.
+    """
+    out = check_image(image).copy()
+    if radius < 1 or algorithm not in _INPAINT_FLAGS:
+        raise InvalidInputError(
+            f"inpaint: need radius >= 1 and algorithm telea|ns, got {radius}, {algorithm!r}"
+        )
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for x0, y0, x1, y1 in check_boxes(boxes, image=image):
+        mask[y0:y1, x0:x1] = 255
+    if mask.any():
+        filled = cv2.inpaint(out, mask, radius, _INPAINT_FLAGS[algorithm])
+        out[mask > 0] = filled[mask > 0]  # belt and braces: only masked pixels may change
+    return out
+
+
+def replace_regions(image: Image, boxes: Boxes, *, pool: FacePool) -> Image:
+    """Return a copy of `image` with each (face) box replaced by its k-Same surrogate (see `replace.py`).
+
+    Args:
+        image: (H, W, 3) uint8.
+        boxes: (N, 4) int64 [x0, y0, x1, y1] face boxes, inside the image.
+        pool: the k-Same groups and their mean faces.
+    Raises:
+        InvalidInputError: bad image or boxes.
+    """
+    out = check_image(image).copy()
+    for box in check_boxes(boxes, image=image):
+        replace_region(out, box, pool)
+    return out
+
+
 OBFUSCATORS: dict[str, Callable[..., Image]] = {
     "blur": blur_regions,
     "pixelate": pixelate_regions,
     "mask": mask_regions,
+    "dp_pixelate": dp_pixelate_regions,
+    "inpaint": inpaint_regions,
+    "replace": replace_regions,
 }
 
 
-def obfuscate(image: Image, boxes: Boxes, *, method: str, block: int, blur_strength: float) -> Image:
+def obfuscate(
+    image: Image,
+    boxes: Boxes,
+    *,
+    method: str,
+    block: int = 8,
+    blur_strength: float = 0.5,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Image:
     """Obfuscate `boxes` in a copy of `image` with the registered `method`.
 
     Args:
@@ -131,6 +246,9 @@ def obfuscate(image: Image, boxes: Boxes, *, method: str, block: int, blur_stren
         method: a key of `OBFUSCATORS`.
         block: pixelation cell side (used by "pixelate").
         blur_strength: sigma as a fraction of the box's short side (used by "blur").
+        options: method → keyword options of its obfuscator (e.g. {"dp_pixelate": {"block": 8,
+            "epsilon": 1.0, "neighbourhood": 16, "rng": rng}, "replace": {"pool": pool}}); they
+            override `block` / `blur_strength`.
     Raises:
         InvalidInputError: unknown method, bad image or boxes.
         AnonymizationError: OpenCV failed on the image.
@@ -143,8 +261,8 @@ def obfuscate(image: Image, boxes: Boxes, *, method: str, block: int, blur_stren
         "pixelate": {"block": block},
         "blur": {"strength": blur_strength},
     }
-    options = per_method.get(method, {})
+    kwargs = per_method.get(method, {}) | dict((options or {}).get(method, {}))
     try:
-        return OBFUSCATORS[method](image, boxes, **options)
+        return OBFUSCATORS[method](image, boxes, **kwargs)
     except cv2.error as err:
         raise AnonymizationError(f"{method}: OpenCV failed on a {image.shape} image: {err}") from err

@@ -6,11 +6,10 @@ personal data.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tasks.anonymize.engine import AnonymizedImage, AnonymizeSummary
+from tasks.anonymize.engine import AnonymizedImage, AnonymizeSummary, summarize_outcomes
 
 
 def image_record(row: Mapping[str, Any], result: AnonymizedImage) -> dict[str, Any]:
@@ -26,26 +25,21 @@ def image_record(row: Mapping[str, Any], result: AnonymizedImage) -> dict[str, A
             "reason": result.quarantine_reason, "escalated": int(result.escalated),
             "boxes": det.boxes.tolist(), "categories": list(det.category),
             "scores": [round(float(s), 4) for s in det.scores],
-            "residual_categories": list(result.residual.category)}
+            "residual_categories": list(result.residual.category),
+            "methods": list(result.methods), "dp_epsilon": result.dp_epsilon}
 
 
 def unreadable_record(row: Mapping[str, Any], reason: str) -> dict[str, Any]:
     """Record of an image that could not even be read: quarantined, nothing detected."""
     return {"id": row["id"], "path": row["path"], "split": row["split"], "label": int(row["label"]),
             "status": "quarantined", "reason": f"unreadable: {reason}", "escalated": 0, "boxes": [],
-            "categories": [], "scores": [], "residual_categories": []}
+            "categories": [], "scores": [], "residual_categories": [], "methods": [], "dp_epsilon": None}
 
 
 def summarize_records(records: Iterable[Mapping[str, Any]]) -> AnonymizeSummary:
     """The same summary as `engine.summarize`, from records (e.g. gathered from many shards)."""
-    images = quarantined = escalated = 0
-    detections: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    for r in records:
-        images += 1
-        detections.update(r["categories"])
-        escalated += r["escalated"] > 0
-        if r["status"] == "quarantined":
-            quarantined += 1
-            reasons[str(r["reason"])] += 1
-    return AnonymizeSummary(images, images - quarantined, quarantined, dict(detections), escalated, dict(reasons))
+    return summarize_outcomes(
+        (r["categories"], r["escalated"], str(r["reason"]) if r["status"] == "quarantined" else None,
+         r.get("dp_epsilon"))
+        for r in records
+    )

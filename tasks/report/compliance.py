@@ -4,7 +4,9 @@
 {"verdict": "pass"|"fail",
  "gates":   [{"name", "threshold", "value", "passed", ...}],
  "counts":  {"ingested", "anonymized", "quarantined"},
- "dp":      {"epsilon", "delta", "accountant", "noise_multiplier", "sample_rate", "steps", "epsilon_recomputed"},
+ "dp":      {"epsilon", "delta", "accountant", "noise_multiplier", "sample_rate", "steps", "epsilon_recomputed",
+             "grad_sample_mode", "max_grad_norm", "secure_mode", "warnings",
+             "ledger_total_epsilon", "ledger_runs", "ledger_max_total_epsilon", "ledger_delta", "dataset_digest"},
  "utility": {"dp_test_accuracy", "nonprivate_test_accuracy"},
  "attacks": {"<attack>": {"dp": {"auc", "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"}, "nonprivate": {...}}},
  "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"}}
@@ -35,11 +37,16 @@ def _counts(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
             "ingest_quarantined": int(metrics["ingest"]["ingest/n_quarantined"])}
 
 
-def _dp(record: Mapping[str, Any], epsilon_recomputed: float) -> dict[str, Any]:
+def _dp(record: Mapping[str, Any], epsilon_recomputed: float, ledger: Mapping[str, Any] | None) -> dict[str, Any]:
     keys = ("epsilon", "accountant", "noise_multiplier", "sample_rate", "steps", "epochs", "max_grad_norm",
             "n_train", "batch_size", "poisson_sampling", "target_epsilon")
-    return {k: record[k] for k in keys} | {"delta": record["target_delta"], "epsilon_recomputed": epsilon_recomputed,
-                                           "mechanism": "DP-SGD (subsampled Gaussian), per-sample clipping"}
+    # records written before grad_sample_mode / secure_mode existed ran Opacus' defaults
+    optional = {"grad_sample_mode": "hooks", "secure_mode": False, "warnings": []}
+    ledger_keys = ("ledger_total_epsilon", "ledger_runs", "ledger_max_total_epsilon", "ledger_delta", "dataset_digest")
+    return ({k: record[k] for k in keys} | {k: record.get(k, v) for k, v in optional.items()}
+            | {k: (ledger or {}).get(k) for k in ledger_keys}
+            | {"delta": record["target_delta"], "epsilon_recomputed": epsilon_recomputed,
+               "mechanism": "DP-SGD (subsampled Gaussian), per-sample clipping"})
 
 
 def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, float]]]:
@@ -68,10 +75,15 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
 
 def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: Mapping[str, Any],
                      epsilon_recomputed: float, gates: Gates, lineage: Mapping[str, Any],
-                     quarantine_reasons: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
-    """Assemble compliance.json from the stages' metrics, the DP record and lineage; evaluate every gate."""
+                     quarantine_reasons: Sequence[Mapping[str, str]] = (),
+                     ledger: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble compliance.json from the stages' metrics, the DP record and lineage; evaluate every gate.
+
+    `ledger` (from the privacy budget ledger): ledger_total_epsilon (composed over every DP run on the
+    dataset), ledger_runs, ledger_max_total_epsilon, ledger_delta, dataset_digest; None leaves them null.
+    """
     counts = _counts(metrics)
-    dp = _dp(dp_record, epsilon_recomputed)
+    dp = _dp(dp_record, epsilon_recomputed, ledger)
     utility = {k: float(metrics["train"][f"train/{k}"]) for k in ("dp_test_accuracy", "nonprivate_test_accuracy")}
     results = evaluate_gates(gates, gate_values(metrics, dp, utility, counts))
     return {

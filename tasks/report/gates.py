@@ -32,6 +32,9 @@ GATE_SPECS: dict[str, GateSpec] = {
                                           "ground-truth faces covered by a redaction"),
     "min_plate_redaction_recall": GateSpec("check_quality/plate_redaction_recall", ">=",
                                            "ground-truth licence plates covered by a redaction"),
+    "min_text_pii_redaction_recall": GateSpec("check_quality/text_pii_redaction_recall", ">=",
+                                              "ground-truth personal text (names, phones, e-mails) covered by a "
+                                              "redaction"),
     "max_residual_face_rate": GateSpec("check_quality/residual_face_matched_rate", "<=",
                                        "share of ground-truth faces an independent detector (dlib HOG) still finds "
                                        "on the anonymized images"),

@@ -17,6 +17,7 @@ import torch
 from numpy.typing import NDArray
 from opacus import PrivacyEngine
 from opacus.accountants import create_accountant
+from opacus.accountants.utils import get_noise_multiplier
 from opacus.utils.batch_memory_manager import BatchMemoryManager
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -49,18 +50,23 @@ class DpTrainingRecord:
     batch_size: int
     poisson_sampling: bool
     history: tuple[tuple[float, float, int], ...]
+    # Added later; defaults keep older dp_record.json files readable.
+    grad_sample_mode: str = "hooks"
+    secure_mode: bool = False
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (history as lists)."""
         d = asdict(self)
         d["history"] = [list(h) for h in self.history]
+        d["warnings"] = list(self.warnings)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DpTrainingRecord:
         """Inverse of `as_dict` (accepts lists where tuples are expected, as JSON gives)."""
         history = tuple((float(n), float(q), int(s)) for n, q, s in d["history"])
-        return cls(**{**d, "history": history})
+        return cls(**{**d, "history": history, "warnings": tuple(d.get("warnings", ()))})
 
     def as_metrics(self) -> dict[str, float]:
         """Numeric fields keyed "train/<field>"."""
@@ -111,10 +117,16 @@ def _num_classes(y: torch.Tensor) -> int:
     return max(10, int(y.max()) + 1)
 
 
-def _run_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, device: str) -> float:
-    """One pass over `loader`; returns the mean training loss over the samples seen."""
+def _run_epoch(
+    model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, device: str, criterion: Any = None
+) -> float:
+    """One pass over `loader`; returns the mean training loss over the samples seen.
+
+    `criterion` defaults to cross-entropy; ghost clipping passes Opacus' wrapped criterion, whose
+    `backward()` runs the two passes that clip without materialising per-sample gradients.
+    """
     model.train()
-    criterion = nn.CrossEntropyLoss()
+    criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
     total, seen = 0.0, 0
     for xb, yb in loader:
         optimizer.zero_grad()
@@ -170,7 +182,8 @@ def _make_private(
     optimizer: torch.optim.Optimizer,
     loader: DataLoader[Any],
     **kw: Any,
-) -> tuple[Any, Any, DataLoader[Any]]:
+) -> tuple[Any, Any, Any, DataLoader[Any]]:
+    """(module, optimizer, criterion or None, loader); ghost clipping returns a criterion that must be used."""
     with warnings.catch_warnings():
         # Opacus warns that secure_mode is off (we want reproducible noise) and that GDP is experimental.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
@@ -178,7 +191,55 @@ def _make_private(
         out = engine.make_private_with_epsilon(
             module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True, **kw
         )
-    return out[0], out[1], out[2]
+    return (out[0], out[1], out[2], out[3]) if len(out) == 4 else (out[0], out[1], None, out[2])
+
+
+GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
+GDP_WARNING = (
+    "accountant gdp (Gaussian DP, CLT approximation) can understate epsilon for few steps or large "
+    "sample rates (Gopi et al. 2021); use prv or rdp for a guarantee"
+)
+
+
+def _engine(accountant: str, *, secure_mode: bool) -> PrivacyEngine:
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
+            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+            return PrivacyEngine(accountant=accountant, secure_mode=secure_mode)
+    except ImportError:
+        raise InvalidInputError(
+            "train.dp.secure_mode=true needs the torchcsprng package, which is not installed"
+        ) from None
+
+
+def check_delta(target_delta: float, n_train: int) -> None:
+    """δ must be below 1/n: at δ ≥ 1/n, "release one record in the clear" is (0, δ)-DP.
+
+    Raises:
+        InvalidInputError: naming δ, n and 1/n.
+    """
+    if not target_delta < 1.0 / n_train:
+        raise InvalidInputError(
+            f"train.dp.target_delta={target_delta:g} must be < 1/n_train = 1/{n_train} = {1.0 / n_train:.3g}"
+        )
+
+
+def planned_history(
+    n_train: int, *, batch_size: int, epochs: int, target_epsilon: float, target_delta: float, accountant: str
+) -> tuple[tuple[float, float, int], ...]:
+    """The mechanism history `train_dp` will run, computed before training (same search as Opacus).
+
+    Poisson sampling at rate 1 / ceil(n_train / batch_size) for `epochs` passes of ceil(n / batch) steps.
+    Returns ((noise_multiplier, sample_rate, steps),).
+    """
+    _check_batch(n_train, batch_size, epochs)
+    batches = -(-n_train // batch_size)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
+        sigma = get_noise_multiplier(target_epsilon=target_epsilon, target_delta=target_delta,
+                                     sample_rate=1 / batches, epochs=epochs, accountant=accountant)  # fmt: skip
+    return ((float(sigma), 1 / batches, epochs * batches),)
 
 
 def train_dp(
@@ -197,6 +258,8 @@ def train_dp(
     seed: int,
     device: str = "cpu",
     physical_batch_size: int = 128,
+    grad_sample_mode: str = "hooks",
+    secure_mode: bool = False,
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
 ) -> TrainResult:
@@ -216,23 +279,35 @@ def train_dp(
         seed: seed of every random choice.
         device: torch device.
         physical_batch_size: largest batch held in memory at once.
+        grad_sample_mode: how Opacus computes per-sample gradient norms: "hooks", "functorch" or
+            "ghost" (ghost clipping: norms without materialising per-sample gradients).
+        secure_mode: cryptographically secure noise and sampling (torchcsprng; not seeded, so not
+            reproducible). Recorded either way.
         x_val, y_val: optional validation set for the per-epoch accuracy curve.
     Returns:
         The unwrapped model (plain state_dict keys), its `DpTrainingRecord`, the per-epoch curve.
     Raises:
-        InvalidInputError: bad shapes, batch_size outside [1, N].
+        InvalidInputError: bad shapes, batch_size outside [1, N], target_delta >= 1/N, unknown
+            grad_sample_mode, secure_mode without torchcsprng.
         PrivacyBudgetError: the accountant's final ε exceeds target_epsilon (beyond Opacus' search tolerance).
     """
     _check_xy(x, y, name="train_dp")
     _check_batch(len(x), batch_size, epochs)
+    check_delta(target_delta, len(x))
+    if grad_sample_mode not in GRAD_SAMPLE_MODES:
+        raise InvalidInputError(
+            f"grad_sample_mode {grad_sample_mode!r} is not one of {list(GRAD_SAMPLE_MODES)}"
+        )
     val = _val_pair(x_val, y_val)
     model = build_model(model_name, num_classes=_num_classes(y), seed=seed).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=False)
-    engine = PrivacyEngine(accountant=accountant)
-    dp_model, dp_opt, dp_loader = _make_private(
+    engine = _engine(accountant, secure_mode=secure_mode)
+    noise = None if secure_mode else torch.Generator().manual_seed(seed + 1)  # Opacus refuses both
+    dp_model, dp_opt, criterion, dp_loader = _make_private(
         engine, model, optimizer, loader, target_epsilon=target_epsilon, target_delta=target_delta,
-        epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=torch.Generator().manual_seed(seed + 1),
+        epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=noise, grad_sample_mode=grad_sample_mode,
+        criterion=nn.CrossEntropyLoss(),
     )  # fmt: skip
     curve = []
     for epoch in range(1, epochs + 1):
@@ -243,10 +318,11 @@ def train_dp(
         with memory as mem_loader, warnings.catch_warnings():
             # Opacus' hooks warn on the first layer, whose input needs no grad: harmless.
             warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
-            loss = _run_epoch(dp_model, dp_opt, mem_loader, device)
+            loss = _run_epoch(dp_model, dp_opt, mem_loader, device, criterion)
         curve.append(_epoch_stats(model, epoch, loss, val, _epsilon(engine, target_delta), t0))
     record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
-                     target_epsilon=target_epsilon, target_delta=target_delta)  # fmt: skip
+                     target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
+                     secure_mode=secure_mode, warnings=(GDP_WARNING,) if accountant == "gdp" else ())  # fmt: skip
     _check_budget(record)
     return TrainResult(model=dp_model.to_standard_module(), record=record, curve=tuple(curve))
 

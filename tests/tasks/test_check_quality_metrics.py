@@ -177,3 +177,23 @@ def test_image_record_with_fake_auditor(photo: np.ndarray, rng: np.random.Genera
     ) == (1, 1, 1, 1)
     # Face and plate are masked out: only the (unchanged) rest is compared.
     assert rec.quality.psnr_outside == PSNR_CAP_DB and rec.quality.psnr_whole < 30
+
+
+def test_uncalibrated_records_do_not_dilute_auditor_recall() -> None:
+    import numpy as np
+
+    from tasks.check_quality.summary import image_record, summarize
+    from tests.conftest import FakeDetector
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    gt = {"face": np.array([[10, 10, 40, 40]])}
+    det = FakeDetector([[10, 10, 40, 40]])
+    on = image_record(img, img, image_id="a", gt_boxes_by_category=gt, redacted_boxes=np.zeros((0, 4)),
+                      detector=det, match_iou=0.3, calibrate=True)
+    calls = det.calls
+    off = image_record(img, img, image_id="b", gt_boxes_by_category=gt, redacted_boxes=np.zeros((0, 4)),
+                       detector=det, match_iou=0.3, calibrate=False)
+    assert det.calls == calls + 1 and off.raw_faces_found == 0 and not off.calibrated
+    m = summarize([on, off]).as_metrics()
+    assert m["check_quality/auditor_raw_face_recall"] == 1.0 and m["check_quality/auditor_calibration_images"] == 1
+    assert m["check_quality/residual_faces_matched"] == 2 and m["check_quality/n_gt_faces"] == 2

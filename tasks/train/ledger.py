@@ -1,0 +1,261 @@
+"""The privacy budget ledger: every DP training run on a dataset, and their composed ε.
+
+One JSON line per DP training run (`LedgerEntry`): the dataset it saw (`dataset_digest`, a sha256
+over the train split's image hashes), when, its MLflow run, the accountant, δ, the mechanism history
+((noise_multiplier, sample_rate, steps), ...) and the run's own ε. The total spent on a dataset is
+priced by concatenating the histories of all its runs into one fresh Opacus accountant at the
+budget's δ: PRV and RDP compose tighter than adding the runs' ε. Mixed accountants, and GDP (whose
+Opacus accountant only reads the last history entry, so cannot compose), are priced with RDP.
+
+Pure: the flow reads the ledger text and appends the line `format_entry` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opacus.accountants import create_accountant
+
+from tasks.errors import InvalidInputError, PrivacyBudgetError
+from tasks.train.dp import DpTrainingRecord
+
+History = tuple[tuple[float, float, int], ...]
+LEDGER_VERSION = 1
+COMPOSING_ACCOUNTANTS = ("prv", "rdp")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FIELDS = (
+    "dataset_digest",
+    "n_train",
+    "time",
+    "mlflow_run_id",
+    "git_sha",
+    "accountant",
+    "delta",
+    "epsilon",
+    "history",
+)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One DP training run on one dataset. `time` is ISO 8601 (UTC); `epsilon` the run's own ε at `delta`."""
+
+    dataset_digest: str
+    n_train: int
+    time: str
+    mlflow_run_id: str
+    git_sha: str
+    accountant: str
+    delta: float
+    epsilon: float
+    history: History
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with the ledger format version."""
+        d = {k: getattr(self, k) for k in _FIELDS}
+        return {"version": LEDGER_VERSION, **d, "history": [list(h) for h in self.history]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, where: str = "ledger entry") -> LedgerEntry:
+        """Inverse of `as_dict`.
+
+        Raises:
+            InvalidInputError: missing fields or an empty history, naming `where`.
+        """
+        missing = [k for k in _FIELDS if k not in d]
+        if missing:
+            raise InvalidInputError(f"{where}: missing fields {missing}")
+        history = _history(d["history"], where=where)
+        return cls(**{k: d[k] for k in _FIELDS if k != "history"}, history=history)
+
+
+def _history(raw: Any, *, where: str) -> History:
+    try:
+        history = tuple((float(n), float(q), int(s)) for n, q, s in raw)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{where}: history must be [[noise, sample_rate, steps], ...]") from None
+    if not history:
+        raise InvalidInputError(f"{where}: empty mechanism history")
+    return history
+
+
+def dataset_digest(image_sha256s: Iterable[str]) -> str:
+    """sha256 of the sorted, newline-joined sha256 hex digests of a split's images (order-free).
+
+    Raises:
+        InvalidInputError: no hashes, or one that is not 64 lowercase hex digits.
+    """
+    hashes = sorted(image_sha256s)
+    if not hashes:
+        raise InvalidInputError("dataset_digest: no image hashes (empty train split?)")
+    bad = [h for h in hashes if not _SHA256.fullmatch(h)]
+    if bad:
+        raise InvalidInputError(
+            f"dataset_digest: {len(bad)} values are not sha256 hex digests, e.g. {bad[0]!r}"
+        )
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+def entry_from_record(
+    record: DpTrainingRecord, *, dataset_digest: str, time: str, mlflow_run_id: str, git_sha: str
+) -> LedgerEntry:
+    """The ledger entry of a finished DP training run described by `record`."""
+    return LedgerEntry(
+        dataset_digest=dataset_digest, n_train=record.n_train, time=time, mlflow_run_id=mlflow_run_id,
+        git_sha=git_sha, accountant=record.accountant, delta=record.target_delta, epsilon=record.epsilon,
+        history=_history(record.history, where="entry_from_record"),
+    )  # fmt: skip
+
+
+def format_entry(entry: LedgerEntry) -> str:
+    """One JSON line (sorted keys, newline-terminated) to append to the ledger."""
+    return json.dumps(entry.as_dict(), sort_keys=True) + "\n"
+
+
+def parse_ledger(text: str, *, source: str = "ledger") -> tuple[LedgerEntry, ...]:
+    """Entries of a ledger's JSONL text, in file order; blank lines are skipped.
+
+    Raises:
+        InvalidInputError: a line that is not JSON or not an entry, naming `source` and the line number.
+    """
+    entries = []
+    for no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{source}:{no}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InvalidInputError(f"{where}: not JSON ({err.msg})") from None
+        if not isinstance(raw, dict):
+            raise InvalidInputError(f"{where}: expected a JSON object")
+        entries.append(LedgerEntry.from_dict(raw, where=where))
+    return tuple(entries)
+
+
+def composition_accountant(accountants: Iterable[str]) -> str:
+    """The runs' own accountant when they share one that composes (prv, rdp); rdp otherwise."""
+    kinds = set(accountants)
+    return kinds.pop() if len(kinds) == 1 and kinds <= set(COMPOSING_ACCOUNTANTS) else "rdp"
+
+
+def composed_epsilon(histories: Sequence[History], *, accountant: str, delta: float) -> float:
+    """ε of running every mechanism in `histories` on the same data, from one fresh accountant at `delta`.
+
+    Raises:
+        InvalidInputError: `accountant` is not prv or rdp.
+    """
+    if accountant not in COMPOSING_ACCOUNTANTS:
+        raise InvalidInputError(
+            f"composed_epsilon: accountant {accountant!r} is not one of {COMPOSING_ACCOUNTANTS}"
+        )
+    merged: dict[tuple[float, float], int] = {}  # same (noise, rate) back to back is one longer run: exact
+    for noise, rate, steps in (h for history in histories for h in history):
+        merged[(float(noise), float(rate))] = merged.get((float(noise), float(rate)), 0) + int(steps)
+    if not merged:
+        return 0.0
+    acc = create_accountant(mechanism=accountant)
+    acc.history = [(noise, rate, steps) for (noise, rate), steps in merged.items()]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Optimal order is the largest alpha.*")
+        return float(acc.get_epsilon(delta=delta))
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """What the ledger says about one dataset: runs, composed ε (and the naive sum), the budget."""
+
+    dataset_digest: str
+    runs: int
+    epsilon_total: float  # composed over all runs at `delta`
+    epsilon_sum: float  # sum of the runs' own ε (an upper bound the composition beats)
+    accountant: str
+    delta: float
+    max_total_epsilon: float
+
+    @property
+    def remaining(self) -> float:
+        return self.max_total_epsilon - self.epsilon_total
+
+    def as_metrics(self) -> dict[str, float]:
+        """Keyed "train/ledger_<field>"."""
+        return {"train/ledger_runs": float(self.runs), "train/ledger_total_epsilon": self.epsilon_total,
+                "train/ledger_sum_epsilon": self.epsilon_sum, "train/ledger_max_total_epsilon": self.max_total_epsilon,
+                "train/ledger_remaining_epsilon": self.remaining}  # fmt: skip
+
+
+def budget_status(
+    entries: Sequence[LedgerEntry], *, dataset_digest: str, delta: float, max_total_epsilon: float
+) -> BudgetStatus:
+    """Compose the runs of `entries` on `dataset_digest` (others are ignored) at `delta`."""
+    mine = [e for e in entries if e.dataset_digest == dataset_digest]
+    accountant = composition_accountant(e.accountant for e in mine)
+    total = composed_epsilon([e.history for e in mine], accountant=accountant, delta=delta)
+    return BudgetStatus(
+        dataset_digest=dataset_digest, runs=len(mine), epsilon_total=total, epsilon_sum=sum(e.epsilon for e in mine),
+        accountant=accountant, delta=delta, max_total_epsilon=max_total_epsilon,
+    )  # fmt: skip
+
+
+def check_budget(
+    entries: Sequence[LedgerEntry], planned: LedgerEntry, *, delta: float, max_total_epsilon: float
+) -> BudgetStatus:
+    """Refuse a run before it spends anything: the ledger's status with `planned` added.
+
+    Args:
+        entries: the ledger so far.
+        planned: the entry the new run would append (its history predicted, e.g. by `planned_history`).
+        delta, max_total_epsilon: the budget.
+    Returns:
+        The status after the planned run, when it fits.
+    Raises:
+        PrivacyBudgetError: the composed total would exceed `max_total_epsilon`; one line naming the
+            dataset, the ε already spent and the ε requested.
+    """
+    digest = planned.dataset_digest
+    before = budget_status(entries, dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon)
+    after = budget_status(
+        [*entries, planned], dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon
+    )
+    if after.epsilon_total > max_total_epsilon:
+        raise PrivacyBudgetError(
+            f"privacy budget exhausted for dataset {digest[:12]} (n_train={planned.n_train}): "
+            f"{before.runs} earlier run(s) spent epsilon {before.epsilon_total:.3f}, this run requests "
+            f"epsilon {planned.epsilon:.3f}; composed total {after.epsilon_total:.3f} ({after.accountant}, "
+            f"delta={delta:g}) > train.budget.max_total_epsilon={max_total_epsilon:g}"
+        )
+    return after
+
+
+def summarize(
+    entries: Sequence[LedgerEntry], *, delta: float, max_total_epsilon: float
+) -> tuple[BudgetStatus, ...]:
+    """One `BudgetStatus` per dataset in the ledger, in order of first appearance."""
+    digests = dict.fromkeys(e.dataset_digest for e in entries)
+    return tuple(
+        budget_status(entries, dataset_digest=d, delta=delta, max_total_epsilon=max_total_epsilon)
+        for d in digests
+    )
+
+
+def format_summary(entries: Sequence[LedgerEntry], *, delta: float, max_total_epsilon: float) -> str:
+    """Human-readable ledger: per dataset, its runs and the composed total against the budget."""
+    if not entries:
+        return "privacy ledger is empty: no DP training run recorded"
+    lines = []
+    for s in summarize(entries, delta=delta, max_total_epsilon=max_total_epsilon):
+        state = "EXCEEDED" if s.remaining < 0 else f"{s.remaining:.3f} left"
+        lines.append(f"dataset {s.dataset_digest[:12]}  runs {s.runs}  epsilon composed {s.epsilon_total:.3f} "
+                     f"({s.accountant}, delta={s.delta:g}; sum of runs {s.epsilon_sum:.3f})  "
+                     f"budget {s.max_total_epsilon:g}: {state}")  # fmt: skip
+        for e in (e for e in entries if e.dataset_digest == s.dataset_digest):
+            sigma, q, steps = e.history[0]
+            lines.append(f"  {e.time}  run {e.mlflow_run_id}  {e.accountant}  epsilon {e.epsilon:.3f} "
+                         f"delta {e.delta:g}  noise {sigma:.4f} q {q:.4g} steps {sum(h[2] for h in e.history)}")  # fmt: skip
+    return "\n".join(lines)
