@@ -41,11 +41,11 @@ def audit() -> dict[str, float]:
         manifest = io.read_table(f"{data}/manifest.parquet")
         split_xy = {}
         for split, offset in (("train", 0), ("holdout", 1)):
-            images, labels = io.load_split(manifest, data, split)
-            idx = _subsample(len(images), p.max_samples, params.seed + offset)
-            split_xy[split] = (prepare_inputs([images[i] for i in idx], features=meta["features"],
-                                              input_size=meta["input_size"]),
-                               torch.from_numpy(labels[idx]))
+            rows = manifest[manifest["split"] == split]
+            rows = rows.iloc[_subsample(len(rows), p.max_samples, params.seed + offset)]  # read only what is attacked
+            images, labels = io.load_split(rows, data, split)
+            split_xy[split] = (prepare_inputs(images, features=meta["features"], input_size=meta["input_size"]),
+                               torch.from_numpy(labels))
         metrics: dict[str, float] = {}
         results = {}
         for which in ("dp", "nonprivate"):

@@ -20,7 +20,7 @@ from tasks.train.dp import DpTrainingRecord, recompute_epsilon
 from tasks.train.ledger import budget_status, parse_ledger
 
 UPSTREAM = STAGES[: STAGES.index("report")]
-REPRODUCE = "git clone <repo> && cd privtrail && git checkout {sha} && make pipeline"
+REPRODUCE = "git clone {remote} privtrail && cd privtrail && git checkout {sha} && make pipeline"
 
 
 def _lineage(params: Params) -> dict[str, Any]:
@@ -46,6 +46,13 @@ def _ledger(params: Params) -> dict[str, Any]:
             s.max_total_epsilon, "ledger_delta": s.delta, "dataset_digest": s.dataset_digest}
 
 
+def _reproduce(sha: str) -> str:
+    cmd = REPRODUCE.format(remote=tracking.git_remote(), sha=sha.removesuffix("-dirty"))
+    if sha.endswith("-dirty"):
+        cmd += "   # the run had uncommitted changes: this commit alone does not reproduce it"
+    return cmd
+
+
 def _figures(params: Params) -> dict[str, bytes]:
     wanted = {"Membership inference ROC (log-log)": f"{params.paths.plots}/audit/roc.png"}
     return {caption: io.path(f).read_bytes() for caption, f in wanted.items() if io.path(f).exists()}
@@ -67,7 +74,7 @@ def report() -> dict[str, float]:
                                       lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params))
         io.write_json(f"{out}/compliance.json", compliance)
         html = render_html(compliance, title=params.report.title, figures=_figures(params),
-                           reproduce=REPRODUCE.format(sha=lineage["git_sha"]))
+                           reproduce=_reproduce(lineage["git_sha"]))
         io.path(f"{out}/compliance.html").write_text(html)
         summary = {"report/passed": float(compliance["verdict"] == "pass"),
                    "report/gates_passed": sum(g["passed"] for g in compliance["gates"]),

@@ -59,6 +59,12 @@ def git_sha() -> str:
     return f"{sha}-dirty" if dirty and sha != "unknown" else sha
 
 
+def git_remote() -> str:
+    """Where the code can be cloned from: the `origin` remote, else this workspace's own path."""
+    out = subprocess.run(["git", "remote", "get-url", "origin"], cwd=io.repo_root(), capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else str(io.repo_root())
+
+
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
