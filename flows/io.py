@@ -150,6 +150,13 @@ def write_table(file: str | Path, frame: pd.DataFrame) -> None:
     frame.to_parquet(p, index=False)
 
 
+def write_csv(file: str | Path, frame: pd.DataFrame) -> None:
+    """A table as CSV (what `dvc plots` and spreadsheets read)."""
+    p = path(file)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(p, index=False)
+
+
 def read_table(file: str | Path) -> pd.DataFrame:
     p = path(file)
     if not p.exists():

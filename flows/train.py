@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pandas as pd
 import torch
 from prefect import flow, get_run_logger
 
@@ -14,6 +15,7 @@ from flows.common import run_stage, write_metrics
 from tasks.params import TrainParams
 from tasks.train.dp import (
     DpTrainingRecord,
+    EpochStats,
     check_delta,
     evaluate,
     planned_history,
@@ -65,13 +67,22 @@ def _spend(p: TrainParams, record: DpTrainingRecord, *, digest: str, run_id: str
                          max_total_epsilon=p.budget.max_total_epsilon)
 
 
+def _curve_table(dp: tuple[EpochStats, ...], base: tuple[EpochStats, ...]) -> pd.DataFrame:
+    """Per epoch: DP and non-private validation (test split) accuracy, ε spent so far (the `dvc plots` file)."""
+    return pd.DataFrame({"epoch": [e.epoch for e in dp], "dp_val_accuracy": [e.val_accuracy for e in dp],
+                         "nonprivate_val_accuracy": [e.val_accuracy for e in base],
+                         "epsilon": [e.epsilon for e in dp]})
+
+
 @flow(name="train")
 def train() -> dict[str, float]:
     params = io.load_params()
     p, data, models = params.train, params.paths.anonymized, params.paths.models
     io.clean_dir(models)
+    io.clean_dir(f"{params.paths.plots}/train")
     with tracking.stage_run("train", params=params,
-                            inputs=[f"{data}/manifest.parquet", f"{data}/images"], outputs=[models]) as run:
+                            inputs=[f"{data}/manifest.parquet", f"{data}/images"],
+                            outputs=[models, f"{params.paths.plots}/train"]) as run:
         manifest = io.read_table(f"{data}/manifest.parquet")
         x, y = _tensors(manifest, data, "train", p)
         x_test, y_test = _tensors(manifest, data, "test", p)
@@ -107,6 +118,8 @@ def train() -> dict[str, float]:
             **budget.as_metrics()}
         metrics = write_metrics("train", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
+        io.write_csv(f"{params.paths.plots}/train/curve.csv", _curve_table(dp.curve, base.curve))
+        run.log_artifact(f"{params.paths.plots}/train/curve.csv", "plots")
         run.log_curve("train/curve/dp_val_accuracy", [e.val_accuracy for e in dp.curve])
         run.log_curve("train/curve/dp_epsilon", [e.epsilon for e in dp.curve])
         run.log_curve("train/curve/nonprivate_val_accuracy", [e.val_accuracy for e in base.curve])

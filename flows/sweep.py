@@ -1,0 +1,132 @@
+"""The privacy–utility sweep: `dvc exp run --queue` over `train.dp.target_epsilon`, then a table, a figure
+of test accuracy vs ε (DP at each ε, the non-private baseline of the same architecture and schedule) and
+`dvc plots diff` of the per-epoch curves.
+
+    python -m flows.sweep [--epsilons 0.5,1,2,4,8] [--jobs 1]      (or: make sweep)
+
+Each experiment runs the `train` stage only (ingest/anonymize come from DVC's run cache), in a temporary
+copy of the workspace. A sweep trains on the private data, so it spends privacy: every run is recorded in
+its own ledger, `ledger/sweep_ledger.jsonl` (PRIVTRAIL_LEDGER), whose composed ε the sweep prints. The
+production ledger is untouched; the sweep's models are never promoted (the pipeline's gates never see
+them). On real data, count the sweep's ε in the production ledger too, or sweep on public data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from flows import io  # noqa: E402
+from tasks.train.ledger import budget_status, parse_ledger  # noqa: E402
+
+DEFAULT_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
+SWEEP_LEDGER = "ledger/sweep_ledger.jsonl"
+SWEEP_BUDGET = 100.0  # the study's own cap on its composed ε (its ledger is separate from production's)
+
+
+def _dvc(*args: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(["dvc", *args], cwd=io.repo_root(), capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`dvc {' '.join(args)}` failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def queue(epsilons: tuple[float, ...], *, prefix: str) -> list[str]:
+    """Queue one `train`-only experiment per ε; returns the experiment names."""
+    names = []
+    for eps in epsilons:
+        name = f"{prefix}-eps{eps:g}".replace(".", "p")
+        _dvc("exp", "run", "--queue", "--name", name, "-S", f"train.dp.target_epsilon={eps}",
+             "-S", f"train.budget.max_total_epsilon={SWEEP_BUDGET}", "train")
+        names.append(name)
+    return names
+
+
+def _row(exp: dict[str, Any]) -> dict[str, Any] | None:
+    data = (exp.get("data") or {})
+    params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+    metrics = (data.get("metrics") or {})
+    train = next((m["data"] for f, m in metrics.items() if f.endswith("train.json") and "data" in m), None)
+    if not params or not train:
+        return None
+    return {"experiment": data.get("name") or exp.get("name") or data.get("rev"),
+            "target_epsilon": params["train"]["dp"]["target_epsilon"], "epsilon": train["train/epsilon"],
+            "dp_test_accuracy": train["train/dp_test_accuracy"],
+            "nonprivate_test_accuracy": train["train/nonprivate_test_accuracy"],
+            "noise_multiplier": train.get("train/noise_multiplier"), "steps": train.get("train/steps")}
+
+
+def collect(names: list[str]) -> pd.DataFrame:
+    """One row per finished experiment of `names`, read from `dvc exp show --json`."""
+    shown = json.loads(_dvc("exp", "show", "--json", "--no-fetch") or "[]")
+    rows = []
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                row = _row(rev)
+                if row and row["experiment"] in names:
+                    rows.append(row)
+    return pd.DataFrame(rows).sort_values("target_epsilon").reset_index(drop=True)
+
+
+def figure(table: pd.DataFrame) -> Any:
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(table["epsilon"], table["dp_test_accuracy"], "o-", label="DP-SGD")
+    ax.axhline(table["nonprivate_test_accuracy"].mean(), color="grey", ls="--", label="non-private (same schedule)")
+    ax.set_xscale("log")
+    ax.set_xlabel("ε (δ fixed, recomputed by the accountant)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Privacy–utility sweep")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _ledger_total(ledger: Path, params: Any) -> dict[str, Any]:
+    entries = parse_ledger(io.read_text_if_exists(ledger), source=str(ledger))
+    digests = sorted({e.dataset_digest for e in entries})
+    return {d: budget_status(entries, dataset_digest=d, delta=params.train.budget.delta,
+                             max_total_epsilon=SWEEP_BUDGET).epsilon_total for d in digests}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="privtrail sweep", description=__doc__.splitlines()[0])
+    ap.add_argument("--epsilons", default=",".join(f"{e:g}" for e in DEFAULT_EPSILONS))
+    ap.add_argument("--jobs", type=int, default=1, help="experiments run in parallel")
+    ap.add_argument("--prefix", default="sweep")
+    args = ap.parse_args(argv)
+    params = io.load_params()
+    epsilons = tuple(float(e) for e in args.epsilons.split(","))
+    ledger = io.path(SWEEP_LEDGER)
+    env = {**os.environ, "PRIVTRAIL_LEDGER": str(ledger)}  # the queued workspaces are temporary copies
+    names = queue(epsilons, prefix=args.prefix)
+    _dvc("exp", "run", "--run-all", "--jobs", str(args.jobs), env=env)
+    table = collect(names)
+    if len(table) != len(names):
+        raise RuntimeError(f"sweep: {len(table)} of {len(names)} experiments finished; see `dvc queue status`")
+    out = io.clean_dir(f"{params.paths.plots}/sweep")
+    io.write_csv(out / "sweep.csv", table)
+    totals = _ledger_total(ledger, params)
+    io.write_json(out / "sweep.json", {"rows": table.to_dict("records"), "ledger": str(ledger),
+                                        "ledger_total_epsilon": totals})
+    io.save_figure(out / "accuracy_vs_epsilon.png", figure(table))
+    _dvc("plots", "diff", *names, "--targets", f"{params.paths.plots}/train/curve.csv", "-o", str(out / "dvc_plots"))
+    print(table.to_string(index=False))
+    print(f"sweep ledger {ledger}: composed ε per dataset {totals}")
+    print(f"figure: {out / 'accuracy_vs_epsilon.png'}  |  dvc plots: {out / 'dvc_plots/index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
