@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_HOME ?= $(abspath .prefect)
 export MPLBACKEND := Agg
 
-.PHONY: setup pipeline test test-all lint ui bench clean
+.PHONY: setup pipeline sweep test test-all lint ui bench clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ pipeline: setup
 	$(BIN)/dvc repro
 	$(BIN)/python -m flows.cli lineage
 	@echo "report: reports/compliance.html  |  MLflow UI: make ui"
+
+# privacy–utility sweep over the target ε (dvc exp run --queue); needs `make pipeline` first (run cache).
+sweep: setup
+	$(BIN)/python -m flows.sweep
+	$(BIN)/dvc repro --force --single-item report
 
 test: setup
 	$(BIN)/python -m pytest -m "not slow" -q

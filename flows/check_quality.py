@@ -1,7 +1,14 @@
-"""check_quality: what anonymization cost (PSNR/SSIM outside the sensitive boxes) and what it left
-(redaction recall against the COCO ground truth; faces an independent detector, dlib, still finds).
+"""check_quality: what anonymization cost and what it left.
 
-Reads raw pixels to compare, but logs only aggregates.
+- per image (all of them, in process-pool shards): PSNR / SSIM / MS-SSIM whole and outside the boxes,
+  redaction recall against the COCO ground truth, faces an independent detector (dlib) still finds,
+  the facts the Great Expectations suite checks (sizes, metadata chunks);
+- re-identification of the anonymized faces (naive / adaptive / trained attacks), text still readable,
+  task utility (a model trained once on raw train images, tested on raw vs anonymized test images);
+- the method comparison: every `compare_methods` method on the same raw test images → a table and a
+  privacy–utility scatter plot; LPIPS when weights are configured (else reported unavailable).
+
+Reads raw pixels to compare, but logs and writes only aggregates: no face, crop or embedding leaves a task.
 """
 
 from __future__ import annotations
@@ -12,17 +19,42 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
 from flows.common import process_runner, run_stage, write_metrics
+from flows.expectations import validate_anonymized_manifest
+from tasks.check_quality.compare import (
+    CompareConfig,
+    CompareTools,
+    MethodRow,
+    Sample,
+    compare_method,
+    method_options,
+)
+from tasks.check_quality.lpips import LpipsStatus, build_lpips, lpips_distances
+from tasks.check_quality.manifest import metadata_chunks
+from tasks.check_quality.plots import privacy_utility_figure
+from tasks.check_quality.reid import NONE, AttackConfig, FaceEmbedder, attack, gallery_faces, match
 from tasks.check_quality.residual import RESIDUAL_DETECTORS
 from tasks.check_quality.summary import ImageRecord, image_record, summarize
-from tasks.params import CheckQualityParams
+from tasks.check_quality.text import TEXT_CATEGORIES, ocr_reader, read_strings, readability
+from tasks.check_quality.utility import (
+    UtilityResult,
+    accuracy,
+    body_detector,
+    load_task_model,
+    preserved,
+    task_inputs,
+    train_task_model,
+)
+from tasks.ingest.folder import decode_image
+from tasks.params import CheckQualityParams, Params
 from tasks.types import Detector
 
-_local = threading.local()  # the auditor is built once per worker; task functions are pickled by value,
+_local = threading.local()  # models are built once per worker; task functions are pickled by value,
 # so they reach module state only through module-level functions like this one
 
 
@@ -33,30 +65,304 @@ def _auditor(p: CheckQualityParams) -> Detector:
     return _local.detector
 
 
+def _cached(name: str, build: Any) -> Any:
+    if not hasattr(_local, name):
+        setattr(_local, name, build())
+    return getattr(_local, name)
+
+
+def _embedder() -> FaceEmbedder:
+    return _cached("embedder", FaceEmbedder)
+
+
+def _ocr() -> Any:
+    return _cached("ocr", ocr_reader)
+
+
 def gt_boxes(coco: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
     """privtrail image id → category name → (N, 4) [x0, y0, x1, y1] ground-truth boxes."""
+    return {
+        i: {c: np.asarray([a[0] for a in v], np.int64).reshape(-1, 4) for c, v in cats.items()}
+        for i, cats in gt_details(coco).items()
+    }
+
+
+def gt_details(coco: dict[str, Any]) -> dict[str, dict[str, list[tuple[list[int], int | None, str | None]]]]:
+    """privtrail image id → category → [(box [x0, y0, x1, y1], identity, text)] from the COCO ground truth."""
     names = {c["id"]: c["name"] for c in coco["categories"]}
     ids = {im["id"]: im.get("privtrail_id", im["file_name"]) for im in coco["images"]}
-    out: dict[str, dict[str, list[list[int]]]] = defaultdict(lambda: defaultdict(list))
+    out: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for a in coco["annotations"]:
         x, y, w, h = a["bbox"]
-        out[ids[a["image_id"]]][names[a["category_id"]]].append([x, y, x + w, y + h])
-    return {i: {c: np.asarray(b, np.int64).reshape(-1, 4) for c, b in cats.items()} for i, cats in out.items()}
+        attrs = a.get("attributes") or {}
+        out[ids[a["image_id"]]][names[a["category_id"]]].append(
+            ([x, y, x + w, y + h], attrs.get("identity"), attrs.get("text"))
+        )
+    return {i: dict(c) for i, c in out.items()}
+
+
+def _sample(row: dict[str, Any], gt: dict[str, Any], image: np.ndarray) -> Sample:
+    cats = gt.get(row["id"], {})
+    boxes = {c: np.asarray([a[0] for a in v], np.int64).reshape(-1, 4) for c, v in cats.items()}
+    texts = {c: tuple(str(a[2]) for a in v) for c, v in cats.items() if c in TEXT_CATEGORIES}
+    idents = tuple(int(a[1]) if a[1] is not None else -1 for a in cats.get("face", []))
+    return Sample(row["id"], image, int(row["label"]), boxes, idents, texts)
+
+
+def _even(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """An even, deterministic sample of n rows (all when there are fewer)."""
+    return rows if len(rows) <= n else [rows[i] for i in np.linspace(0, len(rows) - 1, n).round().astype(int)]
 
 
 @task(cache_policy=NO_CACHE)
-def check_shard(rows: list[dict[str, Any]], gt: dict[str, dict[str, np.ndarray]], *, raw: str, anon: str,
-                p: CheckQualityParams) -> list[dict[str, Any]]:
-    """Per-image records of one shard (aggregates only: no pixels leave the task)."""
+def check_shard(
+    rows: list[dict[str, Any]],
+    gt: dict[str, dict[str, np.ndarray]],
+    *,
+    raw: str,
+    anon: str,
+    p: CheckQualityParams,
+) -> list[dict[str, Any]]:
+    """Per-image records of one shard plus the GX facts (aggregates only: no pixels leave the task)."""
     detector = _auditor(p)
     out = []
     for row in rows:
-        rec = image_record(io.read_image(f"{raw}/{row['path']}"), io.read_image(f"{anon}/{row['path']}"),
-                           image_id=row["id"], gt_boxes_by_category=gt.get(row["id"], {}),
-                           redacted_boxes=np.asarray(row["boxes"], np.int64).reshape(-1, 4),
-                           detector=detector, match_iou=p.match_iou, calibrate=row["calibrate"])
-        out.append(rec.as_dict())
+        data = io.read_bytes(f"{anon}/{row['path']}")
+        anon_img = decode_image(data, name=row["path"])
+        rec = image_record(
+            io.read_image(f"{raw}/{row['path']}"),
+            anon_img,
+            image_id=row["id"],
+            gt_boxes_by_category=gt.get(row["id"], {}),
+            redacted_boxes=np.asarray(row["boxes"], np.int64).reshape(-1, 4),
+            detector=detector,
+            match_iou=p.match_iou,
+            calibrate=row["calibrate"],
+        )
+        facts = {
+            "id": row["id"],
+            "file_width": anon_img.shape[1],
+            "file_height": anon_img.shape[0],
+            "n_metadata_chunks": len(metadata_chunks(data, name=row["path"])),
+        }
+        out.append(rec.as_dict() | {"gx": facts})
     return out
+
+
+def _attack_config(params: Params, method: str) -> AttackConfig:
+    p, a = params.check_quality, params.anonymize
+    return AttackConfig(
+        method=method,
+        options=method_options(a),
+        pad=a.face.pad,
+        gallery_side=p.reid_gallery_side,
+        train_per_identity=p.reid_train_per_identity,
+        face_sizes=params.ingest.face_size,
+        feature_side=p.reid_feature_side,
+        seed=params.seed,
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def gallery_task() -> np.ndarray:
+    """(100, 128) embeddings of the identities' clear faces (package assets, not user data)."""
+    return _embedder()(list(gallery_faces()))
+
+
+@task(cache_policy=NO_CACHE)
+def reid_task(
+    rows: list[dict[str, Any]], gt: dict[str, Any], clear_gallery: np.ndarray, *, params: Params
+) -> dict[str, float]:
+    """The three attacks on anonymized face crops (ground-truth boxes), and the naive one on their raw crops."""
+    crops: dict[str, list[np.ndarray]] = {"raw": [], "anon": []}
+    ids: list[int] = []
+    for row in rows:
+        images = {
+            k: io.read_image(f"{getattr(params.paths, 'raw' if k == 'raw' else 'anonymized')}/{row['path']}")
+            for k in crops
+        }
+        for box, ident, _ in gt.get(row["id"], {}).get("face", []):
+            x0, y0, x1, y1 = box
+            for k, img in images.items():
+                crops[k].append(np.ascontiguousarray(img[y0:y1, x0:x1]))
+            ids.append(int(ident))
+    n = params.check_quality.reid_probes
+    sel, y = np.linspace(0, len(ids) - 1, min(n, len(ids))).round().astype(int), np.asarray(ids)
+    a = params.anonymize
+    method = a.methods.get("face", a.method)
+    report = attack(
+        [crops["anon"][i] for i in sel],
+        y[sel],
+        config=_attack_config(params, method),
+        embed=_embedder(),
+        clear_gallery=clear_gallery,
+    )
+    clear = match(
+        _embedder()([crops["raw"][i] for i in sel]), y[sel], clear_gallery, np.arange(len(clear_gallery))
+    )
+    return report.as_metrics("reid") | clear.as_metrics("reid_clear_naive")
+
+
+@task(cache_policy=NO_CACHE)
+def text_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, params: Params) -> dict[str, float]:
+    """OCR on raw and anonymized images: ground-truth strings still read; body detections preserved."""
+    p, ocr = params.check_quality, _ocr()
+    body = None
+    if p.body_check and "body" not in params.anonymize.targets:
+        body = body_detector(params.anonymize.body.model_dump())
+    per_image, kept = [], [0, 0]
+    for row in rows:
+        raw = io.read_image(f"{params.paths.raw}/{row['path']}")
+        anon = io.read_image(f"{params.paths.anonymized}/{row['path']}")
+        reads = {k: ocr(img) for k, img in (("raw", raw), ("anon", anon))}
+        counts = {}
+        for cat in TEXT_CATEGORIES:
+            items = gt.get(row["id"], {}).get(cat, [])
+            boxes, texts = [i[0] for i in items], [str(i[2]) for i in items]
+            hit = {
+                k: read_strings(boxes, texts, r[0], r[1], min_similarity=p.text_min_similarity)
+                for k, r in reads.items()
+            }
+            counts[cat] = (int(hit["raw"].sum()), int(hit["anon"].sum()), len(items))
+        per_image.append(counts)
+        if body is not None:
+            k, t = preserved(body(raw), body(anon), match_iou=p.match_iou)
+            kept = [kept[0] + k, kept[1] + t]
+    m = readability(per_image).as_metrics()
+    if body is not None:
+        m |= {
+            "check_quality/body_preserved": kept[0] / kept[1] if kept[1] else float("nan"),
+            "check_quality/body_raw_detections": float(kept[1]),
+        }
+    return m
+
+
+def _split(
+    manifest: pd.DataFrame, root: str, split: str, ids: set[str] | None = None
+) -> tuple[list, np.ndarray]:
+    rows = manifest[(manifest["split"] == split) & (manifest["id"].isin(ids) if ids is not None else True)]
+    return [io.read_image(f"{root}/{r}") for r in rows["path"]], rows["label"].to_numpy(np.int64)
+
+
+@task(cache_policy=NO_CACHE)
+def utility_task(*, params: Params) -> tuple[dict[str, Any], dict[str, float]]:
+    """Train the task model once on raw train images; its accuracy on raw vs anonymized test images."""
+    t, raw, anon = params.train, params.paths.raw, params.paths.anonymized
+    manifest = io.read_table(f"{raw}/manifest.parquet")
+    train_ids = manifest.loc[manifest["split"] == "train", "id"].tolist()
+    x, y = _split(
+        manifest,
+        raw,
+        "train",
+        {r["id"] for r in _even([{"id": i} for i in train_ids], params.check_quality.utility_train_images)},
+    )
+    model = train_task_model(task_inputs(x, train=t), y, train=t, seed=params.seed)
+    anon_ids = set(io.read_table(f"{anon}/manifest.parquet")["id"])
+    raw_test, y_test = _split(manifest, raw, "test", anon_ids)
+    anon_test, _ = _split(manifest, anon, "test", anon_ids)
+    result = UtilityResult(
+        accuracy(model, task_inputs(raw_test, train=t), y_test),
+        accuracy(model, task_inputs(anon_test, train=t), y_test),
+        len(y_test),
+    )
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {"state": state, "num_classes": int(y.max()) + 1}, result.as_metrics("utility")
+
+
+@task(cache_policy=NO_CACHE)
+def compare_task(
+    method: str,
+    rows: list[dict[str, Any]],
+    gt: dict[str, Any],
+    clear_gallery: np.ndarray,
+    model: tuple[dict[str, Any], dict[str, float]],
+    *,
+    params: Params,
+) -> dict[str, Any]:
+    """One row of the method comparison (aggregates only)."""
+    p = params.check_quality
+    samples = [_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}")) for r in rows]
+    net = load_task_model(
+        model[0]["state"], train=params.train, num_classes=model[0]["num_classes"], seed=params.seed
+    )
+    ocr = _ocr()
+    tools = CompareTools(
+        detector=_auditor(p),
+        embed=_embedder(),
+        clear_gallery=clear_gallery,
+        model=net,
+        train=params.train,
+        ocr=ocr if p.compare_text_images else None,
+    )
+    config = CompareConfig(
+        anonymize=params.anonymize,
+        attack=_attack_config(params, method),
+        probes=p.compare_probes,
+        residual_images=p.compare_residual_images,
+        text_images=p.compare_text_images,
+        text_min_similarity=p.text_min_similarity,
+        seed=params.seed,
+    )
+    return compare_method(samples, method=method, config=config, tools=tools).as_dict()
+
+
+@task(cache_policy=NO_CACHE)
+def lpips_task(rows: list[dict[str, Any]], *, params: Params) -> dict[str, float]:
+    """LPIPS on a sample when weights are configured; otherwise `lpips_available = 0` with the reason."""
+    file = params.check_quality.lpips_weights
+    if file is None:
+        status = LpipsStatus(
+            False,
+            "check_quality.lpips_weights is null: LPIPS needs AlexNet backbone weights, "
+            "a torchvision download that is not available offline",
+        )
+    elif not io.path(file).is_file():
+        status = LpipsStatus(False, f"check_quality.lpips_weights: {io.path(file)} not found")
+    else:
+        model = build_lpips(io.load_state_dict(file))
+        d = [
+            lpips_distances(
+                model,
+                [io.read_image(f"{params.paths.raw}/{r['path']}")],
+                [io.read_image(f"{params.paths.anonymized}/{r['path']}")],
+            )[0]
+            for r in rows
+        ]
+        status = LpipsStatus(True, f"LPIPS-Alex from {file}", float(np.mean(d)), len(d))
+    return status.as_metrics() | {"reason": status.reason}  # type: ignore[dict-item]
+
+
+def _write_compare(plots: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
+    table = [MethodRow(**r) for r in rows]
+    io.write_json(plots / "compare_methods.json", rows)
+    pd.DataFrame(rows).to_csv(plots / "compare_methods.csv", index=False)
+    io.save_figure(plots / "privacy_utility.png", privacy_utility_figure(table))
+    return {k: v for r in table for k, v in r.as_metrics().items()}
+
+
+def _gx(params: Params, records: list[dict[str, Any]], anon_rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The anonymized manifest, joined with what check_shard saw in each file and the raw sizes, through GX."""
+    raw_m = io.read_table(f"{params.paths.raw}/manifest.parquet")[["id", "width", "height"]]
+    residual = pd.DataFrame(
+        [{"id": r["id"], "n_residual": len(r.get("residual_categories") or [])} for r in anon_rows]
+    )
+    frame = (
+        io.read_table(f"{params.paths.anonymized}/manifest.parquet")
+        .merge(pd.DataFrame([r["gx"] for r in records]), on="id", how="left")
+        .merge(residual, on="id", how="left")
+        .merge(raw_m.rename(columns={"width": "raw_width", "height": "raw_height"}), on="id", how="left")
+    )
+    n_quarantined = len(io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl"))
+    gx = validate_anonymized_manifest(
+        frame,
+        out_dir=f"{params.paths.reports}/gx/check_quality",
+        n_raw=len(raw_m),
+        n_quarantined=n_quarantined,
+    )
+    return {
+        "check_quality/gx_success": float(gx["success"]),
+        "check_quality/gx_failed_expectations": gx["n_failed"],
+    }
 
 
 @flow(name="check_quality", task_runner=process_runner())
@@ -65,19 +371,49 @@ def check_quality() -> dict[str, float]:
     p, raw, anon = params.check_quality, params.paths.raw, params.paths.anonymized
     plots = io.clean_dir(f"{params.paths.plots}/check_quality")
     with tracking.stage_run("check_quality", params=params, inputs=[raw, anon], outputs=[str(plots)]) as run:
-        rows = [r for r in io.read_jsonl(f"{anon}/records.jsonl") if r["status"] == "anonymized"]
+        all_rows = io.read_jsonl(f"{anon}/records.jsonl")
+        rows = [r for r in all_rows if r["status"] == "anonymized"]
         step = max(1, len(rows) // p.auditor_calibration_images)
         rows = [r | {"calibrate": i % step == 0} for i, r in enumerate(rows)]
+        details = gt_details(io.read_json(f"{raw}/annotations.json"))
         gt = gt_boxes(io.read_json(f"{raw}/annotations.json"))
+        gallery = gallery_task.submit()
+        utility = utility_task.submit(params=params)
+        test_rows = [r for r in rows if r["split"] == "test"] or rows
+        compare = compare_task.map(
+            [NONE, *p.compare_methods],
+            unmapped(_even(test_rows, p.compare_images)),
+            unmapped(details),
+            unmapped(gallery),
+            unmapped(utility),
+            params=unmapped(params),
+        )
+        face_rows = [r for r in rows if details.get(r["id"], {}).get("face")]
+        reid = reid_task.submit(face_rows, details, gallery, params=params)
+        text = text_task.submit(_even(rows, p.text_images), details, params=params) if p.text_images else None
+        lpips = lpips_task.submit(_even(rows, p.lpips_images), params=params)
         n = max(1, len(rows) // (4 * (os.cpu_count() or 2)))
-        shards = [rows[i : i + n] for i in range(0, len(rows), n)]
-        futures = check_shard.map(shards, unmapped(gt), raw=unmapped(raw), anon=unmapped(anon), p=unmapped(p))
-        records = [ImageRecord.from_dict(r) for f in futures for r in f.result()]
-        summary = summarize(records)
-        io.write_json(plots / "summary.json", {"headline": summary.headline()})
-        metrics = write_metrics("check_quality", summary.as_metrics(), metrics_dir=params.paths.metrics)
+        futures = check_shard.map(
+            [rows[i : i + n] for i in range(0, len(rows), n)],
+            unmapped(gt),
+            raw=unmapped(raw),
+            anon=unmapped(anon),
+            p=unmapped(p),
+        )
+        records = [r for f in futures for r in f.result()]
+        summary = summarize(
+            [ImageRecord.from_dict({k: v for k, v in r.items() if k != "gx"}) for r in records]
+        )
+        lp = lpips.result()
+        metrics = summary.as_metrics() | reid.result() | utility.result()[1] | (text.result() if text else {})
+        metrics |= {k: v for k, v in lp.items() if k != "reason"} | _gx(params, records, all_rows)
+        metrics |= _write_compare(plots, [f.result() for f in compare])
+        io.write_json(plots / "summary.json", {"headline": summary.headline(), "lpips": lp["reason"]})
+        metrics = write_metrics("check_quality", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
-        run.set_tags({"headline": summary.headline()})
+        run.set_tags({"headline": summary.headline(), "lpips": str(lp["reason"])[:250]})
+        for name in ("compare_methods.json", "compare_methods.csv", "privacy_utility.png"):
+            run.log_artifact(plots / name, artifact_path="check_quality")
     return metrics
 
 

@@ -52,7 +52,10 @@ def _anonymize(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs: must be >= 1, got {args.jobs}")
     p = AnonymizeParams(targets=targets, method=args.method, text=TextDetectorParams(policy=args.text_policy))  # type: ignore[arg-type]
-    report = anonymize_folder(args.in_dir, args.out_dir, p=p, jobs=args.jobs)
+    try:
+        report = anonymize_folder(args.in_dir, args.out_dir, p=p, jobs=args.jobs)
+    except OSError as err:  # OUT_DIR not writable, disk full: one line, not a traceback
+        raise PipelineError(f"{err.filename or args.out_dir}: cannot write: {err.strerror or err}") from err
     c = report["counts"]
     found = ", ".join(f"{n} {cat}" for cat, n in c["detections"].items()) or "nothing"
     print(f"privtrail anonymize: {c['inputs']} images: {c['anonymized']} anonymized, {c['quarantined']} quarantined; "
@@ -87,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     anon.add_argument("in_dir", metavar="IN_DIR")
     anon.add_argument("out_dir", metavar="OUT_DIR")
     anon.add_argument("--targets", default="face,plate,text", help="comma-separated: face,body,plate,text")
-    anon.add_argument("--method", default="pixelate",
-                      choices=get_args(Method))
+    anon.add_argument("--method", default="inpaint", choices=get_args(Method),
+                      help="how every target is removed (default inpaint: pixelated/blurred faces can be re-identified)")
     anon.add_argument("--text-policy", default="pii", choices=["pii", "all"])
     anon.add_argument("--jobs", type=int, default=1, help="worker processes")
     anon.add_argument("--fail-on-quarantine", action="store_true", help="exit 3 when any file was quarantined")

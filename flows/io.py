@@ -85,6 +85,14 @@ def write_png(file: str | Path, image: np.ndarray) -> str:
 # --- tables and json ------------------------------------------------------------------------
 
 
+def read_bytes(file: str | Path) -> bytes:
+    """A file's bytes (e.g. to inspect PNG chunks); names the file when it is missing."""
+    p = path(file)
+    if not p.exists():
+        raise InvalidInputError(f"{p}: not found (did its stage run?)")
+    return p.read_bytes()
+
+
 def write_json(file: str | Path, obj: Any) -> None:
     p = path(file)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,12 @@ def _ledger(params: Params) -> dict[str, Any]:
             s.max_total_epsilon, "ledger_delta": s.delta, "dataset_digest": s.dataset_digest}
 
 
+def _sweep(params: Params) -> dict[str, Any] | None:
+    """The last `make sweep` result, when one exists (evidence outside the DAG: not a DVC dep, never gated)."""
+    file = io.path(f"{params.paths.plots}/sweep/sweep.json")
+    return io.read_json(file) if file.exists() else None
+
+
 def _reproduce(sha: str) -> str:
     cmd = REPRODUCE.format(remote=tracking.git_remote(), sha=sha.removesuffix("-dirty"))
     if sha.endswith("-dirty"):
@@ -54,7 +60,15 @@ def _reproduce(sha: str) -> str:
 
 
 def _figures(params: Params) -> dict[str, bytes]:
-    wanted = {"Membership inference ROC (log-log)": f"{params.paths.plots}/audit/roc.png"}
+    wanted = {"Membership inference ROC (log-log)": f"{params.paths.plots}/audit/roc.png",
+              "Model inversion (MI-Face): class representatives of both models": f"{params.paths.plots}/audit/model_inversion.png",
+              "Gradient inversion: anonymized training crops and their reconstructions under each defence":
+                  f"{params.paths.plots}/audit/gradient_inversion.png",
+              "Gradient inversion: reconstruction PSNR vs accuracy cost of each defence":
+                  f"{params.paths.plots}/audit/gradient_inversion_psnr_vs_accuracy.png",
+              "Privacy–utility of every anonymization method (same images)":
+                  f"{params.paths.plots}/check_quality/privacy_utility.png",
+              "Privacy–utility sweep: test accuracy vs ε (make sweep)": f"{params.paths.plots}/sweep/accuracy_vs_epsilon.png"}
     return {caption: io.path(f).read_bytes() for caption, f in wanted.items() if io.path(f).exists()}
 
 
@@ -71,7 +85,9 @@ def report() -> dict[str, float]:
                       for q in io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl")]
         lineage = _lineage(params)
         compliance = build_compliance(metrics=metrics, dp_record=record, epsilon_recomputed=eps, gates=params.gates,
-                                      lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params))
+                                      lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params),
+                                      sweep=_sweep(params), methods=io.read_json(
+                                          f"{params.paths.plots}/check_quality/compare_methods.json"))
         io.write_json(f"{out}/compliance.json", compliance)
         html = render_html(compliance, title=params.report.title, figures=_figures(params),
                            reproduce=_reproduce(lineage["git_sha"]))

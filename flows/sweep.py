@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,41 @@ def queue(epsilons: tuple[float, ...], *, prefix: str) -> list[str]:
     return names
 
 
+def _statuses(names: list[str]) -> dict[str, str]:
+    """name → Queued | Running | Success | Failed, from `dvc queue status`."""
+    out = {}
+    for line in _dvc("queue", "status").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1] in names:
+            out[parts[1]] = parts[-1]
+    return out
+
+
+def run_queue(names: list[str], *, jobs: int, env: dict[str, str], poll_s: float = 10.0) -> dict[str, str]:
+    """Start queue workers and wait until every experiment of `names` finished.
+
+    DVC's celery workers can exit while tasks are still queued (a race in kombu's filesystem broker):
+    a worker is started again whenever experiments wait with no worker alive.
+    """
+    while True:
+        status = _statuses(names)
+        waiting = [n for n in names if status.get(n) in ("Queued", "Running")]
+        if not waiting:
+            return status
+        if not any(status.get(n) == "Running" for n in names) and "0 active" in _dvc("queue", "status"):
+            _dvc("queue", "start", "--jobs", str(jobs), env=env)
+            time.sleep(3 * poll_s)  # let the worker pick a task before the next check
+        time.sleep(poll_s)
+
+
 def _row(exp: dict[str, Any]) -> dict[str, Any] | None:
     data = (exp.get("data") or {})
-    params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+    params = (data.get("params") or {}).get(io.PARAMS_FILE, {}).get("data", {})
     metrics = (data.get("metrics") or {})
     train = next((m["data"] for f, m in metrics.items() if f.endswith("train.json") and "data" in m), None)
     if not params or not train:
         return None
-    return {"experiment": data.get("name") or exp.get("name") or data.get("rev"),
+    return {"experiment": exp.get("name") or data.get("rev"),
             "target_epsilon": params["train"]["dp"]["target_epsilon"], "epsilon": train["train/epsilon"],
             "dp_test_accuracy": train["train/dp_test_accuracy"],
             "nonprivate_test_accuracy": train["train/nonprivate_test_accuracy"],
@@ -111,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     ledger = io.path(SWEEP_LEDGER)
     env = {**os.environ, "PRIVTRAIL_LEDGER": str(ledger)}  # the queued workspaces are temporary copies
     names = queue(epsilons, prefix=args.prefix)
-    _dvc("exp", "run", "--run-all", "--jobs", str(args.jobs), env=env)
+    status = run_queue(names, jobs=args.jobs, env=env)
+    failed = [n for n in names if status.get(n) != "Success"]
+    if failed:
+        raise RuntimeError(f"sweep: experiments {failed} did not succeed; see `dvc queue logs <name>`")
     table = collect(names)
-    if len(table) != len(names):
-        raise RuntimeError(f"sweep: {len(table)} of {len(names)} experiments finished; see `dvc queue status`")
     out = io.clean_dir(f"{params.paths.plots}/sweep")
     io.write_csv(out / "sweep.csv", table)
     totals = _ledger_total(ledger, params)

@@ -211,7 +211,7 @@ class OcrTextDetector:
         pad: float = 0.1,
         policy: Literal["pii", "all"] = "pii",
         categories: tuple[TextCategory, ...] = ("plate", "text"),
-        limit_side_len: int = 256,
+        limit_side_len: int = 512,
         threads: int = 1,
     ) -> None:
         """Configure the detector; models load on first call.
@@ -221,8 +221,9 @@ class OcrTextDetector:
             pad: each box grows by this fraction of its size on every side.
             policy: "pii" (redact all but confidently non-personal text) or "all" (redact every text).
             categories: which categories to report, among "plate" and "text".
-            limit_side_len: the detector upsamples images whose short side is below this; 256 runs
-                256×256 images at native size (3× faster than rapidocr's default 736, same recall here).
+            limit_side_len: the detector upsamples images whose short side is below this. Small text
+                needs it: on the builtin 256×256 images, personal-text recall is 0.82 at 256, 0.93 at 512
+                (2× slower), 0.955 at 768 (3× slower).
             threads: onnxruntime intra-op threads.
         """
         if not 0 < box_threshold < 1 or pad < 0 or policy not in ("pii", "all"):

@@ -1,7 +1,10 @@
-"""Membership-inference attacks on plain arrays of per-sample scores.
+"""Membership-inference attacks on plain arrays: model outputs in, per-sample scores and metrics out.
 
 Members are training samples, non-members come from the same distribution (the holdout split).
-A higher attack score means "more likely a member".
+A higher attack score means "more likely a member". `ATTACKS` maps a name to a scorer of `MiaData`
+(the attacked model's logits on members and non-members, plus shadow models' logits where the
+attack uses them): loss threshold (Yeom et al. 2018), shadow-model attack (Shokri et al. 2017),
+LiRA online and offline (Carlini et al. 2022).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from tasks.audit.lira import lira_offline, lira_online, logit_confidence
+from tasks.audit.shadow import shokri_scores
 from tasks.errors import InvalidInputError
 
 
@@ -117,5 +122,139 @@ def loss_threshold_attack(
     return score_attack(-members, -nonmembers, name="loss_threshold")
 
 
-Attack = Callable[[NDArray[np.floating], NDArray[np.floating]], AttackResult]
-ATTACKS: dict[str, Attack] = {"loss_threshold": loss_threshold_attack}
+@dataclass(frozen=True)
+class MiaData:
+    """What a membership-inference attack sees (validated by `mia_data`).
+
+    Attributes:
+        target_logits: (N, C) logits of the attacked model on the N audited samples.
+        labels: (N,) int64 true labels.
+        is_member: (N,) bool ground truth: True for training samples (only used to score the attack).
+        shadow_logits: (K, N, C) logits of K shadow models, or None when no shadows were trained.
+        shadow_in: (K, N) bool, whether each sample trained each shadow, or None.
+        fixed_variance: LiRA pools one variance over all samples (better with few shadows).
+        seed: seed of any randomness inside an attack (the shadow attack's classifier).
+    """
+
+    target_logits: NDArray[np.float64] = field(repr=False)
+    labels: NDArray[np.int64] = field(repr=False)
+    is_member: NDArray[np.bool_] = field(repr=False)
+    shadow_logits: NDArray[np.float64] | None = field(default=None, repr=False)
+    shadow_in: NDArray[np.bool_] | None = field(default=None, repr=False)
+    fixed_variance: bool = True
+    seed: int = 0
+
+    def shadows(self, attack: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """The shadow logits and membership, or InvalidInputError naming the attack that needs them."""
+        if self.shadow_logits is None or self.shadow_in is None:
+            raise InvalidInputError(f"attack {attack!r} needs shadow models (audit.shadow.k >= 2)")
+        return self.shadow_logits, self.shadow_in
+
+
+def mia_data(
+    target_logits: NDArray[np.floating],
+    labels: NDArray[np.integer],
+    is_member: NDArray[np.bool_],
+    *,
+    shadow_logits: NDArray[np.floating] | None = None,
+    shadow_in: NDArray[np.bool_] | None = None,
+    fixed_variance: bool = True,
+    seed: int = 0,
+) -> MiaData:
+    """Validate and pack an attack's inputs (shapes in `MiaData`).
+
+    Raises:
+        InvalidInputError: shapes that disagree, non-finite logits, no members or no non-members.
+    """
+    z, y, m = np.asarray(target_logits, np.float64), np.asarray(labels, np.int64), np.asarray(is_member, bool)
+    if z.ndim != 2 or y.shape != (len(z),) or m.shape != (len(z),):
+        raise InvalidInputError(
+            f"mia_data: need logits (N, C), labels (N,), is_member (N,); got {z.shape} {y.shape} {m.shape}"
+        )
+    if not np.all(np.isfinite(z)):
+        raise InvalidInputError("mia_data: target logits are not finite")
+    if m.all() or not m.any():
+        raise InvalidInputError(
+            f"mia_data: need both members and non-members, got {int(m.sum())} of {m.size}"
+        )
+    if (shadow_logits is None) != (shadow_in is None):
+        raise InvalidInputError("mia_data: shadow_logits and shadow_in must be given together")
+    if shadow_logits is not None and shadow_in is not None:
+        shadow_logits, shadow_in = np.asarray(shadow_logits, np.float64), np.asarray(shadow_in, bool)
+        if shadow_logits.shape[1:] != z.shape or shadow_in.shape != shadow_logits.shape[:2]:
+            raise InvalidInputError(
+                f"mia_data: shadow logits {shadow_logits.shape} / membership {shadow_in.shape} "
+                f"do not match target logits {z.shape}"
+            )
+    return MiaData(z, y, m, shadow_logits, shadow_in, fixed_variance, seed)
+
+
+def cross_entropy(logits: NDArray[np.floating], labels: NDArray[np.integer]) -> NDArray[np.float64]:
+    """Per-sample cross-entropy (..., N) of logits (..., N, C) against labels (N,)."""
+    z = np.asarray(logits, np.float64)
+    zy = np.take_along_axis(z, np.broadcast_to(np.asarray(labels)[:, None], z.shape[:-1] + (1,)), -1)[..., 0]
+    zmax = z.max(-1)
+    return np.log(np.exp(z - zmax[..., None]).sum(-1)) + zmax - zy
+
+
+def _loss_scores(d: MiaData) -> NDArray[np.float64]:
+    return -cross_entropy(d.target_logits, d.labels)
+
+
+def _lira(online: bool) -> Callable[[MiaData], NDArray[np.float64]]:
+    def scores(d: MiaData) -> NDArray[np.float64]:
+        shadow_logits, shadow_in = d.shadows("lira_online" if online else "lira_offline")
+        fn = lira_online if online else lira_offline
+        phi = logit_confidence(shadow_logits, d.labels)
+        return fn(
+            logit_confidence(d.target_logits, d.labels), phi, shadow_in, fixed_variance=d.fixed_variance
+        )
+
+    return scores
+
+
+def _shadow_scores(d: MiaData) -> NDArray[np.float64]:
+    shadow_logits, shadow_in = d.shadows("shadow")
+    return shokri_scores(d.target_logits, d.labels, shadow_logits, shadow_in, seed=d.seed)
+
+
+Attack = Callable[[MiaData], NDArray[np.float64]]
+ATTACKS: dict[str, Attack] = {
+    "loss_threshold": _loss_scores,
+    "shadow": _shadow_scores,
+    "lira_online": _lira(online=True),
+    "lira_offline": _lira(online=False),
+}
+SHADOW_ATTACKS = frozenset({"shadow", "lira_online", "lira_offline"})
+
+
+def attack_scores(name: str, data: MiaData) -> NDArray[np.float64]:
+    """(N,) membership scores of attack `name` (key of `ATTACKS`) on `data`.
+
+    Raises:
+        InvalidInputError: unknown attack, or a shadow attack without shadow models.
+    """
+    if name not in ATTACKS:
+        raise InvalidInputError(f"attack {name!r} is not one of {sorted(ATTACKS)}")
+    return ATTACKS[name](data)
+
+
+def run_attack(name: str, data: MiaData) -> tuple[AttackResult, NDArray[np.float64]]:
+    """Run attack `name` and summarise it; also returns its (N,) scores (for ε bounds and slices)."""
+    scores = attack_scores(name, data)
+    return score_attack(scores[data.is_member], scores[~data.is_member], name=name), scores
+
+
+def per_class_results(name: str, scores: NDArray[np.floating], data: MiaData) -> dict[int, AttackResult]:
+    """The attack's metrics restricted to each class that has both members and non-members.
+
+    Result names are "<name>/class_<c>", so `as_metrics("audit/dp")` gives "audit/dp/<name>/class_<c>/<field>".
+    """
+    s = np.asarray(scores, np.float64)
+    out = {}
+    for c in np.unique(data.labels):
+        sel = data.labels == c
+        mem, non = s[sel & data.is_member], s[sel & ~data.is_member]
+        if mem.size and non.size:
+            out[int(c)] = score_attack(mem, non, name=f"{name}/class_{int(c)}")
+    return out

@@ -40,3 +40,55 @@ def roc_figure(results: Mapping[str, Any], *, title: str = "Membership inference
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(True, which="both", alpha=0.2)
     return fig
+
+
+def image_grid(rows: Mapping[str, Any], *, title: str, col_labels: list[str] | None = None) -> Any:
+    """A grid of single-channel images: one row per entry, label on the left.
+
+    Args:
+        rows: row label → (n, 1, s, s) or (n, s, s) array in [0, 1] (anonymized crops or reconstructions only).
+        col_labels: optional titles of the columns.
+    Returns:
+        A matplotlib Figure.
+    """
+    arrays = {
+        k: np.asarray(v, dtype=float).reshape(len(v), *np.asarray(v).shape[-2:]) for k, v in rows.items()
+    }
+    n_cols = max(len(a) for a in arrays.values())
+    fig, axes = plt.subplots(len(arrays), n_cols, figsize=(1.1 * n_cols + 1.2, 1.15 * len(arrays) + 0.4),
+                             squeeze=False)  # fmt: skip
+    for r, (label, arr) in enumerate(arrays.items()):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(arr):
+                ax.imshow(arr[c], cmap="gray_r", vmin=0, vmax=1)
+            else:
+                ax.axis("off")
+            if c == 0:
+                ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+            if r == 0 and col_labels and c < len(col_labels):
+                ax.set_title(col_labels[c], fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def psnr_vs_accuracy_figure(table: list[Mapping[str, Any]], *, title: str) -> Any:
+    """Scatter of each defence: best reconstruction PSNR (any method, batch size) vs test accuracy.
+
+    Args:
+        table: rows with "model", "defence", "psnr_max", "accuracy".
+    """
+    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    for model in sorted({str(r["model"]) for r in table}):
+        rows = [r for r in table if r["model"] == model]
+        ax.scatter([r["accuracy"] for r in rows], [r["psnr_max"] for r in rows], label=model, s=18)
+        for r in rows:
+            ax.annotate(str(r["defence"]), (r["accuracy"], r["psnr_max"]), fontsize=6)
+    ax.set(
+        xlabel="test accuracy under the defence", ylabel="reconstruction PSNR (dB, best attack)", title=title
+    )
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.2)
+    return fig

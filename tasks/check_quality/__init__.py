@@ -4,6 +4,10 @@
 - `redaction`: share of ground-truth boxes covered by the redacted boxes, per category.
 - `residual`: face detectors that did not do the anonymizing (dlib HOG, dlib MMOD CNN).
 - `summary`: per-image records and their aggregate `QualitySummary`.
+- `reid`: naive / adaptive ("parrot") / trained re-identification attacks (dlib ResNet embeddings, LDA).
+- `text`: ground-truth strings OCR still reads; `utility`: vanilla-trained task model, raw vs anonymized.
+- `compare`: every method on the same raw images → one `MethodRow` each; `plots`: the privacy–utility scatter.
+- `lpips`: LPIPS-Alex from a configured weights file; `manifest`: PNG metadata chunks for the GX suite.
 """
 
 from tasks.check_quality.image_metrics import PSNR_CAP_DB, ImageQuality, image_quality

@@ -1,4 +1,4 @@
-"""PSNR and SSIM between a raw image and its anonymized version, whole and outside the sensitive boxes.
+"""PSNR, SSIM and MS-SSIM between a raw image and its anonymized version, whole and outside the sensitive boxes.
 
 Outside the boxes the anonymizer should have changed nothing: a drop there is collateral damage
 (a false-positive redaction, a colour or re-encoding change), which the whole-image numbers hide
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
@@ -19,6 +20,10 @@ from tasks.types import Image, check_image
 
 PSNR_CAP_DB = 100.0  # identical pixels give PSNR = inf; reported as this value so means stay finite
 SSIM_WIN = 7  # skimage's default window; pixels this close to a box see inside it
+# MS-SSIM (Wang, Simoncelli & Bovik 2003): 5 scales, 11×11 Gaussian window of sigma 1.5, these weights.
+MSSSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MSSSIM_WIN, MSSSIM_SIGMA = 11, 1.5
+_C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,9 @@ class ImageQuality:
         ssim_whole: mean SSIM over the image (skimage's mean, borders cropped).
         ssim_outside: mean of the SSIM map over pixels whose whole 7×7 window lies outside the boxes; NaN if none.
         outside_fraction: share of pixels counted by `psnr_outside`.
+        msssim_whole: MS-SSIM over the image (`ms_ssim`).
+        msssim_outside: MS-SSIM of `raw` against `anon` with the boxes restored from `raw`: only changes
+            outside the boxes lower it (a window-based multi-scale index cannot be masked exactly).
     """
 
     psnr_whole: float
@@ -38,6 +46,65 @@ class ImageQuality:
     ssim_whole: float
     ssim_outside: float
     outside_fraction: float
+    msssim_whole: float | None = None  # None: not measured (records written before MS-SSIM existed)
+    msssim_outside: float | None = None
+
+
+def psnr_db(raw: Image, anon: Image) -> float:
+    """Uncapped PSNR in dB of two same-shape uint8 images: `inf` when they are identical.
+
+    Raises:
+        InvalidInputError: shapes differ or the images are empty.
+    """
+    if raw.shape != anon.shape or raw.size == 0:
+        raise InvalidInputError(f"anon: shape {anon.shape} differs from raw {raw.shape} (or is empty)")
+    mse = float(np.mean((raw.astype(np.float64) - anon.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def _ssim_cs(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float]:
+    """Mean SSIM and mean contrast-structure term of two (H, W, C) float images, Gaussian window."""
+
+    def blur(a: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = cv2.GaussianBlur(a, (MSSSIM_WIN, MSSSIM_WIN), MSSSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+        return np.asarray(out, np.float64).reshape(a.shape)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    cs = (2 * cov + _C2) / (vx + vy + _C2)
+    ssim = (2 * mx * my + _C1) / (mx * mx + my * my + _C1) * cs
+    return float(ssim.mean()), float(cs.mean())
+
+
+def ms_ssim(raw: Image, anon: Image) -> float:
+    """Multi-scale SSIM (Wang et al. 2003) of two same-shape (H, W, 3) uint8 images, in [0, 1].
+
+    Five scales (2× area downsampling between them) with the paper's weights; images too small for
+    five scales of an 11-px window use the scales that fit, weights renormalised. Negative
+    contrast-structure means are clipped to 0 (as common implementations do) so the product is defined.
+
+    Raises:
+        InvalidInputError: bad images, shapes differ, or smaller than 11×11.
+    """
+    x = check_image(raw, name="raw").astype(np.float64)
+    y = check_image(anon, name="anon").astype(np.float64)
+    if x.shape != y.shape or min(x.shape[:2]) < MSSSIM_WIN:
+        raise InvalidInputError(f"ms_ssim: shapes {x.shape} / {y.shape} differ or are below {MSSSIM_WIN} px")
+    levels = min(len(MSSSIM_WEIGHTS), 1 + int(np.log2(min(x.shape[:2]) / MSSSIM_WIN)))
+    weights = np.asarray(MSSSIM_WEIGHTS[:levels]) / sum(MSSSIM_WEIGHTS[:levels])
+    terms = []
+    for level in range(levels):
+        ssim, cs = _ssim_cs(x, y)
+        terms.append(max(ssim if level == levels - 1 else cs, 0.0))
+        if level < levels - 1:
+            x, y = (
+                np.asarray(
+                    cv2.resize(a, (a.shape[1] // 2, a.shape[0] // 2), interpolation=cv2.INTER_AREA),
+                    np.float64,
+                ).reshape(a.shape[0] // 2, a.shape[1] // 2, -1)
+                for a in (x, y)
+            )
+    return float(np.prod(np.asarray(terms) ** weights))
 
 
 def _psnr(raw: NDArray[np.uint8], anon: NDArray[np.uint8]) -> float:
@@ -51,7 +118,7 @@ def _psnr(raw: NDArray[np.uint8], anon: NDArray[np.uint8]) -> float:
 
 
 def image_quality(raw: Image, anon: Image, *, sensitive_boxes: ArrayLike) -> ImageQuality:
-    """Measure PSNR and SSIM of `anon` against `raw`, over the whole image and outside `sensitive_boxes`.
+    """Measure PSNR, SSIM and MS-SSIM of `anon` against `raw`, whole and outside `sensitive_boxes`.
 
     PSNR of identical pixels is infinite; it is reported as `PSNR_CAP_DB` (100 dB). "Outside" PSNR
     uses the pixels not covered by any box. "Outside" SSIM averages the full SSIM map (7×7 uniform
@@ -80,10 +147,14 @@ def image_quality(raw: Image, anon: Image, *, sensitive_boxes: ArrayLike) -> Ima
     mssim, ssim_map = structural_similarity(  # type: ignore[no-untyped-call]
         raw, anon, channel_axis=2, data_range=255, full=True
     )
+    restored = anon.copy()
+    restored[~outside] = raw[~outside]
     return ImageQuality(
         psnr_whole=_psnr(raw, anon),
         psnr_outside=_psnr(raw[outside], anon[outside]),
         ssim_whole=float(mssim),
         ssim_outside=float(ssim_map[ssim_outside].mean()) if ssim_outside.any() else float("nan"),
         outside_fraction=float(outside.mean()),
+        msssim_whole=ms_ssim(raw, anon),
+        msssim_outside=ms_ssim(raw, restored) if outside.any() else float("nan"),
     )

@@ -147,6 +147,7 @@ class QualitySummary:
         n_images: images summarised.
         psnr: "whole"/"outside" → (mean, median) PSNR in dB.
         ssim: "whole"/"outside" → (mean, median) SSIM.
+        msssim: "whole"/"outside" → (mean, median) MS-SSIM (None: not measured).
         n_no_outside: images whose boxes cover every pixel (no "outside" value).
         recall: category → (covered, total) ground-truth boxes over all images.
         overredaction: non-sensitive category → (covered, total).
@@ -170,6 +171,7 @@ class QualitySummary:
     residual_face_detections: int
     n_images_calibrated: int
     n_gt_faces_calibrated: int
+    msssim: dict[str, tuple[float, float]] | None = None  # "whole"/"outside" → (mean, median) MS-SSIM
 
     @property
     def auditor_raw_face_recall(self) -> float:
@@ -187,7 +189,7 @@ class QualitySummary:
     def as_metrics(self) -> dict[str, float]:
         """Flat metrics keyed "check_quality/<metric>"; ratios are NaN where their denominator is 0."""
         m: dict[str, float] = {"n_images": self.n_images, "n_images_no_outside": self.n_no_outside}
-        for name, table in (("psnr", self.psnr), ("ssim", self.ssim)):
+        for name, table in (("psnr", self.psnr), ("ssim", self.ssim), ("msssim", self.msssim or {})):
             for where, (mean, median) in table.items():
                 m[f"{name}_{where}"], m[f"{name}_{where}_median"] = mean, median
         for c, (covered, total) in self.recall.items():
@@ -239,4 +241,8 @@ def summarize(records: Sequence[ImageRecord]) -> QualitySummary:
         residual_face_detections=sum(r.residual_face_detections for r in records),
         n_images_calibrated=sum(r.calibrated for r in records),
         n_gt_faces_calibrated=sum(r.n_gt_faces for r in records if r.calibrated),
+        msssim={
+            "whole": _mean_median([np.nan if x.msssim_whole is None else x.msssim_whole for x in q]),
+            "outside": _mean_median([np.nan if x.msssim_outside is None else x.msssim_outside for x in q]),
+        },
     )

@@ -8,6 +8,9 @@ re-encodes them as a metadata-free PNG.
 from __future__ import annotations
 
 import io
+import struct
+import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
@@ -21,6 +24,9 @@ from tasks.types import check_image
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 _FORMATS = ("BMP", "JPEG", "PNG", "TIFF", "WEBP")  # JPEG also opens MPO (multi-picture) camera files
 MIN_SIDE = 8
+# Pillow's own default limit (Image.MAX_IMAGE_PIXELS): about 89 megapixels, ~268 MB as RGB.
+MAX_PIXELS = 89_478_485
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def parse_folder_entries(relpaths: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -64,38 +70,90 @@ def _reject_reason(relpath: str, seen: set[str]) -> str | None:
     return None
 
 
-def decode_image(data: bytes, *, name: str) -> NDArray[np.uint8]:
+def decode_image(
+    data: bytes, *, name: str, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS
+) -> NDArray[np.uint8]:
     """Decode image bytes to the pixels a viewer shows: EXIF orientation applied, RGB.
 
     Alpha is composited onto white, palettes are expanded, 16-bit and float images are scaled to
-    8 bits. Only the first frame of a multi-frame file is read.
+    8 bits. Only the first frame of a multi-frame file is read. The header is checked before any
+    pixel is decoded: a PNG with a bad chunk CRC and an image of more than `max_pixels` pixels (a
+    decompression bomb: a few bytes on disk, gigabytes once decoded) are refused.
 
     Args:
         data: the encoded file (PNG, JPEG, WebP, BMP or TIFF).
         name: the file's name, used in error messages.
+        min_side: smallest accepted width and height in pixels (after orientation), >= 1.
+        max_pixels: largest accepted width × height (Pillow refuses over twice its
+            `Image.MAX_IMAGE_PIXELS` whatever this says).
     Returns:
         (H, W, 3) uint8 RGB.
     Raises:
-        InvalidInputError: empty, corrupt, truncated or unsupported data, or a side under 8 px.
+        InvalidInputError: empty, corrupt, truncated or unsupported data, too many pixels, or a
+            side under `min_side` px.
     """
     if not data:
         raise InvalidInputError(f"{name}: empty file")
+    if data.startswith(_PNG_SIGNATURE):
+        _check_png_chunks(data, name=name)
     try:
-        # `formats` stops Pillow from even trying other decoders (EPS would call Ghostscript).
-        with Image.open(io.BytesIO(data), formats=_FORMATS) as opened:
-            opened.load()  # decode now: truncated or corrupt data raises here, not later
-            image = ImageOps.exif_transpose(opened)
+        with warnings.catch_warnings():
+            # `_check_pixel_count` decides; Pillow's own hard stop (twice its limit) stays as a ceiling.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # "Corrupt EXIF data", "Truncated File Read" in a tag: the pixels still decode or raise below.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            # `formats` stops Pillow from even trying other decoders (EPS would call Ghostscript).
+            with Image.open(io.BytesIO(data), formats=_FORMATS) as opened:
+                _check_pixel_count(opened.size, name=name, max_pixels=max_pixels)
+                opened.load()  # decode now: truncated or corrupt data raises here, not later
+                image = ImageOps.exif_transpose(opened)
+    except InvalidInputError:
+        raise
     except UnidentifiedImageError as err:
         raise InvalidInputError(f"{name}: not a PNG, JPEG, WebP, BMP or TIFF image") from err
     except Image.DecompressionBombError as err:
-        raise InvalidInputError(f"{name}: too many pixels ({err})") from err
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise InvalidInputError(f"{name}: decompression bomb refused before decoding ({err})") from err
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as err:
         raise InvalidInputError(f"{name}: corrupt or truncated image data ({err})") from err
-    if min(image.size) < MIN_SIDE:
+    if min(image.size) < min_side:
         raise InvalidInputError(
-            f"{name}: image too small ({image.width}x{image.height}), minimum {MIN_SIDE} px"
+            f"{name}: image too small ({image.width}x{image.height}), minimum {min_side} px"
         )
-    return _to_rgb(image)
+    try:
+        return _to_rgb(image)
+    except (OSError, ValueError) as err:
+        raise InvalidInputError(f"{name}: unsupported pixel format {image.mode!r} ({err})") from err
+
+
+def _check_pixel_count(size: tuple[int, int], *, name: str, max_pixels: int) -> None:
+    """Refuse a header announcing more than `max_pixels` pixels, before anything is decoded."""
+    width, height = size
+    if width * height > max_pixels:
+        raise InvalidInputError(
+            f"{name}: decompression bomb refused before decoding: {width}x{height} = "
+            f"{width * height} pixels, limit {max_pixels}"
+        )
+
+
+def _check_png_chunks(data: bytes, *, name: str) -> None:
+    """Walk a PNG's chunks up to IEND and check each CRC (Pillow checks none after the header).
+
+    Raises:
+        InvalidInputError: a chunk whose CRC does not match (a chunk cut short is left to the decoder).
+    """
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            return  # truncated: Pillow reports it with the decoder's own words
+        crc = struct.unpack(">I", data[end - 4 : end])[0]
+        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+            label = kind.decode("latin-1", "replace")
+            raise InvalidInputError(f"{name}: corrupt PNG: bad CRC in the {label!r} chunk at byte {pos}")
+        if kind == b"IEND":
+            return
+        pos = end
 
 
 def _to_rgb(image: Image.Image) -> NDArray[np.uint8]:

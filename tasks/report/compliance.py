@@ -5,11 +5,17 @@
  "gates":   [{"name", "threshold", "value", "passed", ...}],
  "counts":  {"ingested", "anonymized", "quarantined"},
  "dp":      {"epsilon", "delta", "accountant", "noise_multiplier", "sample_rate", "steps", "epsilon_recomputed",
-             "grad_sample_mode", "max_grad_norm", "secure_mode", "warnings",
+             "grad_sample_mode", "max_grad_norm", "secure_mode", "warnings", "empirical_epsilon_lower_bound",
              "ledger_total_epsilon", "ledger_runs", "ledger_max_total_epsilon", "ledger_delta", "dataset_digest"},
  "utility": {"dp_test_accuracy", "nonprivate_test_accuracy"},
+ "method_comparison": [{"method", "psnr_whole", "ssim_whole", "reid_naive_top1", "reid_adaptive_top1",
+                        "reid_trained_accuracy", "utility_ratio", ...}],
  "attacks": {"<attack>": {"dp": {"auc", "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"}, "nonprivate": {...}}},
- "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"}}
+             # <attack>: loss_threshold, shadow, lira_online, lira_offline, lira (worse variant),
+             # model_inversion {ssim_max, ssim_mean, ssim_max_other, confidence}, gradient_inversion {psnr, ssim}
+ "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"},
+ "dp_sweep": {"rows": [{"experiment", "epsilon", "dp_test_accuracy", "nonprivate_test_accuracy", ...}],
+              "ledger", "ledger_total_epsilon"} | absent when `make sweep` has not run}
 ```
 """
 
@@ -23,7 +29,19 @@ from tasks.params import Gates
 from tasks.report.gates import evaluate_gates
 
 ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
-                 "balanced_accuracy": "balanced_accuracy", "advantage": "advantage"}
+                 "balanced_accuracy": "balanced_accuracy", "advantage": "advantage",
+                 # model inversion (MI-Face): SSIM of the class representative to its class / other classes
+                 "ssim_max": "ssim_max", "ssim_mean": "ssim_mean", "ssim_max_other": "ssim_max_other",
+                 "confidence": "confidence",
+                 # gradient inversion: best reconstruction (dp: DP noise at the training σ, nonprivate: none)
+                 "psnr": "psnr", "ssim": "ssim"}
+LIRA_VARIANTS = ("lira_online", "lira_offline")
+
+
+# compare_methods.json columns carried into the report's per-method table
+METHOD_COLUMNS = ("method", "psnr_whole", "ssim_whole", "msssim_whole", "psnr_outside", "residual_face_rate",
+                  "reid_naive_top1", "reid_adaptive_top1", "reid_trained_accuracy", "reid_chance", "utility_ratio",
+                  "text_pii_readable", "plate_readable", "text_nonpii_readable", "n_probes")
 
 
 def _counts(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
@@ -59,7 +77,11 @@ def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, float]
         names = {v: k for k, v in ATTACK_FIELDS.items()}
         if field in names:
             out.setdefault(attack, {}).setdefault(model, {})[names[field]] = float(value)
-    return out
+    lira = {v: out[v] for v in LIRA_VARIANTS if v in out}
+    if lira:  # attacks.lira: the worse (higher AUC) variant per model, and both variants
+        out["lira"] = {m: max((r[m] | {"variant": v} for v, r in lira.items() if m in r), key=lambda r: r["auc"])
+                       for m in ("dp", "nonprivate") if any(m in r for r in lira.values())}
+    return out  # type: ignore[return-value]
 
 
 def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any],
@@ -70,20 +92,29 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
     flat |= {f"dp/{k}": float(dp[k]) for k in ("epsilon", "epsilon_recomputed", "delta")}
     flat |= {f"utility/{k}": float(v) for k, v in utility.items()}
     flat |= {f"attacks/{k.split('/', 1)[1]}": v for k, v in metrics.get("audit", {}).items()}
+    for field in ("auc", "tpr_at_0_1pct_fpr"):  # LiRA gates check the worse of its two variants
+        found = [v for a in LIRA_VARIANTS if (v := flat.get(f"attacks/dp/{a}/{field}")) is not None]
+        flat[f"attacks/dp/lira/{field}"] = max(found) if found else None
     return flat
 
 
 def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: Mapping[str, Any],
                      epsilon_recomputed: float, gates: Gates, lineage: Mapping[str, Any],
                      quarantine_reasons: Sequence[Mapping[str, str]] = (),
-                     ledger: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     ledger: Mapping[str, Any] | None = None,
+                     sweep: Mapping[str, Any] | None = None,
+                     methods: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Assemble compliance.json from the stages' metrics, the DP record and lineage; evaluate every gate.
 
     `ledger` (from the privacy budget ledger): ledger_total_epsilon (composed over every DP run on the
     dataset), ledger_runs, ledger_max_total_epsilon, ledger_delta, dataset_digest; None leaves them null.
+    `sweep` (flows/sweep.py's sweep.json): the privacy–utility sweep, reported as evidence, never gated.
+    `methods` (check_quality's compare_methods.json): one row per anonymization method on the same images.
     """
     counts = _counts(metrics)
     dp = _dp(dp_record, epsilon_recomputed, ledger)
+    audit = metrics.get("audit", {})
+    dp["empirical_epsilon_lower_bound"] = audit.get("audit/dp/empirical_epsilon_lower_bound")
     utility = {k: float(metrics["train"][f"train/{k}"]) for k in ("dp_test_accuracy", "nonprivate_test_accuracy")}
     results = evaluate_gates(gates, gate_values(metrics, dp, utility, counts))
     return {
@@ -94,7 +125,14 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
         "utility": utility,
         "attacks": _attacks(metrics.get("audit", {})),
         "quality": {k.split("/", 1)[1]: v for k, v in metrics.get("check_quality", {}).items()},
+        "method_comparison": [{k: v for k, v in row.items() if k in METHOD_COLUMNS} for row in methods],
         "anonymization": {k.split("/", 1)[1]: v for k, v in metrics.get("anonymize", {}).items()},
         "quarantine": list(quarantine_reasons),
         "lineage": dict(lineage),
-    }
+    } | ({"dp_sweep": _sweep(sweep)} if sweep else {})
+
+
+def _sweep(sweep: Mapping[str, Any]) -> dict[str, Any]:
+    totals = sweep.get("ledger_total_epsilon") or {}
+    return {"rows": list(sweep["rows"]), "ledger": sweep.get("ledger"),
+            "ledger_total_epsilon": max(totals.values()) if totals else None}

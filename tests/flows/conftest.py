@@ -72,6 +72,16 @@ def shrink(params_file: Path, **overrides: dict) -> None:
     p["ingest"]["n_images"] = 64
     p["anonymize"]["shard_size"] = 16
     p["train"].update({"epochs": 2, "batch_size": 16})
+    p["check_quality"].update({"reid_probes": 20, "reid_train_per_identity": 4, "text_images": 8, "lpips_images": 8,
+                               "utility_train_images": 30, "compare_methods": ["pixelate", "mask"],
+                               "compare_images": 8, "compare_probes": 10, "compare_residual_images": 4,
+                               "compare_text_images": 2, "auditor_calibration_images": 16})
+    p["audit"].update({"shadow": {"k": 2, "fixed_variance": True},
+                       "epsilon": {"alpha": 0.05, "canary": {"enabled": True, "n": 16, "guesses": 8}},
+                       "model_inversion": {"enabled": True, "steps": 10, "lr": 0.05, "tv": 0.05},
+                       "gradient_inversion": {"enabled": True, "models": ["pixel_linear"], "sweep_models": ["pixel_linear"],
+                                              "methods": ["idlg"], "batch_sizes": [1], "steps": 20, "dp_sigmas": [],
+                                              "prune": [0.9], "quantize": [], "defence_epochs": 1}})
     for section, values in overrides.items():
         p[section].update(values)
     params_file.write_text(yaml.safe_dump(p, sort_keys=False))

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from flows.anonymize import output_names
 from flows.cli import main
 from tasks.ingest.builtin import generate_builtin
 from tasks.ingest.folder import encode_png
@@ -114,3 +120,57 @@ def test_jobs_in_a_subprocess_match_one_job(in_dir: Path, tmp_path: Path) -> Non
         np.testing.assert_array_equal(
             np.asarray(Image.open(tmp_path / "j2" / rel)), np.asarray(Image.open(tmp_path / "j1" / rel))
         )
+
+
+def test_output_names_are_distinct_and_keep_pngs() -> None:
+    rels = ["a.png", "a.jpg", "a.jpg.png", "b.jpg", "c.webp", "c.tif", "d/e.JPEG", "f.PNG"]
+    names = output_names(rels)
+    assert names == {
+        "a.png": "a.png",
+        "a.jpg": "a.jpg.1.png",
+        "a.jpg.png": "a.jpg.png",
+        "b.jpg": "b.png",
+        "c.tif": "c.tif.png",
+        "c.webp": "c.webp.png",
+        "d/e.JPEG": "d/e.png",
+        "f.PNG": "f.png",
+    }
+    assert len(set(names.values())) == len(rels)
+
+
+def test_refuses_out_dir_holding_in_dir(in_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for out in (in_dir, in_dir.parent):
+        rc, out_text, err = _run([str(in_dir), str(out), "--targets", "face"], capsys)
+        assert rc == 2 and out_text == "" and "outputs could overwrite inputs" in err
+    assert not (in_dir / "privtrail-manifest.jsonl").exists()
+
+
+def test_progress_bar_only_on_a_terminal(in_dir: Path, tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "anonymize",
+        str(in_dir / "street"),
+        str(tmp_path / "o"),
+        "--targets",
+        "face",
+    ]
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    with subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=follower) as proc:
+        os.close(follower)
+        stdout, _ = proc.communicate(timeout=300)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    bar = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0 and "2/2" in bar and "img" in bar, bar
+    assert b"2 images: 1 anonymized, 1 quarantined" in stdout  # the summary goes to stdout, the bar to stderr

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.audit.mia import ATTACKS, AttackResult, loss_threshold_attack
+from tasks.audit.mia import ATTACKS, AttackResult, loss_threshold_attack, mia_data, run_attack
 from tasks.errors import InvalidInputError
 
 
@@ -55,8 +55,12 @@ def test_as_metrics_keys_and_values() -> None:
 
 
 def test_registry() -> None:
-    assert ATTACKS["loss_threshold"] is loss_threshold_attack
-    assert isinstance(ATTACKS["loss_threshold"](np.ones(3), np.ones(3) * 2), AttackResult)
+    assert {"loss_threshold", "shadow", "lira_online", "lira_offline"} <= set(ATTACKS)
+    logits = np.array([[2.0, 0.0], [0.0, 0.0], [-1.0, 0.0]])  # losses of label 0: small, log 2, large
+    data = mia_data(logits, np.zeros(3, np.int64), np.array([True, False, False]))
+    res, scores = run_attack("loss_threshold", data)
+    assert isinstance(res, AttackResult) and res.auc == 1.0
+    assert scores == pytest.approx(-np.array([np.log1p(np.exp(-2.0)), np.log(2.0), np.log1p(np.exp(1.0))]))
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,14 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
             "check_quality/plate_redaction_recall": 0.95,
                           "check_quality/text_pii_redaction_recall": 0.85,
             "check_quality/residual_face_matched_rate": 0.01,
+            "check_quality/reid_adaptive_top1": 0.02,
+            "check_quality/reid_trained_accuracy": 0.01,
+            "check_quality/reid_clear_naive_top1": 1.0,
+            "check_quality/utility_ratio": 0.99,
+            "check_quality/text_pii_readable_anon": 0.0,
+            "check_quality/plate_readable_anon": 0.0,
+            "check_quality/text_nonpii_preserved": 0.87,
+            "check_quality/gx_success": 1.0,
         },
         "train": {"train/dp_test_accuracy": 0.9, "train/nonprivate_test_accuracy": 0.95},
         "audit": {
@@ -45,6 +53,15 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
             "audit/nonprivate/loss_threshold/auc": 0.7,
             "audit/nonprivate/loss_threshold/tpr_at_1pct_fpr": 0.05,
             "audit/nonprivate/loss_threshold/tpr_at_0_1pct_fpr": 0.01,
+            "audit/dp/lira_online/auc": 0.494,
+            "audit/dp/lira_online/tpr_at_0_1pct_fpr": 0.0017,
+            "audit/dp/lira_offline/auc": 0.521,
+            "audit/dp/lira_offline/tpr_at_0_1pct_fpr": 0.0,
+            "audit/nonprivate/lira_offline/auc": 0.549,
+            "audit/dp/empirical_epsilon_lower_bound": 0.0,
+            "audit/dp/empirical_epsilon_margin": 2.98,
+            "audit/dp/gradient_inversion/psnr": 8.0,
+            "audit/nonprivate/gradient_inversion/psnr": 100.0,
         },
     }
     for key, value in over.items():
@@ -52,7 +69,7 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
     return m
 
 
-def _build(metrics: dict, eps: float = 2.985) -> dict:
+def _build(metrics: dict, eps: float = 2.985, **extra: object) -> dict:
     lineage = {
         "git_sha": "abc",
         "dvc_lock_sha256": "f" * 64,
@@ -67,6 +84,7 @@ def _build(metrics: dict, eps: float = 2.985) -> dict:
         gates=Gates(),
         lineage=lineage,
         quarantine_reasons=[{"id": "img_1", "reason": "sensitive content survived: 1 face"}],
+        **extra,
     )
 
 
@@ -135,3 +153,35 @@ def test_html_is_self_contained_and_shows_everything() -> None:
     assert "2.985" in html and "1e-05" in html and "abc" in html and "data:image/png;base64," in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no external fetches"
     assert "<script" not in html
+
+
+def test_method_table_and_sweep_are_reported_not_gated() -> None:
+    rows = [{"method": "pixelate", "ssim_whole": 0.896, "reid_trained_accuracy": 0.863, "utility_ratio": 1.0,
+             "reid_chance": 0.01, "n_probes": 80, "raw_pixels": "must not be carried"},
+            {"method": "mask", "ssim_whole": 0.804, "reid_trained_accuracy": 0.013}]
+    sweep = {"rows": [{"experiment": "sweep-eps1", "epsilon": 0.99, "dp_test_accuracy": 0.9,
+                       "nonprivate_test_accuracy": 0.95, "noise_multiplier": 2.0, "steps": 50}],
+             "ledger": "ledger/sweep_ledger.jsonl", "ledger_total_epsilon": {"abc": 4.2}}
+    c = _build(_metrics(), methods=rows, sweep=sweep)
+    assert c["verdict"] == "pass"  # evidence, not gates
+    assert [r["method"] for r in c["method_comparison"]] == ["pixelate", "mask"]
+    assert "raw_pixels" not in c["method_comparison"][0]
+    assert c["dp_sweep"]["ledger_total_epsilon"] == 4.2
+    html = render_html(c, title="T", figures={}, reproduce="make pipeline")
+    assert 'id="method-comparison"' in html and "0.863" in html
+    assert 'id="dp-sweep"' in html and "sweep-eps1" in html and "0.947" in html  # 0.9 / 0.95
+    assert 'id="dp-sweep"' not in render_html(_build(_metrics()), title="T", figures={}, reproduce="x")
+
+
+def test_lira_gates_check_the_worse_variant_and_audit_fields_are_reported() -> None:
+    c = _build(_metrics())
+    assert c["attacks"]["lira"]["dp"]["auc"] == 0.521 and c["attacks"]["lira"]["dp"]["variant"] == "lira_offline"
+    assert c["attacks"]["gradient_inversion"]["dp"]["psnr"] == 8.0 and c["dp"]["empirical_epsilon_lower_bound"] == 0.0
+    gates = {g["name"]: g for g in c["gates"]}
+    assert gates["max_lira_auc_dp"]["value"] == 0.521 and gates["max_lira_auc_dp"]["passed"]
+    leaky = {g["name"]: g for g in _build(_metrics(**{"audit/dp/lira_online/auc": 0.6}))["gates"]}
+    assert not leaky["max_lira_auc_dp"]["passed"]
+    broken = {g["name"]: g for g in _build(_metrics(**{"audit/dp/empirical_epsilon_margin": -0.1}))["gates"]}
+    assert not broken["min_empirical_epsilon_margin"]["passed"]
+    html = render_html(c, title="T", figures={}, reproduce="x")
+    assert 'id="empirical-epsilon"' in html and 'id="inversion"' in html

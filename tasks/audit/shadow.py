@@ -1,0 +1,119 @@
+"""Shadow models (Shokri et al. 2017) and the shadow-model attack with a trained attack classifier.
+
+Shadow models are trained like the target (same architecture, schedule and, for the DP target, the
+same DP-SGD procedure: `tasks.train.dp`), each on a random half of the attacker's pool (train ∪
+holdout, as the literature does). They serve both Shokri's attack and LiRA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from scipy.special import log_softmax
+from sklearn.ensemble import HistGradientBoostingClassifier
+from torch import nn
+
+from tasks.errors import InvalidInputError
+
+# (x, y, seed) -> trained model; built by the caller from the target's training procedure.
+Trainer = Callable[[torch.Tensor, torch.Tensor, int], nn.Module]
+_EVAL_BATCH = 1024
+
+
+def membership_matrix(n: int, k: int, *, seed: int) -> NDArray[np.bool_]:
+    """(K, N) bool: which of N pool samples each of K shadows trains on. Every sample is IN exactly
+    K // 2 shadows (Carlini et al. 2022's balanced design), so online LiRA sees both sides of each.
+
+    Raises:
+        InvalidInputError: k < 2 or n < 2.
+    """
+    if k < 2 or n < 2:
+        raise InvalidInputError(
+            f"membership_matrix: need k >= 2 shadow models and n >= 2 samples, got k={k}, n={n}"
+        )
+    order = np.random.default_rng(seed).uniform(size=(k, n)).argsort(0)
+    return order < k // 2
+
+
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, *, device: str | torch.device = "cpu"
+) -> NDArray[np.float64]:
+    """(N, C) float64 logits of `model` on (N, C_in, s, s) inputs, evaluated in batches on `device`."""
+    model = model.to(device).eval()
+    with torch.no_grad():
+        out = [model(x[i : i + _EVAL_BATCH].to(device)).cpu() for i in range(0, len(x), _EVAL_BATCH)]
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def train_shadows(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    keep: NDArray[np.bool_],
+    *,
+    trainer: Trainer,
+    seed: int,
+    device: str = "cpu",
+) -> NDArray[np.float64]:
+    """Train one shadow per row of `keep` and return every pool sample's logits under each.
+
+    Args:
+        x: (N, C, s, s) float32 pool; y: (N,) int64 labels.
+        keep: (K, N) bool membership of each shadow (`membership_matrix`).
+        trainer: trains a model on (x_k, y_k) with a seed.
+        seed: shadow k uses seed + k.
+    Returns:
+        (K, N, num_classes) float64 logits.
+    """
+    if keep.ndim != 2 or keep.shape[1] != len(x):
+        raise InvalidInputError(f"train_shadows: keep must be (K, {len(x)}), got {keep.shape}")
+    out = []
+    for k, row in enumerate(keep):
+        idx = torch.from_numpy(np.flatnonzero(row))
+        model = trainer(x[idx], y[idx], seed + k)
+        out.append(predict_logits(model, x, device=device))
+    return np.stack(out)
+
+
+def attack_features(logits: NDArray[np.floating], labels: NDArray[np.integer]) -> NDArray[np.float64]:
+    """Features the attack classifier sees for each (model, sample): the log-probability of the true
+    label, the three largest log-probabilities, the entropy, and the one-hot label (Shokri et al.
+    train one attack model per class; the label feature lets one boosted model do the same).
+
+    Args:
+        logits: (..., N, C); labels: (N,).
+    Returns:
+        (..., N, 5 + C) float64.
+    """
+    lp = log_softmax(np.asarray(logits, np.float64), axis=-1)
+    y = np.asarray(labels, np.int64)
+    true = np.take_along_axis(lp, np.broadcast_to(y[:, None], lp.shape[:-1] + (1,)), axis=-1)
+    top = -np.sort(-lp, axis=-1)[..., :3]
+    entropy = -(np.exp(lp) * lp).sum(-1, keepdims=True)
+    onehot = np.broadcast_to(np.eye(lp.shape[-1])[y], lp.shape)
+    return np.concatenate([true, top, entropy, onehot], axis=-1)
+
+
+def shokri_scores(
+    target_logits: NDArray[np.floating],
+    labels: NDArray[np.integer],
+    shadow_logits: NDArray[np.floating],
+    shadow_in: NDArray[np.bool_],
+    *,
+    seed: int,
+) -> NDArray[np.float64]:
+    """Shadow-model attack: fit a classifier on (shadow output features → IN/OUT), apply it to the target.
+
+    Args:
+        target_logits: (N, C) of the attacked model; labels: (N,).
+        shadow_logits: (K, N, C); shadow_in: (K, N) bool.
+        seed: seed of the gradient-boosted attack classifier.
+    Returns:
+        (N,) predicted probability of membership.
+    """
+    feats = attack_features(shadow_logits, labels)  # (K, N, F)
+    clf = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
+    clf.fit(feats.reshape(-1, feats.shape[-1]), np.asarray(shadow_in).reshape(-1))
+    return np.asarray(clf.predict_proba(attack_features(target_logits, labels))[:, 1], dtype=np.float64)

@@ -1,0 +1,279 @@
+"""Method comparison: every obfuscation method on the same raw images, one row of privacy and utility each.
+
+Each method of `compare_methods` (plus "none", the clear calibration row) is applied, with the stage's
+`anonymize` params, to the *ground-truth* face, plate and personal-text boxes padded as the detectors
+pad theirs — so the rows differ only in the method, not in what a detector happened to find. Per row:
+quality (PSNR / SSIM / MS-SSIM, whole and outside the boxes), residual faces found by the independent
+auditor, the naive / adaptive / trained re-identification rates (`reid.attack`), the task model's
+accuracy ratio (`utility`) and, on a smaller sample, the share of personal and non-personal text OCR
+still reads (`text`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from tasks.anonymize.detectors import pad_boxes
+from tasks.anonymize.engine import image_rng, obfuscation_options
+from tasks.anonymize.obfuscate import OBFUSCATORS
+from tasks.anonymize.replace import lfw_pool
+from tasks.check_quality.image_metrics import image_quality
+from tasks.check_quality.reid import NONE, AttackConfig, Embeddings, attack
+from tasks.check_quality.residual import residual_faces
+from tasks.check_quality.text import read_strings
+from tasks.check_quality.utility import accuracy, task_inputs
+from tasks.errors import InvalidInputError
+from tasks.params import AnonymizeParams, TrainParams
+from tasks.types import Detector, Image
+
+OcrReader = Callable[[Image], tuple[NDArray[np.float64], Sequence[str]]]  # image → (M, 4) boxes, M strings
+SENSITIVE: tuple[str, ...] = ("face", "plate", "text_pii")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One raw image of the comparison sample and its ground truth.
+
+    Attributes:
+        image_id: manifest id (seeds dp_pixelate's noise, as in the anonymize stage).
+        image: (H, W, 3) uint8 RGB raw pixels.
+        label: the task label (the placard's digit).
+        boxes: category → (N, 4) int [x0, y0, x1, y1] ground-truth boxes.
+        identities: identity of each face box, in `boxes["face"]` order.
+        texts: category → strings of its boxes (text_pii, text_nonpii, plate).
+    """
+
+    image_id: str
+    image: Image
+    label: int
+    boxes: Mapping[str, NDArray[np.int64]]
+    identities: tuple[int, ...] = ()
+    texts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def method_options(anonymize: AnonymizeParams) -> dict[str, dict[str, Any]]:
+    """Every method's options from the `anonymize` params, the k-Same pool always included."""
+    opts = obfuscation_options(anonymize)
+    opts.setdefault("replace", {"pool": lfw_pool(k=anonymize.replace_k)})
+    return opts
+
+
+def padded_sensitive(sample: Sample, anonymize: AnonymizeParams) -> NDArray[np.int64]:
+    """The sample's face / plate / personal-text boxes, padded like the anonymizer's detectors pad them."""
+    h, w = sample.image.shape[:2]
+    out = [np.zeros((0, 4), np.int64)]
+    for cat in SENSITIVE:
+        boxes = np.asarray(sample.boxes.get(cat, np.zeros((0, 4))), np.float64).reshape(-1, 4)
+        pad = anonymize.face.pad if cat == "face" else anonymize.text.pad
+        if len(boxes):
+            out.append(pad_boxes(boxes, pad=pad, width=w, height=h))
+    return np.concatenate(out)
+
+
+def obfuscate_sample(
+    sample: Sample,
+    *,
+    method: str,
+    options: Mapping[str, Mapping[str, Any]],
+    anonymize: AnonymizeParams,
+    seed: int,
+) -> Image:
+    """A copy of the sample's image with its padded sensitive boxes obfuscated by `method` ("none": unchanged)."""
+    if method == NONE:
+        return sample.image.copy()
+    if method not in OBFUSCATORS:
+        raise InvalidInputError(f"compare_methods: unknown method {method!r}, expected {sorted(OBFUSCATORS)}")
+    kwargs = dict(options.get(method, {}))
+    if method == "dp_pixelate":
+        kwargs["rng"] = image_rng(seed, sample.image_id)
+    boxes = padded_sensitive(sample, anonymize)
+    return OBFUSCATORS[method](sample.image, boxes, **kwargs) if len(boxes) else sample.image.copy()
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One row of the comparison table (NaN where a measurement had no data or was switched off)."""
+
+    method: str
+    n_images: int
+    psnr_whole: float
+    psnr_outside: float
+    ssim_whole: float
+    ssim_outside: float
+    msssim_whole: float
+    residual_face_rate: float
+    reid_naive_top1: float
+    reid_naive_top5: float
+    reid_adaptive_top1: float
+    reid_adaptive_top5: float
+    reid_trained_accuracy: float
+    reid_chance: float
+    reid_worst_rate: float
+    n_probes: int
+    utility_raw_accuracy: float
+    utility_anon_accuracy: float
+    utility_ratio: float
+    text_pii_readable: float
+    text_nonpii_readable: float
+    plate_readable: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON/CSV-ready row."""
+        return asdict(self)
+
+    def as_metrics(self) -> dict[str, float]:
+        """`check_quality/compare_<method>_<column>` for every numeric column."""
+        return {
+            f"check_quality/compare_{self.method}_{k}": float(v)
+            for k, v in asdict(self).items()
+            if k != "method"
+        }
+
+
+@dataclass(frozen=True)
+class CompareTools:
+    """What every row needs, built once per worker: the auditor, the embedder, the task model, OCR."""
+
+    detector: Detector
+    embed: Callable[[Sequence[Image]], Embeddings]
+    clear_gallery: Embeddings
+    model: torch.nn.Module
+    train: TrainParams
+    ocr: OcrReader | None = None
+
+
+def _mean(values: Sequence[float]) -> float:
+    arr = np.asarray(values, np.float64)
+    arr = arr[~np.isnan(arr)]
+    return float(arr.mean()) if arr.size else float("nan")
+
+
+def _quality(
+    samples: Sequence[Sample], outs: Sequence[Image], anonymize: AnonymizeParams
+) -> dict[str, float]:
+    q = [
+        image_quality(s.image, o, sensitive_boxes=padded_sensitive(s, anonymize))
+        for s, o in zip(samples, outs, strict=True)
+    ]
+    # per-image PSNR is capped (identical pixels) so that means stay finite
+    return {
+        k: _mean([getattr(x, k) for x in q])
+        for k in ("psnr_whole", "psnr_outside", "ssim_whole", "ssim_outside", "msssim_whole")
+    }
+
+
+def _residual(samples: Sequence[Sample], outs: Sequence[Image], detector: Detector, n: int) -> float:
+    found = total = 0
+    for s, o in list(zip(samples, outs, strict=True))[:n]:
+        faces = s.boxes.get("face", np.zeros((0, 4), np.int64))
+        found += residual_faces(detector(o), faces, match_iou=0.3)[0]
+        total += len(faces)
+    return found / total if total else float("nan")
+
+
+def _probes(
+    samples: Sequence[Sample], outs: Sequence[Image], n: int
+) -> tuple[list[Image], NDArray[np.int64]]:
+    crops, ids = [], []
+    for s, o in zip(samples, outs, strict=True):
+        for (x0, y0, x1, y1), ident in zip(s.boxes.get("face", np.zeros((0, 4))), s.identities, strict=True):
+            crops.append(np.ascontiguousarray(o[y0:y1, x0:x1]))
+            ids.append(ident)
+    return crops[:n], np.asarray(ids[:n], np.int64)
+
+
+def _text(
+    samples: Sequence[Sample], outs: Sequence[Image], ocr: OcrReader | None, n: int, sim: float
+) -> dict[str, float]:
+    cats = {"text_pii": "text_pii_readable", "text_nonpii": "text_nonpii_readable", "plate": "plate_readable"}
+    read = {c: [0, 0] for c in cats}
+    if ocr is None:
+        n = 0
+    for s, o in list(zip(samples, outs, strict=True))[:n]:
+        boxes, texts = ocr(o)  # type: ignore[misc]
+        for c in cats:
+            if len(s.texts.get(c, ())):
+                hit = read_strings(s.boxes[c], s.texts[c], boxes, texts, min_similarity=sim)
+                read[c] = [read[c][0] + int(hit.sum()), read[c][1] + len(hit)]
+    return {col: (read[c][0] / read[c][1] if read[c][1] else float("nan")) for c, col in cats.items()}
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Sample sizes and attacker settings of one comparison row (from `CheckQualityParams`)."""
+
+    anonymize: AnonymizeParams
+    attack: AttackConfig
+    probes: int = 80
+    residual_images: int = 50
+    text_images: int = 20
+    text_min_similarity: float = 0.8
+    seed: int = 0
+
+
+def compare_method(
+    samples: Sequence[Sample], *, method: str, config: CompareConfig, tools: CompareTools
+) -> MethodRow:
+    """Apply `method` to every sample and measure its row of the comparison table.
+
+    Args:
+        samples: the raw images every method is run on (the same for every row).
+        method: an `OBFUSCATORS` key or "none" (clear calibration row).
+        config: sample sizes and the attacker's settings (its `method` is replaced by `method`).
+        tools: auditor, embedder, clear gallery embeddings, the vanilla task model, OCR (None: no text columns).
+    Raises:
+        InvalidInputError: no samples, unknown method, or no face to attack.
+    """
+    if not samples:
+        raise InvalidInputError("compare_method: no sample images")
+    outs = [
+        obfuscate_sample(
+            s, method=method, options=config.attack.options, anonymize=config.anonymize, seed=config.seed
+        )
+        for s in samples
+    ]
+    crops, ids = _probes(samples, outs, config.probes)
+    reid = attack(
+        crops,
+        ids,
+        config=AttackConfig(**{**asdict_shallow(config.attack), "method": method}),
+        embed=tools.embed,
+        clear_gallery=tools.clear_gallery,
+    )
+    labels = np.asarray([s.label for s in samples], np.int64)
+    raw_acc = accuracy(tools.model, task_inputs([s.image for s in samples], train=tools.train), labels)
+    anon_acc = accuracy(tools.model, task_inputs(outs, train=tools.train), labels)
+    return MethodRow(
+        method=method,
+        n_images=len(samples),
+        **_quality(samples, outs, config.anonymize),
+        residual_face_rate=_residual(samples, outs, tools.detector, config.residual_images),
+        reid_naive_top1=reid.naive.top1,
+        reid_naive_top5=reid.naive.top5,
+        reid_adaptive_top1=reid.adaptive.top1,
+        reid_adaptive_top5=reid.adaptive.top5,
+        reid_trained_accuracy=reid.trained.accuracy,
+        reid_chance=reid.naive.chance,
+        reid_worst_rate=reid.worst_rate,
+        n_probes=len(crops),
+        utility_raw_accuracy=raw_acc,
+        utility_anon_accuracy=anon_acc,
+        utility_ratio=anon_acc / raw_acc if raw_acc > 0 else float("nan"),
+        **_text(samples, outs, tools.ocr, config.text_images, config.text_min_similarity),
+    )
+
+
+def asdict_shallow(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict without deep-copying them (the k-Same pool stays shared)."""
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+def headline_rows(rows: Sequence[MethodRow]) -> list[dict[str, Any]]:
+    """The table's rows as dicts, in the given order (for the json/csv files)."""
+    return [r.as_dict() for r in rows]
