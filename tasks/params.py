@@ -72,6 +72,7 @@ class FaceDetectorParams(_Section):
 class TextDetectorParams(_Section):
     box_threshold: float = Field(0.3, gt=0, lt=1)
     pad: float = Field(0.1, ge=0, le=1)
+    plate_pad: float = Field(0.3, ge=0, le=1)  # plates: the board reaches beyond the characters OCR boxes
     policy: Literal["pii", "all"] = "pii"
     # the DB detector upsamples images whose short side is below this: 512 finds 10-16 px text on 256 px
     # images (PII recall 0.82 at 256 → 0.93 at 512 → 0.955 at 768 on the builtin data; ~2× / 3× slower)
@@ -107,6 +108,8 @@ class AnonymizeParams(_Section):
     body: BodyDetectorParams = BodyDetectorParams()
     verify: bool = True  # re-run the detectors on the output; a surviving detection quarantines the image
     shard_size: int = Field(64, ge=1, le=10_000)
+    executor: Literal["process", "dask"] = "process"  # where shards run: a local process pool or a Dask cluster
+    dask_address: str | None = None  # "tcp://host:8786" of a running scheduler; None: a LocalCluster per run
 
 
 class CheckQualityParams(_Section):
@@ -226,6 +229,13 @@ class ReportParams(_Section):
     title: str = "privtrail compliance report"
 
 
+class RetentionParams(_Section):
+    # GDPR Art. 5(1)(e) storage limitation: raw (un-anonymized) images are kept at most this many days after
+    # ingest (the ingest run's start time); the report flags older raw data, `privtrail purge --apply` deletes it.
+    raw_days: int = Field(7, ge=0, le=36_500)
+    ledger: str = "reports/retention_ledger.jsonl"  # append-only JSONL of every purge (counts, digests, run id)
+
+
 class PromoteParams(_Section):
     model_name: str = "privtrail-dp"
     alias: str = "audited"
@@ -256,6 +266,18 @@ class Gates(_Section):
     max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, ge=0, le=1)
 
 
+class ScheduleParams(_Section):
+    """When `python -m flows.pipeline serve` runs the whole DAG (`dvc repro`, then `dvc push`)."""
+
+    cron: str = "0 2 * * *"  # five fields: minute hour day-of-month month day-of-week
+
+    @model_validator(mode="after")
+    def _five_fields(self) -> ScheduleParams:
+        if len(self.cron.split()) != 5:
+            raise ValueError(f"schedule.cron must have 5 fields (minute hour day month weekday), got {self.cron!r}")
+        return self
+
+
 class Params(_Section):
     seed: int = Field(1234, ge=0)
     paths: Paths = Paths()
@@ -265,8 +287,10 @@ class Params(_Section):
     train: TrainParams = TrainParams()
     audit: AuditParams = AuditParams()
     report: ReportParams = ReportParams()
+    retention: RetentionParams = RetentionParams()
     promote: PromoteParams = PromoteParams()
     gates: Gates = Gates()
+    schedule: ScheduleParams = ScheduleParams()
 
 
 STAGES: tuple[str, ...] = ("ingest", "anonymize", "check_quality", "train", "audit", "report", "promote")

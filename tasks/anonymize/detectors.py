@@ -103,6 +103,7 @@ class FaceDetector:
         Args:
             threshold: CenterFace heatmap threshold in (0, 1).
             pad: each box grows by this fraction of its size on every side.
+            plate_pad: the same for plates, whose board reaches beyond the characters PP-OCR boxes.
             upscale: the cascade runs on a copy upscaled by this factor (small faces), >= 1.
             cascade: also run the Haar cascade and unite its boxes with CenterFace's.
             cascade_neighbors: the cascade's minNeighbors (higher: fewer false positives).
@@ -209,6 +210,7 @@ class OcrTextDetector:
         *,
         box_threshold: float = 0.3,
         pad: float = 0.1,
+        plate_pad: float = 0.3,
         policy: Literal["pii", "all"] = "pii",
         categories: tuple[TextCategory, ...] = ("plate", "text"),
         limit_side_len: int = 512,
@@ -219,6 +221,7 @@ class OcrTextDetector:
         Args:
             box_threshold: DB detector box score threshold in (0, 1).
             pad: each box grows by this fraction of its size on every side.
+            plate_pad: the same for plates, whose board reaches beyond the characters PP-OCR boxes.
             policy: "pii" (redact all but confidently non-personal text) or "all" (redact every text).
             categories: which categories to report, among "plate" and "text".
             limit_side_len: the detector upsamples images whose short side is below this. Small text
@@ -226,13 +229,13 @@ class OcrTextDetector:
                 (2× slower), 0.955 at 768 (3× slower).
             threads: onnxruntime intra-op threads.
         """
-        if not 0 < box_threshold < 1 or pad < 0 or policy not in ("pii", "all"):
+        if not 0 < box_threshold < 1 or pad < 0 or plate_pad < 0 or policy not in ("pii", "all"):
             raise InvalidInputError(
                 f"text detector: bad options box_threshold={box_threshold}, pad={pad}, policy={policy}"
             )
         if not categories or not set(categories) <= {"plate", "text"}:
             raise InvalidInputError(f"text detector: categories must be among plate/text, got {categories}")
-        self.box_threshold, self.pad, self.policy = box_threshold, pad, policy
+        self.box_threshold, self.pad, self.plate_pad, self.policy = box_threshold, pad, plate_pad, policy
         self.categories, self.limit_side_len, self.threads = tuple(categories), limit_side_len, threads
         self._ocr: Any = None
 
@@ -290,9 +293,11 @@ class OcrTextDetector:
             dtype=bool,
         ).reshape(-1)
         h, w = image.shape[:2]
-        padded = (
-            pad_boxes(boxes, pad=self.pad, width=w, height=h) if len(boxes) else np.zeros((0, 4), np.int64)
-        )
+        padded = np.zeros((0, 4), np.int64)
+        if len(boxes):  # a plate's board reaches beyond its characters: plates get their own (larger) pad
+            is_plate = np.asarray([c == "plate" for c in category])[:, None]
+            padded = np.where(is_plate, pad_boxes(boxes, pad=self.plate_pad, width=w, height=h),
+                              pad_boxes(boxes, pad=self.pad, width=w, height=h))
         if len(padded) != len(boxes):  # pragma: no cover - rapidocr drops boxes under 4 px, so none are empty
             raise AnonymizationError(f"text detector: an empty box in a {image.shape} image")
         return Detections(padded, scores, category, texts).select(keep)
@@ -331,6 +336,7 @@ class BodyDetector:
                 from 64 px tall with HOG but is ~4x slower and doubles the false positives (measured).
             min_size: smallest body side the cascades search, in original pixels, >= 8.
             pad: each box grows by this fraction of its size on every side.
+            plate_pad: the same for plates, whose board reaches beyond the characters PP-OCR boxes.
         """
         if (
             not set(cascades) <= set(_BODY_CASCADES)
