@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_HOME ?= $(abspath .prefect)
 export MPLBACKEND := Agg
 
-.PHONY: setup pipeline sweep test test-all lint ui bench clean
+.PHONY: setup pipeline sweep test test-all browser lint ui bench server server-stop clean
 
 setup: $(VENV)/.installed
 
@@ -36,11 +36,18 @@ sweep: setup
 	$(BIN)/python -m flows.sweep
 	$(BIN)/dvc repro --force --single-item report
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-all: setup
+test-all: setup browser
 	$(BIN)/python -m pytest -q
+
+# Debian chromium for the report's browser test (Playwright drives it; no browser download). Idempotent:
+# nothing to do when it is there; installed only as root; otherwise the browser test skips and says why.
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium not installed (needs root and apt-get): the report browser test will skip"
 
 lint: setup
 	$(BIN)/ruff check tasks flows tests bench
@@ -51,6 +58,34 @@ ui: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# A long-running Prefect server (UI + schedules; no per-process ephemeral start-up) and an MLflow tracking
+# server (sqlite store, artifact directory), both under .servers/, in the background. Ports: make server
+# PREFECT_PORT=4300 MLFLOW_PORT=5100. Flows use them once the printed lines are exported.
+SERVERS := $(abspath .servers)
+PREFECT_PORT ?= 4200
+MLFLOW_PORT ?= 5000
+server: setup
+	@mkdir -p $(SERVERS)/prefect $(SERVERS)/mlartifacts && echo '*' > $(SERVERS)/.gitignore
+	@if kill -0 "$$(cat $(SERVERS)/prefect.pid 2>/dev/null)" 2>/dev/null; then echo "prefect server already running"; \
+	else PREFECT_HOME=$(SERVERS)/prefect PREFECT_API_URL= setsid $(BIN)/prefect server start --host 127.0.0.1 \
+	  --port $(PREFECT_PORT) > $(SERVERS)/prefect.log 2>&1 & echo $$! > $(SERVERS)/prefect.pid; fi
+	@if kill -0 "$$(cat $(SERVERS)/mlflow.pid 2>/dev/null)" 2>/dev/null; then echo "mlflow server already running"; \
+	else setsid $(BIN)/mlflow server --backend-store-uri sqlite:///$(SERVERS)/mlflow.db --workers 1 \
+	  --artifacts-destination $(SERVERS)/mlartifacts --host 127.0.0.1 --port $(MLFLOW_PORT) \
+	  > $(SERVERS)/mlflow.log 2>&1 & echo $$! > $(SERVERS)/mlflow.pid; fi
+	@for url in http://127.0.0.1:$(PREFECT_PORT)/api/health http://127.0.0.1:$(MLFLOW_PORT)/health; do \
+	  for i in $$(seq 180); do curl -sf $$url >/dev/null && break; sleep 1; done; \
+	  curl -sf $$url >/dev/null || { echo "$$url not up: see $(SERVERS)/*.log"; exit 1; }; done
+	@echo "Prefect UI: http://127.0.0.1:$(PREFECT_PORT)   MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)"
+	@echo "export PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT) PRIVTRAIL_ARTIFACT_ROOT=mlflow-artifacts:/privtrail"
+
+server-stop:
+	@for s in prefect mlflow; do f=$(SERVERS)/$$s.pid; pid=$$(cat $$f 2>/dev/null); \
+	  if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; then kill -- -"$$pid"; \
+	    for i in $$(seq 60); do kill -0 -- -"$$pid" 2>/dev/null || break; sleep 1; done; \
+	    kill -9 -- -"$$pid" 2>/dev/null; echo "stopped $$s server"; fi; \
+	  rm -f $$f; done
 
 clean:
 	rm -rf data models reports mlflow.db mlartifacts .prefect dvc_plots .pytest_cache

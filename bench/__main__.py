@@ -4,9 +4,11 @@ The anonymization throughput runs its quick form here (8 images at 640×480); th
 sizes and 20 images, is `python -m bench.anonymize_throughput`.
 """
 
-from bench import anonymize_throughput, dp_step
+from bench import anonymize_throughput, dp_step, scaleout
 
 if __name__ == "__main__":
     dp_step.main()
     print()
     anonymize_throughput.main(["--images", "8", "--sizes", "640x480", "--profile-images", "4"])
+    print()
+    scaleout.main([])  # quick: 8 images on 1 vs 2 Dask workers; Prefect / DVC overhead per stage

@@ -1,7 +1,9 @@
 """anonymize: detect and obfuscate faces, plates and text in every raw image; fail closed.
 
 Prefect maps over shards of image paths; each shard task reads, anonymizes and writes its images
-itself, so pixels never become Prefect results. Quarantined images are never written.
+itself, so pixels never become Prefect results. Quarantined images are never written. The shards
+run on a local process pool, or on a Dask cluster (`anonymize.executor: dask`, prefect-dask): the
+same task, absolute paths in, records out, so both give byte-identical outputs.
 
 `anonymize_folder` is the engine of `privtrail anonymize IN_DIR OUT_DIR` (flows/cli.py): any folder,
 outside the DAG, with a process pool instead of Prefect.
@@ -26,7 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 from flows import io, tracking
-from flows.common import check_counts, process_runner, run_stage, write_metrics
+from flows.common import check_counts, one_cv_thread, run_stage, shard_runner, write_metrics
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.records import image_record, summarize_records, unreadable_record
@@ -57,6 +59,7 @@ def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any) -> AnonymizedImag
 def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams,
                     seed: int = 0) -> list[dict[str, Any]]:
     """Anonymize one shard of images; write the ones that pass; return their records (no pixels)."""
+    one_cv_thread()  # also on Dask workers, which have no process-pool initializer
     records = []
     for row in rows:
         try:
@@ -79,7 +82,20 @@ def _anonymized_manifest(records: list[dict[str, Any]], source: str) -> Any:
                            | {"source": source, "status": "ok"} for r in ok])
 
 
-@flow(name="anonymize", task_runner=process_runner())
+def map_shards(shards: list[list[dict[str, Any]]], *, raw: str, out: str, p: AnonymizeParams,
+               seed: int) -> list[dict[str, Any]]:
+    """Run `anonymize_shard` over `shards` on `p.executor` (process pool or Dask); records in shard order.
+
+    Workers get absolute paths (a Dask worker's working directory is not the workspace).
+    """
+    parameters = {"rows": shards, "raw": unmapped(str(io.path(raw))), "out": unmapped(str(io.path(out))),
+                  "p": unmapped(p), "seed": unmapped(seed)}
+    with shard_runner(p.executor, address=p.dask_address) as runner:
+        futures = runner.map(anonymize_shard, parameters)
+        return [r for f in futures for r in f.result()]
+
+
+@flow(name="anonymize")
 def anonymize() -> dict[str, float]:
     params = io.load_params()
     p, raw, out = params.anonymize, params.paths.raw, params.paths.anonymized
@@ -87,9 +103,7 @@ def anonymize() -> dict[str, float]:
     with tracking.stage_run("anonymize", params=params, inputs=[raw], outputs=[out]) as run:
         rows = io.read_table(f"{raw}/manifest.parquet").to_dict("records")
         shards = [rows[i : i + p.shard_size] for i in range(0, len(rows), p.shard_size)]
-        futures = anonymize_shard.map(shards, raw=unmapped(raw), out=unmapped(out), p=unmapped(p),
-                                      seed=unmapped(params.seed))
-        records = [r for f in futures for r in f.result()]
+        records = map_shards(shards, raw=raw, out=out, p=p, seed=params.seed)
         io.write_jsonl(f"{out}/records.jsonl", records)
         io.write_jsonl(f"{out}/quarantine.jsonl", [{"id": r["id"], "path": r["path"], "reason": r["reason"]}
                                                    for r in records if r["status"] == "quarantined"])

@@ -226,6 +226,11 @@ def _distinct_batch(y: torch.Tensor, b: int) -> torch.Tensor:
     return torch.tensor(sorted(first.values())[:b])
 
 
+def _figure_method(methods: tuple[str, ...]) -> str:
+    """The gradient-inversion method whose reconstructions the figure shows (the strongest one run)."""
+    return "inverting_gradients" if "inverting_gradients" in methods else methods[-1]
+
+
 def _gradient_inversion(
     record: DpTrainingRecord, t: TrainParams, meta: dict, pool: tuple, p: AuditParams, plots: str, seed: int
 ) -> dict[str, float]:
@@ -257,7 +262,7 @@ def _gradient_inversion(
                         }
                     )
                     best = {"psnr": max(best["psnr"], s.psnr), "ssim": max(best["ssim"], s.ssim)}
-                    if method == "inverting_gradients" and b == max(g.batch_sizes):
+                    if method == _figure_method(g.methods) and b == max(g.batch_sizes):
                         fig_rows.setdefault("anonymized truth", xm[idx].numpy())
                         fig_rows[f"{model_name} {label}"] = recon.numpy()
             trained = defended_training(
@@ -295,7 +300,7 @@ def _gradient_inversion(
         f"{plots}/gradient_inversion.png",
         image_grid(
             fig_rows,
-            title=f"Inverting Gradients, batch {max(g.batch_sizes)}: reconstructions under each defence",
+            title=f"{_figure_method(g.methods)}, batch {max(g.batch_sizes)}: reconstructions under each defence",
         ),
     )
     io.save_figure(

@@ -19,24 +19,111 @@ def _lineage(_: argparse.Namespace) -> int:
     return 0
 
 
-def _trail(args: argparse.Namespace) -> int:
+TRAIL_RUN_TAGS = ("git_sha", "params_digest", "dvc_stage_hash", "input_digest", "output_digest")
+TRAIL_ATTACK_FIELDS = ("auc", "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr", "empirical_epsilon_lower_bound",
+                       "empirical_epsilon_margin", "psnr")
+
+
+def _resolve_model(ref: str) -> dict | None:
+    """A model version from `name@alias`, `name/version`, a bare version of params' model, or its source run id."""
+    from flows import io, tracking
+
+    ref = ref.removeprefix("models:/")
+    if "@" in ref or "/" in ref:
+        return tracking.model_version(ref)
+    if ref.isdigit():
+        return tracking.model_version(f"{io.load_params().promote.model_name}/{ref}")
+    versions = tracking.model_versions_of_run(ref)
+    return versions[0] if versions else None
+
+
+def _trail_stages(run_ids: dict[str, str]) -> tuple[dict, dict]:
     from flows import tracking
 
-    ref = args.model
-    if "@" in ref or "/" in ref:
-        mv = tracking.model_version(ref)
-        out = {"model": f"{mv['name']} v{mv['version']}", "source": mv["source"], **mv["tags"]}
-        run_ids = {k.split(".", 1)[1]: v for k, v in mv["tags"].items() if k.startswith("run_id.")}
-    else:
-        out, run_ids = {"run": ref}, {"train": ref}
-    out["stages"] = {}
-    for stage, run_id in sorted(run_ids.items()):
+    stages, attacks = {}, {}
+    for stage, run_id in run_ids.items():
         info = tracking.run_info(run_id)
-        out["stages"][stage] = {"run_id": run_id, **{k: info["tags"].get(k) for k in (
-            "git_sha", "dvc_stage_hash", "params_digest", "input_digest", "output_digest")}}
+        stages[stage] = {"run_id": run_id, "run_name": info["name"], **{k: info["tags"].get(k) for k in TRAIL_RUN_TAGS}}
         if stage == "audit":
-            out["attacks"] = {k: v for k, v in info["metrics"].items() if k.startswith("audit/")}
+            attacks = {k: v for k, v in sorted(info["metrics"].items()) if k.endswith(TRAIL_ATTACK_FIELDS)}
+    return stages, attacks
+
+
+def _trail_checks(out: dict) -> dict:
+    """The chain against this workspace's dvc.lock: each stage's lock-entry hash and each dataset's md5."""
+    from flows import io, tracking
+    from tasks.report.inventory import DATASETS
+
+    lock = tracking.dvc_lock_entries()
+    if not lock:
+        return {"dvc_lock": "no dvc.lock in this workspace", "ok": None}
+    paths = io.load_params().paths.model_dump()
+    hashes = {s: r["dvc_stage_hash"] == tracking.stage_hash(lock[s]) for s, r in out["stages"].items()
+              if r.get("dvc_stage_hash") and s in lock}
+    data = {}
+    for role, md5 in out["data"].items():
+        key, stage = DATASETS[role][:2]
+        outs = {o["path"]: o.get("md5") for o in lock.get(stage, {}).get("outs", [])}
+        data[role] = outs.get(paths[key]) == md5
+    return {"dvc_lock": str(io.path("dvc.lock")), "stage_hashes": hashes, "data_md5": data,
+            "ok": bool(hashes) and all(hashes.values()) and all(data.values())}
+
+
+def _trail(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from flows import tracking
+
+    mv = _resolve_model(args.model)
+    if mv is None:  # a run that is no model's source: trail that run alone
+        info = tracking.run_info(args.model)
+        tags, run_ids = {}, {info["tags"].get("stage", info["name"]): args.model}
+        out = {"run": args.model}
+    else:
+        tags = mv["tags"]
+        run_ids = {k.split(".", 1)[1]: v for k, v in tags.items() if k.startswith("run_id.")}
+        run_ids |= {"report": tags["report_run_id"]} if tags.get("report_run_id") else {}
+        out = {"model": f"{mv['name']} v{mv['version']}", "model_uri": f"models:/{mv['name']}/{mv['version']}",
+               "source_run_id": mv["run_id"], "source": mv["source"]}
+    out |= {k: tags.get(k) for k in ("verdict", "epsilon", "delta", "accountant", "gates_passed", "dvc_lock_sha256",
+                                     "reproduce")}
+    out["code_commit"] = tags.get("git_sha")
+    out["report"] = {"path": tags.get("report_path"), "artifact": tags.get("report_artifact"),
+                     "run_id": tags.get("report_run_id"), "audit_run_id": tags.get("audit_run_id")}
+    out["data"] = {k.split(".")[1]: v for k, v in tags.items() if k.startswith("data.") and k.endswith(".md5")}
+    out["stages"], out["attacks"] = _trail_stages(dict(sorted(run_ids.items())))
+    digests = sorted(f"{s}:{r['params_digest']}" for s, r in out["stages"].items() if r.get("params_digest"))
+    out["params_digest"] = hashlib.sha256("\n".join(digests).encode()).hexdigest() if digests else None
+    out["checks"] = _trail_checks(out)
     print(json.dumps(out, indent=2, sort_keys=True))
+    return 3 if args.verify and out["checks"]["ok"] is not True else 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from flows.purge import purge
+    from tasks.errors import InvalidInputError
+
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else None
+    except ValueError as err:
+        raise InvalidInputError(f"--now: {err}") from None
+    if now is not None and now.tzinfo is None:
+        raise InvalidInputError(f"--now {args.now}: give a time zone, e.g. {args.now}+00:00")
+    e = purge(apply=args.apply, now=now)
+    where = f"{e['out_path']} ({e['n_files']} files, DVC md5 {e['out_md5']})"
+    if e["applied"]:
+        print(f"privtrail purge: deleted {e['deleted_workspace_files']} files ({e['deleted_workspace_bytes']} bytes) of "
+              f"{where} and {e['deleted_cache_objects']} DVC cache objects ({e['deleted_cache_bytes']} bytes); kept "
+              f"{e['kept_shared_objects']} objects shared with other outputs; MLflow run {e['mlflow_run_id']}")
+    elif e["state"] == "EXPIRED: purge due":
+        print(f"privtrail purge (dry run): raw data {where} is {e['age_days']} days old, over the {e['raw_days']}-day "
+              f"limit: --apply deletes {e['workspace_files_present']} workspace files and "
+              f"{e['planned_cache_objects']} DVC cache objects ({e['kept_shared_objects']} shared objects kept)")
+    else:
+        print(f"privtrail purge: nothing to delete: raw data {where} is {e['state']} "
+              f"(age {e['age_days']} of {e['raw_days']} days)")
     return 0
 
 
@@ -81,8 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("lineage", help="tag MLflow runs with their dvc.lock stage hashes").set_defaults(fn=_lineage)
     trail = sub.add_parser("trail", help="print the audit trail of a model (name@alias, name/version or run id)")
-    trail.add_argument("model")
+    trail.add_argument("model", help="name@alias, name/version, a version of promote.model_name, or a run id")
+    trail.add_argument("--verify", action="store_true", help="exit 3 unless the chain matches this dvc.lock")
     trail.set_defaults(fn=_trail)
+    purge = sub.add_parser("purge", help="delete raw data past retention.raw_days (workspace + DVC cache); "
+                                         "dry run unless --apply")
+    purge.add_argument("--apply", action="store_true", help="really delete (default: say what would go)")
+    purge.add_argument("--now", help="ISO time with zone to evaluate the retention limit at (default: now)")
+    purge.set_defaults(fn=_purge)
     budget = sub.add_parser("budget", help="print the privacy budget ledger: DP runs and composed epsilon per dataset")
     budget.add_argument("--check", action="store_true", help="exit 3 when a dataset is over its budget")
     budget.set_defaults(fn=_budget)

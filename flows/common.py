@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from flows import io
-from tasks.errors import PipelineError, QualityGateError
+from tasks.errors import InvalidInputError, PipelineError, QualityGateError
 
 
 def write_metrics(stage: str, metrics: Mapping[str, float], *, metrics_dir: str) -> dict[str, float]:
@@ -47,13 +48,49 @@ def run_stage(stage: str) -> None:
         sys.exit(1)
 
 
-def _worker_init() -> None:
-    """Each worker process uses one OpenCV thread: parallelism comes from the processes."""
+def one_cv_thread() -> None:
+    """Each worker process uses one OpenCV thread: parallelism comes from the processes (and a
+    multi-threaded Haar cascade may group boxes in a different order from run to run)."""
     import cv2
 
     cv2.setNumThreads(1)
 
 
-def process_runner() -> ProcessPoolTaskRunner:
+_worker_init = one_cv_thread
+
+
+def process_runner(*, max_workers: int | None = None) -> ProcessPoolTaskRunner:
     """A process pool over all cores for CPU-bound shard tasks (dlib and parts of OCR hold the GIL)."""
-    return ProcessPoolTaskRunner(max_workers=os.cpu_count() or 2, initializer=_worker_init)
+    return ProcessPoolTaskRunner(max_workers=max_workers or os.cpu_count() or 2, initializer=_worker_init)
+
+
+def dask_runner(*, address: str | None = None, n_workers: int | None = None) -> TaskRunner[Any]:
+    """Prefect's Dask task runner (prefect-dask): the scheduler at `address` ("tcp://host:8786"), or a
+    LocalCluster for the run with `n_workers` single-threaded worker processes (default: every core).
+
+    Workers of an existing cluster must run this same code and reach the same data paths (shared
+    storage): tasks receive paths, not pixels.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    cluster = {"n_workers": n_workers or os.cpu_count() or 2, "threads_per_worker": 1, "processes": True,
+               "dashboard_address": None}
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)
+
+
+TASK_RUNNERS: dict[str, Callable[..., TaskRunner[Any]]] = {
+    "process": lambda *, address=None, n_workers=None: process_runner(max_workers=n_workers),
+    "dask": dask_runner,
+}
+
+
+def shard_runner(executor: str, *, address: str | None = None, n_workers: int | None = None) -> TaskRunner[Any]:
+    """The task runner that maps a stage's shard task: `TASK_RUNNERS[executor]` ("process" | "dask").
+
+    Use it as a context manager inside the flow: `with shard_runner(...) as r: r.map(task, {...})`.
+    """
+    if executor not in TASK_RUNNERS:
+        raise InvalidInputError(f"executor {executor!r} is not one of {sorted(TASK_RUNNERS)}")
+    return TASK_RUNNERS[executor](address=address, n_workers=n_workers)

@@ -1,38 +1,106 @@
-"""The scheduled whole-DAG flow. It runs `dvc repro` — DVC stays the one DAG — then tags the MLflow
-runs with their dvc.lock stage hashes. `python -m flows.pipeline serve` serves it on a cron."""
+"""The scheduled whole-DAG flow. It runs `dvc repro` — DVC stays the one DAG — tags the MLflow runs
+with their dvc.lock stage hashes, then `dvc push`es the outputs when a default DVC remote is set.
+
+    python -m flows.pipeline                  # one run now (embedded Prefect server unless PREFECT_API_URL)
+    python -m flows.pipeline serve            # serve deployment privtrail-pipeline/privtrail-nightly on the
+                                              # cron of the params file's schedule.cron (needs a Prefect server)
+    python -m flows.pipeline serve --cron "*/30 * * * *" --name my-deployment
+
+A failing stage (a failed gate included) fails the flow run with the stage's own error lines.
+"""
 
 from __future__ import annotations
 
+import argparse
+import re
 import subprocess
 import sys
+from typing import Any
 
 from prefect import flow, get_run_logger
 
 from flows import io, tracking
+from tasks.errors import PipelineError
 
-DEFAULT_CRON = "0 2 * * *"  # nightly
+DEPLOYMENT = "privtrail-nightly"
+FLOW_NAME = "privtrail-pipeline"
 
 
-@flow(name="privtrail-pipeline")
-def pipeline(force: bool = False) -> dict[str, str]:
-    """Run `dvc repro` in the workspace; fail visibly (gate failures included) when it fails."""
+def _run(cmd: list[str]) -> tuple[int, list[str]]:
+    """Run `cmd` in the workspace, streaming its merged output to the flow log; (exit code, all lines)."""
     logger = get_run_logger()
-    cmd = ["dvc", "repro"] + (["--force"] if force else [])
-    proc = subprocess.run(cmd, cwd=io.repo_root(), capture_output=True, text=True)
-    logger.info(proc.stdout[-4000:])
-    if proc.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    params = io.load_params()
-    return tracking.sync_lineage(reports_dir=params.paths.reports)
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd, cwd=io.repo_root(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        for line in proc.stdout or ():
+            lines.append(line.rstrip("\n").split("\r")[-1])  # a progress bar: its last state only
+            logger.info(lines[-1])
+    return proc.returncode, lines
+
+
+def failure_summary(lines: list[str]) -> str:
+    """Why a DVC command failed: each stage's `privtrail <stage>: error:` line and DVC's `ERROR:` lines; when
+    no stage said why (a crash), also the 15 lines before DVC's first `ERROR:` (the traceback's end)."""
+    stage = [ln for ln in lines if re.match(r"privtrail \w+: error:", ln.strip())]
+    dvc = [i for i, ln in enumerate(lines) if ln.strip().startswith("ERROR:")]
+    if not stage and not dvc:
+        return "\n".join(lines[-20:])
+    context = lines[max(0, dvc[0] - 15) : dvc[0]] if dvc and not stage else []
+    return "\n".join(stage + context + [lines[i] for i in dvc])
+
+
+def default_remote() -> str | None:
+    """The default DVC remote's name (`dvc remote add -d NAME URL`), or None when there is none."""
+    out = subprocess.run(["dvc", "remote", "default"], cwd=io.repo_root(), capture_output=True, text=True)
+    name = out.stdout.strip()
+    return name if out.returncode == 0 and name and " " not in name else None
+
+
+def _dvc(*args: str) -> list[str]:
+    code, lines = _run(["dvc", *args])
+    if code != 0:
+        raise PipelineError(f"`dvc {' '.join(args)}` failed (exit {code}):\n{failure_summary(lines)}")
+    return lines
+
+
+@flow(name=FLOW_NAME)
+def pipeline(force: bool = False, push: bool = True) -> dict[str, Any]:
+    """`dvc repro` (every stage that is out of date), lineage tags, then `dvc push` to the default remote.
+
+    Returns {"stages_ran": [...], "lineage": {stage: dvc_stage_hash}, "pushed_to": remote or None}.
+    Raises:
+        PipelineError: `dvc repro` or `dvc push` failed; the message carries the failing stage's error.
+    """
+    lines = _dvc("repro", *(["--force"] if force else []))
+    ran = re.findall(r"Running stage '(\w+)'", "\n".join(lines))
+    lineage = tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
+    remote = default_remote() if push else None
+    if remote:
+        _dvc("push", "--remote", remote)
+    get_run_logger().info(f"stages run: {ran or 'none (up to date)'}; pushed to: {remote}")
+    return {"stages_ran": ran, "lineage": lineage, "pushed_to": remote}
 
 
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["serve"]:
-        cron = argv[1] if len(argv) > 1 else DEFAULT_CRON
-        pipeline.serve(name="privtrail-nightly", cron=cron)
+    parser = argparse.ArgumentParser(prog="python -m flows.pipeline")
+    parser.add_argument("command", nargs="?", choices=["run", "serve"], default="run")
+    parser.add_argument("cron_arg", nargs="?", metavar="CRON", help="same as --cron (older form)")
+    parser.add_argument("--cron", help="override the params' schedule.cron")
+    parser.add_argument("--name", default=DEPLOYMENT, help="deployment name (serve)")
+    parser.add_argument("--force", action="store_true", help="dvc repro --force")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        cron = args.cron or args.cron_arg or io.load_params().schedule.cron
+        print(f"serving {FLOW_NAME}/{args.name} on cron {cron!r} (Ctrl-C stops)", flush=True)
+        pipeline.serve(name=args.name, cron=cron, parameters={"force": args.force})
     else:
-        pipeline()
+        pipeline(force=args.force)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except PipelineError as err:
+        print(f"privtrail pipeline: error: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -33,18 +33,35 @@ def promote() -> dict[str, str]:
 
 def _register(compliance: dict, params) -> dict[str, str]:
     p, reports = params.promote, params.paths.reports
-    lineage = compliance["lineage"]
-    tags = {"epsilon": compliance["dp"]["epsilon_recomputed"], "delta": compliance["dp"]["delta"],
-            "accountant": compliance["dp"]["accountant"], "verdict": compliance["verdict"],
+    lineage, dp = compliance["lineage"], compliance["dp"]
+    report_run = io.read_json(f"{reports}/runs/report.json")["run_id"]
+    datasets = compliance.get("inventory", {}).get("datasets", [])
+    tags = {"epsilon": dp["epsilon_recomputed"], "delta": dp["delta"], "accountant": dp["accountant"],
+            "verdict": compliance["verdict"], "gates_passed": f"{len(compliance['gates'])}/{len(compliance['gates'])}",
             "git_sha": lineage["git_sha"], "dvc_lock_sha256": lineage["dvc_lock_sha256"],
-            "report_path": str(io.path(f"{reports}/compliance.html")),
-            "report_run_id": io.read_json(f"{reports}/runs/report.json")["run_id"],
-            **{f"run_id.{s}": r for s, r in lineage["mlflow_runs"].items()}}
+            "report_path": str(io.path(f"{reports}/compliance.html")), "report_run_id": report_run,
+            "audit_run_id": lineage["mlflow_runs"]["audit"], "reproduce": lineage.get("reproduce", ""),
+            **{f"run_id.{s}": r for s, r in lineage["mlflow_runs"].items()},
+            **{f"data.{d['role']}.md5": d["md5"] for d in datasets if d.get("md5")}}
     version = tracking.register_model(model_uri=lineage["model_uri"], name=p.model_name, alias=p.alias, tags=tags)
+    files = [f"{reports}/compliance.{ext}" for ext in ("html", "json", "md")]
+    artifact = tracking.annotate_model_version(name=p.model_name, version=version, files=files,
+                                               artifact_path="compliance", description=_description(tags))
+    tracking.set_model_version_tags(name=p.model_name, version=version,
+                                    tags={"report_artifact": f"{artifact}/compliance.html"})
     result = {"model_name": p.model_name, "version": version, "alias": p.alias,
-              "uri": f"models:/{p.model_name}@{p.alias}"}
+              "uri": f"models:/{p.model_name}@{p.alias}", "report_artifact": f"{artifact}/compliance.html"}
     io.write_json(f"{reports}/promote.json", result)
     return result
+
+
+def _description(tags: dict) -> str:
+    """What the MLflow model version page says first."""
+    return (f"Audited DP model: ε = {float(tags['epsilon']):.4g}, δ = {float(tags['delta']):.3g} "
+            f"({tags['accountant']} accountant); verdict {str(tags['verdict']).upper()}, {tags['gates_passed']} gates "
+            f"passed. Compliance report: artifacts compliance/compliance.html of the source run (also "
+            f"{tags['report_path']}); audit run {tags['audit_run_id']}, report run {tags['report_run_id']}; "
+            f"code {tags['git_sha']}. Audit trail: privtrail trail <name>@<alias>.")
 
 
 if __name__ == "__main__":

@@ -6,16 +6,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
 
 from flows import io, tracking
 from flows.common import run_stage, write_metrics
+from flows.purge import retention
 from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
 from tasks.report.compliance import build_compliance
-from tasks.report.html import render_html
+from tasks.report.html import render_html, render_markdown
+from tasks.report.inventory import data_inventory
 from tasks.train.dp import DpTrainingRecord, recompute_epsilon
 from tasks.train.ledger import budget_status, parse_ledger
 
@@ -28,7 +32,16 @@ def _lineage(params: Params) -> dict[str, Any]:
     lock = io.path("dvc.lock")
     return {"git_sha": tracking.git_sha(), "tracking_uri": tracking.tracking_uri(),
             "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else None,
-            "mlflow_runs": {s: r["run_id"] for s, r in runs.items()}, "model_uri": runs["train"].get("model_uri")}
+            "mlflow_runs": {s: r["run_id"] for s, r in runs.items()}, "model_uri": runs["train"].get("model_uri"),
+            "reproduce": _reproduce(tracking.git_sha())}
+
+
+def _inventory(params: Params, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Sources, counts, dvc.lock digests of every dataset, and the raw data's retention status (as of now)."""
+    status = retention(params, now=datetime.now(UTC))
+    return data_inventory(source={"kind": params.ingest.source, "location": params.ingest.folder}, metrics=metrics,
+                          lock_stages=tracking.dvc_lock_entries(), paths=params.paths.model_dump(),
+                          retention=status.as_dict())
 
 
 def _ledger(params: Params) -> dict[str, Any]:
@@ -60,6 +73,11 @@ def _reproduce(sha: str) -> str:
 
 
 def _figures(params: Params) -> dict[str, bytes]:
+    return {caption: io.path(f).read_bytes() for caption, f in _figure_files(params).items()}
+
+
+def _figure_files(params: Params) -> dict[str, str]:
+    """caption → workspace path of every figure that exists (anonymized data and aggregates only)."""
     wanted = {"Membership inference ROC (log-log)": f"{params.paths.plots}/audit/roc.png",
               "Model inversion (MI-Face): class representatives of both models": f"{params.paths.plots}/audit/model_inversion.png",
               "Gradient inversion: anonymized training crops and their reconstructions under each defence":
@@ -69,7 +87,7 @@ def _figures(params: Params) -> dict[str, bytes]:
               "Privacy–utility of every anonymization method (same images)":
                   f"{params.paths.plots}/check_quality/privacy_utility.png",
               "Privacy–utility sweep: test accuracy vs ε (make sweep)": f"{params.paths.plots}/sweep/accuracy_vs_epsilon.png"}
-    return {caption: io.path(f).read_bytes() for caption, f in wanted.items() if io.path(f).exists()}
+    return {caption: f for caption, f in wanted.items() if io.path(f).exists()}
 
 
 @flow(name="report")
@@ -77,7 +95,7 @@ def report() -> dict[str, float]:
     params = io.load_params()
     out = params.paths.reports
     with tracking.stage_run("report", params=params, inputs=[params.paths.metrics, f"{params.paths.models}/dp_record.json"],
-                            outputs=[f"{out}/compliance.json", f"{out}/compliance.html"]) as run:
+                            outputs=[f"{out}/compliance.json", f"{out}/compliance.html", f"{out}/compliance.md"]) as run:
         metrics = {s: io.read_json(f"{params.paths.metrics}/{s}.json") for s in UPSTREAM}
         record = io.read_json(f"{params.paths.models}/dp_record.json")
         eps = recompute_epsilon(DpTrainingRecord.from_dict(record))
@@ -87,18 +105,24 @@ def report() -> dict[str, float]:
         compliance = build_compliance(metrics=metrics, dp_record=record, epsilon_recomputed=eps, gates=params.gates,
                                       lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params),
                                       sweep=_sweep(params), methods=io.read_json(
-                                          f"{params.paths.plots}/check_quality/compare_methods.json"))
+                                          f"{params.paths.plots}/check_quality/compare_methods.json"),
+                                      inventory=_inventory(params, metrics))
         io.write_json(f"{out}/compliance.json", compliance)
         html = render_html(compliance, title=params.report.title, figures=_figures(params),
-                           reproduce=_reproduce(lineage["git_sha"]))
+                           reproduce=lineage["reproduce"])
         io.path(f"{out}/compliance.html").write_text(html)
+        md_figures = {c: os.path.relpath(io.path(f), io.path(out)) for c, f in _figure_files(params).items()}
+        io.path(f"{out}/compliance.md").write_text(render_markdown(
+            compliance, title=params.report.title, figures=md_figures, reproduce=lineage["reproduce"]))
         summary = {"report/passed": float(compliance["verdict"] == "pass"),
                    "report/gates_passed": sum(g["passed"] for g in compliance["gates"]),
-                   "report/gates_total": len(compliance["gates"]), "report/epsilon_recomputed": eps}
+                   "report/gates_total": len(compliance["gates"]), "report/epsilon_recomputed": eps,
+                   "report/raw_retention_expired": float(compliance["inventory"]["retention"]["expired"])}
         summary = write_metrics("report", summary, metrics_dir=params.paths.metrics)
         run.log_metrics(summary)
         run.log_artifact(f"{out}/compliance.json")
         run.log_artifact(f"{out}/compliance.html")
+        run.log_artifact(f"{out}/compliance.md")
         run.set_tags({"verdict": compliance["verdict"]})
         tracking.sync_lineage(reports_dir=out)
     return summary

@@ -54,6 +54,21 @@ def queue(epsilons: tuple[float, ...], *, prefix: str) -> list[str]:
     return names
 
 
+def run_in_workspace(epsilons: tuple[float, ...], *, prefix: str, env: dict[str, str]) -> list[str]:
+    """`--workspace`: the same experiments, one after another in this workspace (`dvc exp run`, no queue).
+
+    Each still becomes a DVC experiment (`dvc exp show`); the workspace is left with the last one's params
+    and outputs (`dvc exp apply` or `git checkout params.yaml` + `dvc repro train` go back).
+    """
+    names = []
+    for eps in epsilons:
+        name = f"{prefix}-eps{eps:g}".replace(".", "p")
+        _dvc("exp", "run", "--name", name, "-S", f"train.dp.target_epsilon={eps}",
+             "-S", f"train.budget.max_total_epsilon={SWEEP_BUDGET}", "train", env=env)
+        names.append(name)
+    return names
+
+
 def _statuses(names: list[str]) -> dict[str, str]:
     """name → Queued | Running | Success | Failed, from `dvc queue status`."""
     out = {}
@@ -133,16 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epsilons", default=",".join(f"{e:g}" for e in DEFAULT_EPSILONS))
     ap.add_argument("--jobs", type=int, default=1, help="experiments run in parallel")
     ap.add_argument("--prefix", default="sweep")
+    ap.add_argument("--workspace", action="store_true",
+                    help="run the experiments one after another in this workspace instead of DVC's queue")
     args = ap.parse_args(argv)
     params = io.load_params()
     epsilons = tuple(float(e) for e in args.epsilons.split(","))
     ledger = io.path(SWEEP_LEDGER)
     env = {**os.environ, "PRIVTRAIL_LEDGER": str(ledger)}  # the queued workspaces are temporary copies
-    names = queue(epsilons, prefix=args.prefix)
-    status = run_queue(names, jobs=args.jobs, env=env)
-    failed = [n for n in names if status.get(n) != "Success"]
-    if failed:
-        raise RuntimeError(f"sweep: experiments {failed} did not succeed; see `dvc queue logs <name>`")
+    if args.workspace:
+        names = run_in_workspace(epsilons, prefix=args.prefix, env=env)
+    else:
+        names = queue(epsilons, prefix=args.prefix)
+        status = run_queue(names, jobs=args.jobs, env=env)
+        failed = [n for n in names if status.get(n) != "Success"]
+        if failed:
+            raise RuntimeError(f"sweep: experiments {failed} did not succeed; see `dvc queue logs <name>`")
     table = collect(names)
     out = io.clean_dir(f"{params.paths.plots}/sweep")
     io.write_csv(out / "sweep.csv", table)

@@ -126,6 +126,7 @@ def stage_run(stage: str, *, params: Params, inputs: Sequence[str], outputs: Seq
     section = getattr(params, stage, None)
     logged = {"seed": params.seed, stage: section.model_dump(mode="json") if section is not None else {}}
     params_json = json.dumps(logged, sort_keys=True, default=str)
+    started_at = _utc_now()
     with mlflow.start_run(experiment_id=exp_id, run_name=stage) as run:
         mlflow.set_tags({
             "stage": stage,
@@ -139,8 +140,16 @@ def stage_run(stage: str, *, params: Params, inputs: Sequence[str], outputs: Seq
         handle = StageRun(stage=stage, run_id=run.info.run_id)
         yield handle
         mlflow.set_tag("output_digest", io.digest(outputs))
+    # started_at / finished_at (UTC): when the stage's data came to exist, e.g. the retention clock of raw data
     io.write_json(f"{params.paths.reports}/runs/{stage}.json", {"run_id": handle.run_id, "stage": stage,
-                                                  "tracking_uri": tracking_uri(), **handle.extra})
+                                                  "tracking_uri": tracking_uri(), "started_at": started_at,
+                                                  "finished_at": _utc_now(), **handle.extra})
+
+
+def _utc_now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def dvc_lock_entries() -> dict[str, dict[str, Any]]:
@@ -202,3 +211,55 @@ def model_version(ref: str) -> dict[str, Any]:
         name, version = ref.rsplit("/", 1)
         mv = client.get_model_version(name, version)
     return {"name": mv.name, "version": mv.version, "run_id": mv.run_id, "source": mv.source, "tags": dict(mv.tags)}
+
+
+# --- issue 7: the model version tells the audit story; retention runs ------------------------
+
+
+def annotate_model_version(*, name: str, version: str, description: str, files: Sequence[str | Path],
+                           artifact_path: str) -> str:
+    """Log `files` (the compliance report) into the run that produced the model version, describe the version.
+
+    Returns the artifact URI of the logged folder (`runs:/<run id>/<artifact_path>`).
+    """
+    configure()
+    client = MlflowClient()
+    mv = client.get_model_version(name, version)
+    for f in files:
+        client.log_artifact(mv.run_id, str(io.path(f)), artifact_path=artifact_path)
+    client.update_model_version(name, version, description=description)
+    return f"runs:/{mv.run_id}/{artifact_path}"
+
+
+def run_times(run_id: str) -> dict[str, str | None]:
+    """The run's start and end time (ISO 8601 UTC), as the tracking store recorded them."""
+    from datetime import UTC, datetime
+
+    configure()
+    info = MlflowClient().get_run(run_id).info
+
+    def iso(ms: int | None) -> str | None:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds") if ms else None
+
+    return {"started_at": iso(info.start_time), "finished_at": iso(info.end_time)}
+
+
+def model_versions_of_run(run_id: str) -> list[dict[str, Any]]:
+    """Registered model versions whose source run is `run_id` (newest first)."""
+    configure()
+    found = MlflowClient().search_model_versions(f"run_id = '{run_id}'")
+    return sorted(({"name": m.name, "version": m.version, "run_id": m.run_id, "source": m.source,
+                    "tags": dict(m.tags)} for m in found), key=lambda m: -int(m["version"]))
+
+
+def list_artifacts(run_id: str, path: str | None = None) -> list[str]:
+    """Artifact paths logged under `path` in a run."""
+    configure()
+    return [a.path for a in MlflowClient().list_artifacts(run_id, path)]
+
+
+def set_model_version_tags(*, name: str, version: str, tags: Mapping[str, str]) -> None:
+    configure()
+    client = MlflowClient()
+    for k, v in tags.items():
+        client.set_model_version_tag(name, version, k, str(v))

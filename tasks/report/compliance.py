@@ -15,7 +15,10 @@
              # model_inversion {ssim_max, ssim_mean, ssim_max_other, confidence}, gradient_inversion {psnr, ssim}
  "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"},
  "dp_sweep": {"rows": [{"experiment", "epsilon", "dp_test_accuracy", "nonprivate_test_accuracy", ...}],
-              "ledger", "ledger_total_epsilon"} | absent when `make sweep` has not run}
+              "ledger", "ledger_total_epsilon"} | absent when `make sweep` has not run,
+ "inventory": {"sources", "counts", "datasets": [{"role", "path", "stage", "md5", "nfiles", "size", ...}],
+               "retention": {"raw_days", "ingested_at", "age_days", "expired", "raw_present", "state", ...}}
+              | absent when the flow passes none (tasks/report/inventory.py)}
 ```
 """
 
@@ -103,13 +106,16 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
                      quarantine_reasons: Sequence[Mapping[str, str]] = (),
                      ledger: Mapping[str, Any] | None = None,
                      sweep: Mapping[str, Any] | None = None,
-                     methods: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                     methods: Sequence[Mapping[str, Any]] = (),
+                     inventory: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble compliance.json from the stages' metrics, the DP record and lineage; evaluate every gate.
 
     `ledger` (from the privacy budget ledger): ledger_total_epsilon (composed over every DP run on the
     dataset), ledger_runs, ledger_max_total_epsilon, ledger_delta, dataset_digest; None leaves them null.
     `sweep` (flows/sweep.py's sweep.json): the privacy–utility sweep, reported as evidence, never gated.
     `methods` (check_quality's compare_methods.json): one row per anonymization method on the same images.
+    `inventory` (tasks/report/inventory.py): sources, counts, dataset digests, raw-data retention status;
+    reported, never gated (its retention state changes with the clock, the verdict must not).
     """
     counts = _counts(metrics)
     dp = _dp(dp_record, epsilon_recomputed, ledger)
@@ -129,7 +135,7 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
         "anonymization": {k.split("/", 1)[1]: v for k, v in metrics.get("anonymize", {}).items()},
         "quarantine": list(quarantine_reasons),
         "lineage": dict(lineage),
-    } | ({"dp_sweep": _sweep(sweep)} if sweep else {})
+    } | ({"dp_sweep": _sweep(sweep)} if sweep else {}) | ({"inventory": dict(inventory)} if inventory else {})
 
 
 def _sweep(sweep: Mapping[str, Any]) -> dict[str, Any]:

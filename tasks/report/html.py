@@ -1,4 +1,5 @@
-"""Render compliance.json as a self-contained HTML page (inline CSS, images as data URIs, no fetches)."""
+"""Render compliance.json as a self-contained HTML page (inline CSS, images as data URIs, no fetches)
+and as Markdown (the same sections; figures named by caption, not embedded)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,25 @@ def data_uri_png(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
+STORAGE_LIMITATION = ("GDPR Art. 5(1)(e) storage limitation", "Raw images kept at most retention.raw_days after "
+                      "ingest; `privtrail purge --apply` deletes expired raw data from the workspace and the DVC cache",
+                      "Data inventory")
+
+
+def _retention_row(compliance: Mapping[str, Any]) -> dict[str, str]:
+    r = compliance.get("inventory", {}).get("retention")
+    status = "not measured" if not r else "not met" if r["expired"] else "met"
+    return dict(zip(("requirement", "evidence", "section"), STORAGE_LIMITATION, strict=True)) | {
+        "status": status, "gates": ""}
+
+
 def regulation_rows(compliance: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per requirement: its evidence, the report section and a status from the gates it names.
+
+    The storage-limitation row's status comes from the raw data's retention state (not a gate).
+    """
     passed = {g["name"]: g["passed"] for g in compliance["gates"]}
-    rows = []
+    rows = [_retention_row(compliance)]
     for requirement, evidence, section, gate_names in REGULATIONS:
         if gate_names:
             status = "met" if all(passed.get(g, False) for g in gate_names) else "not met"
@@ -57,12 +74,38 @@ def render_html(compliance: Mapping[str, Any], *, title: str, figures: Mapping[s
         figures: caption → PNG bytes (anonymized data and aggregates only).
         reproduce: the command that reproduces the run.
     """
-    env = Environment(loader=PackageLoader("tasks.report", "templates"), autoescape=select_autoescape(),
-                      undefined=StrictUndefined)
-    env.filters["num"] = _num
-    return env.get_template("compliance.html.j2").render(
+    return _env(html=True).get_template("compliance.html.j2").render(
         c=compliance, title=title, figures={k: data_uri_png(v) for k, v in figures.items()},
         regulations=regulation_rows(compliance), reproduce=reproduce)
+
+
+def render_markdown(compliance: Mapping[str, Any], *, title: str, figures: Mapping[str, str],
+                    reproduce: str) -> str:
+    """Render the report as Markdown (the same sections as the HTML).
+
+    Args:
+        compliance: the compliance.json dict.
+        title: page title.
+        figures: caption → path of the PNG relative to the Markdown file (anonymized data and aggregates only).
+        reproduce: the command that reproduces the run.
+    """
+    return _env(html=False).get_template("compliance.md.j2").render(
+        c=compliance, title=title, figures=dict(figures), regulations=regulation_rows(compliance),
+        reproduce=reproduce)
+
+
+def _env(*, html: bool) -> Environment:
+    env = Environment(loader=PackageLoader("tasks.report", "templates"),
+                      autoescape=select_autoescape() if html else False, undefined=StrictUndefined,
+                      trim_blocks=not html, lstrip_blocks=not html, keep_trailing_newline=True)
+    env.filters["num"] = _num
+    env.filters["cell"] = _cell
+    return env
+
+
+def _cell(value: Any) -> str:
+    """A Markdown table cell: no pipes or newlines break the row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _num(value: Any, digits: int = 4) -> str:

@@ -18,7 +18,10 @@ pytestmark = pytest.mark.integration
 LOOSE_GATES = {"min_face_redaction_recall": 0.0, "min_plate_redaction_recall": 0.0,
                "min_text_pii_redaction_recall": 0.0, "max_residual_face_rate": 1.0,
                "min_dp_accuracy": 0.0, "max_mia_auc_dp": 1.0, "max_mia_tpr_at_1pct_fpr_dp": 1.0,
-               "max_quarantine_fraction": 1.0}
+               "max_quarantine_fraction": 1.0, "max_lira_auc_dp": 1.0, "max_lira_tpr_at_0_1pct_fpr_dp": 1.0,
+               "max_adaptive_reid_rate": 1.0, "max_trained_reid_rate": 1.0, "min_reid_attack_calibration": 0.0,
+               "min_utility_ratio": 0.0, "max_text_pii_readable": 1.0, "max_plate_readable": 1.0,
+               "min_nonpii_text_preserved": 0.0, "max_gradient_inversion_psnr_dp": 100.0}  # 64 images measure little
 
 
 def _ran(stdout: str) -> list[str]:
@@ -79,6 +82,54 @@ def test_one_mlflow_run_per_stage_with_lineage_tags(workspace: Path, workspace_e
 def test_promote_registered_the_audited_model(workspace: Path) -> None:
     promoted = json.loads((workspace / "reports/promote.json").read_text())
     assert promoted["alias"] == "audited" and promoted["uri"] == "models:/privtrail-dp@audited"
+
+
+def test_trail_of_the_promoted_model_matches_dvc_lock_and_mlflow(workspace: Path, workspace_env: dict[str, str]) -> None:
+    from flows.tracking import stage_hash
+
+    proc = run(["python", "-m", "flows.cli", "trail", "privtrail-dp@audited", "--verify"], workspace, workspace_env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    trail = json.loads(proc.stdout)
+    c = json.loads((workspace / "reports/compliance.json").read_text())
+    lock = yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]
+    upstream = ("ingest", "anonymize", "check_quality", "train", "audit")
+    assert {s: trail["stages"][s]["run_id"] for s in upstream} == c["lineage"]["mlflow_runs"]
+    for s in upstream:  # each stage's run carries the hash of its dvc.lock entry
+        assert trail["stages"][s]["dvc_stage_hash"] == stage_hash(lock[s]), s
+        assert trail["stages"][s]["run_name"] == s and len(trail["stages"][s]["params_digest"]) == 64
+    outs = {o["path"]: o["md5"] for e in lock.values() for o in e.get("outs", [])}
+    assert trail["data"] == {"raw": outs["data/raw"], "anonymized": outs["data/anonymized"], "models": outs["models"]}
+    assert trail["checks"]["ok"] is True and all(trail["checks"]["stage_hashes"].values())
+    assert float(trail["epsilon"]) == pytest.approx(c["dp"]["epsilon_recomputed"])
+    assert float(trail["delta"]) == c["dp"]["delta"] and trail["accountant"] == c["dp"]["accountant"]
+    assert trail["verdict"] == "pass" and trail["code_commit"] == c["lineage"]["git_sha"]
+    assert trail["report"]["audit_run_id"] == c["lineage"]["mlflow_runs"]["audit"]
+    assert trail["report"]["run_id"] == json.loads((workspace / "reports/runs/report.json").read_text())["run_id"]
+    assert trail["report"]["artifact"] == f"runs:/{c['lineage']['mlflow_runs']['train']}/compliance/compliance.html"
+    assert trail["attacks"]["audit/dp/loss_threshold/auc"] == pytest.approx(
+        json.loads((workspace / "reports/metrics/audit.json").read_text())["audit/dp/loss_threshold/auc"])
+    assert "make pipeline" in trail["reproduce"]
+    # the same chain from the model's source run id, and from its version number
+    by_run = run(["python", "-m", "flows.cli", "trail", trail["source_run_id"]], workspace, workspace_env)
+    assert json.loads(by_run.stdout)["model"] == trail["model"]
+
+
+def test_model_version_shows_epsilon_verdict_and_report_artifact(workspace: Path, workspace_env: dict[str, str]) -> None:
+    db = workspace_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(db) as con:
+        name, version, run_id, description = con.execute(
+            "select name, version, run_id, description from model_versions order by version desc").fetchone()
+        tags = dict(con.execute("select key, value from model_version_tags where name = ? and version = ?",
+                                (name, version)).fetchall())
+    c = json.loads((workspace / "reports/compliance.json").read_text())
+    assert run_id == c["lineage"]["mlflow_runs"]["train"]
+    assert {"epsilon", "delta", "verdict", "report_artifact", "audit_run_id", "report_path"} <= set(tags)
+    assert f"ε = {c['dp']['epsilon_recomputed']:.4g}" in description and "verdict PASS" in description
+    artifacts = Path(workspace_env["PRIVTRAIL_ARTIFACT_ROOT"].removeprefix("file://"))
+    logged = {p.name for p in artifacts.rglob(f"{run_id}/artifacts/compliance/*")}
+    assert logged == {"compliance.html", "compliance.json", "compliance.md"}
+    md = (workspace / "reports/compliance.md").read_text()
+    assert "## Data inventory" in md and "within limit" in md and c["inventory"]["datasets"][0]["md5"] in md
 
 
 def test_second_repro_is_a_noop(workspace: Path, workspace_env: dict[str, str]) -> None:

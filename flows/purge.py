@@ -1,0 +1,188 @@
+"""Retention: the raw data's status, and `privtrail purge` — delete expired raw data from the workspace and
+the DVC cache, keep everything else, record what went.
+
+Not a DVC stage (it removes a stage's output on purpose): afterwards `dvc status` shows `data/raw` as
+deleted and `dvc repro --allow-missing` skips ingest instead of regenerating the raw data.
+The ingest time is the ingest run's recorded start (`reports/runs/ingest.json: started_at`), else the
+MLflow run's start time; never a file modification time (copies, clones and checkouts reset those).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flows import io, tracking
+from tasks.errors import InvalidInputError
+from tasks.params import Params
+from tasks.report.retention import (
+    PURGE_COUNTS,
+    PurgePlan,
+    RetentionStatus,
+    cache_relpath,
+    ledger_entry,
+    plan_purge,
+    retention_status,
+)
+
+
+def ingest_time(params: Params) -> tuple[datetime | None, str]:
+    """When the raw data came to exist, and which record says so."""
+    rec_file = io.path(f"{params.paths.reports}/runs/ingest.json")
+    rec = io.read_json(rec_file) if rec_file.exists() else {}
+    if rec.get("started_at"):
+        return datetime.fromisoformat(
+            rec["started_at"]
+        ), f"{params.paths.reports}/runs/ingest.json started_at"
+    if rec.get("run_id"):
+        started = tracking.run_times(rec["run_id"])["started_at"]
+        if started:
+            return datetime.fromisoformat(started), f"MLflow ingest run {rec['run_id']} start time"
+    return None, "no ingest record (age unknown: treated as expired)"
+
+
+def _raw_md5(params: Params) -> str | None:
+    entry = tracking.dvc_lock_entries().get("ingest", {})
+    return next((o.get("md5") for o in entry.get("outs", []) if o["path"] == params.paths.raw), None)
+
+
+def raw_present(params: Params) -> bool:
+    """Raw images in the workspace, or the raw output dvc.lock names still in the DVC cache."""
+    raw = io.path(params.paths.raw)
+    if raw.is_dir() and any(f.is_file() for f in raw.rglob("*")):
+        return True
+    md5 = _raw_md5(params)
+    return md5 is not None and (cache_root() / cache_relpath(md5)).exists()
+
+
+def retention(params: Params, *, now: datetime | None = None) -> RetentionStatus:
+    """The raw data's retention status now (or at the injected `now`)."""
+    when, source = ingest_time(params)
+    ledger = io.path(params.retention.ledger)
+    return retention_status(
+        raw_days=params.retention.raw_days,
+        ingested_at=when,
+        time_source=source,
+        now=now or datetime.now(UTC),
+        raw_present=raw_present(params),
+        purges=io.read_jsonl(ledger) if ledger.exists() else [],
+    )
+
+
+def cache_root() -> Path:
+    """`<cache>/files/md5` of this workspace's DVC cache (honours `dvc cache dir`)."""
+    from dvc.repo import Repo
+
+    with Repo(str(io.repo_root())) as repo:
+        return Path(repo.cache.local.path)
+
+
+def _listing(cache: Path, md5: str, out_path: str) -> list[dict[str, str]]:
+    """The md5/relpath listing of a directory output: its .dir object, else its workspace files hashed."""
+    obj = cache / cache_relpath(md5)
+    if obj.exists():
+        return list(io.read_json(obj))
+    root = io.path(out_path)
+    if not root.is_dir():  # neither cached nor checked out: it shares nothing with the raw data
+        return []
+    import hashlib
+
+    return [
+        {"md5": hashlib.md5(f.read_bytes()).hexdigest(), "relpath": f.relative_to(root).as_posix()}
+        for f in sorted(root.rglob("*"))
+        if f.is_file()
+    ]
+
+
+def plan(params: Params, cache: Path) -> PurgePlan:
+    """What purge deletes, from dvc.lock: the raw output's objects minus those any other output references."""
+    stages = tracking.dvc_lock_entries()
+    outs = [(s, o) for s, e in stages.items() for o in e.get("outs", [])]
+    raw = [o for s, o in outs if s == "ingest" and o["path"] == params.paths.raw and "md5" in o]
+    if not raw:
+        raise InvalidInputError(
+            f"dvc.lock: no ingest output {params.paths.raw} (run `dvc repro ingest` first)"
+        )
+    keep: set[str] = set()
+    for _, o in outs:
+        if o is raw[0] or "md5" not in o:
+            continue
+        keep.add(o["md5"])
+        if o["md5"].endswith(".dir"):
+            keep |= {e["md5"] for e in _listing(cache, o["md5"], o["path"])}
+    listing = (
+        io.read_json(cache / cache_relpath(raw[0]["md5"]))
+        if (cache / cache_relpath(raw[0]["md5"])).exists()
+        else _listing(cache, raw[0]["md5"], params.paths.raw)
+    )
+    return plan_purge(out_path=params.paths.raw, out_md5=raw[0]["md5"], listing=listing, keep=keep)
+
+
+def _delete(p: PurgePlan, cache: Path, raw: Path) -> dict[str, int]:
+    counts = dict.fromkeys(PURGE_COUNTS, 0)
+    for md5 in p.cache_objects:
+        obj = cache / cache_relpath(md5)
+        if not obj.exists():
+            counts["missing_cache_objects"] += 1
+            continue
+        counts["deleted_cache_bytes"] += obj.stat().st_size
+        obj.unlink()
+        counts["deleted_cache_objects"] += 1
+    files = [f for f in raw.rglob("*") if f.is_file()] if raw.is_dir() else []
+    counts["deleted_workspace_files"] = len(files)
+    counts["deleted_workspace_bytes"] = sum(f.stat().st_size for f in files)
+    if raw.exists():
+        shutil.rmtree(raw)
+    return counts
+
+
+def purge(*, apply: bool = False, now: datetime | None = None) -> dict[str, Any]:
+    """Delete expired raw data (workspace + DVC cache) when `apply`; otherwise say what would go.
+
+    Returns the retention ledger entry (dry runs return it without writing it anywhere).
+    """
+    params = io.load_params()
+    status = retention(params, now=now)
+    p = plan(params, cache := cache_root())
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    if not (apply and status.expired):
+        return ledger_entry(
+            p, status, applied=False, counts=dict.fromkeys(PURGE_COUNTS, 0), run_id=None, time=stamp
+        ) | {"state": status.state, "workspace_files_present": _n_files(params)}
+    ledger = params.retention.ledger
+    with tracking.stage_run("purge", params=params, inputs=[], outputs=[ledger]) as run:
+        counts = _delete(p, cache, io.path(params.paths.raw))
+        entry = ledger_entry(p, status, applied=True, counts=counts, run_id=run.run_id, time=stamp)
+        io.write_json(
+            f"{params.paths.reports}/retention/purged_{run.run_id}.json",
+            {
+                "entry": entry,
+                "cache_objects": list(p.cache_objects),
+                "kept_shared_objects": list(p.shared_objects),
+            },
+        )
+        run.log_artifact(f"{params.paths.reports}/retention/purged_{run.run_id}.json", "retention")
+        run.log_metrics({f"purge/{k}": float(v) for k, v in counts.items()} | status.as_metrics())
+        run.set_tags(
+            {
+                "out_path": p.out_path,
+                "out_md5": p.out_md5,
+                "objects_sha256": p.objects_digest,
+                "retention.raw_days": str(params.retention.raw_days),
+            }
+        )
+        io.append_line(ledger, _json_line(entry))
+    return entry | {"state": "purged"}
+
+
+def _n_files(params: Params) -> int:
+    raw = io.path(params.paths.raw)
+    return sum(f.is_file() for f in raw.rglob("*")) if raw.is_dir() else 0
+
+
+def _json_line(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True) + "\n"
