@@ -28,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from flows import io  # noqa: E402
+from flows import io, tracking  # noqa: E402
 from tasks.train.ledger import budget_status, parse_ledger  # noqa: E402
 
 DEFAULT_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -128,6 +128,8 @@ def figure(table: pd.DataFrame) -> Any:
     ax.plot(table["epsilon"], table["dp_test_accuracy"], "o-", label="DP-SGD")
     ax.axhline(table["nonprivate_test_accuracy"].mean(), color="grey", ls="--", label="non-private (same schedule)")
     ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(list(table["epsilon"]), [f"{e:.2g}" for e in table["epsilon"]])
     ax.set_xlabel("ε (δ fixed, recomputed by the accountant)")
     ax.set_ylabel("test accuracy")
     ax.set_title("Privacy–utility sweep")
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     io.write_csv(out / "sweep.csv", table)
     totals = _ledger_total(ledger, params)
     io.write_json(out / "sweep.json", {"rows": table.to_dict("records"), "ledger": str(ledger),
-                                        "ledger_total_epsilon": totals})
+                                        "ledger_total_epsilon": totals, "git_sha": tracking.git_sha()})
     io.save_figure(out / "accuracy_vs_epsilon.png", figure(table))
     _dvc("plots", "diff", *names, "--targets", f"{params.paths.plots}/train/curve.csv", "-o", str(out / "dvc_plots"))
     print(table.to_string(index=False))

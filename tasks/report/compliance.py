@@ -140,5 +140,5 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
 
 def _sweep(sweep: Mapping[str, Any]) -> dict[str, Any]:
     totals = sweep.get("ledger_total_epsilon") or {}
-    return {"rows": list(sweep["rows"]), "ledger": sweep.get("ledger"),
-            "ledger_total_epsilon": max(totals.values()) if totals else None}
+    return {"rows": list(sweep["rows"]), "ledger": sweep.get("ledger"), "git_sha": sweep.get("git_sha"),
+            "datasets": sorted(totals), "ledger_total_epsilon": max(totals.values()) if totals else None}
