@@ -16,7 +16,7 @@ import yaml
 
 from tests.flows.conftest import copy_workspace, run, shrink
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~2-3 min: dvc repro ingest+anonymize, 4 purge runs
+pytestmark = [pytest.mark.integration]  # issue-7 acceptance, kept in CI; ~2-3 min: dvc repro ingest+anonymize, 4 purge runs
 
 CACHE = ".dvc/cache/files/md5"
 
