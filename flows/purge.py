@@ -120,6 +120,25 @@ def plan(params: Params, cache: Path) -> PurgePlan:
     return plan_purge(out_path=params.paths.raw, out_md5=raw[0]["md5"], listing=listing, keep=keep)
 
 
+def _delete_remote(p: PurgePlan) -> dict[str, int]:
+    """Delete the same objects from the default DVC remote (local path or object storage), if one is set."""
+    from dvc.repo import Repo
+
+    counts = {"deleted_remote_objects": 0, "missing_remote_objects": 0}
+    with Repo(str(io.repo_root())) as repo:
+        if not repo.config["core"].get("remote"):
+            return counts
+        odb = repo.cloud.get_remote_odb(command="purge")
+        for md5 in p.cache_objects:
+            path = odb.oid_to_path(md5)
+            if odb.fs.exists(path):
+                odb.fs.rm(path)
+                counts["deleted_remote_objects"] += 1
+            else:
+                counts["missing_remote_objects"] += 1
+    return counts
+
+
 def _delete(p: PurgePlan, cache: Path, raw: Path) -> dict[str, int]:
     counts = dict.fromkeys(PURGE_COUNTS, 0)
     for md5 in p.cache_objects:
@@ -135,11 +154,11 @@ def _delete(p: PurgePlan, cache: Path, raw: Path) -> dict[str, int]:
     counts["deleted_workspace_bytes"] = sum(f.stat().st_size for f in files)
     if raw.exists():
         shutil.rmtree(raw)
-    return counts
+    return counts | _delete_remote(p)
 
 
 def purge(*, apply: bool = False, now: datetime | None = None) -> dict[str, Any]:
-    """Delete expired raw data (workspace + DVC cache) when `apply`; otherwise say what would go.
+    """Delete expired raw data (workspace, DVC cache, default DVC remote) when `apply`; otherwise say what would go.
 
     Returns the retention ledger entry (dry runs return it without writing it anywhere).
     """

@@ -3,8 +3,10 @@ and schedule, both on the anonymized train split; test accuracy of both; the DP 
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import torch
@@ -12,7 +14,9 @@ from prefect import flow, get_run_logger
 
 from flows import io, tracking
 from flows.common import run_stage, write_metrics
+from tasks.errors import InvalidInputError
 from tasks.params import TrainParams
+from tasks.train.ddp import train_dp_ddp
 from tasks.train.dp import (
     DpTrainingRecord,
     EpochStats,
@@ -74,6 +78,27 @@ def _curve_table(dp: tuple[EpochStats, ...], base: tuple[EpochStats, ...]) -> pd
                          "epsilon": [e.epsilon for e in dp]})
 
 
+def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict) -> Any:
+    """DP-SGD in this process, or on `train.world_size` processes with Opacus DPDDP (same accounting)."""
+    opts = {"lr": p.lr, "target_epsilon": p.dp.target_epsilon, "target_delta": p.dp.target_delta,
+            "max_grad_norm": p.dp.max_grad_norm, "accountant": p.dp.accountant,
+            "physical_batch_size": p.physical_batch_size, "grad_sample_mode": p.dp.grad_sample_mode}
+    if p.world_size == 1:
+        return train_dp(x, y, secure_mode=p.dp.secure_mode, **opts, **common)
+    if p.dp.secure_mode:
+        raise InvalidInputError("train.dp.secure_mode with train.world_size > 1 is not supported")
+    backend = "nccl" if common["device"] == "cuda" else "gloo"
+    keep = ("model_name", "epochs", "batch_size", "momentum", "seed")
+    return train_dp_ddp(x, y, world_size=p.world_size, port=_free_port(), backend=backend,
+                        **opts, **{k: common[k] for k in keep})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @flow(name="train")
 def train() -> dict[str, float]:
     params = io.load_params()
@@ -93,10 +118,7 @@ def train() -> dict[str, float]:
         run.extra["dataset_digest"] = digest
         _refuse_over_budget(p, digest, len(x), common["batch_size"])
         t0 = time.perf_counter()
-        dp = train_dp(x, y, lr=p.lr, target_epsilon=p.dp.target_epsilon, target_delta=p.dp.target_delta,
-                      max_grad_norm=p.dp.max_grad_norm, accountant=p.dp.accountant,
-                      physical_batch_size=p.physical_batch_size, grad_sample_mode=p.dp.grad_sample_mode,
-                      secure_mode=p.dp.secure_mode, **common)
+        dp = _train_dp(x, y, p, common)
         t1 = time.perf_counter()
         assert dp.record is not None
         budget = _spend(p, dp.record, digest=digest, run_id=run.run_id)
@@ -114,7 +136,7 @@ def train() -> dict[str, float]:
             "train/nonprivate_test_accuracy": evaluate(base.model, x_test, y_test),
             "train/dp_train_accuracy": evaluate(dp.model, x, y),
             "train/nonprivate_train_accuracy": evaluate(base.model, x, y),
-            "train/n_test": len(x_test), "train/dp_seconds": t1 - t0, "train/nonprivate_seconds": t2 - t1,
+            "train/n_test": len(x_test), "train/world_size": p.world_size, "train/dp_seconds": t1 - t0, "train/nonprivate_seconds": t2 - t1,
             **budget.as_metrics()}
         metrics = write_metrics("train", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)

@@ -164,6 +164,7 @@ class TrainParams(_Section):
     lr: float = Field(0.5, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     nonprivate_lr: float = Field(2.0, gt=0)
+    world_size: int = Field(1, ge=1, le=64)  # > 1: DP-SGD on this many processes with Opacus DPDDP (gloo / nccl)
     dp: DpParams = DpParams()
     budget: BudgetParams = BudgetParams()
 

@@ -157,6 +157,8 @@ PURGE_COUNTS = (
     "deleted_cache_objects",
     "deleted_cache_bytes",
     "missing_cache_objects",
+    "deleted_remote_objects",  # on the default DVC remote, when one is configured
+    "missing_remote_objects",
 )
 
 

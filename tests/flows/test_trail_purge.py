@@ -53,6 +53,10 @@ def purged(tmp_path_factory: pytest.TempPathFactory, workspace_env: dict[str, st
     shrink(ws / "params.yaml", ingest={"n_images": 16}, gates={"max_quarantine_fraction": 1.0})
     proc = run(["dvc", "repro", "anonymize"], ws, workspace_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    remote = tmp_path_factory.mktemp("dvc_remote")  # retention applies to the DVC remote too
+    for cmd in (["dvc", "remote", "add", "-d", "store", str(remote)], ["dvc", "push", "-q"]):
+        proc = run(cmd, ws, workspace_env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     outs = _outs(ws)
     raw_listing = json.loads(_obj(ws, outs["data/raw"]).read_text())
     anon_listing = json.loads(_obj(ws, outs["data/anonymized"]).read_text())
@@ -74,6 +78,7 @@ def purged(tmp_path_factory: pytest.TempPathFactory, workspace_env: dict[str, st
         "before": before,
         "steps": steps,
         "started": started,
+        "remote": remote,
     }
 
 
@@ -118,6 +123,7 @@ def test_counts_and_digests_are_logged_to_ledger_and_mlflow(
     assert e["deleted_workspace_files"] == len(purged["before"]["raw_files"]) == e["n_files"] == len(raw)
     assert e["deleted_cache_objects"] == len(own) and e["kept_shared_objects"] == len(shared)
     assert e["missing_cache_objects"] == 0 and e["out_md5"] == purged["outs"]["data/raw"]
+    assert e["deleted_remote_objects"] == len(own) and e["missing_remote_objects"] == 0
     assert e["objects_sha256"] == hashlib.sha256("\n".join(own).encode()).hexdigest()
     assert e["age_days"] == pytest.approx(8.0, abs=0.01) and e["raw_days"] == 7
     db = workspace_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")
@@ -156,3 +162,13 @@ def test_report_flags_expired_raw_data(purged: dict, workspace_env: dict[str, st
     assert status["state"] == "purged" and not status["expired"] and not status["raw_present"]
     assert status["time_source"] == "reports/runs/ingest.json started_at"
     assert datetime.fromisoformat(status["checked_at"]) == datetime.fromisoformat(later).astimezone(UTC)
+
+
+def test_raw_data_is_gone_from_the_dvc_remote_and_anonymized_data_stays(purged: dict) -> None:
+    remote = purged["remote"] / "files" / "md5"
+    on_remote = lambda md5: (remote / md5[:2] / md5[2:]).exists()  # noqa: E731
+    anon = {e["md5"] for e in purged["anon"]}
+    raw_only = [e["md5"] for e in purged["raw"] if e["md5"] not in anon]
+    assert raw_only and not any(on_remote(m) for m in raw_only)
+    assert not on_remote(purged["outs"]["data/raw"])  # the .dir listing too
+    assert all(on_remote(m) for m in anon) and on_remote(purged["outs"]["data/anonymized"])
