@@ -133,7 +133,7 @@ def _none(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d: Defence, gen: t
 def _dp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d: Defence, gen: torch.Generator) -> Grads:
     # DP-SGD (Abadi et al. 2016): clip each sample's gradient to norm C, sum, add N(0, σ²C²), divide by B.
     per = per_sample_gradients(model, x, y)
-    norms = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in per))
+    norms = torch.sqrt(torch.stack([g.flatten(1).pow(2).sum(1) for g in per]).sum(0))
     scale = torch.clamp(d.clip / (norms + 1e-12), max=1.0)
     out = []
     for g in per:
@@ -217,10 +217,10 @@ def _l2(a: Grads, b: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def _cosine(a: Grads, b: Sequence[torch.Tensor]) -> torch.Tensor:
-    dot = sum((g * t).sum() for g, t in zip(a, b, strict=True))
-    na = torch.sqrt(sum(g.pow(2).sum() for g in a))
-    nb = torch.sqrt(sum(t.pow(2).sum() for t in b))
-    return 1 - dot / (na * nb + 1e-12)  # type: ignore[operator]
+    dot = torch.stack([(g * t).sum() for g, t in zip(a, b, strict=True)]).sum()
+    na = torch.sqrt(torch.stack([g.pow(2).sum() for g in a]).sum())
+    nb = torch.sqrt(torch.stack([t.pow(2).sum() for t in b]).sum())
+    return 1 - dot / (na * nb + 1e-12)
 
 
 @dataclass(frozen=True)
@@ -263,11 +263,11 @@ def _lbfgs(
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = scale * _l2(batch_gradient(model, xs[0], y_of(), create_graph=True), target)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
     for _ in range(max(1, cfg.steps // 20)):
-        loss = opt.step(closure)
+        loss = opt.step(closure)  # type: ignore[no-untyped-call]
         if not torch.isfinite(loss) or float(loss.detach()) < 1e-14:
             break
 
@@ -307,7 +307,8 @@ def _inverting_gradients(
     for _ in range(cfg.steps):
         opt.zero_grad()
         loss = _cosine(batch_gradient(model, x, labels, create_graph=True), target) + cfg.tv * _tv(x)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
+        assert x.grad is not None
         x.grad.sign_()  # signed gradients, as Geiping et al.
         opt.step()
         sched.step()
@@ -379,11 +380,11 @@ def reconstruction_score(
     cost = ((t[:, None] - r[None]) ** 2).reshape(len(t), len(r), -1).mean(-1)
     rows, cols = linear_sum_assignment(cost)
     psnr = [
-        min(peak_signal_noise_ratio(t[i], r[j], data_range=data_range), 100.0)
+        min(peak_signal_noise_ratio(t[i], r[j], data_range=data_range), 100.0)  # type: ignore[no-untyped-call]
         for i, j in zip(rows, cols, strict=True)
     ]
     ssim = [
-        structural_similarity(t[i, 0] if t.shape[1] == 1 else t[i].transpose(1, 2, 0),
+        structural_similarity(t[i, 0] if t.shape[1] == 1 else t[i].transpose(1, 2, 0),  # type: ignore[no-untyped-call]
                               r[j, 0] if r.shape[1] == 1 else r[j].transpose(1, 2, 0),
                               data_range=data_range, channel_axis=None if t.shape[1] == 1 else -1, win_size=7)
         for i, j in zip(rows, cols, strict=True)

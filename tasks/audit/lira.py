@@ -34,7 +34,8 @@ def logit_confidence(logits: NDArray[np.floating], labels: NDArray[np.integer]) 
         raise InvalidInputError(f"logit_confidence: logits {z.shape} do not match labels {y.shape}")
     onehot = np.eye(z.shape[-1], dtype=bool)[y]  # (N, C)
     zy = np.take_along_axis(z, np.broadcast_to(y[:, None], z.shape[:-1] + (1,)), axis=-1)[..., 0]
-    return zy - logsumexp(np.where(onehot, -np.inf, z), axis=-1)
+    out: NDArray[np.float64] = zy - logsumexp(np.where(onehot, -np.inf, z), axis=-1)
+    return out
 
 
 def _masked_stats(

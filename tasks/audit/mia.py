@@ -186,7 +186,7 @@ def mia_data(
                 f"mia_data: shadow logits {shadow_logits.shape} / membership {shadow_in.shape} "
                 f"do not match target logits {z.shape}"
             )
-    return MiaData(z, y, m, shadow_logits, shadow_in, fixed_variance, seed)
+    return MiaData(z, y, m, shadow_logits, shadow_in, fixed_variance, seed)  # type: ignore[arg-type]
 
 
 def cross_entropy(logits: NDArray[np.floating], labels: NDArray[np.integer]) -> NDArray[np.float64]:
@@ -194,7 +194,8 @@ def cross_entropy(logits: NDArray[np.floating], labels: NDArray[np.integer]) -> 
     z = np.asarray(logits, np.float64)
     zy = np.take_along_axis(z, np.broadcast_to(np.asarray(labels)[:, None], z.shape[:-1] + (1,)), -1)[..., 0]
     zmax = z.max(-1)
-    return np.log(np.exp(z - zmax[..., None]).sum(-1)) + zmax - zy
+    out: NDArray[np.float64] = np.log(np.exp(z - zmax[..., None]).sum(-1)) + zmax - zy
+    return out
 
 
 def _loss_scores(d: MiaData) -> NDArray[np.float64]:

@@ -57,7 +57,7 @@ def class_representatives(
     for _ in range(steps):
         opt.zero_grad()
         loss = nn.functional.cross_entropy(model(x), target, reduction="sum") + tv * num_classes * _tv(x)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
@@ -67,7 +67,7 @@ def class_representatives(
 
 
 def _ssim(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    return float(structural_similarity(a[0], b[0], data_range=1.0, win_size=7))
+    return float(structural_similarity(a[0], b[0], data_range=1.0, win_size=7))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)

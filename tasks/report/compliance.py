@@ -70,8 +70,8 @@ def _dp(record: Mapping[str, Any], epsilon_recomputed: float, ledger: Mapping[st
                "mechanism": "DP-SGD (subsampled Gaussian), per-sample clipping"})
 
 
-def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, float]]]:
-    out: dict[str, dict[str, dict[str, float]]] = {}
+def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for key, value in audit.items():
         parts = key.split("/")  # audit/<model>/<attack>/<field>
         if len(parts) != 4:
@@ -84,7 +84,7 @@ def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, float]
     if lira:  # attacks.lira: the worse (higher AUC) variant per model, and both variants
         out["lira"] = {m: max((r[m] | {"variant": v} for v, r in lira.items() if m in r), key=lambda r: r["auc"])
                        for m in ("dp", "nonprivate") if any(m in r for r in lira.values())}
-    return out  # type: ignore[return-value]
+    return out
 
 
 def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any],
