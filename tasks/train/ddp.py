@@ -14,14 +14,12 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from opacus.distributed import DifferentiallyPrivateDistributedDataParallel as DPDDP
-from opacus.utils.batch_memory_manager import BatchMemoryManager
 from torch import nn
 
 from tasks.errors import InvalidInputError
@@ -33,13 +31,12 @@ from tasks.train.dp import (
     _check_budget,
     _check_xy,
     _engine,
-    _epsilon,
     _loader,
     _make_private,
     _num_classes,
     _record,
-    _run_epoch,
     check_delta,
+    dp_epochs,
 )
 from tasks.train.models import build_model
 
@@ -201,17 +198,9 @@ def _train_rank(rank: int, x: torch.Tensor, y: torch.Tensor, *, model_name: str,
         epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=noise, grad_sample_mode=grad_sample_mode,
         criterion=nn.CrossEntropyLoss(),
     )  # fmt: skip
-    curve = []
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        memory = BatchMemoryManager(data_loader=dp_loader, max_physical_batch_size=physical_batch_size,
-                                    optimizer=dp_opt)  # fmt: skip
-        with memory as mem_loader, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
-            loss = _run_epoch(dp_model, dp_opt, mem_loader, device, criterion)
-        eps = _epsilon(engine, target_delta)
-        curve.append(EpochStats(epoch=epoch, train_loss=loss, val_accuracy=float("nan"), epsilon=eps,
-                                seconds=time.perf_counter() - t0))  # fmt: skip
+    curve = dp_epochs(engine, model, dp_model, dp_opt, criterion, dp_loader, epochs=epochs,
+                      physical_batch_size=physical_batch_size, device=device, target_delta=target_delta,
+                      val=None)  # fmt: skip
     record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
                      target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
                      secure_mode=False, warnings=(GDP_WARNING,) if accountant == "gdp" else ())  # fmt: skip

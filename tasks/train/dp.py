@@ -309,6 +309,21 @@ def train_dp(
         epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=noise, grad_sample_mode=grad_sample_mode,
         criterion=nn.CrossEntropyLoss(),
     )  # fmt: skip
+    curve = dp_epochs(engine, model, dp_model, dp_opt, criterion, dp_loader, epochs=epochs,
+                      physical_batch_size=physical_batch_size, device=device, target_delta=target_delta,
+                      val=val)  # fmt: skip
+    record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
+                     target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
+                     secure_mode=secure_mode, warnings=(GDP_WARNING,) if accountant == "gdp" else ())  # fmt: skip
+    _check_budget(record)
+    return TrainResult(model=dp_model.to_standard_module(), record=record, curve=tuple(curve))
+
+
+def dp_epochs(engine: PrivacyEngine, model: nn.Module, dp_model: nn.Module, dp_opt: Any, criterion: Any,
+              dp_loader: Any, *, epochs: int, physical_batch_size: int, device: str, target_delta: float,
+              val: tuple[torch.Tensor, torch.Tensor] | None) -> list[EpochStats]:  # fmt: skip
+    """The DP-SGD epochs of one process (alone or one DPDDP rank): logical batches split by
+    BatchMemoryManager, and per epoch the loss, validation accuracy (nan without `val`) and ε so far."""
     curve = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
@@ -320,11 +335,7 @@ def train_dp(
             warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
             loss = _run_epoch(dp_model, dp_opt, mem_loader, device, criterion)
         curve.append(_epoch_stats(model, epoch, loss, val, _epsilon(engine, target_delta), t0))
-    record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
-                     target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
-                     secure_mode=secure_mode, warnings=(GDP_WARNING,) if accountant == "gdp" else ())  # fmt: skip
-    _check_budget(record)
-    return TrainResult(model=dp_model.to_standard_module(), record=record, curve=tuple(curve))
+    return curve
 
 
 def _epsilon(engine: PrivacyEngine, delta: float) -> float:
