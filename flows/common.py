@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -94,3 +95,17 @@ def shard_runner(executor: str, *, address: str | None = None, n_workers: int | 
     if executor not in TASK_RUNNERS:
         raise InvalidInputError(f"executor {executor!r} is not one of {sorted(TASK_RUNNERS)}")
     return TASK_RUNNERS[executor](address=address, n_workers=n_workers)
+
+
+def gt_details(coco: dict[str, Any]) -> dict[str, dict[str, list[tuple[list[int], int | None, str | None]]]]:
+    """privtrail image id → category → [(box [x0, y0, x1, y1], identity, text)] from the COCO ground truth."""
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    ids = {im["id"]: im.get("privtrail_id", im["file_name"]) for im in coco["images"]}
+    out: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        attrs = a.get("attributes") or {}
+        out[ids[a["image_id"]]][names[a["category_id"]]].append(
+            ([x, y, x + w, y + h], attrs.get("identity"), attrs.get("text"))
+        )
+    return {i: dict(c) for i, c in out.items()}

@@ -6,7 +6,7 @@ A typo or an out-of-range value fails at start-up with a message naming the key
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -64,9 +64,13 @@ class IngestParams(_Section):
 
 
 class FaceDetectorParams(_Section):
-    threshold: float = Field(0.3, gt=0, lt=1)
+    threshold: float = Field(0.2, gt=0, lt=1)  # CenterFace heatmap threshold
     pad: float = Field(0.2, ge=0, le=1)  # box grown by this fraction of its size on each side
-    upscale: float = Field(2.0, ge=1, le=4)  # small faces: run the detector on an upscaled copy
+    # Haar cascade → upscale of the grey copy it runs on (small faces need >= 1.5); {}: CenterFace alone
+    cascades: dict[Literal["alt2", "default", "alt", "profile"], Annotated[float, Field(ge=1, le=4)]] = Field(
+        default_factory=lambda: {"alt2": 2.0, "default": 1.5}
+    )
+    cascade_neighbors: int = Field(2, ge=0, le=10)  # a cascade hit needs > this many overlapping windows
 
 
 class TextDetectorParams(_Section):
@@ -107,6 +111,8 @@ class AnonymizeParams(_Section):
     text: TextDetectorParams = TextDetectorParams()
     body: BodyDetectorParams = BodyDetectorParams()
     verify: bool = True  # re-run the detectors on the output; a surviving detection quarantines the image
+    # with ground truth (builtin / COCO): also run an independent face detector (dlib HOG) on every written image
+    audit_residual: bool = True
     shard_size: int = Field(64, ge=1, le=10_000)
     executor: Literal["process", "dask"] = "process"  # where shards run: a local process pool or a Dask cluster
     dask_address: str | None = None  # "tcp://host:8786" of a running scheduler; None: a LocalCluster per run

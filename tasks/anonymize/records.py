@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tasks.anonymize.engine import AnonymizedImage, AnonymizeSummary, summarize_outcomes
+from tasks.anonymize.gt_eval import GtTally, ImageEval
 
 
 def image_record(row: Mapping[str, Any], result: AnonymizedImage) -> dict[str, Any]:
@@ -43,3 +44,13 @@ def summarize_records(records: Iterable[Mapping[str, Any]]) -> AnonymizeSummary:
          r.get("dp_epsilon"))
         for r in records
     )
+
+
+def gt_metrics(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Ground-truth metrics keyed "anonymize/gt_<metric>" over the records that carry a "gt" score
+    (written images of data with ground truth); {} when none do."""
+    tally = GtTally()
+    for r in records:
+        if "gt" in r:
+            tally.add(ImageEval.from_record(r["gt"]))
+    return {f"anonymize/{k}": v for k, v in tally.metrics().items()} if tally.images else {}

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.check_quality import _even, gt_boxes, gt_details
+from flows.check_quality import _even, gt_boxes
+from flows.common import gt_details
 from flows.expectations import validate_anonymized_manifest
 
 COCO = {

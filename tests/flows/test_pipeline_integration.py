@@ -59,6 +59,16 @@ def test_report_contract_and_counts(workspace: Path) -> None:
     assert len(written) == c["counts"]["anonymized"]
 
 
+def test_anonymize_metrics_score_the_ground_truth(workspace: Path) -> None:
+    m = json.loads((workspace / "reports/metrics/anonymize.json").read_text())
+    assert m["anonymize/gt_images_scored"] == m["anonymize/processed"]
+    assert m["anonymize/gt_face_recall"] >= 0.9 and m["anonymize/gt_plate_recall"] >= 0.9
+    assert 0 < m["anonymize/gt_changed_outside_margin_fraction"] < m["anonymize/gt_changed_outside_fraction"] < 0.2
+    assert 0 <= m["anonymize/gt_residual_face_rate"] <= 0.05
+    records = (workspace / "data/anonymized/records.jsonl").read_text()
+    assert '"gt": {"covered"' in records and "@" not in records  # counts only: no ground-truth text
+
+
 def test_one_mlflow_run_per_stage_with_lineage_tags(workspace: Path, workspace_env: dict[str, str]) -> None:
     db = workspace_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")
     with sqlite3.connect(db) as con:

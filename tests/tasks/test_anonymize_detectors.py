@@ -58,19 +58,21 @@ def test_face_recall_on_180_faces(face_detector: FaceDetector) -> None:
 def test_cascade_adds_small_faces(face_scenes: list) -> None:
     """CenterFace alone misses many tight 24-40 px faces; the default union must do clearly better."""
     small = [(img, boxes[(boxes[:, 2] - boxes[:, 0]) <= 40]) for img, boxes in face_scenes]
-    alone = _recall(FaceDetector(cascade=False), small)
+    alone = _recall(FaceDetector(cascades={}), small)
     union = _recall(FaceDetector(), small)
     assert union >= alone + 0.1, (alone, union)
 
 
-def test_pixelated_faces_are_not_found_again(face_detector: FaceDetector, face_scenes: list) -> None:
+def test_pixelated_faces_are_rarely_found_again(face_detector: FaceDetector, face_scenes: list) -> None:
+    """Block-8 mosaics mostly stop looking like faces; the `default` cascade still fires on some (7 of 50
+    measured with alt2 + default; 0 with alt2 alone), which the engine escalates to masking."""
     found = residual = 0
     for img, _ in face_scenes:
         dets = face_detector(img)
         found += len(dets)
         residual += len(face_detector(pixelate_regions(img, dets.boxes, block=8)))
     assert found >= 40
-    assert residual <= 0.1 * found, f"{residual} of {found} faces found again after pixelation"
+    assert residual <= 0.2 * found, f"{residual} of {found} faces found again after pixelation"
 
 
 def test_anonymize_leaves_no_face(face_detector: FaceDetector, face_scenes: list) -> None:
@@ -148,7 +150,7 @@ def test_plate_only_detector_reports_plates(street_scene: tuple) -> None:
 def test_build_detectors_shares_one_ocr_pass() -> None:
     built = build_detectors(
         targets=("face", "plate", "text"),
-        face={"threshold": 0.3, "pad": 0.2, "upscale": 2.0},
+        face={"threshold": 0.2, "pad": 0.2, "cascades": {"alt2": 2.0}},
         text={"box_threshold": 0.3, "pad": 0.1, "policy": "pii"},
     )
     assert sorted(built) == ["face", "plate+text"]
