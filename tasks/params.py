@@ -72,7 +72,9 @@ class FaceDetectorParams(_Section):
     cascades: dict[Literal["alt2", "default", "alt", "profile"], Annotated[float, Field(ge=1, le=4)]] = Field(
         default_factory=lambda: {"alt2": 2.0, "default": 1.5}  # type: ignore[arg-type]
     )
-    cascade_neighbors: int = Field(2, ge=0, le=10)  # a cascade hit needs > this many overlapping windows
+    # a cascade hit needs > this many overlapping windows. 2 finds 0.3 % more faces but fires on the task's
+    # placard (digits) twice as often: utility ratio 0.90 in a full run
+    cascade_neighbors: int = Field(3, ge=0, le=10)
 
 
 class PlateDetectorParams(_Section):
