@@ -91,6 +91,14 @@ def decode_centerface(outputs: Sequence[NDArray[np.float32]], *, threshold: floa
     return np.asarray(np.c_[x0, y0, x0 + w_box, y0 + h_box, heat[rows, cols]], np.float64)
 
 
+def _cascade_dets(rects: Any, hits: Any, *, neighbors: int, scale: float = 1.0) -> NDArray[np.float64]:
+    """(N, 5) [x0, y0, x1, y1, score] from a Haar cascade's `detectMultiScale2` (x, y, w, h) rects and
+    neighbour counts, in pixels divided by `scale`; score = hits / (hits + neighbors), in (0, 1)."""
+    r = np.asarray(rects, np.float64).reshape(-1, 4) / scale
+    n = np.asarray(hits, np.float64).reshape(-1)
+    return np.asarray(np.c_[r[:, :2], r[:, :2] + r[:, 2:], n / (n + neighbors)], np.float64)
+
+
 class FaceDetector:
     """CenterFace united with OpenCV Haar cascades, each on its own upscaled grey copy. Category "face".
 
@@ -173,11 +181,7 @@ class FaceDetector:
         rects, hits = self._haar[name].detectMultiScale2(
             grey, scaleFactor=1.1, minNeighbors=self.cascade_neighbors, minSize=(side, side)
         )
-        rects = np.asarray(rects, np.float64).reshape(-1, 4) / upscale
-        score = np.asarray(hits, np.float64).reshape(-1) / (
-            np.asarray(hits).reshape(-1) + self.cascade_neighbors
-        )
-        return np.asarray(np.c_[rects[:, :2], rects[:, :2] + rects[:, 2:], score], np.float64)
+        return _cascade_dets(rects, hits, neighbors=self.cascade_neighbors, scale=upscale)
 
     def __call__(self, image: Image) -> Detections:
         """Find faces in an (H, W, 3) uint8 RGB image; boxes are padded and clipped.
@@ -522,9 +526,7 @@ class BodyDetector:
             rects, hits = cascade.detectMultiScale2(
                 grey, scaleFactor=1.1, minNeighbors=self.neighbors, minSize=(side, side)
             )
-            r = np.asarray(rects, np.float64).reshape(-1, 4)
-            n = np.asarray(hits, np.float64).reshape(-1)
-            found.append(np.c_[r[:, :2], r[:, :2] + r[:, 2:], n / (n + self.neighbors)])
+            found.append(_cascade_dets(rects, hits, neighbors=self.neighbors))
         return np.concatenate(found)
 
     def __call__(self, image: Image) -> Detections:
@@ -601,9 +603,7 @@ class PlateCascadeDetector:
             rects, hits = self._cascade.detectMultiScale2(grey, scaleFactor=1.1, minNeighbors=self.neighbors, minSize=size)
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"plate cascade failed on a {image.shape} image: {err}") from err
-        r = np.asarray(rects, np.float64).reshape(-1, 4)
-        n = np.asarray(hits, np.float64).reshape(-1)
-        dets = np.c_[r[:, :2], r[:, :2] + r[:, 2:], n / (n + self.neighbors)]
+        dets = _cascade_dets(rects, hits, neighbors=self.neighbors)
         dets = dets[_nonempty(dets, width=w, height=h)]
         boxes = pad_boxes(dets[:, :4], pad=self.pad, width=w, height=h)
         return Detections(boxes, dets[:, 4].astype(np.float32), ("plate",) * len(boxes))
