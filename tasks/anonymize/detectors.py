@@ -117,9 +117,8 @@ class FaceDetector:
 
     Measured on builtin images (faces of 24-72 px, covered >= 70 % by the padded boxes; placards touched):
     CenterFace@0.3 alone 0.818; + alt2@2x (the old default) 0.976 / 10 of 400 placards; the loose members
-    (CenterFace@0.15, alt2@2x, default@1.5x,
-    minNeighbors 1) without the second look 0.993 / 78 of 400; with it at 0.07 (the default) 0.995 / 16 of 400, and
-    0.993 / 20 of 500 on images not used to choose it. A second look costs ~5 ms (one small CenterFace run).
+    (CenterFace@0.15, alt2@2x, default@1.5x, minNeighbors 1) without the second look 0.993 / 78 of 400;
+    with it at 0.07 (the default) 0.995 / 16 of 400, and 0.993 / 20 of 500 on images not used to choose it. A second look costs ~5 ms (one small CenterFace run).
     """
 
     def __init__(
@@ -229,6 +228,14 @@ class FaceDetector:
         near = (np.abs(centre_x - (x0 + x1) / 2) < w / 2) & (np.abs(centre_y - (y0 + y1) / 2) < h / 2)
         return float(dets[near, 4].max()) if near.any() else 0.0
 
+    def _checked(self, image: Image, dets: NDArray[np.float64], *, trusted: float | None) -> NDArray[np.float64]:
+        """The candidates that pass the second look; those scoring >= `trusted` (if given) pass unchecked."""
+        keep = np.array(
+            [(trusted is not None and d[4] >= trusted) or self.second_look(image, d) >= self.verify for d in dets],
+            dtype=bool,
+        )
+        return dets[keep] if len(dets) else dets
+
     def candidates(self, image: Image) -> list[NDArray[np.float64]]:
         """Every member's raw (N, 5) [x0, y0, x1, y1, score] boxes: CenterFace first, then each cascade."""
         return [self._centerface(image, self.threshold)] + [self._haar_faces(image, name) for name in self.cascades]
@@ -246,13 +253,8 @@ class FaceDetector:
                 self._load()
             found = self.candidates(image)
             if self.verify > 0:
-                found = [
-                    dets[[
-                        (member == 0 and d[4] >= self.verify_skip) or self.second_look(image, d) >= self.verify
-                        for d in dets
-                    ]].reshape(-1, 5)
-                    for member, dets in enumerate(found)
-                ]
+                found = [self._checked(image, dets, trusted=self.verify_skip if member == 0 else None)
+                         for member, dets in enumerate(found)]
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"face detector failed on a {image.shape} image: {err}") from err
         dets = np.concatenate(found)
