@@ -136,6 +136,7 @@ def anonymize() -> dict[str, float]:
                                                    for r in records if r["status"] == "quarantined"])
         manifest = _anonymized_manifest(records, source=raw)
         io.write_table(f"{out}/manifest.parquet", manifest)
+        io.write_json(f"{out}/labels.json", io.read_json(f"{raw}/labels.json"))  # train reads only this folder
         metrics = summarize_records(records).as_metrics() | gt_metrics(records)
         metrics = write_metrics("anonymize", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)

@@ -18,7 +18,7 @@ import torch
 from prefect import flow, get_run_logger
 
 from flows import io, tracking
-from flows.common import run_stage, write_metrics
+from flows.common import SKIPPED, load_spec, run_stage, skip_outputs, write_metrics
 from tasks.audit.canary import canary_audit, make_canaries
 from tasks.audit.epsilon import check_empirical_epsilon, empirical_epsilon
 from tasks.audit.gradient_inversion import (
@@ -35,12 +35,12 @@ from tasks.audit.plots import image_grid, psnr_vs_accuracy_figure, roc_figure
 from tasks.audit.shadow import Trainer, membership_matrix, predict_logits, train_shadows
 from tasks.params import AuditParams, TrainParams
 from tasks.train.dp import DpTrainingRecord, evaluate, train_dp, train_nonprivate
-from tasks.train.models import build_model
+from tasks.train.models import ModelSpec, is_user_model
 from tasks.train.preprocess import prepare_inputs
 
 
-def _load_model(models: str, which: str, meta: dict) -> torch.nn.Module:
-    model = build_model(meta["model"], num_classes=meta["num_classes"], seed=meta["seed"])
+def _load_model(models: str, which: str, spec: ModelSpec) -> torch.nn.Module:
+    model = spec.build()
     model.load_state_dict(io.load_state_dict(f"{models}/{which}.pt"))
     return model.eval()
 
@@ -49,7 +49,7 @@ def _subsample(n: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(n)[: min(n, k)])
 
 
-def _pool(params: Any, meta: dict) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def _pool(params: Any, meta: ModelSpec) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Audited samples: up to max_samples members (train) then non-members (holdout); x, y, is_member."""
     data, p = params.paths.anonymized, params.audit
     manifest = io.read_table(f"{data}/manifest.parquet")
@@ -60,18 +60,19 @@ def _pool(params: Any, meta: dict) -> tuple[torch.Tensor, torch.Tensor, np.ndarr
             _subsample(len(rows), p.max_samples, params.seed + offset)
         ]  # read only what is attacked
         images, labels = io.load_split(rows, data, split)
-        xs.append(prepare_inputs(images, features=meta["features"], input_size=meta["input_size"]))
+        xs.append(prepare_inputs(images, features=meta.features, input_size=meta.input_size))
         ys.append(torch.from_numpy(labels.copy()))
     is_member = np.r_[np.ones(len(xs[0]), bool), np.zeros(len(xs[1]), bool)]
     return torch.cat(xs), torch.cat(ys), is_member
 
 
-def _trainers(record: DpTrainingRecord, t: TrainParams, model: str, device: str) -> dict[str, Trainer]:
+def _trainers(record: DpTrainingRecord, t: TrainParams, spec: ModelSpec, device: str) -> dict[str, Trainer]:
     """Shadow trainers: the target's architecture and schedule; DP-SGD to the same (ε, δ) for the DP model."""
 
     def common(n: int, seed: int) -> dict[str, Any]:
         return {
-            "model_name": model,
+            "model_name": spec.model,
+            "num_classes": spec.num_classes,
             "epochs": record.epochs,
             "batch_size": min(record.batch_size, n),
             "momentum": t.momentum,
@@ -151,17 +152,19 @@ def _epsilon_bounds(
 
 
 def _canary(
-    record: DpTrainingRecord, t: TrainParams, meta: dict, pool: tuple, p: AuditParams, seed: int, device: str
+    record: DpTrainingRecord, t: TrainParams, meta: ModelSpec, pool: tuple, p: AuditParams, seed: int, device: str
 ) -> dict[str, float]:
     """One extra DP run on the members plus the canaries that won the coin flip (Steinke et al. 2023)."""
     x, y, is_member = pool
     c = p.epsilon.canary
     cx, cy, inc = make_canaries(
-        c.n, shape=tuple(x.shape[1:]), num_classes=meta["num_classes"], seed=seed + 77
+        c.n, shape=tuple(x.shape[1:]), num_classes=meta.num_classes, seed=seed + 77
     )
+    low, high = meta.input_range  # canaries are drawn in [0, 1]: map them into the model's input range
+    cx = cx * (high - low) + low if (low, high) != (0.0, 1.0) else cx
     xm, ym = x[torch.from_numpy(is_member)], y[torch.from_numpy(is_member)]
     sel = torch.from_numpy(inc)
-    model = _trainers(record, t, meta["model"], device)["dp"](
+    model = _trainers(record, t, meta, device)["dp"](
         torch.cat([xm, cx[sel]]), torch.cat([ym, cy[sel]]), seed + 78
     )
     scores = logit_confidence(predict_logits(model, cx, device=device), cy.numpy())
@@ -171,39 +174,30 @@ def _canary(
     return audit.as_metrics("audit/dp")
 
 
+def _unit(a: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """Inputs in `bounds` → [0, 1], channels averaged: what the figure grid shows."""
+    low, high = bounds
+    return ((np.asarray(a, np.float64) - low) / (high - low)).mean(axis=1, keepdims=True)
+
+
 def _model_inversion(
-    models: dict[str, torch.nn.Module], pool: tuple, meta: dict, p: AuditParams, plots: str, device: str
+    models: dict[str, torch.nn.Module], pool: tuple, meta: ModelSpec, p: AuditParams, plots: str, device: str
 ) -> dict[str, float]:
     x, y, is_member = pool
     xm, ym = x[torch.from_numpy(is_member)], y[torch.from_numpy(is_member)]
-    mi = p.model_inversion
+    mi, bounds = p.model_inversion, meta.input_range
     metrics, rows = {}, {}
     for which, model in models.items():
-        reps = class_representatives(
-            model,
-            num_classes=meta["num_classes"],
-            shape=tuple(x.shape[1:]),
-            steps=mi.steps,
-            lr=mi.lr,
-            tv=mi.tv,
-            device=device,
-        )
-        metrics |= score_inversion(model, reps, xm, ym).as_metrics(f"audit/{which}")
-        rows[f"MI-Face {which}"] = reps.numpy()
-    rows["train mean"] = np.stack(
-        [
-            xm[ym == c].mean(0).numpy() if (ym == c).any() else np.zeros(x.shape[1:])
-            for c in range(meta["num_classes"])
-        ]
-    )
-    io.save_figure(
-        f"{plots}/model_inversion.png",
-        image_grid(
-            rows,
-            title="MI-Face class representatives vs mean anonymized training crop",
-            col_labels=[str(c) for c in range(meta["num_classes"])],
-        ),
-    )
+        reps = class_representatives(model, num_classes=meta.num_classes, shape=tuple(x.shape[1:]), steps=mi.steps,
+                                     lr=mi.lr, tv=mi.tv, device=device, bounds=bounds)
+        result = score_inversion(model, reps, xm, ym, data_range=bounds[1] - bounds[0])
+        metrics |= result.as_metrics(f"audit/{which}")
+        rows[f"MI-Face {which}"] = _unit(reps.numpy(), bounds)
+    rows["train mean"] = _unit(np.stack([xm[ym == c].mean(0).numpy() if (ym == c).any() else np.zeros(x.shape[1:])
+                                         for c in range(meta.num_classes)]), bounds)
+    title = "MI-Face class representatives vs mean anonymized training input"
+    io.save_figure(f"{plots}/model_inversion.png",
+                   image_grid(rows, title=title, col_labels=list(meta.class_names)))
     return metrics
 
 
@@ -231,18 +225,28 @@ def _figure_method(methods: tuple[str, ...]) -> str:
     return "inverting_gradients" if "inverting_gradients" in methods else methods[-1]
 
 
+def gi_label(name: str, spec: ModelSpec) -> str:
+    """How a gradient-inversion model is named in metrics and figures: "target" → the trained model's
+    registry name (a user model's import path stays "target": ':' is not allowed in an MLflow key)."""
+    return "target" if name == "target" and is_user_model(spec.model) else spec.model if name == "target" else name
+
+
 def _gradient_inversion(
-    record: DpTrainingRecord, t: TrainParams, meta: dict, pool: tuple, p: AuditParams, plots: str, seed: int
+    record: DpTrainingRecord, t: TrainParams, meta: ModelSpec, pool: tuple, p: AuditParams, plots: str, seed: int
 ) -> dict[str, float]:
     """Invert one client gradient per (model, defence, method, batch size); accuracy cost per defence."""
     x, y, is_member = pool
     xm, ym = x[torch.from_numpy(is_member)], y[torch.from_numpy(is_member)]
     xh, yh = x[torch.from_numpy(~is_member)], y[torch.from_numpy(~is_member)]
-    g, cfg = p.gradient_inversion, InversionConfig(steps=p.gradient_inversion.steps, seed=seed)
+    low, high = meta.input_range
+    g = p.gradient_inversion
+    cfg = InversionConfig(steps=g.steps, seed=seed, low=low, high=high)
     defences, rows, table, fig_rows = _defences(p, record), [], [], {}
-    kw = {"num_classes": meta["num_classes"], "seed": seed, "input_size": meta["input_size"]}
-    for model_name in g.models:
-        swept = model_name in g.sweep_models
+    kw = {"num_classes": meta.num_classes, "seed": seed, "input_size": meta.input_size, "in_shape": meta.in_shape}
+    for gi_name in g.models:
+        model_name = meta.model if gi_name == "target" else gi_name
+        label_name = gi_label(gi_name, meta)
+        swept = gi_name in g.sweep_models
         for label, d in ((k, v) for k, v in defences.items() if swept or k in ("none", "dp_train_sigma")):
             best = {"psnr": -np.inf, "ssim": -np.inf}
             for b in g.batch_sizes:
@@ -253,7 +257,7 @@ def _gradient_inversion(
                     )
                     rows.append(
                         {
-                            "model": model_name,
+                            "model": label_name,
                             "defence": label,
                             "method": method,
                             "batch_size": len(idx),
@@ -263,8 +267,8 @@ def _gradient_inversion(
                     )
                     best = {"psnr": max(best["psnr"], s.psnr), "ssim": max(best["ssim"], s.ssim)}
                     if method == _figure_method(g.methods) and b == max(g.batch_sizes):
-                        fig_rows.setdefault("anonymized truth", xm[idx].numpy())
-                        fig_rows[f"{model_name} {label}"] = recon.numpy()
+                        fig_rows.setdefault("anonymized truth", _unit(xm[idx].numpy(), (low, high)))
+                        fig_rows[f"{label_name} {label}"] = _unit(recon.numpy(), (low, high))
             trained = defended_training(
                 gi_model(model_name, **kw),
                 xm,
@@ -279,14 +283,14 @@ def _gradient_inversion(
             acc = evaluate(trained, xh, yh)
             get_run_logger().info(
                 "audit: gradient inversion %s %s: PSNR %.2f dB, accuracy %.3f",
-                model_name,
+                label_name,
                 label,
                 best["psnr"],
                 acc,
             )
             table.append(
                 {
-                    "model": model_name,
+                    "model": label_name,
                     "defence": label,
                     "level": d.level,
                     "psnr_max": best["psnr"],
@@ -339,11 +343,16 @@ def audit() -> dict[str, float]:
         inputs=[models, f"{params.paths.anonymized}/manifest.parquet"],
         outputs=[plots],
     ) as run:
-        meta = io.read_json(f"{models}/meta.json")
+        if "skipped" in io.read_json(f"{models}/meta.json"):  # no labels: no model, nothing to attack
+            run.extra["skipped"] = SKIPPED
+            metrics = skip_outputs(params, stage="audit", reason=SKIPPED)
+            run.log_metrics(metrics)
+            return metrics
+        meta = load_spec(models)
         record = DpTrainingRecord.from_dict(io.read_json(f"{models}/dp_record.json"))
         pool = _pool(params, meta)
         targets = {w: _load_model(models, w, meta) for w in ("dp", "nonprivate")}
-        trainers = _trainers(record, params.train, meta["model"], device)
+        trainers = _trainers(record, params.train, meta, device)
         metrics: dict[str, float] = {"audit/dp/theoretical_epsilon": record.epsilon}
         results, class_rows, t0 = {}, [], time.perf_counter()
         for which, model in targets.items():

@@ -23,7 +23,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
-from flows.common import gt_details, process_runner, run_stage, write_metrics
+from flows.common import class_names, gt_details, process_runner, run_stage, write_metrics
 from flows.expectations import validate_anonymized_manifest
 from tasks.check_quality.compare import (
     CompareConfig,
@@ -33,6 +33,7 @@ from tasks.check_quality.compare import (
     compare_method,
     method_options,
 )
+from tasks.check_quality.linkage import linkage_attack
 from tasks.check_quality.lpips import LpipsStatus, build_lpips, lpips_distances
 from tasks.check_quality.manifest import metadata_chunks
 from tasks.check_quality.plots import privacy_utility_figure
@@ -86,11 +87,26 @@ def gt_boxes(coco: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
-def _sample(row: dict[str, Any], gt: dict[str, Any], image: np.ndarray) -> Sample:
+def face_boxes(row: dict[str, Any], gt: dict[str, Any], *, use_gt: bool) -> list[tuple[list[int], int]]:
+    """The faces of one image as (box [x0, y0, x1, y1], identity or -1): the ground truth when the data has
+    face ground truth, else what the anonymizer detected (its records), so data without boxes is measured."""
+    if use_gt:
+        return [(list(a[0]), -1 if a[1] is None else _identity(a[1])) for a in gt.get(row["id"], {}).get("face", [])]
+    return [(list(b), -1) for b, c in zip(row["boxes"], row["categories"], strict=True) if c == "face"]
+
+
+def _identity(value: Any) -> int:
+    """Identities are ints (builtin: the LFW index); a COCO import's string ids are numbered by ingest."""
+    return int(value)
+
+
+def _sample(row: dict[str, Any], gt: dict[str, Any], image: np.ndarray, *, use_gt: bool, known_ids: bool) -> Sample:
     cats = gt.get(row["id"], {})
     boxes = {c: np.asarray([a[0] for a in v], np.int64).reshape(-1, 4) for c, v in cats.items()}
+    faces = face_boxes(row, gt, use_gt=use_gt)
+    boxes["face"] = np.asarray([b for b, _ in faces], np.int64).reshape(-1, 4)
     texts = {c: tuple(str(a[2]) for a in v) for c, v in cats.items() if c in TEXT_CATEGORIES}
-    idents = tuple(int(a[1]) if a[1] is not None else -1 for a in cats.get("face", []))
+    idents = tuple(i if known_ids else -1 for _, i in faces)  # -1: the linkage attack instead of the identity ones
     return Sample(row["id"], image, int(row["label"]), boxes, idents, texts)
 
 
@@ -189,6 +205,36 @@ def reid_task(
 
 
 @task(cache_policy=NO_CACHE)
+def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params) -> dict[str, float]:
+    """The identity-free linkage attack on an even sample of faces (at most one per known identity, so the
+    attack names the face, not a look-alike of the same person); {} with fewer than 2 faces."""
+    faces = _even(_one_per_identity(rows, gt, use_gt=use_gt), params.check_quality.reid_probes)  # type: ignore[arg-type]
+    if len(faces) < 2:
+        return {"check_quality/linkage_n_faces": float(len(faces))}
+    crops: dict[str, list[np.ndarray]] = {"raw": [], "anon": []}
+    for row, (x0, y0, x1, y1) in faces:
+        for k, root in (("raw", params.paths.raw), ("anon", params.paths.anonymized)):
+            crops[k].append(np.ascontiguousarray(io.read_image(f"{root}/{row['path']}")[y0:y1, x0:x1]))
+    a = params.anonymize
+    result = linkage_attack(crops["raw"], crops["anon"], method=a.methods.get("face", a.method),
+                            options=method_options(a), pad=a.face.pad, embed=_embedder(), seed=params.seed)
+    return result.as_metrics("linkage") | {"check_quality/linkage_from_ground_truth": float(use_gt)}
+
+
+def _one_per_identity(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool) -> list[tuple[dict, list[int]]]:
+    """(row, face box) of every face, keeping the first face of each known identity (unknown ones, -1, all)."""
+    seen: set[int] = set()
+    out = []
+    for row in rows:
+        for box, ident in face_boxes(row, gt, use_gt=use_gt):
+            if ident >= 0 and ident in seen:
+                continue
+            seen.add(ident)
+            out.append((row, box))
+    return out
+
+
+@task(cache_policy=NO_CACHE)
 def text_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, params: Params) -> dict[str, float]:
     """OCR on raw and anonymized images: ground-truth strings still read; body detections preserved."""
     p, ocr = params.check_quality, _ocr()
@@ -230,9 +276,13 @@ def _split(
 
 
 @task(cache_policy=NO_CACHE)
-def utility_task(*, params: Params) -> tuple[dict[str, Any], dict[str, float]]:
-    """Train the task model once on raw train images; its accuracy on raw vs anonymized test images."""
+def utility_task(*, params: Params) -> tuple[dict[str, Any] | None, dict[str, float]]:
+    """Train the task model once on raw train images; its accuracy on raw vs anonymized test images.
+    (None, {}) without labels: there is no task to measure."""
     t, raw, anon = params.train, params.paths.raw, params.paths.anonymized
+    names = class_names(raw)
+    if not names:
+        return None, {}
     manifest = io.read_table(f"{raw}/manifest.parquet")
     train_ids = manifest.loc[manifest["split"] == "train", "id"].tolist()
     x, y = _split(
@@ -241,7 +291,8 @@ def utility_task(*, params: Params) -> tuple[dict[str, Any], dict[str, float]]:
         "train",
         {r["id"] for r in _even([{"id": i} for i in train_ids], params.check_quality.utility_train_images)},
     )
-    model = train_task_model(task_inputs(x, train=t), y, train=t, seed=params.seed)
+    x_train = task_inputs(x, train=t)
+    model = train_task_model(x_train, y, train=t, seed=params.seed, num_classes=len(names))
     anon_ids = set(io.read_table(f"{anon}/manifest.parquet")["id"])
     raw_test, y_test = _split(manifest, raw, "test", anon_ids)
     anon_test, _ = _split(manifest, anon, "test", anon_ids)
@@ -251,7 +302,8 @@ def utility_task(*, params: Params) -> tuple[dict[str, Any], dict[str, float]]:
         len(y_test),
     )
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return {"state": state, "num_classes": int(y.max()) + 1}, result.as_metrics("utility")
+    in_shape = (int(x_train.shape[1]), int(x_train.shape[2]), int(x_train.shape[3]))
+    return {"state": state, "num_classes": len(names), "in_shape": in_shape}, result.as_metrics("utility")
 
 
 @task(cache_policy=NO_CACHE)
@@ -260,16 +312,18 @@ def compare_task(
     rows: list[dict[str, Any]],
     gt: dict[str, Any],
     clear_gallery: np.ndarray,
-    model: tuple[dict[str, Any], dict[str, float]],
+    model: tuple[dict[str, Any] | None, dict[str, float]],
     *,
+    use_gt: bool,
     params: Params,
 ) -> dict[str, Any]:
     """One row of the method comparison (aggregates only)."""
     p = params.check_quality
-    samples = [_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}")) for r in rows]
-    net = load_task_model(
-        model[0]["state"], train=params.train, num_classes=model[0]["num_classes"], seed=params.seed
-    )
+    samples = [_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}"), use_gt=use_gt,
+                       known_ids=params.ingest.source == "builtin") for r in rows]
+    spec = model[0]
+    net = None if spec is None else load_task_model(spec["state"], train=params.train, num_classes=spec["num_classes"],
+                                                   seed=params.seed, in_shape=spec["in_shape"])
     ocr = _ocr()
     tools = CompareTools(
         detector=_auditor(p),
@@ -362,6 +416,7 @@ def check_quality() -> dict[str, float]:
         rows = [r | {"calibrate": i % step == 0} for i, r in enumerate(rows)]
         details = gt_details(io.read_json(f"{raw}/annotations.json"))
         gt = gt_boxes(io.read_json(f"{raw}/annotations.json"))
+        use_gt = any(c.get("face") for c in details.values())  # face ground truth (builtin, COCO) or detections
         gallery = gallery_task.submit()
         utility = utility_task.submit(params=params)
         test_rows = [r for r in rows if r["split"] == "test"] or rows
@@ -371,10 +426,15 @@ def check_quality() -> dict[str, float]:
             unmapped(details),
             unmapped(gallery),
             unmapped(utility),
+            use_gt=unmapped(use_gt),
             params=unmapped(params),
         )
-        face_rows = [r for r in rows if details.get(r["id"], {}).get("face")]
-        reid = reid_task.submit(face_rows, details, gallery, params=params)
+        # the identity attacks name faces among a clear gallery of the identities: the builtin set's LFW faces
+        # (a COCO import's person ids keep one linkage sample face per person, see linkage_task)
+        face_rows = [r for r in rows if any(a[1] is not None for a in details.get(r["id"], {}).get("face", []))
+                     and params.ingest.source == "builtin"]
+        reid = reid_task.submit(face_rows, details, gallery, params=params) if face_rows else None
+        linkage = linkage_task.submit(rows, details, use_gt=use_gt, params=params)
         text = text_task.submit(_even(rows, p.text_images), details, params=params) if p.text_images else None
         lpips = lpips_task.submit(_even(rows, p.lpips_images), params=params)
         n = max(1, len(rows) // (4 * (os.cpu_count() or 2)))
@@ -390,7 +450,8 @@ def check_quality() -> dict[str, float]:
             [ImageRecord.from_dict({k: v for k, v in r.items() if k != "gx"}) for r in records]
         )
         lp = lpips.result()
-        metrics = summary.as_metrics() | reid.result() | utility.result()[1] | (text.result() if text else {})
+        metrics = summary.as_metrics() | (reid.result() if reid else {}) | utility.result()[1] | linkage.result()
+        metrics |= text.result() if text else {}
         metrics |= {k: v for k, v in lp.items() if k != "reason"} | _gx(params, records, all_rows)
         metrics |= _write_compare(plots, [f.result() for f in compare])
         io.write_json(plots / "summary.json", {"headline": summary.headline(), "lpips": lp["reason"]})

@@ -97,6 +97,31 @@ def shard_runner(executor: str, *, address: str | None = None, n_workers: int | 
     return TASK_RUNNERS[executor](address=address, n_workers=n_workers)
 
 
+SKIPPED = "no labels (ingest.label_from: none): nothing to train on; the data was anonymized and reported only"
+
+
+def skip_outputs(params: Any, *, stage: str, reason: str) -> dict[str, float]:
+    """A stage with nothing to do (no labels): its outputs say so, so DVC and the report see why."""
+    if stage == "train":
+        io.write_json(f"{params.paths.models}/dp_record.json", {"skipped": reason})
+        io.write_json(f"{params.paths.models}/meta.json", {"skipped": reason})
+        io.path(f"{params.paths.plots}/train/curve.csv").write_text("epoch,dp_val_accuracy\n")
+    print(f"privtrail {stage}: skipped: {reason}", file=sys.stderr)
+    return write_metrics(stage, {f"{stage}/skipped": 1.0}, metrics_dir=params.paths.metrics)
+
+
+def class_names(data: str) -> tuple[str, ...]:
+    """The label names of the data set (index = class), as ingest recorded them; () without labels."""
+    return tuple(str(n) for n in io.read_json(f"{data}/labels.json")["names"])
+
+
+def load_spec(models: str) -> Any:
+    """The `ModelSpec` train recorded (models/meta.json)."""
+    from tasks.train.models import ModelSpec
+
+    return ModelSpec.from_dict(io.read_json(f"{models}/meta.json"))
+
+
 def gt_details(coco: dict[str, Any]) -> dict[str, dict[str, list[tuple[list[int], int | None, str | None]]]]:
     """privtrail image id → category → [(box [x0, y0, x1, y1], identity, text)] from the COCO ground truth."""
     names = {c["id"]: c["name"] for c in coco["categories"]}

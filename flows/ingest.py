@@ -1,7 +1,10 @@
-"""ingest: build the embedded default dataset, or read a folder of labelled images, into data/raw.
+"""ingest: build the embedded default dataset, or read the user's own collection, into data/raw.
 
-Writes `images/*.png` (re-encoded from pixels, no metadata), `manifest.parquet`, `annotations.json`
-(COCO ground truth, builtin only) and `quarantine.jsonl`; runs the Great Expectations manifest suite.
+Sources (`ingest.source`): builtin; folder (any depth; labels from the first directory level, a CSV/JSONL,
+or none); csv (the images a CSV/JSONL lists); coco (a COCO json: its boxes become ground truth). Writes
+`images/*.png` (re-encoded from pixels, no metadata, downscaled to `max_side`), `manifest.parquet`,
+`annotations.json` (COCO ground truth in privtrail's categories), `labels.json` (the label names) and
+`quarantine.jsonl` (every refused input with its reason); runs the Great Expectations manifest suite.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ from flows import io, tracking
 from flows.common import check_counts, run_stage, write_metrics
 from flows.expectations import validate_manifest
 from tasks.errors import InvalidInputError
-from tasks.ingest.builtin import generate_builtin
-from tasks.ingest.folder import parse_folder_entries
+from tasks.ingest.builtin import Annotation, generate_builtin
+from tasks.ingest.collection import GtBox, list_entries, parse_coco, parse_label_table, scale_boxes, unmatched_labels
+from tasks.ingest.folder import downscale
 from tasks.ingest.manifest import manifest_frame, to_coco
 from tasks.ingest.splits import assign_splits
 from tasks.params import IngestParams
 
+MAX_SIDE = 65_536  # the GX bound on a side without ingest.max_side (the decoder's pixel limit decides the rest)
 
-def _ingest_builtin(p: IngestParams, *, raw: str, seed: int) -> tuple[list[dict[str, Any]], list[Any], list[dict]]:
+
+def _ingest_builtin(p: IngestParams, *, raw: str, seed: int) -> tuple[list[dict[str, Any]], list[Any], list[dict], dict]:
     rows, coco_entries = [], []
     for sample in generate_builtin(n_images=p.n_images, image_size=p.image_size, max_faces=p.max_faces,
                                    face_size=p.face_size, seed=seed):
@@ -32,39 +38,103 @@ def _ingest_builtin(p: IngestParams, *, raw: str, seed: int) -> tuple[list[dict[
         rows.append({"id": sample.id, "path": rel, "sha256": sha, "width": w, "height": h,
                      "label": sample.label, "source": "builtin", "status": "ok"})
         coco_entries.append((sample.id, rel, w, h, sample.annotations))
-    return rows, coco_entries, []
+    identities = {a.identity for c in coco_entries for a in c[4] if a.identity is not None}
+    return rows, coco_entries, [], {"names": [str(d) for d in range(10)], "ingest/n_identities": len(identities)}
 
 
 @task(retries=1, cache_policy=NO_CACHE)
-def _read_folder_shard(root: str, entries: list[tuple[str, str]], raw: str, start: int) -> list[dict[str, Any]]:
-    """Decode, re-encode and write one shard; return manifest rows or quarantine rows (paths, not pixels)."""
+def _read_shard(root: str, items: list[dict[str, Any]], raw: str, max_side: int | None) -> list[dict[str, Any]]:
+    """Decode, downscale (`max_side`), re-encode and write one shard; manifest rows with their ground-truth
+    boxes (numbers), or quarantine rows with the reason (paths, never pixels, leave the task)."""
     out = []
-    for k, (rel, label) in enumerate(entries):
-        image_id = f"img_{start + k:06d}"
+    for item in items:
+        rel = item["relpath"]
         try:
             image = io.read_image(f"{root}/{rel}")
+            image, scale = downscale(image, max_side=max_side, name=rel)
+            boxes = _fit_boxes(item, image, scale)
         except InvalidInputError as err:
             out.append({"quarantine": True, "path": rel, "reason": str(err)})
             continue
-        sha = io.write_png(f"{raw}/images/{image_id}.png", image)
-        out.append({"id": image_id, "path": f"images/{image_id}.png", "sha256": sha, "width": image.shape[1],
-                    "height": image.shape[0], "label_name": label, "source": rel, "status": "ok"})
+        sha = io.write_png(f"{raw}/images/{item['id']}.png", image)
+        out.append({"id": item["id"], "path": f"images/{item['id']}.png", "sha256": sha, "width": image.shape[1],
+                    "height": image.shape[0], "label_name": item["label"], "source": rel, "status": "ok",
+                    "boxes": boxes, "resized": scale != 1.0})
     return out
 
 
-def _ingest_folder(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any]], list[Any], list[dict]]:
-    root = str(io.path(p.folder or ""))
-    accepted, rejected = parse_folder_entries(io.list_files(root))
-    shard = 256
-    futures = [_read_folder_shard.submit(root, accepted[i : i + shard], raw, i) for i in range(0, len(accepted), shard)]
+def _fit_boxes(item: dict[str, Any], image: Any, scale: float) -> list[list[Any]]:
+    """The item's COCO boxes on the written image: checked against its decoded size, scaled with it."""
+    if item.get("size") is None:
+        return []
+    w, h = item["size"]
+    got_h, got_w = round(image.shape[0] / scale), round(image.shape[1] / scale)
+    if abs(got_w - w) > 1 or abs(got_h - h) > 1:
+        raise InvalidInputError(f"{item['relpath']}: decoded size {got_w}x{got_h} differs from the COCO entry's "
+                                f"{w}x{h} (EXIF rotation?): its boxes would land in the wrong place")
+    boxes = [GtBox(c, tuple(b), i) for c, b, i in item["boxes"]]  # type: ignore[arg-type]
+    if scale != 1.0:
+        boxes = list(scale_boxes(boxes, sx=image.shape[1] / w, sy=image.shape[0] / h, width=image.shape[1],
+                                 height=image.shape[0]))
+    return [[b.category, list(b.box), b.identity] for b in boxes]
+
+
+def _collection(p: IngestParams) -> tuple[list[dict[str, Any]], list[dict[str, str]], dict[str, float]]:
+    """What the user's collection holds: items to read (relpath, label, COCO boxes), refusals with reasons."""
+    root = io.path(p.folder or "")
+    if not root.is_dir():
+        raise InvalidInputError(f"ingest.folder {root}: not a folder")
+    labels = parse_label_table(io.path(p.labels).read_text(), name=str(p.labels)) if p.labels else None
+    label_from = "none" if p.label_from == "none" else "file" if p.source == "csv" else p.label_from
+    coco, stats = None, {}
+    if p.source == "coco":
+        coco = parse_coco(io.read_json(p.coco or ""), name=str(p.coco), category_map=p.categories)
+        relpaths, stats = [im.file_name for im in coco.images], coco.as_metrics()
+    elif p.source == "csv":
+        relpaths = sorted(labels or {})
+    else:
+        relpaths = io.list_files(root)
+    entries, rejected = list_entries(relpaths, label_from=label_from, labels=labels)
+    rejected += list(coco.rejected) if coco else []
+    if labels is not None and p.source == "folder":
+        rejected += [(rel, "listed in the label file but not found under ingest.folder")
+                     for rel in unmatched_labels(relpaths, labels)]
+    by_name = {im.file_name: im for im in coco.images} if coco else {}
+    items: list[dict[str, Any]] = []
+    for e in entries:
+        why = io.outside_root(root, e.relpath)
+        if why:
+            rejected.append((e.relpath, why))
+            continue
+        im = by_name.get(e.relpath)
+        items.append({"relpath": e.relpath, "label": e.label, "size": (im.width, im.height) if im else None,
+                      "boxes": [(b.category, list(b.box), b.identity) for b in im.boxes] if im else []})
+    quarantine = [{"path": rel, "reason": why} for rel, why in sorted(rejected)]
+    return items, quarantine, stats
+
+
+def _ingest_collection(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any]], list[Any], list[dict], dict]:
+    items, quarantine, stats = _collection(p)
+    for k, item in enumerate(items):
+        item["id"] = f"img_{k:06d}"
+    shard = 64
+    futures = [_read_shard.submit(str(io.path(p.folder or "")), items[i : i + shard], raw, p.max_side)
+               for i in range(0, len(items), shard)]
     results = [r for f in futures for r in f.result()]
-    quarantine = [{"path": rel, "reason": why} for rel, why in rejected]
     quarantine += [{"path": r["path"], "reason": r["reason"]} for r in results if r.get("quarantine")]
     rows = [r for r in results if not r.get("quarantine")]
-    names = sorted({r["label_name"] for r in rows})
-    for r in rows:  # labels are folder names, indexed in sorted order
-        r["label"] = names.index(r.pop("label_name"))
-    return rows, [], quarantine
+    names = sorted({r["label_name"] for r in rows if r["label_name"] is not None})
+    people = sorted({str(b[2]) for r in rows for b in r["boxes"] if b[2] is not None})
+    coco = []
+    for r in rows:  # labels are the names' indices in sorted order; no labels: 0 and an empty name list
+        name = r.pop("label_name")
+        r["label"] = names.index(name) if name is not None else 0
+        anns = [Annotation(c, tuple(b), people.index(str(i)) if i is not None else None)  # type: ignore[arg-type]
+                for c, b, i in r.pop("boxes")]
+        coco.append((r["id"], r["path"], r["width"], r["height"], anns))
+        stats["ingest/n_resized"] = stats.get("ingest/n_resized", 0) + float(r.pop("resized"))
+    stats |= {"ingest/n_person_ids": len(people)}
+    return rows, coco, quarantine, {"names": names} | stats
 
 
 @flow(name="ingest")
@@ -75,9 +145,10 @@ def ingest() -> dict[str, float]:
     with tracking.stage_run("ingest", params=params,
                             inputs=[p.folder] if p.folder else [], outputs=[raw]) as run:
         if p.source == "builtin":
-            rows, coco, quarantine = _ingest_builtin(p, raw=raw, seed=params.seed)
+            rows, coco, quarantine, info = _ingest_builtin(p, raw=raw, seed=params.seed)
         else:
-            rows, coco, quarantine = _ingest_folder(p, raw=raw)
+            rows, coco, quarantine, info = _ingest_collection(p, raw=raw)
+        names = info.pop("names")
         splits = assign_splits([r["label"] for r in rows], train=p.split.train, holdout=p.split.holdout,
                                test=p.split.test, seed=params.seed)
         for r, s in zip(rows, splits, strict=True):
@@ -86,13 +157,18 @@ def ingest() -> dict[str, float]:
         io.write_table(f"{raw}/manifest.parquet", manifest)
         io.write_json(f"{raw}/annotations.json", to_coco(coco))
         io.write_jsonl(f"{raw}/quarantine.jsonl", quarantine)
+        io.write_json(f"{raw}/labels.json", {"names": names, "label_from": p.label_from if p.source != "builtin"
+                                             else "builtin"})
         n_inputs = len(rows) + len(quarantine)
         gx = validate_manifest(manifest, suite="ingest", out_dir=f"{params.paths.reports}/gx/ingest",
                                n_rows=len(rows), labels=sorted(set(manifest["label"].tolist())) or [0],
-                               max_side=4096)
+                               max_side=p.max_side or MAX_SIDE)
         metrics = {"ingest/n_inputs": n_inputs, "ingest/n_ingested": len(rows), "ingest/n_quarantined": len(quarantine),
                    "ingest/gx_success": float(gx["success"]), "ingest/gx_failed_expectations": gx["n_failed"],
-                   "ingest/n_annotations": sum(len(c[4]) for c in coco)}
+                   "ingest/n_annotations": sum(len(c[4]) for c in coco), "ingest/labelled": float(bool(names)),
+                   "ingest/n_classes": len(names), **info}
+        metrics |= {f"ingest/gt_{cat}": sum(a.category == cat for c in coco for a in c[4])
+                    for cat in ("face", "body", "plate", "text_pii", "text_nonpii")}
         metrics |= {f"ingest/n_{s}": int((manifest["split"] == s).sum()) for s in ("train", "holdout", "test")}
         metrics = write_metrics("ingest", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)

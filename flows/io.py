@@ -207,6 +207,18 @@ def digest(paths: Sequence[str | Path]) -> str:
     return h.hexdigest()
 
 
+def outside_root(root: str | Path, rel: str) -> str | None:
+    """Why `root/rel` must not be read — it resolves (through symlinks) outside `root`, or is not a regular
+    file — or None when it may be."""
+    base = path(root).resolve()
+    file = base / rel
+    if not file.resolve().is_relative_to(base):
+        return "path leaves the dataset root (a symlink out, or '..'): not read"
+    if not file.is_file():
+        return "listed but not found (or not a regular file) under the dataset root"
+    return None
+
+
 def list_files(root: str | Path) -> list[str]:
     """Every file under `root`, as POSIX paths relative to it, sorted."""
     r = path(root)

@@ -1,4 +1,4 @@
-"""promote: register the audited DP model with alias `audited` — only when every gate passed."""
+"""promote: register the audited DP model with alias `audited` — only when every gate passed or was waived."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ from tasks.errors import QualityGateError
 
 
 def failed_gates(compliance: dict) -> list[str]:
-    return [f"{g['name']} (measured {g['value']}, needs {g['op']} {g['threshold']})"
-            for g in compliance["gates"] if not g["passed"]]
+    """Every gate that is neither passed nor waived: failed ones with their measurement, unassessed ones
+    with the reason the data could not measure them."""
+    out = []
+    for g in compliance["gates"]:
+        status = g.get("status", "passed" if g["passed"] else "failed")
+        if status == "not_assessed":
+            out.append(f"{g['name']} (not assessed: {g.get('reason')})")
+        elif status == "failed":
+            out.append(f"{g['name']} (measured {g['value']}, needs {g['op']} {g['threshold']})")
+    return out
 
 
 @flow(name="promote")
@@ -23,9 +31,16 @@ def promote() -> dict[str, str]:
                             outputs=[f"{reports}/promote.json"]) as run:
         failed = failed_gates(compliance)
         run.set_tags({"verdict": compliance["verdict"], "failed_gates": "; ".join(failed)[:4000]})
+        if compliance["dp"].get("skipped"):  # anonymize-and-report only: there is no model to promote
+            result = {"promoted": "false", "reason": f"no model: {compliance['dp']['skipped']}",
+                      "verdict": compliance["verdict"]}
+            io.write_json(f"{reports}/promote.json", result)
+            return result
         if compliance["verdict"] != "pass" or failed:
-            raise QualityGateError(f"promote: refusing to register the model; {len(failed)} gate(s) failed: "
-                                   + "; ".join(failed))
+            n_na = sum(" (not assessed: " in f for f in failed)
+            raise QualityGateError(f"promote: refusing to register the model; {len(failed) - n_na} gate(s) failed "
+                                   f"and {n_na} not assessed (waive them in params gates_waived with a reason "
+                                   "only if that is right for this data): " + "; ".join(failed))
         result = _register(compliance, params)
         run.log_metrics({"promote/version": float(result["version"])})
     return result
@@ -37,7 +52,8 @@ def _register(compliance: dict, params) -> dict[str, str]:
     report_run = io.read_json(f"{reports}/runs/report.json")["run_id"]
     datasets = compliance.get("inventory", {}).get("datasets", [])
     tags = {"epsilon": dp["epsilon_recomputed"], "delta": dp["delta"], "accountant": dp["accountant"],
-            "verdict": compliance["verdict"], "gates_passed": f"{len(compliance['gates'])}/{len(compliance['gates'])}",
+            "verdict": compliance["verdict"], "gates_passed": f"{sum(g['passed'] for g in compliance['gates'])}/{len(compliance['gates'])}",
+            "gates_waived": str(sum(g.get("status") == "waived" for g in compliance["gates"])),
             "git_sha": lineage["git_sha"], "dvc_lock_sha256": lineage["dvc_lock_sha256"],
             "report_path": str(io.path(f"{reports}/compliance.html")), "report_run_id": report_run,
             "audit_run_id": lineage["mlflow_runs"]["audit"], "reproduce": lineage.get("reproduce", ""),

@@ -17,7 +17,7 @@ from flows.common import run_stage, write_metrics
 from flows.purge import retention
 from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
-from tasks.report.compliance import build_compliance
+from tasks.report.compliance import build_compliance, data_capabilities
 from tasks.report.html import render_html, render_markdown
 from tasks.report.inventory import data_inventory
 from tasks.train.dp import DpTrainingRecord, recompute_epsilon
@@ -44,9 +44,12 @@ def _inventory(params: Params, metrics: dict[str, Any]) -> dict[str, Any]:
                           retention=status.as_dict())
 
 
-def _ledger(params: Params) -> dict[str, Any]:
-    """The dataset's composed ε from the privacy ledger, which must hold the train run that made this model."""
+def _ledger(params: Params) -> dict[str, Any] | None:
+    """The dataset's composed ε from the privacy ledger, which must hold the train run that made this model
+    (None when train was skipped: no labels, nothing trained)."""
     train_run = io.read_json(f"{params.paths.reports}/runs/train.json")
+    if train_run.get("skipped"):
+        return None
     file = io.ledger_path(params.train)
     entries = parse_ledger(io.read_text_if_exists(file), source=file)
     if not any(e.mlflow_run_id == train_run["run_id"] for e in entries):
@@ -98,12 +101,13 @@ def report() -> dict[str, float]:
                             outputs=[f"{out}/compliance.json", f"{out}/compliance.html", f"{out}/compliance.md"]) as run:
         metrics = {s: io.read_json(f"{params.paths.metrics}/{s}.json") for s in UPSTREAM}
         record = io.read_json(f"{params.paths.models}/dp_record.json")
-        eps = recompute_epsilon(DpTrainingRecord.from_dict(record))
+        eps = None if "skipped" in record else recompute_epsilon(DpTrainingRecord.from_dict(record))
         quarantine = [{"id": q["id"], "reason": q["reason"]}
                       for q in io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl")]
         lineage = _lineage(params)
         compliance = build_compliance(metrics=metrics, dp_record=record, epsilon_recomputed=eps, gates=params.gates,
-                                      lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params),
+                                      missing=data_capabilities(metrics, source=params.ingest.source),
+                                      waived=params.gates_waived, lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params),
                                       sweep=_sweep(params), methods=io.read_json(
                                           f"{params.paths.plots}/check_quality/compare_methods.json"),
                                       inventory=_inventory(params, metrics))
@@ -116,7 +120,9 @@ def report() -> dict[str, float]:
             compliance, title=params.report.title, figures=md_figures, reproduce=lineage["reproduce"]))
         summary = {"report/passed": float(compliance["verdict"] == "pass"),
                    "report/gates_passed": sum(g["passed"] for g in compliance["gates"]),
-                   "report/gates_total": len(compliance["gates"]), "report/epsilon_recomputed": eps,
+                   "report/gates_total": len(compliance["gates"]),
+                   **{f"report/gates_{k}": v for k, v in compliance["gate_states"].items()},
+                   **({"report/epsilon_recomputed": eps} if eps is not None else {}),
                    "report/raw_retention_expired": float(compliance["inventory"]["retention"]["expired"])}
         summary = write_metrics("report", summary, metrics_dir=params.paths.metrics)
         run.log_metrics(summary)

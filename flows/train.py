@@ -13,7 +13,7 @@ import torch
 from prefect import flow, get_run_logger
 
 from flows import io, tracking
-from flows.common import run_stage, write_metrics
+from flows.common import SKIPPED, class_names, run_stage, skip_outputs, write_metrics
 from tasks.errors import InvalidInputError
 from tasks.params import TrainParams
 from tasks.train.ddp import train_dp_ddp
@@ -36,7 +36,7 @@ from tasks.train.ledger import (
     format_entry,
     parse_ledger,
 )
-from tasks.train.models import INPUT_CHANNELS
+from tasks.train.models import model_spec
 from tasks.train.preprocess import prepare_inputs
 
 
@@ -88,7 +88,7 @@ def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict) ->
     if p.dp.secure_mode:
         raise InvalidInputError("train.dp.secure_mode with train.world_size > 1 is not supported")
     backend = "nccl" if common["device"] == "cuda" else "gloo"
-    keep = ("model_name", "epochs", "batch_size", "momentum", "seed")
+    keep = ("model_name", "epochs", "batch_size", "momentum", "seed", "num_classes")
     return train_dp_ddp(x, y, world_size=p.world_size, port=_free_port(), backend=backend,
                         **opts, **{k: common[k] for k in keep})
 
@@ -108,12 +108,23 @@ def train() -> dict[str, float]:
     with tracking.stage_run("train", params=params,
                             inputs=[f"{data}/manifest.parquet", f"{data}/images"],
                             outputs=[models, f"{params.paths.plots}/train"]) as run:
+        names = class_names(data)
+        if not names:
+            run.extra["skipped"] = SKIPPED
+            metrics = skip_outputs(params, stage="train", reason=SKIPPED)
+            run.log_metrics(metrics)
+            return metrics
         manifest = io.read_table(f"{data}/manifest.parquet")
         x, y = _tensors(manifest, data, "train", p)
         x_test, y_test = _tensors(manifest, data, "test", p)
+        spec = model_spec(p.model, features=p.features, input_size=p.input_size, seed=params.seed,
+                          in_shape=(int(x.shape[1]), int(x.shape[2]), int(x.shape[3])), class_names=names)
+        for note in spec.fixes:
+            get_run_logger().warning("train: Opacus ModuleValidator.fix: %s", note)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         common = {"model_name": p.model, "epochs": p.epochs, "batch_size": min(p.batch_size, len(x)),
-                  "momentum": p.momentum, "seed": params.seed, "device": device, "x_val": x_test, "y_val": y_test}
+                  "momentum": p.momentum, "seed": params.seed, "device": device, "x_val": x_test, "y_val": y_test,
+                  "num_classes": spec.num_classes}
         digest = dataset_digest(manifest.loc[manifest["split"] == "train", "sha256"])
         run.extra["dataset_digest"] = digest
         _refuse_over_budget(p, digest, len(x), common["batch_size"])
@@ -129,8 +140,7 @@ def train() -> dict[str, float]:
         io.save_state_dict(f"{models}/dp.pt", dp.model.state_dict())
         io.save_state_dict(f"{models}/nonprivate.pt", base.model.state_dict())
         io.write_json(f"{models}/dp_record.json", dp.record.as_dict())
-        meta = {"model": p.model, "features": p.features, "input_size": p.input_size, "num_classes": int(y.max()) + 1, "seed": params.seed}
-        io.write_json(f"{models}/meta.json", meta)
+        io.write_json(f"{models}/meta.json", spec.as_dict())
         metrics = dp.record.as_metrics() | {
             "train/dp_test_accuracy": evaluate(dp.model, x_test, y_test),
             "train/nonprivate_test_accuracy": evaluate(base.model, x_test, y_test),
@@ -149,9 +159,9 @@ def train() -> dict[str, float]:
         run.log_artifact(io.ledger_path(p), artifact_path="privacy_ledger")
         run.set_tags({"privacy_ledger": str(io.path(io.ledger_path(p))), "dataset_digest": digest,
                       "dp_grad_sample_mode": p.dp.grad_sample_mode, "dp_secure_mode": str(p.dp.secure_mode),
+                      "model_spec": str(spec.as_dict())[:4000],
                       **({"dp_warnings": " | ".join(dp.record.warnings)} if dp.record.warnings else {})})
-        run.extra["model_uri"] = run.log_torch_model(dp.model.cpu(), name="dp_model",
-                                                     input_shape=(1, INPUT_CHANNELS[p.model], p.input_size, p.input_size))
+        run.extra["model_uri"] = run.log_torch_model(dp.model.cpu(), name="dp_model", input_shape=(1, *spec.in_shape))
     return metrics
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tasks.errors import InvalidInputError
 
@@ -43,19 +43,50 @@ class SplitFractions(_Section):
         return self
 
 
+GtCategory = Literal["face", "body", "plate", "text_pii", "text_nonpii"]
+_BUILTIN_ONLY = {"n_images": 2000, "image_size": 256, "max_faces": 3, "face_size": (24, 72)}
+
+
+def _default_category_map() -> dict[GtCategory, tuple[str, ...]]:
+    return {"face": ("face", "head"), "plate": ("license_plate", "licence_plate", "plate"),
+            "text_pii": ("text",), "body": ("person",)}
+
+
 class IngestParams(_Section):
-    source: Literal["builtin", "folder"] = "builtin"
-    folder: str | None = None  # root/<label>/*.png when source == folder
-    n_images: int = Field(2000, ge=10, le=1_000_000)
+    """Where the images come from: the builtin benchmark, or the user's own collection.
+
+    folder: a tree of images of any depth under `folder`; coco: a COCO json (`coco`) whose file names are
+    relative to `folder`; csv: the images listed in `labels` (a CSV `path,label` or JSONL), relative to `folder`.
+    """
+
+    source: Literal["builtin", "folder", "coco", "csv"] = "builtin"
+    folder: str | None = None  # root of the user's images (every source but builtin)
+    label_from: Literal["dir", "file", "none"] = "dir"  # first directory level | the `labels` file | no labels
+    labels: str | None = None  # CSV (path,label) or JSONL: label_from file, and the list of the csv source
+    coco: str | None = None  # COCO json with images and annotations (source coco)
+    # privtrail ground-truth category → the user's COCO category names that mean it (case-insensitive);
+    # text of unknown kind is personal (text_pii) until marked otherwise; unlisted categories are ignored
+    categories: dict[GtCategory, tuple[str, ...]] = Field(default_factory=_default_category_map)
+    max_side: int | None = Field(None, ge=64, le=65536)  # larger images are downscaled to this side at ingest
+    n_images: int = Field(2000, ge=10, le=1_000_000)  # builtin only, like the next three
     image_size: int = Field(256, ge=64, le=2048)
     max_faces: int = Field(3, ge=0, le=8)
     face_size: tuple[int, int] = (24, 72)  # min, max face side in pixels
     split: SplitFractions = SplitFractions()
 
     @model_validator(mode="after")
-    def _folder_needs_path(self) -> IngestParams:
-        if self.source == "folder" and not self.folder:
-            raise ValueError("ingest.folder is required when ingest.source is 'folder'")
+    def _source_needs_its_inputs(self) -> IngestParams:
+        if self.source != "builtin" and not self.folder:
+            raise ValueError(f"ingest.folder (the images' root) is required when ingest.source is {self.source!r}")
+        if self.source == "coco" and not self.coco:
+            raise ValueError("ingest.coco (the COCO json) is required when ingest.source is 'coco'")
+        if (self.source == "csv" or self.label_from == "file") and not self.labels:
+            raise ValueError("ingest.labels (a CSV path,label or JSONL file) is required by source csv / label_from file")
+        if self.source != "builtin":
+            changed = [k for k, v in _BUILTIN_ONLY.items() if getattr(self, k) != v]
+            if changed:
+                raise ValueError(f"ingest.{', ingest.'.join(changed)} only apply to the builtin source; "
+                                 f"for {self.source!r} remove them or use ingest.max_side")
         if self.face_size[0] > self.face_size[1] or self.face_size[0] < 8:
             raise ValueError(
                 f"ingest.face_size must be (min, max) with 8 <= min <= max, got {self.face_size}"
@@ -187,11 +218,18 @@ class BudgetParams(_Section):
     ledger: str = "ledger/privacy_ledger.jsonl"  # append-only JSONL; committed, not a DVC output
 
 
+RegistryModel = Literal["digit_hog", "digit_linear", "gn_cnn", "photo_hog"]
+_FEATURES_OF = {"digit_hog": "placard", "digit_linear": "placard", "gn_cnn": "full", "photo_hog": "full"}
+_USER_MODEL = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # package.module:factory
+
+
 class TrainParams(_Section):
-    # features: "placard" crops the digit placard (classical CV, no learned parameters) into
-    # (N, 1, s, s) ink maps for digit_hog / digit_linear; "full" feeds the whole scene (N, 3, s, s) to gn_cnn.
+    # features: "placard" crops the digit placard (classical CV, no learned parameters) into (N, 1, s, s)
+    # ink maps for digit_hog / digit_linear (the builtin task); "full" feeds the whole photo (N, 3, s, s) to
+    # photo_hog (fixed HOG + colour features, a DP linear head: the choice for your own photos), gn_cnn, or
+    # your own model, named "package.module:factory" (called as factory(num_classes=..., in_shape=(C, H, W))).
     features: Literal["placard", "full"] = "placard"
-    model: Literal["digit_hog", "digit_linear", "gn_cnn"] = "digit_hog"
+    model: RegistryModel | Annotated[str, Field(pattern=_USER_MODEL)] = "digit_hog"
     input_size: int = Field(28, ge=16, le=512)
     epochs: int = Field(10, ge=1, le=1000)
     batch_size: int = Field(256, ge=1)
@@ -205,7 +243,7 @@ class TrainParams(_Section):
 
     @model_validator(mode="after")
     def _model_fits_features(self) -> TrainParams:
-        wanted = "full" if self.model == "gn_cnn" else "placard"
+        wanted = _FEATURES_OF.get(self.model, self.features)  # a user model takes what its features give
         if self.features != wanted:
             raise ValueError(f"model {self.model!r} takes features {wanted!r}, got {self.features!r}")
         return self
@@ -238,10 +276,11 @@ class ModelInversionParams(_Section):
 
 class GradientInversionParams(_Section):
     enabled: bool = True
-    # federated client models attacked: registry models or pixel_linear (logistic regression on the crop)
-    models: tuple[Literal["pixel_linear", "digit_linear", "digit_hog", "gn_cnn"], ...] = ("pixel_linear", "digit_hog")
+    # federated client models attacked: pixel_linear (logistic regression on every input pixel) or "target"
+    # (the trained model's own architecture, train.model: a registry model or the user's)
+    models: tuple[Literal["pixel_linear", "target"], ...] = ("pixel_linear", "target")
     # models that get every defence; the others only "none" and DP noise at the training σ
-    sweep_models: tuple[Literal["pixel_linear", "digit_linear", "digit_hog", "gn_cnn"], ...] = ("pixel_linear",)
+    sweep_models: tuple[Literal["pixel_linear", "target"], ...] = ("pixel_linear",)
     methods: tuple[Literal["dlg", "idlg", "inverting_gradients"], ...] = ("dlg", "idlg", "inverting_gradients")
     batch_sizes: tuple[int, ...] = (1, 4)
     steps: int = Field(200, ge=1)
@@ -300,6 +339,24 @@ class Gates(_Section):
     min_empirical_epsilon_margin: float = Field(0.0)  # theoretical ε − empirical lower bound; < 0: DP is broken
     max_gradient_inversion_psnr_dp: float = Field(15.0, gt=0)  # dB, best reconstruction under DP at training σ
     max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, ge=0, le=1)
+    # identity-free linkage attack (check_quality): anonymized faces linked back to their raw face among the
+    # N raw faces of the sample, top-1 minus chance (1/N), the worse of the naive and the adaptive attacker
+    max_linkage_advantage: float = Field(0.05, ge=0, le=1)
+    min_linkage_calibration: float = Field(0.8, ge=0, le=1)  # the same attack on lightly perturbed clear faces
+
+
+# A gate that is not a threshold in `Gates` but a consistency check of the evidence (tasks/report/gates.py).
+CHECK_GATES: tuple[str, ...] = ("epsilon_recomputation_agreement",)
+
+
+def _check_waivers(waived: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(waived) - set(Gates.model_fields) - set(CHECK_GATES))
+    if unknown:
+        raise ValueError(f"unknown gate(s) {unknown}: a waiver names a gate of `gates:`")
+    empty = sorted(k for k, why in waived.items() if len(why.strip()) < 10)
+    if empty:
+        raise ValueError(f"waiver of {empty} needs a written reason (at least 10 characters)")
+    return waived
 
 
 class ScheduleParams(_Section):
@@ -326,6 +383,9 @@ class Params(_Section):
     retention: RetentionParams = RetentionParams()
     promote: PromoteParams = PromoteParams()
     gates: Gates = Gates()
+    # gate name → the written reason it is waived for this data (the verdict counts a waived gate as met;
+    # the report shows the gate, its measured value if any, and the reason)
+    gates_waived: Annotated[dict[str, str], AfterValidator(_check_waivers)] = Field(default_factory=dict)
     schedule: ScheduleParams = ScheduleParams()
 
 

@@ -71,32 +71,37 @@ def per_sample_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     return [per[k] for k in params]
 
 
-def pixel_linear(*, num_classes: int, seed: int, input_size: int = 28) -> nn.Module:
-    """Logistic regression on every pixel of the (1, s, s) crop (`DigitLinear` at grid = s), seeded init.
+def pixel_linear(*, num_classes: int, seed: int, input_size: int = 28, in_channels: int = 1) -> nn.Module:
+    """Logistic regression on every pixel of the (C, s, s) input (`DigitLinear` at grid = s), seeded init.
 
     The textbook federated client model whose gradient contains its input (Phong et al. 2017).
     """
-    model = DigitLinear(num_classes=num_classes, grid=input_size)
+    model = DigitLinear(num_classes=num_classes, grid=input_size, in_channels=in_channels)
     gen = torch.Generator().manual_seed(seed)
     nn.init.kaiming_uniform_(model.head.weight, nonlinearity="relu", generator=gen)
     nn.init.zeros_(model.head.bias)
     return model
 
 
-def gi_model(name: str, *, num_classes: int, seed: int, input_size: int) -> nn.Module:
-    """The federated model whose gradient is attacked: a `MODELS` entry or "pixel_linear", fresh seeded weights
-    (the global model at round 0; the head is not zeroed so every class's logit depends on the input).
+def gi_model(name: str, *, num_classes: int, seed: int, input_size: int,
+             in_shape: tuple[int, int, int] | None = None) -> nn.Module:
+    """The federated model whose gradient is attacked: a `MODELS` entry, a user's "package.module:factory"
+    or "pixel_linear", fresh seeded weights (the global model at round 0; the head is not zeroed so every
+    class's logit depends on the input).
 
+    Args:
+        in_shape: (C, s, s) of one input; pixel_linear takes its channels, a user model needs it.
     Raises:
         InvalidInputError: unknown name.
     """
     if name == "pixel_linear":
-        return pixel_linear(num_classes=num_classes, seed=seed, input_size=input_size)
-    if name not in MODELS:
+        channels = in_shape[0] if in_shape is not None else 1
+        return pixel_linear(num_classes=num_classes, seed=seed, input_size=input_size, in_channels=channels)
+    if name not in MODELS and ":" not in name:
         raise InvalidInputError(
             f"gradient inversion model {name!r} is not one of {sorted(MODELS) + ['pixel_linear']}"
         )
-    return build_model(name, num_classes=num_classes, seed=seed, zero_head=False)
+    return build_model(name, num_classes=num_classes, seed=seed, zero_head=False, in_shape=in_shape)
 
 
 # --- defences -------------------------------------------------------------------------------

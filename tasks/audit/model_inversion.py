@@ -34,6 +34,7 @@ def class_representatives(
     lr: float = 0.05,
     tv: float = 0.05,
     device: str = "cpu",
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> torch.Tensor:
     """MI-Face representatives of every class, optimised jointly (one batch, one image per class).
 
@@ -41,8 +42,9 @@ def class_representatives(
         model: (N, C, s, s) -> (N, num_classes) logits; its weights are not changed.
         shape: (C, s, s) of one input; the search starts from zeros (blank card), as Fredrikson et al.
         steps, lr: Adam iterations and step size; tv: total-variation weight.
+        bounds: (low, high) of the model's inputs (the front end's range): the search stays inside.
     Returns:
-        (num_classes, C, s, s) float32 in [0, 1] on the CPU.
+        (num_classes, C, s, s) float32 in `bounds` on the CPU.
     """
     if steps < 1 or num_classes < 1:
         raise InvalidInputError(
@@ -51,7 +53,8 @@ def class_representatives(
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    x = torch.full((num_classes, *shape), 0.01, device=device, requires_grad=True)
+    low, high = bounds
+    x = torch.full((num_classes, *shape), low + 0.01 * (high - low), device=device, requires_grad=True)
     target = torch.arange(num_classes, device=device)
     opt = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
@@ -60,14 +63,16 @@ def class_representatives(
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         with torch.no_grad():
-            x.clamp_(0.0, 1.0)
+            x.clamp_(low, high)
     for p in model.parameters():
         p.requires_grad_(True)
     return x.detach().cpu()
 
 
-def _ssim(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    return float(structural_similarity(a[0], b[0], data_range=1.0, win_size=7))  # type: ignore[no-untyped-call]
+def _ssim(a: NDArray[np.float64], b: NDArray[np.float64], data_range: float = 1.0) -> float:
+    """SSIM of two (C, s, s) inputs (channels averaged)."""
+    return float(np.mean([structural_similarity(a[c], b[c], data_range=data_range, win_size=7)  # type: ignore[no-untyped-call]
+                          for c in range(len(a))]))
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,12 @@ def score_inversion(
     y_train: torch.Tensor,
     *,
     max_per_class: int = 200,
+    data_range: float = 1.0,
 ) -> ModelInversionResult:
     """Compare representatives (num_classes, C, s, s) with training inputs (N, C, s, s), labels (N,).
 
-    Only the first `max_per_class` images per class are compared (SSIM is per pair).
+    Only the first `max_per_class` images per class are compared (SSIM is per pair, averaged over
+    channels; `data_range`: width of the inputs' range).
     """
     if reps.ndim != 4 or x_train.ndim != 4 or reps.shape[1:] != x_train.shape[1:]:
         raise InvalidInputError(
@@ -114,10 +121,10 @@ def score_inversion(
     for c in range(len(r)):
         mine = xs[ys == c][:max_per_class]
         rest = xs[ys != c][: max_per_class * 2]
-        s_own = [_ssim(r[c], im) for im in mine] or [float("nan")]
+        s_own = [_ssim(r[c], im, data_range) for im in mine] or [float("nan")]
         own.append(max(s_own))
         mean.append(float(np.mean(s_own)))
-        other.append(max(_ssim(r[c], im) for im in rest) if len(rest) else float("nan"))
+        other.append(max(_ssim(r[c], im, data_range) for im in rest) if len(rest) else float("nan"))
     conf = float(probs[torch.arange(len(r)), torch.arange(len(r))].mean())
     return ModelInversionResult(
         float(np.nanmean(own)),

@@ -24,6 +24,7 @@ from tasks.anonymize.engine import image_rng, obfuscation_options
 from tasks.anonymize.obfuscate import OBFUSCATORS
 from tasks.anonymize.replace import lfw_pool
 from tasks.check_quality.image_metrics import image_quality
+from tasks.check_quality.linkage import linkage_attack
 from tasks.check_quality.reid import NONE, AttackConfig, Embeddings, attack
 from tasks.check_quality.residual import residual_faces
 from tasks.check_quality.text import read_strings
@@ -143,7 +144,7 @@ class CompareTools:
     detector: Detector
     embed: Callable[[Sequence[Image]], Embeddings]
     clear_gallery: Embeddings
-    model: torch.nn.Module
+    model: torch.nn.Module | None  # None: no labels, no task model (utility columns NaN)
     train: TrainParams
     ocr: OcrReader | None = None
 
@@ -239,34 +240,52 @@ def compare_method(
         for s in samples
     ]
     crops, ids = _probes(samples, outs, config.probes)
-    reid = attack(
-        crops,
-        ids,
-        config=AttackConfig(**{**asdict_shallow(config.attack), "method": method}),
-        embed=tools.embed,
-        clear_gallery=tools.clear_gallery,
-    )
+    reid = _reid(samples, crops, ids, method=method, config=config, tools=tools)
     labels = np.asarray([s.label for s in samples], np.int64)
-    raw_acc = accuracy(tools.model, task_inputs([s.image for s in samples], train=tools.train), labels)
-    anon_acc = accuracy(tools.model, task_inputs(outs, train=tools.train), labels)
+    raw_acc = anon_acc = float("nan")  # no task model without labels
+    if tools.model is not None:
+        raw_acc = accuracy(tools.model, task_inputs([s.image for s in samples], train=tools.train), labels)
+        anon_acc = accuracy(tools.model, task_inputs(outs, train=tools.train), labels)
     return MethodRow(
         method=method,
         n_images=len(samples),
         **_quality(samples, outs, config.anonymize),
         residual_face_rate=_residual(samples, outs, tools.detector, config.residual_images),
-        reid_naive_top1=reid.naive.top1,
-        reid_naive_top5=reid.naive.top5,
-        reid_adaptive_top1=reid.adaptive.top1,
-        reid_adaptive_top5=reid.adaptive.top5,
-        reid_trained_accuracy=reid.trained.accuracy,
-        reid_chance=reid.naive.chance,
-        reid_worst_rate=reid.worst_rate,
+        **reid,
         n_probes=len(crops),
         utility_raw_accuracy=raw_acc,
         utility_anon_accuracy=anon_acc,
         utility_ratio=anon_acc / raw_acc if raw_acc > 0 else float("nan"),
         **_text(samples, outs, tools.ocr, config.text_images, config.text_min_similarity),
     )
+
+
+_NAN_REID = {k: float("nan") for k in ("reid_naive_top1", "reid_naive_top5", "reid_adaptive_top1",
+                                        "reid_adaptive_top5", "reid_trained_accuracy", "reid_chance",
+                                        "reid_worst_rate")}
+
+
+def _reid(samples: Sequence[Sample], crops: list[Image], ids: NDArray[np.int64], *, method: str,
+          config: CompareConfig, tools: CompareTools) -> dict[str, float]:
+    """The re-identification columns: the identity attacks when every face has an identity, else the
+    identity-free linkage attack (naive / adaptive; no trained attacker), NaN with fewer than 2 faces."""
+    if len(crops) and ids.min() >= 0:
+        r = attack(crops, ids, config=AttackConfig(**{**asdict_shallow(config.attack), "method": method}),
+                   embed=tools.embed, clear_gallery=tools.clear_gallery)
+        return {"reid_naive_top1": r.naive.top1, "reid_naive_top5": r.naive.top5,
+                "reid_adaptive_top1": r.adaptive.top1, "reid_adaptive_top5": r.adaptive.top5,
+                "reid_trained_accuracy": r.trained.accuracy, "reid_chance": r.naive.chance,
+                "reid_worst_rate": r.worst_rate}
+    raw = [np.ascontiguousarray(s.image[y0:y1, x0:x1]) for s in samples
+           for x0, y0, x1, y1 in s.boxes.get("face", np.zeros((0, 4), np.int64))][: len(crops)]
+    if len(crops) < 2:
+        return dict(_NAN_REID)
+    a = config.attack
+    link = linkage_attack(raw, crops, method=method, options=a.options, pad=a.pad, embed=tools.embed, seed=a.seed)
+    return {"reid_naive_top1": link.naive.top1, "reid_naive_top5": link.naive.top5,
+            "reid_adaptive_top1": link.adaptive.top1, "reid_adaptive_top5": link.adaptive.top5,
+            "reid_trained_accuracy": float("nan"), "reid_chance": link.chance,
+            "reid_worst_rate": max(link.naive.top1, link.adaptive.top1)}
 
 
 def asdict_shallow(obj: Any) -> dict[str, Any]:

@@ -29,12 +29,13 @@ def task_inputs(images: Sequence[Image], *, train: TrainParams) -> torch.Tensor:
 
 
 def train_task_model(
-    x: torch.Tensor, y: NDArray[np.int64], *, train: TrainParams, seed: int
+    x: torch.Tensor, y: NDArray[np.int64], *, train: TrainParams, seed: int, num_classes: int | None = None
 ) -> torch.nn.Module:
     """Train the non-private task model (`train.model`, epochs, batch size, `nonprivate_lr`) on `x`, `y`.
 
     Args:
         x: (N, C, s, s) float32 from `task_inputs` of the raw train images; y: (N,) int labels.
+        num_classes: the data's label count (None: the largest label + 1).
     Raises:
         InvalidInputError: what `train_nonprivate` raises on bad shapes.
     """
@@ -48,6 +49,7 @@ def train_task_model(
         lr=train.nonprivate_lr,
         momentum=train.momentum,
         seed=seed,
+        num_classes=num_classes,
     )
     return result.model.eval()
 
@@ -105,12 +107,14 @@ def preserved(raw: Detections, anon: Detections, *, match_iou: float) -> tuple[i
 
 
 def load_task_model(
-    state: dict[str, torch.Tensor], *, train: TrainParams, num_classes: int, seed: int
+    state: dict[str, torch.Tensor], *, train: TrainParams, num_classes: int, seed: int,
+    in_shape: tuple[int, int, int] | None = None,
 ) -> torch.nn.Module:
-    """Rebuild the task model (`train.model`) from its state dict, in eval mode."""
+    """Rebuild the task model (`train.model`) from its state dict, in eval mode (`in_shape`: (C, H, W) of
+    one input, which a user's model factory needs)."""
     from tasks.train.models import build_model
 
-    model = build_model(train.model, num_classes=num_classes, seed=seed)
+    model = build_model(train.model, num_classes=num_classes, seed=seed, in_shape=in_shape)
     model.load_state_dict(state)
     return model.eval()
 

@@ -170,6 +170,26 @@ def _to_rgb(image: Image.Image) -> NDArray[np.uint8]:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
+def downscale(image: NDArray[np.uint8], *, max_side: int | None, name: str) -> tuple[NDArray[np.uint8], float]:
+    """Shrink `image` so its longer side is at most `max_side` (aspect kept, cv2 INTER_AREA).
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        max_side: the longest side allowed; None: no limit.
+        name: the file, for error messages.
+    Returns:
+        (the image, the scale applied: 1.0 when it was not resized).
+    """
+    import cv2
+
+    h, w = check_image(image, name=name).shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return image, 1.0
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA)), scale
+
+
 def encode_png(image: NDArray[np.uint8]) -> bytes:
     """Return `image` as a lossless PNG built from its pixels only (no EXIF, ICC or text chunks).
 

@@ -1,8 +1,11 @@
 """The compliance.json contract (later issues extend it, never break it).
 
 ```
-{"verdict": "pass"|"fail",
- "gates":   [{"name", "threshold", "value", "passed", ...}],
+{"verdict": "pass"|"fail",   # pass: every gate passed or waived
+ "gates":   [{"name", "threshold", "value", "passed", "status", "reason", ...}],
+             # status: passed | failed | waived | not_assessed; reason: why (None when passed)
+ "gate_states": {"passed": n, "failed": n, "waived": n, "not_assessed": n},
+ "data_capabilities": {"<need>": null | "why the data cannot measure it"},  # tasks/report/gates.py NEEDS
  "counts":  {"ingested", "anonymized", "quarantined"},
  "dp":      {"epsilon", "delta", "accountant", "noise_multiplier", "sample_rate", "steps", "epsilon_recomputed",
              "grad_sample_mode", "max_grad_norm", "secure_mode", "warnings", "empirical_epsilon_lower_bound",
@@ -29,7 +32,7 @@ from typing import Any
 
 from tasks.errors import InvalidInputError
 from tasks.params import Gates
-from tasks.report.gates import evaluate_gates
+from tasks.report.gates import evaluate_gates, verdict
 
 ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
                  "balanced_accuracy": "balanced_accuracy", "advantage": "advantage",
@@ -58,7 +61,10 @@ def _counts(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
             "ingest_quarantined": int(metrics["ingest"]["ingest/n_quarantined"])}
 
 
-def _dp(record: Mapping[str, Any], epsilon_recomputed: float, ledger: Mapping[str, Any] | None) -> dict[str, Any]:
+def _dp(record: Mapping[str, Any], epsilon_recomputed: float | None,
+        ledger: Mapping[str, Any] | None) -> dict[str, Any]:
+    if "skipped" in record:  # no labels: nothing was trained, so nothing was released
+        return {"skipped": str(record["skipped"]), "epsilon": None, "epsilon_recomputed": None, "delta": None}
     keys = ("epsilon", "accountant", "noise_multiplier", "sample_rate", "steps", "epochs", "max_grad_norm",
             "n_train", "batch_size", "poisson_sampling", "target_epsilon")
     # records written before grad_sample_mode / secure_mode existed ran Opacus' defaults
@@ -92,7 +98,7 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
     """Flatten the measured values the gates read ("<section>/<metric>")."""
     flat: dict[str, float | None] = {k: v for m in metrics.values() for k, v in m.items()}
     flat["anonymize/quarantine_fraction"] = counts["quarantined"] / counts["ingested"] if counts["ingested"] else None
-    flat |= {f"dp/{k}": float(dp[k]) for k in ("epsilon", "epsilon_recomputed", "delta")}
+    flat |= {f"dp/{k}": None if dp.get(k) is None else float(dp[k]) for k in ("epsilon", "epsilon_recomputed", "delta")}
     flat |= {f"utility/{k}": float(v) for k, v in utility.items()}
     flat |= {f"attacks/{k.split('/', 1)[1]}": v for k, v in metrics.get("audit", {}).items()}
     for field in ("auc", "tpr_at_0_1pct_fpr"):  # LiRA gates check the worse of its two variants
@@ -102,7 +108,9 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
 
 
 def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: Mapping[str, Any],
-                     epsilon_recomputed: float, gates: Gates, lineage: Mapping[str, Any],
+                     epsilon_recomputed: float | None, gates: Gates, lineage: Mapping[str, Any],
+                     missing: Mapping[str, str | None] | None = None,
+                     waived: Mapping[str, str] | None = None,
                      quarantine_reasons: Sequence[Mapping[str, str]] = (),
                      ledger: Mapping[str, Any] | None = None,
                      sweep: Mapping[str, Any] | None = None,
@@ -116,16 +124,22 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
     `methods` (check_quality's compare_methods.json): one row per anonymization method on the same images.
     `inventory` (tasks/report/inventory.py): sources, counts, dataset digests, raw-data retention status;
     reported, never gated (its retention state changes with the clock, the verdict must not).
+    `missing` (`data_capabilities`): what the data cannot measure and why; `waived`: params' gates_waived.
     """
     counts = _counts(metrics)
     dp = _dp(dp_record, epsilon_recomputed, ledger)
     audit = metrics.get("audit", {})
     dp["empirical_epsilon_lower_bound"] = audit.get("audit/dp/empirical_epsilon_lower_bound")
-    utility = {k: float(metrics["train"][f"train/{k}"]) for k in ("dp_test_accuracy", "nonprivate_test_accuracy")}
-    results = evaluate_gates(gates, gate_values(metrics, dp, utility, counts))
+    train = metrics.get("train", {})
+    utility = {k: float(train[f"train/{k}"]) for k in ("dp_test_accuracy", "nonprivate_test_accuracy")
+               if f"train/{k}" in train}
+    results = evaluate_gates(gates, gate_values(metrics, dp, utility, counts), missing=missing, waived=waived)
+    states = {s: sum(g.status == s for g in results) for s in ("passed", "failed", "waived", "not_assessed")}
     return {
-        "verdict": "pass" if all(g.passed for g in results) else "fail",
+        "verdict": verdict(results),
         "gates": [g.as_dict() for g in results],
+        "gate_states": states,
+        "data_capabilities": dict(missing or {}),
         "counts": counts,
         "dp": dp,
         "utility": utility,
@@ -142,3 +156,31 @@ def _sweep(sweep: Mapping[str, Any]) -> dict[str, Any]:
     totals = sweep.get("ledger_total_epsilon") or {}
     return {"rows": list(sweep["rows"]), "ledger": sweep.get("ledger"), "git_sha": sweep.get("git_sha"),
             "datasets": sorted(totals), "ledger_total_epsilon": max(totals.values()) if totals else None}
+
+
+def data_capabilities(metrics: Mapping[str, Mapping[str, float]], *, source: str) -> dict[str, str | None]:
+    """What the data can measure (`tasks.report.gates.NEEDS`): None where it can, else the reason.
+
+    Read from the stages' own counts: ingest's ground-truth boxes per category, identities and labels,
+    check_quality's linkage sample.
+    """
+    ingest, quality = metrics.get("ingest", {}), metrics.get("check_quality", {})
+
+    def has(key: str, store: Mapping[str, float]) -> bool:
+        return float(store.get(key, 0.0) or 0.0) > 0
+
+    no_gt = (f"no {{what}} ground truth: the {source!r} source has no {{what}} boxes "
+             "(bring them as a COCO json: ingest.source coco)")
+    out: dict[str, str | None] = {}
+    for need, cat, what in (("face_gt", "face", "face"), ("plate_gt", "plate", "licence-plate"),
+                            ("text_pii_gt", "text_pii", "personal-text"),
+                            ("text_nonpii_gt", "text_nonpii", "non-personal-text")):
+        out[need] = None if has(f"ingest/gt_{cat}", ingest) else no_gt.format(what=what)
+    out["identities"] = None if has("ingest/n_identities", ingest) else (
+        "no identities (who each face is): the identity re-identification attacks cannot run; the "
+        "identity-free linkage attack measures re-identification instead")
+    out["faces"] = None if float(quality.get("check_quality/linkage_n_faces", 0.0) or 0.0) >= 2 else (
+        "fewer than 2 faces found in the anonymized images: nothing to link")
+    out["labels"] = None if has("ingest/labelled", ingest) else (
+        "no labels (ingest.label_from: none): train and audit were skipped, no model was released")
+    return out

@@ -1,6 +1,9 @@
-"""Gates: every threshold of `params.yaml: gates`, the measured value it applies to, and a verdict.
+"""Gates: every threshold of `params.yaml: gates`, the measured value it applies to, and its state.
 
-A gate whose value was not measured fails (fail closed): a missing number is never a pass.
+Each gate ends `passed`, `failed`, `waived` (in `gates_waived`, with a written reason) or `not_assessed`
+(the data cannot measure it: no face ground truth, no identities, no labels, ...; with the reason). A gate
+whose data exists but whose value is missing fails (fail closed): a missing number is never a pass, and
+the verdict is "pass" only when every gate passed or was waived.
 """
 
 from __future__ import annotations
@@ -9,19 +12,27 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from tasks.params import Gates
 
 _OPS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge}
+GateStatus = Literal["passed", "failed", "waived", "not_assessed"]
+MET: tuple[GateStatus, ...] = ("passed", "waived")
+
+# What the data must hold for a gate to be measurable (`GateSpec.needs`); the report flow says, for each,
+# None (it does) or the reason it does not (`data_capabilities`).
+NEEDS = ("face_gt", "plate_gt", "text_pii_gt", "text_nonpii_gt", "identities", "faces", "labels")
 
 
 @dataclass(frozen=True)
 class GateSpec:
-    """Which measured value a gate checks, and how."""
+    """Which measured value a gate checks, how, and what the data must hold to measure it."""
 
     value_key: str  # key into the flat values mapping built by the report flow
     op: str  # "<=" (a maximum) or ">=" (a minimum)
     description: str
+    needs: str | None = None  # one of NEEDS, or None: always measurable
 
 
 # gate name (= field of tasks.params.Gates) → spec; adding a gate is one entry here plus one param.
@@ -29,53 +40,60 @@ GATE_SPECS: dict[str, GateSpec] = {
     "max_quarantine_fraction": GateSpec("anonymize/quarantine_fraction", "<=",
                                         "share of ingested images quarantined by anonymization"),
     "min_face_redaction_recall": GateSpec("check_quality/face_redaction_recall", ">=",
-                                          "ground-truth faces covered by a redaction"),
+                                          "ground-truth faces covered by a redaction", needs="face_gt"),
     "min_plate_redaction_recall": GateSpec("check_quality/plate_redaction_recall", ">=",
-                                           "ground-truth licence plates covered by a redaction"),
+                                           "ground-truth licence plates covered by a redaction", needs="plate_gt"),
     "min_text_pii_redaction_recall": GateSpec("check_quality/text_pii_redaction_recall", ">=",
                                               "ground-truth personal text (names, phones, e-mails) covered by a "
-                                              "redaction"),
+                                              "redaction", needs="text_pii_gt"),
     "max_residual_face_rate": GateSpec("check_quality/residual_face_matched_rate", "<=",
                                        "share of ground-truth faces an independent detector (dlib HOG) still finds "
-                                       "on the anonymized images"),
+                                       "on the anonymized images", needs="face_gt"),
     "max_adaptive_reid_rate": GateSpec("check_quality/reid_adaptive_top1", "<=",
                                        "anonymized faces re-identified (top-1) by an attacker who applies the same "
-                                       "method to a gallery of the identities (parrot attack, dlib embeddings)"),
+                                       "method to a gallery of the identities (parrot attack, dlib embeddings)", needs="identities"),
     "max_trained_reid_rate": GateSpec("check_quality/reid_trained_accuracy", "<=",
                                       "anonymized faces re-identified by a classifier trained on obfuscated faces "
-                                      "of the identities (McPherson et al. 2016)"),
+                                      "of the identities (McPherson et al. 2016)", needs="identities"),
     "min_reid_attack_calibration": GateSpec("check_quality/reid_clear_naive_top1", ">=",
                                             "clear faces the same attack re-identifies (a weak attacker's low rate "
-                                            "proves nothing)"),
+                                            "proves nothing)", needs="identities"),
     "min_utility_ratio": GateSpec("check_quality/utility_ratio", ">=",
-                                  "task accuracy on anonymized / raw test images (model trained on raw images)"),
+                                  "task accuracy on anonymized / raw test images (model trained on raw images)", needs="labels"),
     "max_text_pii_readable": GateSpec("check_quality/text_pii_readable_anon", "<=",
-                                      "ground-truth personal strings OCR still reads on anonymized images"),
+                                      "ground-truth personal strings OCR still reads on anonymized images", needs="text_pii_gt"),
     "max_plate_readable": GateSpec("check_quality/plate_readable_anon", "<=",
-                                   "ground-truth licence plates OCR still reads on anonymized images"),
+                                   "ground-truth licence plates OCR still reads on anonymized images", needs="plate_gt"),
     "min_nonpii_text_preserved": GateSpec("check_quality/text_nonpii_preserved", ">=",
-                                          "non-personal text readable on raw images still readable after"),
+                                          "non-personal text readable on raw images still readable after", needs="text_nonpii_gt"),
     "min_gx_anonymized_manifest": GateSpec("check_quality/gx_success", ">=",
                                            "Great Expectations suite on the anonymized manifest (counts, metadata, "
                                            "sizes, ids, residuals)"),
-    "max_epsilon": GateSpec("dp/epsilon_recomputed", "<=", "DP-SGD ε, recomputed from the mechanism history"),
-    "max_delta": GateSpec("dp/delta", "<=", "DP-SGD δ"),
-    "min_dp_accuracy": GateSpec("utility/dp_test_accuracy", ">=", "test accuracy of the DP model"),
+    "max_epsilon": GateSpec("dp/epsilon_recomputed", "<=", "DP-SGD ε, recomputed from the mechanism history", needs="labels"),
+    "max_delta": GateSpec("dp/delta", "<=", "DP-SGD δ", needs="labels"),
+    "min_dp_accuracy": GateSpec("utility/dp_test_accuracy", ">=", "test accuracy of the DP model", needs="labels"),
     "max_mia_auc_dp": GateSpec("attacks/dp/loss_threshold/auc", "<=",
-                               "loss-threshold membership-inference AUC against the DP model"),
+                               "loss-threshold membership-inference AUC against the DP model", needs="labels"),
     "max_lira_auc_dp": GateSpec("attacks/dp/lira/auc", "<=",
                                 "LiRA membership-inference AUC against the DP model (worse of online / offline, "
-                                "K shadow models)"),
+                                "K shadow models)", needs="labels"),
     "max_lira_tpr_at_0_1pct_fpr_dp": GateSpec("attacks/dp/lira/tpr_at_0_1pct_fpr", "<=",
-                                              "LiRA TPR at 0.1% FPR against the DP model (worse of online / offline)"),
+                                              "LiRA TPR at 0.1% FPR against the DP model (worse of online / offline)", needs="labels"),
     "min_empirical_epsilon_margin": GateSpec("attacks/dp/empirical_epsilon_margin", ">=",
                                              "theoretical ε minus the empirical ε lower bound of the attacks and the "
-                                             "canary audit (Clopper–Pearson 95 %); negative means DP-SGD is broken"),
+                                             "canary audit (Clopper–Pearson 95 %); negative means DP-SGD is broken", needs="labels"),
     "max_gradient_inversion_psnr_dp": GateSpec("attacks/dp/gradient_inversion/psnr", "<=",
                                                "best PSNR (dB) of gradient inversion (DLG / iDLG / Inverting "
-                                               "Gradients) of one image under DP noise at the training σ"),
+                                               "Gradients) of one image under DP noise at the training σ", needs="labels"),
     "max_mia_tpr_at_1pct_fpr_dp": GateSpec("attacks/dp/loss_threshold/tpr_at_1pct_fpr", "<=",
-                                           "membership-inference TPR at 1% FPR against the DP model"),
+                                           "membership-inference TPR at 1% FPR against the DP model", needs="labels"),
+    "max_linkage_advantage": GateSpec("check_quality/linkage_advantage", "<=",
+                                      "anonymized faces linked back to their own raw face among the N raw faces of "
+                                      "the sample (top-1, worse of the naive and the adaptive attacker) minus chance "
+                                      "1/N; needs no identities", needs="faces"),
+    "min_linkage_calibration": GateSpec("check_quality/linkage_clear_top1", ">=",
+                                        "lightly perturbed clear faces the same linkage attack links back (a weak "
+                                        "attacker's low rate proves nothing)", needs="faces"),
 }
 
 # Checks that are not policy choices but consistency of the evidence itself.
@@ -84,32 +102,79 @@ EPSILON_AGREEMENT = 0.01  # |ε_recomputed − ε_reported| / ε_reported
 
 @dataclass(frozen=True)
 class GateResult:
+    """One gate's outcome. `reason`: why it failed, was waived or was not assessed (None when it passed)."""
+
     name: str
     threshold: float
     value: float | None
-    passed: bool
+    status: GateStatus
     op: str
     description: str
+    reason: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """The measured value met the threshold (a waived or unassessed gate did not pass)."""
+        return self.status == "passed"
+
+    @property
+    def met(self) -> bool:
+        """Counts towards a "pass" verdict: passed, or waived with a written reason."""
+        return self.status in MET
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "threshold": self.threshold, "value": self.value, "passed": self.passed,
-                "op": self.op, "description": self.description}
+                "status": self.status, "reason": self.reason, "op": self.op, "description": self.description}
 
 
-def _check(name: str, threshold: float, value: float | None, op: str, description: str) -> GateResult:
-    ok = value is not None and math.isfinite(value) and _OPS[op](value, threshold)
-    return GateResult(name, float(threshold), None if value is None else float(value), bool(ok), op, description)
+def _check(name: str, threshold: float, value: float | None, spec: GateSpec, *, missing: str | None,
+           waiver: str | None) -> GateResult:
+    """The state of one gate: waived beats everything, then not assessable, then the measurement."""
+    value = None if value is None or not math.isfinite(value) else float(value)
+    ok = value is not None and _OPS[spec.op](value, threshold)
+    if waiver is not None:
+        status, reason = "waived", waiver
+    elif missing is not None:
+        status, reason = "not_assessed", missing
+    elif ok:
+        status, reason = "passed", None
+    else:
+        status = "failed"
+        reason = "not measured" if value is None else f"measured {value:.4g}, needs {spec.op} {threshold:g}"
+    return GateResult(name, float(threshold), value, status, spec.op, spec.description, reason)  # type: ignore[arg-type]
 
 
-def evaluate_gates(gates: Gates, values: Mapping[str, float | None]) -> list[GateResult]:
-    """Check every gate against `values` (flat "<section>/<metric>" keys); missing values fail.
+AGREEMENT_SPEC = GateSpec("dp/epsilon_agreement", "<=",
+                          "relative gap between the ε training reported and the ε recomputed here", needs="labels")
 
+
+def evaluate_gates(gates: Gates, values: Mapping[str, float | None], *,
+                   missing: Mapping[str, str | None] | None = None,
+                   waived: Mapping[str, str] | None = None) -> list[GateResult]:
+    """Every gate's state against `values` (flat "<section>/<metric>" keys).
+
+    Args:
+        gates: the thresholds.
+        values: measured values; a missing or non-finite one fails unless the gate is not assessable.
+        missing: `NEEDS` key → None when the data holds it, else the reason it does not (a gate needing
+            it is then "not_assessed" with that reason). Keys not given count as held.
+        waived: gate name → the written reason it is waived.
     Also checks that the recomputed ε agrees with the one training reported (within 1 %).
     """
-    results = [_check(name, float(getattr(gates, name)), values.get(spec.value_key), spec.op, spec.description)
+    missing, waived = missing or {}, waived or {}
+
+    def one(name: str, threshold: float, value: float | None, spec: GateSpec) -> GateResult:
+        why = missing.get(spec.needs) if spec.needs else None
+        return _check(name, threshold, value, spec, missing=why, waiver=waived.get(name))
+
+    results = [one(name, float(getattr(gates, name)), values.get(spec.value_key), spec)
                for name, spec in GATE_SPECS.items()]
     eps, eps_re = values.get("dp/epsilon"), values.get("dp/epsilon_recomputed")
     rel = abs(eps_re - eps) / eps if eps and eps_re is not None else None
-    results.append(_check("epsilon_recomputation_agreement", EPSILON_AGREEMENT, rel, "<=",
-                          "relative gap between the ε training reported and the ε recomputed here"))
+    results.append(one("epsilon_recomputation_agreement", EPSILON_AGREEMENT, rel, AGREEMENT_SPEC))
     return results
+
+
+def verdict(results: list[GateResult]) -> str:
+    """"pass" when every gate passed or was waived, else "fail" (a gate not assessed is not met)."""
+    return "pass" if results and all(g.met for g in results) else "fail"

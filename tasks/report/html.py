@@ -52,11 +52,14 @@ def regulation_rows(compliance: Mapping[str, Any]) -> list[dict[str, str]]:
 
     The storage-limitation row's status comes from the raw data's retention state (not a gate).
     """
-    passed = {g["name"]: g["passed"] for g in compliance["gates"]}
+    state = {g["name"]: g.get("status", "passed" if g["passed"] else "failed") for g in compliance["gates"]}
     rows = [_retention_row(compliance)]
     for requirement, evidence, section, gate_names in REGULATIONS:
-        if gate_names:
-            status = "met" if all(passed.get(g, False) for g in gate_names) else "not met"
+        states = {state.get(g, "failed") for g in gate_names}
+        if gate_names and states <= {"not_assessed"}:
+            status = "not assessed"
+        elif gate_names:
+            status = "met" if states <= {"passed", "waived"} else "not met"
         else:
             status = "evidence provided"
         rows.append({"requirement": requirement, "evidence": evidence, "section": section, "status": status,

@@ -33,7 +33,7 @@ from tasks.train.dp import (
     _engine,
     _loader,
     _make_private,
-    _num_classes,
+    num_classes_of,
     _record,
     check_delta,
     dp_epochs,
@@ -109,7 +109,8 @@ def train_dp_ddp(
         p.start()
     out = _collect(queue, procs, timeout_s=timeout_s)
     digests = tuple(out[r]["digest"] for r in range(world_size))
-    model = build_model(train_kw["model_name"], num_classes=_num_classes(y), seed=train_kw["seed"])
+    model = build_model(train_kw["model_name"], num_classes=num_classes_of(y, train_kw.get("num_classes")),
+                        seed=train_kw["seed"], in_shape=(int(x.shape[1]), int(x.shape[2]), int(x.shape[3])))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out[0]["state"].items()})
     return DdpResult(model=model, record=DpTrainingRecord.from_dict(out[0]["record"]),
                      curve=tuple(EpochStats(**c) for c in out[0]["curve"]), world_size=world_size,
@@ -185,9 +186,12 @@ def _rank_main(rank: int, world_size: int, backend: str, init: str, threads: int
 def _train_rank(rank: int, x: torch.Tensor, y: torch.Tensor, *, model_name: str, epochs: int, batch_size: int,
                 lr: float, momentum: float, target_epsilon: float, target_delta: float, max_grad_norm: float,
                 accountant: str, seed: int, device: str, physical_batch_size: int = 128,
-                grad_sample_mode: str = "hooks") -> tuple[nn.Module, DpTrainingRecord, list[EpochStats]]:  # fmt: skip
+                grad_sample_mode: str = "hooks", num_classes: int | None = None,
+                ) -> tuple[nn.Module, DpTrainingRecord, list[EpochStats]]:  # fmt: skip
     """`train_dp`'s loop on one rank (same model seed everywhere; own sampling seed; noise on rank 0)."""
-    model = DPDDP(build_model(model_name, num_classes=_num_classes(y), seed=seed).to(device))
+    in_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
+    model = DPDDP(build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
+                              in_shape=in_shape).to(device))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     # The whole set and the global batch: Opacus derives q = 1/len(loader) and shards the sampling itself.
     loader = _loader(x, y, batch_size=batch_size, seed=seed + 7919 * rank, shuffle=False)

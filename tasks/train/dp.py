@@ -113,8 +113,23 @@ def _check_xy(x: torch.Tensor, y: torch.Tensor, *, name: str) -> None:
         raise InvalidInputError(f"{name}: y has negative labels")
 
 
-def _num_classes(y: torch.Tensor) -> int:
-    return max(10, int(y.max()) + 1)
+def num_classes_of(y: torch.Tensor, num_classes: int | None) -> int:
+    """The output size: `num_classes` (the data's label set, from the caller's `ModelSpec`), or, when None,
+    the largest label in `y` + 1.
+
+    Raises:
+        InvalidInputError: a label in `y` that does not fit `num_classes`.
+    """
+    top = int(y.max()) + 1
+    if num_classes is None:
+        return top
+    if top > num_classes:
+        raise InvalidInputError(f"labels go up to {top - 1} but the model has {num_classes} classes")
+    return num_classes
+
+
+def _in_shape(x: torch.Tensor) -> tuple[int, int, int]:
+    return (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
 
 
 def _run_epoch(
@@ -257,6 +272,7 @@ def train_dp(
     accountant: str,
     seed: int,
     device: str = "cpu",
+    num_classes: int | None = None,
     physical_batch_size: int = 128,
     grad_sample_mode: str = "hooks",
     secure_mode: bool = False,
@@ -278,6 +294,7 @@ def train_dp(
         target_epsilon, target_delta, max_grad_norm, accountant ("prv" | "rdp" | "gdp"): DP params.
         seed: seed of every random choice.
         device: torch device.
+        num_classes: output size (the data's label set); None: the largest label in `y` + 1.
         physical_batch_size: largest batch held in memory at once.
         grad_sample_mode: how Opacus computes per-sample gradient norms: "hooks", "functorch" or
             "ghost" (ghost clipping: norms without materialising per-sample gradients).
@@ -299,7 +316,8 @@ def train_dp(
             f"grad_sample_mode {grad_sample_mode!r} is not one of {list(GRAD_SAMPLE_MODES)}"
         )
     val = _val_pair(x_val, y_val)
-    model = build_model(model_name, num_classes=_num_classes(y), seed=seed).to(device)
+    model = build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
+                        in_shape=_in_shape(x)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=False)
     engine = _engine(accountant, secure_mode=secure_mode)
@@ -378,6 +396,7 @@ def train_nonprivate(
     momentum: float,
     seed: int,
     device: str = "cpu",
+    num_classes: int | None = None,
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
 ) -> TrainResult:
@@ -390,7 +409,8 @@ def train_nonprivate(
     _check_xy(x, y, name="train_nonprivate")
     _check_batch(len(x), batch_size, epochs)
     val = _val_pair(x_val, y_val)
-    model = build_model(model_name, num_classes=_num_classes(y), seed=seed).to(device)
+    model = build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
+                        in_shape=_in_shape(x)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=True)
     curve = []

@@ -197,6 +197,8 @@ def _square_around_ink(dark: NDArray[np.float32], *, margin: float = 0.12) -> ND
 def placard_crop(image: NDArray[np.uint8], *, size: int) -> NDArray[np.float32]:
     """Locate the placard, rotate it upright and return its digit as a centred ink map.
 
+    When nothing looks like a placard the centred-square guess is cropped; `placard_crop_found` says so.
+
     Args:
         image: (H, W, 3) uint8 RGB scene.
         size: side of the output.
@@ -206,10 +208,15 @@ def placard_crop(image: NDArray[np.uint8], *, size: int) -> NDArray[np.float32]:
     Raises:
         InvalidInputError: not an (H, W, 3) uint8 image, smaller than 16x16, or size < 4.
     """
+    return placard_crop_found(image, size=size)[0]
+
+
+def placard_crop_found(image: NDArray[np.uint8], *, size: int) -> tuple[NDArray[np.float32], bool]:
+    """`placard_crop`, and whether a placard was found (False: the centred-square guess was cropped)."""
     if size < 4:
         raise InvalidInputError(f"placard_crop: size must be >= 4, got {size}")
     cand = _best(_check(image, "placard_crop"))
     patch, wh = _upright(np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8), cand.rect)
     digit = _square_around_ink(_darkness(patch, wh))
     out = cv2.resize(digit, (size, size), interpolation=cv2.INTER_AREA)
-    return np.asarray(out, np.float32)
+    return np.asarray(out, np.float32), bool(np.isfinite(cand.score))

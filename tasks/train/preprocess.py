@@ -16,12 +16,15 @@ import torch
 from numpy.typing import NDArray
 
 from tasks.errors import InvalidInputError
-from tasks.train.placard import placard_crop
+from tasks.train.placard import placard_crop_found
 
 # Fixed constants, not statistics of the data: computing them from the training set would be one
 # more (un-accounted) release of the private data.
 MEAN = 0.5
 STD = 0.25
+# placard_tensor refuses a batch in which more than this share of images shows no placard: the front end
+# is the builtin task's, and on other photos its centred-square guess would train on noise.
+MAX_MISSING_PLACARDS = 0.2
 
 
 def _check_image(img: object, i: int, name: str) -> None:
@@ -66,16 +69,24 @@ def placard_tensor(
         (N, 1, s, s) float32 in [0, 1]: 0 = card, 1 = the darkest ink of that placard.
     Raises:
         InvalidInputError: no images, an image that is not (H, W, 3) uint8 (or smaller than 16x16),
-            or input_size < 4.
+            input_size < 4, or more than `MAX_MISSING_PLACARDS` of the images show no placard (with the
+            count: the front end of the builtin task does not fit these photos).
     """
     if input_size < 4:
         raise InvalidInputError(f"placard_tensor: input_size must be >= 4, got {input_size}")
     if len(images) == 0:
         raise InvalidInputError("placard_tensor: images is empty")
     out = np.empty((len(images), 1, input_size, input_size), np.float32)
+    missing = 0
     for i, img in enumerate(images):
         _check_image(img, i, "placard_tensor")
-        out[i, 0] = placard_crop(img, size=input_size)
+        out[i, 0], found = placard_crop_found(img, size=input_size)
+        missing += not found
+    if missing > MAX_MISSING_PLACARDS * len(images):
+        raise InvalidInputError(
+            f"train.features placard: no digit placard found in {missing} of {len(images)} images "
+            f"(more than {MAX_MISSING_PLACARDS:.0%}): the placard front end is the builtin task's; for your "
+            "own photos set train.features: full and train.model: photo_hog (or gn_cnn, or your own model)")
     return torch.from_numpy(out)
 
 

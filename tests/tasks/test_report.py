@@ -44,6 +44,9 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
             "check_quality/plate_readable_anon": 0.0,
             "check_quality/text_nonpii_preserved": 0.87,
             "check_quality/gx_success": 1.0,
+            "check_quality/linkage_advantage": 0.01,
+            "check_quality/linkage_clear_top1": 0.97,
+            "check_quality/linkage_n_faces": 100,
         },
         "train": {"train/dp_test_accuracy": 0.9, "train/nonprivate_test_accuracy": 0.95},
         "audit": {
@@ -185,3 +188,82 @@ def test_lira_gates_check_the_worse_variant_and_audit_fields_are_reported() -> N
     assert not broken["min_empirical_epsilon_margin"]["passed"]
     html = render_html(c, title="T", figures={}, reproduce="x")
     assert 'id="empirical-epsilon"' in html and 'id="inversion"' in html
+
+
+def _capabilities(**missing: str) -> dict[str, str | None]:
+    from tasks.report.gates import NEEDS
+
+    return {n: missing.get(n) for n in NEEDS}
+
+
+def test_unmeasurable_gates_are_not_assessed_with_the_reason_and_fail_the_verdict() -> None:
+    m = _metrics()
+    for key in ("face_redaction_recall", "residual_face_matched_rate"):
+        del m["check_quality"][f"check_quality/{key}"]
+    c = _build(m, missing=_capabilities(face_gt="no face ground truth for this camera"))
+    gates = {g["name"]: g for g in c["gates"]}
+    for name in ("min_face_redaction_recall", "max_residual_face_rate"):
+        assert gates[name]["status"] == "not_assessed" and gates[name]["reason"] == "no face ground truth for this camera"
+        assert not gates[name]["passed"]
+    assert c["verdict"] == "fail" and c["gate_states"]["not_assessed"] == 2
+    assert gates["min_plate_redaction_recall"]["status"] == "passed"
+    html = render_html(c, title="T", figures={}, reproduce="x")
+    assert 'id="open-gates"' in html and "no face ground truth for this camera" in html and "not assessed" in html
+
+
+def test_waived_gates_count_towards_a_pass_and_say_why() -> None:
+    m = _metrics()
+    del m["check_quality"]["check_quality/face_redaction_recall"]
+    del m["check_quality"]["check_quality/residual_face_matched_rate"]
+    why = "no face ground truth for this camera"
+    waived = {"min_face_redaction_recall": why, "max_residual_face_rate": why}
+    c = _build(m, missing=_capabilities(face_gt="no face boxes"), waived=waived)
+    gates = {g["name"]: g for g in c["gates"]}
+    assert c["verdict"] == "pass" and c["gate_states"]["waived"] == 2
+    assert gates["min_face_redaction_recall"]["status"] == "waived" and gates["min_face_redaction_recall"]["reason"] == why
+    # a waiver does not hide a failure elsewhere, and a gate that fails is not rescued by another's waiver
+    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), waived=waived)
+    assert c["verdict"] == "fail"
+
+
+def test_a_measurable_gate_without_a_value_still_fails_not_skips() -> None:
+    m = _metrics()
+    del m["check_quality"]["check_quality/linkage_advantage"]
+    gates = {g["name"]: g for g in _build(m, missing=_capabilities())["gates"]}
+    assert gates["max_linkage_advantage"]["status"] == "failed" and gates["max_linkage_advantage"]["reason"] == "not measured"
+
+
+def test_data_capabilities_from_the_stages_counts() -> None:
+    from tasks.report.compliance import data_capabilities
+
+    m = {"ingest": {"ingest/gt_face": 3, "ingest/gt_plate": 0, "ingest/labelled": 1.0},
+         "check_quality": {"check_quality/linkage_n_faces": 1}}
+    caps = data_capabilities(m, source="coco")
+    assert caps["face_gt"] is None and caps["labels"] is None
+    assert "licence-plate" in str(caps["plate_gt"]) and "'coco'" in str(caps["plate_gt"])
+    assert caps["identities"] and caps["faces"] and caps["text_pii_gt"]
+    assert data_capabilities({"ingest": {}}, source="folder")["labels"].startswith("no labels")
+
+
+def test_no_labels_report_says_nothing_was_trained() -> None:
+    m = {k: v for k, v in _metrics().items() if k not in ("train", "audit")}
+    m |= {"train": {"train/skipped": 1.0}, "audit": {"audit/skipped": 1.0}}
+    reason = "no labels (ingest.label_from: none): nothing to train on"
+    c = build_compliance(metrics=m, dp_record={"skipped": reason}, epsilon_recomputed=None, gates=Gates(),
+                         lineage={"git_sha": "abc", "mlflow_runs": {}, "dvc_lock_sha256": "f" * 64, "model_uri": None,
+                                  "tracking_uri": "sqlite:///x.db"}, missing=_capabilities(labels="no labels"))
+    gates = {g["name"]: g for g in c["gates"]}
+    assert gates["max_epsilon"]["status"] == "not_assessed" and gates["epsilon_recomputation_agreement"]["status"] == "not_assessed"
+    assert c["dp"]["skipped"] == reason and c["verdict"] == "fail"
+    html = render_html(c, title="T", figures={}, reproduce="x")
+    assert 'id="dp-skipped"' in html and reason in html
+
+
+def test_waivers_are_validated_in_params() -> None:
+    from tasks.params import parse_params
+
+    with pytest.raises(InvalidInputError, match="unknown gate"):
+        parse_params({"gates_waived": {"min_face_recall": "no face ground truth here"}})
+    with pytest.raises(InvalidInputError, match="written reason"):
+        parse_params({"gates_waived": {"min_face_redaction_recall": ""}})
+    assert parse_params({"gates_waived": {"min_face_redaction_recall": "no face ground truth here"}}).gates_waived

@@ -1,0 +1,337 @@
+"""Real photos for tests and benchmarks, fetched at test time and never committed.
+
+Images of people must not live in the repository. Debian's `opencv-doc` package ships real photos
+(Apache-2.0 AND BSD-3-Clause, see its `copyright` file): `fetch_opencv_doc` downloads and unpacks it
+once into a cache folder; `build_labelled_folder` turns it into a 3-label image folder (an ingest
+`folder` source); `build_coco` writes the hand-labelled photos of `tests/data/real_photos_gt.json`
+(numbers only, no pixels) as a COCO dataset.
+
+No pytest import here: benchmarks use this module too. Tests turn `RealPhotosUnavailable` into a skip:
+
+    try:
+        examples = fetch_opencv_doc(cache)
+    except RealPhotosUnavailable as err:
+        pytest.skip(str(err))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+GT_PATH = Path(__file__).resolve().parent / "data" / "real_photos_gt.json"
+ENV_VAR = "PRIVTRAIL_OPENCV_DOC"  # an already extracted `.../opencv-doc/examples` folder
+EXAMPLES = Path("usr/share/doc/opencv-doc/examples")  # inside the package (and the cache)
+CATEGORIES = ("face", "license_plate", "text", "person")  # COCO ids 1..4 in this order
+VIDEO = "data/vtest.avi"
+
+# Sources: a path relative to the examples folder, "skimage:<name>", or "data/vtest.avi#frame=<n>".
+# Only real photographs: no synthetic chart, chessboard, logo, render or painting.
+_PEOPLE = (
+    "data/messi5.jpg",
+    "data/basketball1.png",
+    "data/basketball2.png",
+    "skimage:astronaut",
+    "skimage:camera",
+    "text/scenetext01.jpg",
+)
+_STREET = (
+    "text/scenetext02.jpg",
+    "text/scenetext03.jpg",
+    "text/scenetext04.jpg",
+    "text/scenetext05.jpg",
+    "text/scenetext06.jpg",
+    "data/licenseplate_motion.jpg",
+    "data/building.jpg",
+    "data/leuvenA.jpg",
+    "data/leuvenB.jpg",
+    "data/aero1.jpg",
+    "data/aero3.jpg",
+    "data/home.jpg",
+    "data/graf1.png",
+    "data/graf3.png",
+)
+_OBJECTS = (
+    "data/fruits.jpg",
+    "data/baboon.jpg",
+    "data/apple.jpg",
+    "data/orange.jpg",
+    "data/butterfly.jpg",
+    "data/squirrel_cls.jpg",
+    "data/board.jpg",
+    "data/box_in_scene.png",
+    "data/box.png",
+    "data/smarties.png",
+    "data/blox.jpg",
+    "data/chicky_512.png",
+    "data/aloeL.jpg",
+    "data/rubberwhale1.png",
+    "data/stuff.jpg",
+    "data/left.jpg",
+)
+LABELS = ("people", "street", "objects")
+
+
+class RealPhotosUnavailable(Exception):
+    """Raised when the real photos cannot be had here (no apt-get, no network, a failed unpack)."""
+
+
+def fetch_opencv_doc(cache: Path) -> Path:
+    """Return the `examples` folder of Debian's opencv-doc, downloading it into `cache` if needed.
+
+    Order: `$PRIVTRAIL_OPENCV_DOC` when set and existing; `cache/usr/share/doc/opencv-doc/examples`
+    when already there; else `apt-get download opencv-doc` (~96 MB) and `dpkg -x` into `cache`. The
+    .deb and the package's HTML manual (~240 MB) are deleted afterwards; the examples (~56 MB) and the
+    `copyright` file stay.
+
+    Raises:
+        RealPhotosUnavailable: with a one-line reason, when any step fails.
+    """
+    env = os.environ.get(ENV_VAR)
+    if env and Path(env).is_dir():
+        return Path(env)
+    examples = cache / EXAMPLES
+    if examples.is_dir():
+        return examples
+    for tool in ("apt-get", "dpkg"):
+        if shutil.which(tool) is None:
+            raise RealPhotosUnavailable(
+                f"opencv-doc photos unavailable: no {tool} on PATH (or set ${ENV_VAR})"
+            )
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        # Unpack into a private folder, then rename: two test processes may race on one cache.
+        with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp:
+            _run(["apt-get", "download", "opencv-doc"], cwd=Path(tmp))
+            debs = sorted(Path(tmp).glob("opencv-doc_*.deb"))
+            if not debs:
+                raise RealPhotosUnavailable("opencv-doc photos unavailable: apt-get download wrote no .deb")
+            _run(["dpkg", "-x", str(debs[0]), str(Path(tmp) / "x")], cwd=Path(tmp))
+            shutil.rmtree(Path(tmp) / "x" / EXAMPLES.parent / "opencv4", ignore_errors=True)
+            if not (Path(tmp) / "x" / EXAMPLES).is_dir():
+                raise RealPhotosUnavailable(
+                    f"opencv-doc photos unavailable: {debs[0].name} has no {EXAMPLES}"
+                )
+            if not examples.is_dir():
+                (cache / "usr").mkdir(exist_ok=True)
+                os.replace(Path(tmp) / "x" / "usr" / "share", cache / "usr" / "share")
+    except OSError as err:
+        if examples.is_dir():  # another process won the race
+            return examples
+        raise RealPhotosUnavailable(f"opencv-doc photos unavailable: {err}") from err
+    return examples
+
+
+def _run(cmd: list[str], *, cwd: Path) -> None:
+    try:
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as err:
+        raise RealPhotosUnavailable(
+            f"opencv-doc photos unavailable: `{' '.join(cmd)}` took over 300 s"
+        ) from err
+    except subprocess.CalledProcessError as err:
+        lines = (err.stderr or err.stdout or "").strip().splitlines()
+        why = lines[-1] if lines else f"exit status {err.returncode}"
+        raise RealPhotosUnavailable(
+            f"opencv-doc photos unavailable: `{' '.join(cmd)}` failed: {why}"
+        ) from err
+
+
+def load_image(examples: Path, source: str) -> NDArray[np.uint8]:
+    """Return one source as a BGR (H, W, 3) or grey (H, W) uint8 array.
+
+    Args:
+        examples: the folder `fetch_opencv_doc` returns.
+        source: a path relative to `examples`, "skimage:<name>" or "data/vtest.avi#frame=<n>".
+    Raises:
+        FileNotFoundError: the file is missing or unreadable, or the video has no such frame.
+    """
+    if source.startswith("skimage:"):
+        from skimage import data as skdata  # imported late: only two sources need it
+
+        rgb = np.asarray(getattr(skdata, source.removeprefix("skimage:"))(), np.uint8)
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    if "#frame=" in source:
+        path, _, index = source.partition("#frame=")
+        return _video_frames(examples / path, [int(index)])[int(index)]  # (H, W, 3) BGR
+    image = cv2.imread(str(examples / source), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FileNotFoundError(f"cannot read {examples / source}")
+    return image
+
+
+def _video_frames(path: Path, indices: Sequence[int]) -> dict[int, NDArray[np.uint8]]:
+    """Frames `indices` of a video, read in order from the start (no seeking: exact on any backend)."""
+    cap = cv2.VideoCapture(str(path))
+    wanted, frames, i = set(indices), {}, 0
+    try:
+        while len(frames) < len(wanted):
+            ok, frame = cap.read()
+            if not ok:
+                raise FileNotFoundError(f"{path}: cannot read frame {i} (wanted {sorted(wanted)})")
+            if i in wanted:
+                frames[i] = frame
+            i += 1
+    finally:
+        cap.release()
+    return frames
+
+
+def _frame_sources(examples: Path, n_frames: int) -> list[str]:
+    cap = cv2.VideoCapture(str(examples / VIDEO))
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    if count <= 0:
+        raise FileNotFoundError(f"cannot read {examples / VIDEO}")
+    return [f"{VIDEO}#frame={i * count // n_frames}" for i in range(n_frames)]  # evenly spaced, from 0
+
+
+def _dest_name(source: str) -> str:
+    if source.startswith("skimage:"):
+        return source.removeprefix("skimage:") + ".png"
+    if "#frame=" in source:
+        return f"cctv/frame_{_frame_index(source):04d}.jpg"  # nested folder: the label is the first level
+    return Path(source).name
+
+
+def _available(examples: Path, sources: Sequence[str]) -> list[str]:
+    return [s for s in sources if s.startswith("skimage:") or (examples / s).is_file()]
+
+
+def _even_subset(items: list[str], k: int) -> list[str]:
+    if k >= len(items):
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, k).round().astype(int)]
+
+
+def build_labelled_folder(
+    examples: Path, dest: Path, *, n_frames: int = 12, max_images: int | None = None
+) -> dict[str, list[str]]:
+    """Write real photos as `dest/<label>/<file>` in 3 labels: people, street, objects.
+
+    Files are copied byte for byte, except the skimage photos (written as PNG) and `n_frames` frames
+    evenly spaced over vtest.avi (JPEG quality 90, under `people/cctv/`). Files missing from this
+    opencv-doc version are left out. Deterministic.
+
+    Args:
+        examples: the folder `fetch_opencv_doc` returns.
+        dest: output folder, created if needed.
+        n_frames: CCTV frames added to `people`.
+        max_images: when given, keep an even subset of each label, `max_images // 3` each (the
+            remainder to the first labels).
+    Returns:
+        label -> sorted paths relative to `dest` ("people/cctv/frame_0000.jpg", ...).
+    Raises:
+        ValueError: `max_images` < 3 or `n_frames` < 0.
+    """
+    if n_frames < 0 or (max_images is not None and max_images < len(LABELS)):
+        raise ValueError(f"need n_frames >= 0 and max_images >= {len(LABELS)}, got {n_frames}, {max_images}")
+    frame_sources = _frame_sources(examples, n_frames) if n_frames else []
+    plan = {
+        "people": _available(examples, _PEOPLE) + frame_sources,
+        "street": _available(examples, _STREET),
+        "objects": _available(examples, _OBJECTS),
+    }
+    if max_images is not None:
+        share = [max_images // len(LABELS) + (i < max_images % len(LABELS)) for i in range(len(LABELS))]
+        plan = {label: _even_subset(plan[label], k) for label, k in zip(LABELS, share, strict=True)}
+    frames = _video_frames(examples / VIDEO, [_frame_index(s) for s in plan["people"] if "#frame=" in s])
+    out: dict[str, list[str]] = {}
+    for label, sources in plan.items():
+        for source in sources:
+            rel = f"{label}/{_dest_name(source)}"
+            _write(examples, source, dest / rel, frames)
+            out.setdefault(label, []).append(rel)
+    return {label: sorted(paths) for label, paths in out.items()}
+
+
+def _write(examples: Path, source: str, target: Path, frames: dict[int, NDArray[np.uint8]]) -> None:
+    """Copy an opencv-doc file byte for byte; encode a skimage array (PNG) or a frame (JPEG 90)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if "#frame=" in source:
+        ok = cv2.imwrite(str(target), frames[_frame_index(source)], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    elif source.startswith("skimage:"):
+        ok = cv2.imwrite(str(target), load_image(examples, source))
+    else:
+        shutil.copyfile(examples / source, target)
+        ok = True
+    if not ok:
+        raise OSError(f"cannot write {target}")
+
+
+def _frame_index(source: str) -> int:
+    return int(source.partition("#frame=")[2])
+
+
+def load_gt(path: Path = GT_PATH) -> dict:
+    """The hand-drawn boxes: {"source", "licence", "images": [{"file", "width", "height", "boxes"}]}."""
+    return json.loads(path.read_text())
+
+
+def _coco_name(source: str) -> str:
+    if source.startswith("skimage:"):
+        return f"images/{source.removeprefix('skimage:')}.png"
+    if "#frame=" in source:
+        return f"images/{Path(source.partition('#')[0]).stem}_frame_{_frame_index(source):04d}.png"
+    return f"images/{Path(source).name}"
+
+
+def build_coco(examples: Path, dest: Path) -> Path:
+    """Copy the hand-labelled photos into `dest/images/` and write `dest/annotations.json` (COCO).
+
+    opencv-doc files are copied byte for byte; skimage photos and video frames are written as PNG
+    (lossless: the pixels the boxes were drawn on). COCO bbox = [x, y, w, h] of the gt [x0, y0, x1, y1].
+
+    Returns:
+        The path of `annotations.json`.
+    Raises:
+        ValueError: an image's size differs from the gt json (another opencv-doc version).
+    """
+    gt = load_gt()
+    cat_id = {name: i + 1 for i, name in enumerate(CATEGORIES)}
+    images, annotations = [], []
+    for image_id, entry in enumerate(gt["images"], start=1):
+        source, name = entry["file"], _coco_name(entry["file"])
+        pixels = load_image(examples, source)
+        if pixels.shape[:2] != (entry["height"], entry["width"]):
+            raise ValueError(
+                f"{source}: image is {pixels.shape[1]}x{pixels.shape[0]}, "
+                f"gt says {entry['width']}x{entry['height']}"
+            )
+        (dest / "images").mkdir(parents=True, exist_ok=True)
+        if source.startswith("skimage:") or "#frame=" in source:
+            if not cv2.imwrite(str(dest / name), pixels):
+                raise OSError(f"cannot write {dest / name}")
+        else:
+            shutil.copyfile(examples / source, dest / name)
+        images.append({"id": image_id, "file_name": name, "width": entry["width"], "height": entry["height"]})
+        for box in entry["boxes"]:
+            x0, y0, x1, y1 = box["bbox"]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": cat_id[box["category"]],
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": float((x1 - x0) * (y1 - y0)),
+                    "iscrowd": 0,
+                }
+            )
+    coco = {
+        "info": {"description": gt["source"], "licence": gt["licence"]},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i, "name": n} for n, i in cat_id.items()],
+    }
+    path = dest / "annotations.json"
+    path.write_text(json.dumps(coco, indent=1))
+    return path
