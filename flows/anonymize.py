@@ -32,6 +32,7 @@ from flows.common import check_counts, gt_details, one_cv_thread, run_stage, sha
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.gt_eval import evaluate_image
+from tasks.anonymize.scaled import Downscaled
 from tasks.anonymize.records import gt_metrics, image_record, summarize_records, unreadable_record
 from tasks.check_quality.residual import RESIDUAL_DETECTORS
 from tasks.errors import InvalidInputError
@@ -45,8 +46,11 @@ _local = threading.local()  # detectors (and the k-Same pool) built once per wor
 def _engine(p: AnonymizeParams) -> tuple[Any, dict[str, dict[str, Any]]]:
     if getattr(_local, "key", None) != p:
         _local.key = p
-        _local.engine = (build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                         body=p.body.model_dump(), plate=p.plate.model_dump()), obfuscation_options(p))
+        detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
+                                    body=p.body.model_dump(), plate=p.plate.model_dump())
+        if p.detect_max_side is not None:
+            detectors = {k: Downscaled(d, max_side=p.detect_max_side) for k, d in detectors.items()}
+        _local.engine = (detectors, obfuscation_options(p))
     return _local.engine
 
 

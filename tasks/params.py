@@ -171,6 +171,9 @@ class AnonymizeParams(_Section):
     body: BodyDetectorParams = BodyDetectorParams()
     plate: PlateDetectorParams = PlateDetectorParams()
     verify: bool = True  # re-run the detectors on the output; a surviving detection quarantines the image
+    # detectors see a copy of each image no larger than this on its longer side (boxes mapped back; the
+    # output keeps full resolution); null: full resolution. ingest.max_side instead downscales the data itself
+    detect_max_side: int | None = Field(None, ge=32, le=65536)
     # with ground truth (builtin / COCO): also run an independent face detector (dlib HOG) on every written image
     audit_residual: bool = True
     shard_size: int = Field(64, ge=1, le=10_000)

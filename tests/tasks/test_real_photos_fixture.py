@@ -76,7 +76,7 @@ def test_gt_json_holds_numbers_not_pixels() -> None:
 def _fake_tools(bin_dir: Path, *, apt_get: str, dpkg: str = "exit 0") -> None:
     bin_dir.mkdir()
     for name, body in {"apt-get": apt_get, "dpkg": dpkg}.items():
-        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).write_text(f"#!/bin/sh\nPATH=/usr/bin:/bin\n{body}\n")  # any caller PATH
         (bin_dir / name).chmod(0o755)
 
 
