@@ -32,8 +32,8 @@ from flows.common import check_counts, gt_details, one_cv_thread, run_stage, sha
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.gt_eval import evaluate_image
-from tasks.anonymize.scaled import Downscaled
 from tasks.anonymize.records import gt_metrics, image_record, summarize_records, unreadable_record
+from tasks.anonymize.scaled import Downscaled
 from tasks.check_quality.residual import RESIDUAL_DETECTORS
 from tasks.errors import InvalidInputError
 from tasks.ingest.folder import MAX_PIXELS, SUPPORTED_EXTENSIONS, decode_image

@@ -19,7 +19,14 @@ from flows.common import check_counts, run_stage, write_metrics
 from flows.expectations import validate_manifest
 from tasks.errors import InvalidInputError
 from tasks.ingest.builtin import Annotation, generate_builtin
-from tasks.ingest.collection import GtBox, list_entries, parse_coco, parse_label_table, scale_boxes, unmatched_labels
+from tasks.ingest.collection import (
+    GtBox,
+    list_entries,
+    parse_coco,
+    parse_label_table,
+    scale_boxes,
+    unmatched_labels,
+)
 from tasks.ingest.folder import downscale
 from tasks.ingest.manifest import manifest_frame, to_coco
 from tasks.ingest.splits import assign_splits

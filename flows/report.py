@@ -39,9 +39,28 @@ def _lineage(params: Params) -> dict[str, Any]:
 def _inventory(params: Params, metrics: dict[str, Any]) -> dict[str, Any]:
     """Sources, counts, dvc.lock digests of every dataset, and the raw data's retention status (as of now)."""
     status = retention(params, now=datetime.now(UTC))
-    return data_inventory(source={"kind": params.ingest.source, "location": params.ingest.folder}, metrics=metrics,
+    source = {"kind": params.ingest.source, "location": params.ingest.folder,
+              "handling": source_handling(params, metrics.get("ingest", {}))}
+    return data_inventory(source=source, metrics=metrics,
                           lock_stages=tracking.dvc_lock_entries(), paths=params.paths.model_dump(),
                           retention=status.as_dict())
+
+
+def source_handling(params: Params, ingest: dict[str, float]) -> str:
+    """How the source was read, in words: labels, ground truth, resizing (at ingest or for detection only)."""
+    p, a = params.ingest, params.anonymize
+    if p.source == "builtin":
+        parts = ["generated from assets bundled in pinned packages; COCO ground truth of every element"]
+    else:
+        labels = {"dir": "labels from the first directory level", "file": f"labels from {p.labels}",
+                  "none": "no labels (anonymize and report only)"}[p.label_from if p.source != "csv" else "file"]
+        parts = [labels, f"ground truth from {p.coco}" if p.source == "coco" else "no ground-truth boxes"]
+    n = int(ingest.get("ingest/n_resized", 0))
+    parts.append(f"whole dataset downscaled at ingest to at most {p.max_side} px ({n} images)" if p.max_side
+                 else "kept at full resolution")
+    if a.detect_max_side:
+        parts.append(f"detectors saw copies of at most {a.detect_max_side} px, output at full resolution")
+    return "; ".join(parts)
 
 
 def _ledger(params: Params) -> dict[str, Any] | None:
@@ -129,7 +148,8 @@ def report() -> dict[str, float]:
         run.log_artifact(f"{out}/compliance.json")
         run.log_artifact(f"{out}/compliance.html")
         run.log_artifact(f"{out}/compliance.md")
-        run.set_tags({"verdict": compliance["verdict"]})
+        run.set_tags({"verdict": compliance["verdict"]}
+                     | {f"gate.{g['name']}": f"{g['status']}: {g['reason'] or ''}"[:250] for g in compliance["gates"]})
         tracking.sync_lineage(reports_dir=out)
     return summary
 

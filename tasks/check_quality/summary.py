@@ -40,6 +40,8 @@ class ImageRecord:
         residual_faces_matched: ground-truth faces the auditor still detects on the anonymized image.
         residual_face_detections: the auditor's face detections on the anonymized image.
         calibrated: whether the auditor also ran on the raw image (the raw_* fields are 0 otherwise).
+        raw_detections_covered: of the auditor's face detections on the raw image, how many the
+            redactions cover (>= `min_coverage`): a ground-truth-free proxy of face redaction recall.
     """
 
     image_id: str
@@ -52,6 +54,7 @@ class ImageRecord:
     residual_faces_matched: int
     residual_face_detections: int
     calibrated: bool = True
+    raw_detections_covered: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists); `from_dict` reads it back."""
@@ -101,9 +104,14 @@ def image_record(
     shape = check_image(raw, name="raw").shape[:2]
     sensitive = [as_boxes(gt_boxes_by_category.get(c, ()), name=c) for c in SENSITIVE_CATEGORIES]
     faces = sensitive[0]
-    raw_found, raw_dets = residual_faces(detector(raw), faces, match_iou=match_iou) if calibrate else (0, 0)
+    raw_seen = detector(raw) if calibrate else None
+    raw_found, raw_dets = residual_faces(raw_seen, faces, match_iou=match_iou) if raw_seen is not None else (0, 0)
     left_found, left_dets = residual_faces(detector(anon), faces, match_iou=match_iou)
     gt, red = gt_boxes_by_category, redacted_boxes
+    proxy = (0, 0)
+    if raw_seen is not None:  # the auditor's own raw faces as stand-in ground truth
+        seen = raw_seen.boxes[np.array([c == "face" for c in raw_seen.category], bool)].reshape(-1, 4)
+        proxy = redaction_recall({"face": seen}, red, min_coverage=min_coverage, image_shape=shape)["face"]
     return ImageRecord(
         image_id=image_id,
         quality=image_quality(raw, anon, sensitive_boxes=np.concatenate(sensitive)),
@@ -115,6 +123,7 @@ def image_record(
         residual_faces_matched=left_found,
         residual_face_detections=left_dets,
         calibrated=calibrate,
+        raw_detections_covered=proxy[0],
     )
 
 
@@ -171,6 +180,7 @@ class QualitySummary:
     residual_face_detections: int
     n_images_calibrated: int
     n_gt_faces_calibrated: int
+    raw_detections_covered: int = 0
     msssim: dict[str, tuple[float, float]] | None = None  # "whole"/"outside" → (mean, median) MS-SSIM
 
     @property
@@ -208,6 +218,10 @@ class QualitySummary:
             "residual_face_rate": _ratio(self.residual_face_detections, self.n_images),
             "residual_faces_matched": self.residual_faces_matched,
             "residual_face_matched_rate": _ratio(self.residual_faces_matched, self.n_gt_faces),
+            # ground-truth-free proxies (an independent detector stands in for the ground truth): what it
+            # finds on the raw images that the redactions cover, and what it still finds afterwards
+            "face_redaction_recall_detector_proxy": _ratio(self.raw_detections_covered, self.raw_face_detections),
+            "residual_face_detections_per_image_proxy": _ratio(self.residual_face_detections, self.n_images),
         }
         return {f"check_quality/{k}": float(v) for k, v in m.items()}
 
@@ -241,6 +255,7 @@ def summarize(records: Sequence[ImageRecord]) -> QualitySummary:
         residual_face_detections=sum(r.residual_face_detections for r in records),
         n_images_calibrated=sum(r.calibrated for r in records),
         n_gt_faces_calibrated=sum(r.n_gt_faces for r in records if r.calibrated),
+        raw_detections_covered=sum(r.raw_detections_covered for r in records),
         msssim={
             "whole": _mean_median([np.nan if x.msssim_whole is None else x.msssim_whole for x in q]),
             "outside": _mean_median([np.nan if x.msssim_outside is None else x.msssim_outside for x in q]),

@@ -1,7 +1,7 @@
 """The `ingest` stage's pure logic: the built-in dataset, the folder source, splits and the manifest."""
 
 from tasks.ingest.builtin import Annotation, Sample, generate_builtin
-from tasks.ingest.folder import SUPPORTED_EXTENSIONS, decode_image, encode_png, parse_folder_entries
+from tasks.ingest.folder import SUPPORTED_EXTENSIONS, decode_image, encode_png
 from tasks.ingest.manifest import MANIFEST_COLUMNS, manifest_frame, sha256_hex, to_coco
 from tasks.ingest.splits import assign_splits
 
@@ -15,7 +15,6 @@ __all__ = [
     "encode_png",
     "generate_builtin",
     "manifest_frame",
-    "parse_folder_entries",
     "sha256_hex",
     "to_coco",
 ]

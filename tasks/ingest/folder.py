@@ -1,8 +1,8 @@
-"""The `folder` source: `root/<label>/<image>` files, parsed and decoded from bytes (no file I/O here).
+"""The image codec every stage uses: decode bytes as a viewer shows them, downscale, encode metadata-free PNG.
 
-The flow lists the folder and reads the bytes; this module decides what is accepted, decodes
-pixels the way a viewer shows them (EXIF orientation applied, alpha composited on white) and
-re-encodes them as a metadata-free PNG.
+No file I/O here: the flows read the bytes. Pixels are decoded the way a viewer shows them (EXIF
+orientation applied, alpha composited on white) and re-encoded as a metadata-free PNG. Which files make
+up a collection, and their labels, is `tasks.ingest.collection`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import io
 import struct
 import warnings
 import zlib
-from collections.abc import Sequence
-from pathlib import PurePosixPath
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,47 +25,6 @@ MIN_SIDE = 8
 # Pillow's own default limit (Image.MAX_IMAGE_PIXELS): about 89 megapixels, ~268 MB as RGB.
 MAX_PIXELS = 89_478_485
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def parse_folder_entries(relpaths: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Split `root/<label>/<image>` relative paths into accepted and rejected entries.
-
-    Args:
-        relpaths: paths relative to the folder root, "/"-separated (e.g. "cat/001.png").
-    Returns:
-        (accepted, rejected), both sorted by path: accepted (relpath, label) with the label the
-        parent folder's name; rejected (relpath, reason).
-    """
-    accepted: list[tuple[str, str]] = []
-    rejected: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for relpath in sorted(relpaths):
-        reason = _reject_reason(relpath, seen)
-        seen.add(relpath)
-        if reason:
-            rejected.append((relpath, reason))
-        else:
-            accepted.append((relpath, PurePosixPath(relpath).parts[0]))
-    return accepted, rejected
-
-
-def _reject_reason(relpath: str, seen: set[str]) -> str | None:
-    """Return why `relpath` is not a `<label>/<image>` entry, or None when it is one."""
-    path = PurePosixPath(relpath)
-    if relpath in seen:
-        return "duplicate path"
-    if "\\" in relpath or path.is_absolute() or any(p in ("..", ".") for p in relpath.split("/")):
-        return "unsafe or non-normalised path (absolute, '..', '.' or backslash)"
-    if len(path.parts) != 2 or relpath.endswith("/"):
-        return f"wrong depth: expected <label>/<image>, got {len(path.parts)} part(s)"
-    label, name = path.parts
-    if label.startswith(".") or name.startswith("."):
-        return "hidden file or folder"
-    if not label.strip():
-        return "empty label"
-    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        return f"unsupported extension {path.suffix.lower() or '(none)'!r}"
-    return None
 
 
 def decode_image(

@@ -33,10 +33,10 @@ from tasks.train.dp import (
     _engine,
     _loader,
     _make_private,
-    num_classes_of,
     _record,
     check_delta,
     dp_epochs,
+    num_classes_of,
 )
 from tasks.train.models import build_model
 

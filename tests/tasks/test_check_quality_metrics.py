@@ -197,3 +197,23 @@ def test_uncalibrated_records_do_not_dilute_auditor_recall() -> None:
     m = summarize([on, off]).as_metrics()
     assert m["check_quality/auditor_raw_face_recall"] == 1.0 and m["check_quality/auditor_calibration_images"] == 1
     assert m["check_quality/residual_faces_matched"] == 2 and m["check_quality/n_gt_faces"] == 2
+
+
+def test_detector_proxy_of_face_recall_needs_no_ground_truth() -> None:
+    """Without ground truth the auditor's raw detections stand in for it, under a name that says so."""
+    import numpy as np
+
+    from tasks.check_quality.summary import image_record, summarize
+    from tests.conftest import FakeDetector
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    det = FakeDetector([[10, 10, 40, 40]])
+    covered = image_record(img, img, image_id="a", gt_boxes_by_category={}, redacted_boxes=np.array([[8, 8, 44, 44]]),
+                           detector=det, match_iou=0.3)
+    missed = image_record(img, img, image_id="b", gt_boxes_by_category={}, redacted_boxes=np.array([[50, 50, 60, 60]]),
+                          detector=det, match_iou=0.3)
+    assert (covered.raw_detections_covered, missed.raw_detections_covered) == (1, 0)
+    m = summarize([covered, missed]).as_metrics()
+    assert m["check_quality/face_redaction_recall_detector_proxy"] == 0.5
+    assert m["check_quality/residual_face_detections_per_image_proxy"] == 1.0
+    assert np.isnan(m["check_quality/face_redaction_recall"])  # the ground-truth metric is not measured

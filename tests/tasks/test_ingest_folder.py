@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from PIL import Image, PngImagePlugin
 
 from tasks.errors import InvalidInputError
-from tasks.ingest import decode_image, encode_png, parse_folder_entries
+from tasks.ingest import decode_image, encode_png
 
 
 def _pixels(h: int = 12, w: int = 20, seed: int = 0) -> NDArray[np.uint8]:
@@ -37,50 +37,6 @@ def _png_chunks(data: bytes) -> list[bytes]:
         chunks.append(kind)
         pos += 12 + length
     return chunks
-
-
-def test_parse_accepts_label_slash_image_and_names_each_rejection() -> None:
-    accepted, rejected = parse_folder_entries(
-        [
-            "cat/b.PNG",
-            "cat/a.jpg",
-            "dog/x.webp",
-            "dog/y.tiff",
-            "7/z.bmp",
-            "loose.png",
-            "cat/sub/deep.png",
-            "cat/notes.txt",
-            "cat/noext",
-            "dog/anim.gif",
-            ".git/obj.png",
-            "cat/.hidden.png",
-            "../escape/x.png",
-            "/abs/x.png",
-            "cat/a.jpg",
-        ]
-    )
-    assert accepted == [
-        ("7/z.bmp", "7"),
-        ("cat/a.jpg", "cat"),
-        ("cat/b.PNG", "cat"),
-        ("dog/x.webp", "dog"),
-        ("dog/y.tiff", "dog"),
-    ]
-    reasons = dict(rejected)
-    assert len(rejected) == 10  # every input is either accepted or rejected, once
-    assert reasons["loose.png"].startswith("wrong depth") and reasons["cat/sub/deep.png"].startswith(
-        "wrong depth"
-    )
-    assert reasons["cat/notes.txt"] == "unsupported extension '.txt'"
-    assert reasons["cat/noext"] == "unsupported extension '(none)'"
-    assert reasons["dog/anim.gif"] == "unsupported extension '.gif'"
-    assert reasons[".git/obj.png"] == reasons["cat/.hidden.png"] == "hidden file or folder"
-    assert reasons["../escape/x.png"].startswith("unsafe") and reasons["/abs/x.png"].startswith("unsafe")
-    assert ("cat/a.jpg", "duplicate path") in rejected
-
-
-def test_parse_empty_input() -> None:
-    assert parse_folder_entries([]) == ([], [])
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "BMP", "TIFF", "WEBP"])
