@@ -110,6 +110,8 @@ def _with_ground_truth(rows: list[dict[str, Any]], raw: str) -> list[dict[str, A
     if not io.path(f"{raw}/annotations.json").exists():
         return rows
     gt = gt_details(io.read_json(f"{raw}/annotations.json"))
+    if not gt:  # a collection without boxes: nothing to score against (check_quality's proxies measure it)
+        return rows
     return [r | {"gt": [[c, a[0]] for c, anns in gt.get(r["id"], {}).items() for a in anns]} for r in rows]
 
 
