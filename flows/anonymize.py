@@ -77,9 +77,14 @@ def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any) -> AnonymizedImag
 
 @task(cache_policy=NO_CACHE)
 def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams,
-                    seed: int = 0) -> list[dict[str, Any]]:
-    """Anonymize one shard of images; write the ones that pass; return their records (no pixels)."""
+                    seed: int | None = None) -> list[dict[str, Any]]:
+    """Anonymize one shard of images; write the ones that pass; return their records (no pixels).
+
+    `seed` seeds dp_pixelate's Laplace noise; None (what the stage passes) draws a secret one here, from
+    OS entropy, so it is never a Prefect parameter, never logged and never derived from params' seed.
+    """
     one_cv_thread()  # also on Dask workers, which have no process-pool initializer
+    seed = secrets.randbits(63) if seed is None else seed
     records = []
     for row in rows:
         try:
@@ -116,7 +121,7 @@ def _with_ground_truth(rows: list[dict[str, Any]], raw: str) -> list[dict[str, A
 
 
 def map_shards(shards: list[list[dict[str, Any]]], *, raw: str, out: str, p: AnonymizeParams,
-               seed: int) -> list[dict[str, Any]]:
+               seed: int | None = None) -> list[dict[str, Any]]:
     """Run `anonymize_shard` over `shards` on `p.executor` (process pool or Dask); records in shard order.
 
     Workers get absolute paths (a Dask worker's working directory is not the workspace).
@@ -136,13 +141,14 @@ def anonymize() -> dict[str, float]:
     with tracking.stage_run("anonymize", params=params, inputs=[raw], outputs=[out]) as run:
         rows = _with_ground_truth(io.read_table(f"{raw}/manifest.parquet").to_dict("records"), raw)
         shards = [rows[i : i + p.shard_size] for i in range(0, len(rows), p.shard_size)]
-        records = map_shards(shards, raw=raw, out=out, p=p, seed=params.seed)
+        records = map_shards(shards, raw=raw, out=out, p=p)  # dp_pixelate's noise: secret, drawn per shard
         io.write_jsonl(f"{out}/records.jsonl", records)
         io.write_jsonl(f"{out}/quarantine.jsonl", [{"id": r["id"], "path": r["path"], "reason": r["reason"]}
                                                    for r in records if r["status"] == "quarantined"])
         manifest = _anonymized_manifest(records, source=raw)
         io.write_table(f"{out}/manifest.parquet", manifest)
-        io.write_json(f"{out}/labels.json", io.read_json(f"{raw}/labels.json"))  # train reads only this folder
+        for name in ("labels.json", "source.json"):  # train reads only this folder: its labels, the ledger key
+            io.write_json(f"{out}/{name}", io.read_json(f"{raw}/{name}"))
         metrics = summarize_records(records).as_metrics() | gt_metrics(records)
         metrics = write_metrics("anonymize", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)

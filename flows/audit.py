@@ -39,9 +39,9 @@ from tasks.train.models import ModelSpec, is_user_model
 from tasks.train.preprocess import prepare_inputs
 
 
-def _load_model(models: str, which: str, spec: ModelSpec) -> torch.nn.Module:
+def _load_model(folder: str, which: str, spec: ModelSpec) -> torch.nn.Module:
     model = spec.build()
-    model.load_state_dict(io.load_state_dict(f"{models}/{which}.pt"))
+    model.load_state_dict(io.load_state_dict(f"{folder}/{which}.pt"))
     return model.eval()
 
 
@@ -106,9 +106,15 @@ def _membership(
     """Every membership attack on one target: metrics, results (for the ROC), scores, per-class rows."""
     x, y, is_member = pool
     shadow_logits = shadow_in = None
+    extra: dict[str, float] = {}
     if p.shadow.k >= 2 and SHADOW_ATTACKS & set(p.attacks):
-        shadow_in = membership_matrix(len(x), p.shadow.k, seed=seed)
+        # shadows trained exactly like the target: its training-set size (so its q, steps and σ), not half the pool
+        shadow_in = membership_matrix(len(x), p.shadow.k, seed=seed, size=min(int(is_member.sum()), len(x) - 1))
         shadow_logits = train_shadows(x, y, shadow_in, trainer=trainer, seed=seed + 1000, device=device)
+        sizes = shadow_in.sum(1)
+        extra = {f"audit/{which}/shadow_n_train_min": float(sizes.min()),
+                 f"audit/{which}/shadow_n_train_max": float(sizes.max()),
+                 f"audit/{which}/target_n_train": float(is_member.sum())}
     data = mia_data(
         predict_logits(model, x, device=device),
         y.numpy(),
@@ -118,7 +124,7 @@ def _membership(
         fixed_variance=p.shadow.fixed_variance,
         seed=seed,
     )
-    metrics, results, scores, rows = {f"audit/{which}/shadow_models": float(p.shadow.k)}, {}, {}, []
+    metrics, results, scores, rows = {f"audit/{which}/shadow_models": float(p.shadow.k)} | extra, {}, {}, []
     for name in p.attacks:
         res, scores[name] = run_attack(name, data)
         results[f"{which}/{name}"] = res
@@ -140,14 +146,31 @@ def _membership(
     return metrics, results, scores, rows
 
 
+def preregistered(p: AuditParams) -> tuple[str, ...]:
+    """The tests whose bounds make the reported empirical ε, fixed before any score is seen: the strongest
+    membership attack run (LiRA online, else the first) and the canary audit. Their confidence is joint
+    (Bonferroni: α / number of tests each); the other attacks' bounds are exploratory, each at α."""
+    strongest = next((a for a in ("lira_online", "lira_offline", "shadow") if a in p.attacks), p.attacks[0])
+    return (strongest, *(("canary",) if p.epsilon.canary.enabled else ()))
+
+
+def joint_alpha(p: AuditParams) -> float:
+    """Each pre-registered test's level, so that all of them hold at once with confidence 1 − α."""
+    return p.epsilon.alpha / len(preregistered(p))
+
+
 def _epsilon_bounds(
     which: str, scores: dict[str, np.ndarray], is_member: np.ndarray, delta: float, p: AuditParams, seed: int
 ) -> dict[str, float]:
-    out = {}
+    out, joint = {}, preregistered(p)
     for name, s in scores.items():
-        b = empirical_epsilon(s[is_member], s[~is_member], delta=delta, alpha=p.epsilon.alpha, seed=seed)
+        alpha = joint_alpha(p) if name in joint else p.epsilon.alpha
+        b = empirical_epsilon(s[is_member], s[~is_member], delta=delta, alpha=alpha, seed=seed)
         out |= b.as_metrics(f"audit/{which}/{name}")
-    out[f"audit/{which}/empirical_epsilon_lower_bound"] = max(out.values(), default=0.0)
+    pre = [out[f"audit/{which}/{n}/empirical_epsilon_lower_bound"] for n in joint if n in scores]
+    out[f"audit/{which}/empirical_epsilon_lower_bound"] = max(pre, default=0.0)
+    out[f"audit/{which}/exploratory_epsilon_lower_bound"] = max(
+        (v for k, v in out.items() if k.endswith("/empirical_epsilon_lower_bound")), default=0.0)
     return out
 
 
@@ -168,10 +191,9 @@ def _canary(
         torch.cat([xm, cx[sel]]), torch.cat([ym, cy[sel]]), seed + 78
     )
     scores = logit_confidence(predict_logits(model, cx, device=device), cy.numpy())
-    audit = canary_audit(
-        scores, inc, k_pos=c.guesses // 2, k_neg=c.guesses - c.guesses // 2, beta=p.epsilon.alpha
-    )
-    return audit.as_metrics("audit/dp")
+    audit = canary_audit(scores, inc, k_pos=c.guesses // 2, k_neg=c.guesses - c.guesses // 2,
+                         beta=joint_alpha(p), delta=record.target_delta)
+    return audit.as_metrics("audit/dp") | {"audit/dp/canary/ceiling_ratio": audit.ceiling / record.target_epsilon}
 
 
 def _unit(a: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
@@ -192,10 +214,11 @@ def _model_inversion(
                                      lr=mi.lr, tv=mi.tv, device=device, bounds=bounds)
         result = score_inversion(model, reps, xm, ym, data_range=bounds[1] - bounds[0])
         metrics |= result.as_metrics(f"audit/{which}")
-        rows[f"MI-Face {which}"] = _unit(reps.numpy(), bounds)
+        if which == "dp":  # the baseline has no guarantee: its numbers are reported, never its pictures
+            rows[f"MI-Face {which}"] = _unit(reps.numpy(), bounds)
     rows["train mean"] = _unit(np.stack([xm[ym == c].mean(0).numpy() if (ym == c).any() else np.zeros(x.shape[1:])
                                          for c in range(meta.num_classes)]), bounds)
-    title = "MI-Face class representatives vs mean anonymized training input"
+    title = "MI-Face class representatives of the DP model vs mean anonymized training input"
     io.save_figure(f"{plots}/model_inversion.png",
                    image_grid(rows, title=title, col_labels=list(meta.class_names)))
     return metrics
@@ -351,7 +374,8 @@ def audit() -> dict[str, float]:
         meta = load_spec(models)
         record = DpTrainingRecord.from_dict(io.read_json(f"{models}/dp_record.json"))
         pool = _pool(params, meta)
-        targets = {w: _load_model(models, w, meta) for w in ("dp", "nonprivate")}
+        targets = {"dp": _load_model(models, "dp", meta),
+                   "nonprivate": _load_model(params.paths.restricted, "nonprivate", meta)}
         trainers = _trainers(record, params.train, meta, device)
         metrics: dict[str, float] = {"audit/dp/theoretical_epsilon": record.epsilon}
         results, class_rows, t0 = {}, [], time.perf_counter()
@@ -369,6 +393,8 @@ def audit() -> dict[str, float]:
         metrics["audit/dp/empirical_epsilon_margin"] = (
             record.epsilon - metrics["audit/dp/empirical_epsilon_lower_bound"]
         )
+        metrics |= {"audit/dp/empirical_epsilon_confidence": 1 - p.epsilon.alpha,
+                    "audit/dp/empirical_epsilon_tests": float(len(preregistered(p)))}
         metrics["audit/seconds_membership"] = time.perf_counter() - t0
         get_run_logger().info(
             "audit: membership done in %.0f s: %s",

@@ -105,6 +105,7 @@ def skip_outputs(params: Any, *, stage: str, reason: str) -> dict[str, float]:
     if stage == "train":
         io.write_json(f"{params.paths.models}/dp_record.json", {"skipped": reason})
         io.write_json(f"{params.paths.models}/meta.json", {"skipped": reason})
+        io.write_json(f"{params.paths.restricted}/README.json", {"skipped": reason})
         io.path(f"{params.paths.plots}/train/curve.csv").write_text("epoch,dp_val_accuracy\n")
     print(f"privtrail {stage}: skipped: {reason}", file=sys.stderr)
     return write_metrics(stage, {f"{stage}/skipped": 1.0}, metrics_dir=params.paths.metrics)

@@ -9,6 +9,7 @@ or none); csv (the images a CSV/JSONL lists); coco (a COCO json: its boxes becom
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from prefect import flow, task
@@ -28,9 +29,10 @@ from tasks.ingest.collection import (
     unmatched_labels,
 )
 from tasks.ingest.folder import downscale
-from tasks.ingest.manifest import manifest_frame, to_coco
+from tasks.ingest.manifest import manifest_frame, source_identity, to_coco
 from tasks.ingest.splits import assign_splits
 from tasks.params import IngestParams
+from tasks.train.ledger import dataset_digest
 
 MAX_SIDE = 65_536  # the GX bound on a side without ingest.max_side (the decoder's pixel limit decides the rest)
 
@@ -144,6 +146,29 @@ def _ingest_collection(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any
     return rows, coco, quarantine, {"names": names} | stats
 
 
+def _source(params: Any, manifest: Any) -> dict[str, str]:
+    """The raw source's identity (the privacy ledger's key, `source_identity`) and the digest of what it read."""
+    p = params.ingest
+    where = {"folder": p.folder, "coco": p.coco, "csv": p.labels}.get(p.source)
+    identity = source_identity(kind=p.source, location=str(io.path(where).resolve()) if where else None,
+                               seed=params.seed, builtin={k: getattr(p, k) for k in ("n_images", "image_size",
+                                                                                     "max_faces", "face_size")})
+    return {"kind": p.source, "identity": identity, "key": hashlib.sha256(identity.encode()).hexdigest(),
+            "raw_digest": dataset_digest(manifest["sha256"])}
+
+
+def images_per_person(coco: list[Any], train_ids: set[str]) -> int:
+    """The most training images one known person (builtin identity, COCO person id) appears in: the group
+    size the per-image DP guarantee must be stretched to for that person (0 without identities)."""
+    from collections import Counter
+
+    seen: Counter[int] = Counter()
+    for image_id, _, _, _, anns in coco:
+        if image_id in train_ids:
+            seen.update({a.identity for a in anns if a.identity is not None})
+    return max(seen.values(), default=0)
+
+
 @flow(name="ingest")
 def ingest() -> dict[str, float]:
     params = io.load_params()
@@ -160,10 +185,12 @@ def ingest() -> dict[str, float]:
                                test=p.split.test, seed=params.seed)
         for r, s in zip(rows, splits, strict=True):
             r["split"] = s
+        info["ingest/max_train_images_per_person"] = images_per_person(coco, {r["id"] for r in rows if r["split"] == "train"})
         manifest = manifest_frame(rows)
         io.write_table(f"{raw}/manifest.parquet", manifest)
         io.write_json(f"{raw}/annotations.json", to_coco(coco))
         io.write_jsonl(f"{raw}/quarantine.jsonl", quarantine)
+        io.write_json(f"{raw}/source.json", _source(params, manifest))
         io.write_json(f"{raw}/labels.json", {"names": names, "label_from": p.label_from if p.source != "builtin"
                                              else "builtin"})
         n_inputs = len(rows) + len(quarantine)

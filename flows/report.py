@@ -81,6 +81,14 @@ def _ledger(params: Params) -> dict[str, Any] | None:
             s.max_total_epsilon, "ledger_delta": s.delta, "dataset_digest": s.dataset_digest}
 
 
+def _restricted(params: Params) -> dict[str, Any]:
+    """That a model without a guarantee exists, where, and its rules (never its weights or pictures)."""
+    note = io.path(f"{params.paths.restricted}/README.json")
+    files = sorted(f.name for f in io.path(params.paths.restricted).glob("*.pt")) if note.exists() else []
+    return {"path": str(io.path(params.paths.restricted)), "files": files,
+            **(io.read_json(note) if note.exists() else {"what": "none"})}
+
+
 def _sweep(params: Params) -> dict[str, Any] | None:
     """The last `make sweep` result, when one exists (evidence outside the DAG: not a DVC dep, never gated)."""
     file = io.path(f"{params.paths.plots}/sweep/sweep.json")
@@ -101,7 +109,8 @@ def _figures(params: Params) -> dict[str, bytes]:
 def _figure_files(params: Params) -> dict[str, str]:
     """caption → workspace path of every figure that exists (anonymized data and aggregates only)."""
     wanted = {"Membership inference ROC (log-log)": f"{params.paths.plots}/audit/roc.png",
-              "Model inversion (MI-Face): class representatives of both models": f"{params.paths.plots}/audit/model_inversion.png",
+              "Model inversion (MI-Face): class representatives of the DP model (never of the baseline)":
+                  f"{params.paths.plots}/audit/model_inversion.png",
               "Gradient inversion: anonymized training crops and their reconstructions under each defence":
                   f"{params.paths.plots}/audit/gradient_inversion.png",
               "Gradient inversion: reconstruction PSNR vs accuracy cost of each defence":
@@ -130,6 +139,7 @@ def report() -> dict[str, float]:
                                       sweep=_sweep(params), methods=io.read_json(
                                           f"{params.paths.plots}/check_quality/compare_methods.json"),
                                       inventory=_inventory(params, metrics))
+        compliance["restricted"] = _restricted(params)
         io.write_json(f"{out}/compliance.json", compliance)
         html = render_html(compliance, title=params.report.title, figures=_figures(params),
                            reproduce=lineage["reproduce"])

@@ -5,10 +5,11 @@ of test accuracy vs ε (DP at each ε, the non-private baseline of the same arch
     python -m flows.sweep [--epsilons 0.5,1,2,4,8] [--jobs 1]      (or: make sweep)
 
 Each experiment runs the `train` stage only (ingest/anonymize come from DVC's run cache), in a temporary
-copy of the workspace. A sweep trains on the private data, so it spends privacy: every run is recorded in
-its own ledger, `ledger/sweep_ledger.jsonl` (PRIVTRAIL_LEDGER), whose composed ε the sweep prints. The
-production ledger is untouched; the sweep's models are never promoted (the pipeline's gates never see
-them). On real data, count the sweep's ε in the production ledger too, or sweep on public data.
+copy of the workspace. A sweep trains on the private data, so it spends privacy like any other run: every
+run is recorded in the dataset's own ledger (`train.budget.ledger`, passed to the temporary copies as an
+absolute PRIVTRAIL_LEDGER) and composed into the same budget, so a sweep that would exceed
+`train.budget.max_total_epsilon` is refused run by run. The sweep's models are never promoted (the
+pipeline's gates never see them).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from flows import io, tracking  # noqa: E402
 from tasks.train.ledger import budget_status, parse_ledger  # noqa: E402
 
 DEFAULT_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
-SWEEP_LEDGER = "ledger/sweep_ledger.jsonl"
-SWEEP_BUDGET = 100.0  # the study's own cap on its composed ε (its ledger is separate from production's)
 
 
 def _dvc(*args: str, env: dict[str, str] | None = None) -> str:
@@ -48,8 +47,7 @@ def queue(epsilons: tuple[float, ...], *, prefix: str) -> list[str]:
     names = []
     for eps in epsilons:
         name = f"{prefix}-eps{eps:g}".replace(".", "p")
-        _dvc("exp", "run", "--queue", "--name", name, "-S", f"train.dp.target_epsilon={eps}",
-             "-S", f"train.budget.max_total_epsilon={SWEEP_BUDGET}", "train")
+        _dvc("exp", "run", "--queue", "--name", name, "-S", f"train.dp.target_epsilon={eps}", "train")
         names.append(name)
     return names
 
@@ -63,8 +61,7 @@ def run_in_workspace(epsilons: tuple[float, ...], *, prefix: str, env: dict[str,
     names = []
     for eps in epsilons:
         name = f"{prefix}-eps{eps:g}".replace(".", "p")
-        _dvc("exp", "run", "--name", name, "-S", f"train.dp.target_epsilon={eps}",
-             "-S", f"train.budget.max_total_epsilon={SWEEP_BUDGET}", "train", env=env)
+        _dvc("exp", "run", "--name", name, "-S", f"train.dp.target_epsilon={eps}", "train", env=env)
         names.append(name)
     return names
 
@@ -142,7 +139,7 @@ def _ledger_total(ledger: Path, params: Any) -> dict[str, Any]:
     entries = parse_ledger(io.read_text_if_exists(ledger), source=str(ledger))
     digests = sorted({e.dataset_digest for e in entries})
     return {d: budget_status(entries, dataset_digest=d, delta=params.train.budget.delta,
-                             max_total_epsilon=SWEEP_BUDGET).epsilon_total for d in digests}
+                             max_total_epsilon=params.train.budget.max_total_epsilon).epsilon_total for d in digests}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     params = io.load_params()
     epsilons = tuple(float(e) for e in args.epsilons.split(","))
-    ledger = io.path(SWEEP_LEDGER)
+    ledger = io.path(io.ledger_path(params.train)).resolve()  # the dataset's ledger: a sweep spends its budget
     env = {**os.environ, "PRIVTRAIL_LEDGER": str(ledger)}  # the queued workspaces are temporary copies
     if args.workspace:
         names = run_in_workspace(epsilons, prefix=args.prefix, env=env)

@@ -99,11 +99,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+RESTRICTED_NOTE = {"what": "the non-private baseline of the DP model (same architecture and schedule, no DP)",
+                   "why": "it has no privacy guarantee: it may memorise the training images",
+                   "rules": "never logged to MLflow, never cached or pushed by DVC, never registered, never "
+                            "pictured in the report; it stays on this machine for the audit's comparison"}
+
+
 @flow(name="train")
 def train() -> dict[str, float]:
     params = io.load_params()
     p, data, models = params.train, params.paths.anonymized, params.paths.models
     io.clean_dir(models)
+    io.clean_dir(params.paths.restricted)
     io.clean_dir(f"{params.paths.plots}/train")
     with tracking.stage_run("train", params=params,
                             inputs=[f"{data}/manifest.parquet", f"{data}/images"],
@@ -125,8 +132,13 @@ def train() -> dict[str, float]:
         common = {"model_name": p.model, "epochs": p.epochs, "batch_size": min(p.batch_size, len(x)),
                   "momentum": p.momentum, "seed": params.seed, "device": device, "x_val": x_test, "y_val": y_test,
                   "num_classes": spec.num_classes}
-        digest = dataset_digest(manifest.loc[manifest["split"] == "train", "sha256"])
-        run.extra["dataset_digest"] = digest
+        # the ledger's key is the raw source (who is in the data), not the anonymized images: re-anonymizing or
+        # growing the same collection spends the same budget
+        source = io.read_json(f"{data}/source.json")
+        digest = source["key"]
+        run.extra |= {"dataset_digest": digest, "source_identity": source["identity"],
+                      "raw_digest": source["raw_digest"],
+                      "anonymized_digest": dataset_digest(manifest.loc[manifest["split"] == "train", "sha256"])}
         _refuse_over_budget(p, digest, len(x), common["batch_size"])
         t0 = time.perf_counter()
         dp = _train_dp(x, y, p, common)
@@ -138,7 +150,8 @@ def train() -> dict[str, float]:
         base = train_nonprivate(x, y, lr=p.nonprivate_lr, **common)
         t2 = time.perf_counter()
         io.save_state_dict(f"{models}/dp.pt", dp.model.state_dict())
-        io.save_state_dict(f"{models}/nonprivate.pt", base.model.state_dict())
+        io.save_state_dict(f"{params.paths.restricted}/nonprivate.pt", base.model.state_dict())  # no guarantee
+        io.write_json(f"{params.paths.restricted}/README.json", RESTRICTED_NOTE)
         io.write_json(f"{models}/dp_record.json", dp.record.as_dict())
         io.write_json(f"{models}/meta.json", spec.as_dict())
         metrics = dp.record.as_metrics() | {

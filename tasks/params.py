@@ -25,6 +25,9 @@ class Paths(_Section):
     raw: str = "data/raw"
     anonymized: str = "data/anonymized"
     models: str = "models"
+    # models without a guarantee (the non-private baseline): never cached or pushed by DVC, never logged to
+    # MLflow, never registered, never pictured in the report; they stay on the machine that trained them
+    restricted: str = "restricted"
     metrics: str = "reports/metrics"
     plots: str = "reports/plots"
     reports: str = "reports"
@@ -261,8 +264,10 @@ class CanaryParams(_Section):
     """One-run audit with inserted canaries (Steinke et al. 2023): one extra DP training run."""
 
     enabled: bool = True
-    n: int = Field(256, ge=2)  # synthetic canaries, each inserted with probability 1/2
-    guesses: int = Field(64, ge=2)  # half guessed IN (highest scores), half OUT (lowest)
+    # synthetic canaries, each inserted with probability 1/2; sized so the audit's ceiling (the bound it can
+    # certify when every guess is right) is ~2x the claimed ε: 5,000 / 2,500 guesses reach 6.4 at ε_target 3
+    n: int = Field(5000, ge=2)
+    guesses: int = Field(2500, ge=2)  # half guessed IN (highest scores), half OUT (lowest)
 
 
 class EpsilonAuditParams(_Section):
@@ -344,6 +349,9 @@ class Gates(_Section):
     max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, ge=0, le=1)
     # identity-free linkage attack (check_quality): anonymized faces linked back to their raw face among the
     # N raw faces of the sample, top-1 minus chance (1/N), the worse of the naive and the adaptive attacker
+    # the canary audit's ceiling (the ε it can certify at best) over the claimed ε: below 1 it cannot catch a
+    # broken DP-SGD at all; 2 leaves room to catch one that is off by a factor of two
+    min_audit_ceiling_ratio: float = Field(2.0, ge=0)
     max_linkage_advantage: float = Field(0.05, ge=0, le=1)
     min_linkage_calibration: float = Field(0.8, ge=0, le=1)  # the same attack on lightly perturbed clear faces
 

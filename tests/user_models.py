@@ -38,3 +38,9 @@ def build_unsupported(*, num_classes: int, in_shape: tuple[int, int, int]) -> nn
 def build_no_kwargs(num_classes: int) -> nn.Module:
     """A factory with the wrong signature."""
     return nn.Linear(4, num_classes)
+
+
+def pixels(*, num_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:
+    """Logistic regression on every input pixel: enough capacity to memorise a few hundred canaries."""
+    c, h, w = in_shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, num_classes))

@@ -60,15 +60,31 @@ def guesses(scores: NDArray[np.floating], *, k_pos: int, k_neg: int) -> NDArray[
     return out
 
 
-def epsilon_from_guesses(correct: int, total: int, *, beta: float = 0.05) -> float:
-    """Largest ε such that P[Binomial(total, e^ε/(1+e^ε)) ≥ correct] ≤ beta (0 if none is rejected)."""
+def p_value(correct: int, total: int, *, eps: float, delta: float = 0.0, m: int | None = None) -> float:
+    """P-value of `correct` right guesses out of `total` if training were (ε, δ)-DP.
+
+    Steinke, Nasr & Jagielski 2023 (Thm 5.2 and their Appendix D): P[Bin(r, q) >= v] + 2mδ · max_i
+    P[v > Bin(r, q) >= v − i] / i with q = e^ε / (1 + e^ε), m canaries; δ = 0 is the pure-DP test.
+    """
+    q = 1 / (1 + np.exp(-eps))
+    tail = float(binom.sf(correct - 1, total, q))
+    if delta == 0 or correct == 0:
+        return min(tail, 1.0)
+    below = binom.pmf(correct - np.arange(1, correct + 1), total, q).cumsum()  # P[v > Bin >= v - i], i = 1..v
+    worst = float(np.max(below / np.arange(1, correct + 1)))
+    return min(tail + worst * delta * 2 * (m if m is not None else total), 1.0)
+
+
+def epsilon_from_guesses(correct: int, total: int, *, beta: float = 0.05, delta: float = 0.0,
+                         m: int | None = None) -> float:
+    """Largest ε whose (ε, δ)-DP hypothesis `p_value` rejects at level beta (0 if none is rejected)."""
     if total < 1 or not 0 <= correct <= total:
         raise InvalidInputError(
             f"epsilon_from_guesses: need 0 <= correct <= total, total >= 1; got {correct}/{total}"
         )
 
-    def tail(eps: float) -> float:  # increasing in ε
-        return float(binom.sf(correct - 1, total, 1 / (1 + np.exp(-eps)))) - beta
+    def tail(eps: float) -> float:  # the p-value grows with ε: the bound is where it reaches beta
+        return p_value(correct, total, eps=eps, delta=delta, m=m) - beta
 
     if tail(0.0) >= 0:
         return 0.0
@@ -86,15 +102,24 @@ class CanaryAudit:
     n_correct: int
     beta: float
     epsilon_lower_bound: float
+    delta: float = 0.0
+    ceiling: float = float("nan")  # the largest bound this design can certify: every guess right
 
     def as_metrics(self, prefix: str) -> dict[str, float]:
         """Keys "<prefix>/canary/<field>"."""
-        keys = ("n_canaries", "n_guesses", "n_correct", "epsilon_lower_bound")
+        keys = ("n_canaries", "n_guesses", "n_correct", "epsilon_lower_bound", "beta", "ceiling")
         return {f"{prefix}/canary/{k}": float(getattr(self, k)) for k in keys}
 
 
+def audit_ceiling(m: int, guesses_made: int, *, beta: float, delta: float) -> float:
+    """The largest ε lower bound m canaries and r guesses can ever certify (all r right) at level beta and δ:
+    an audit whose ceiling is below the claimed ε cannot catch a broken DP implementation."""
+    return epsilon_from_guesses(guesses_made, guesses_made, beta=beta, delta=delta, m=m)
+
+
 def canary_audit(
-    scores: NDArray[np.floating], included: NDArray[np.bool_], *, k_pos: int, k_neg: int, beta: float = 0.05
+    scores: NDArray[np.floating], included: NDArray[np.bool_], *, k_pos: int, k_neg: int, beta: float = 0.05,
+    delta: float = 0.0,
 ) -> CanaryAudit:
     """Steinke et al.'s one-run ε lower bound from canary scores (higher = more likely IN).
 
@@ -102,6 +127,7 @@ def canary_audit(
         scores: (m,) canary scores under the model trained with the included canaries.
         included: (m,) bool, the coin flips.
         k_pos, k_neg: number of IN / OUT guesses.
+        beta: 1 − confidence of the bound; delta: the δ of the (ε, δ) hypothesis tested (Thm 5.2).
     """
     inc = np.asarray(included, bool)
     g = guesses(scores, k_pos=k_pos, k_neg=k_neg)
@@ -110,5 +136,6 @@ def canary_audit(
     made = g != 0
     correct = int(np.sum((g[made] == 1) == inc[made]))
     total = int(made.sum())
-    eps = epsilon_from_guesses(correct, total, beta=beta)
-    return CanaryAudit(inc.size, total, correct, beta, eps)
+    eps = epsilon_from_guesses(correct, total, beta=beta, delta=delta, m=inc.size)
+    ceiling = audit_ceiling(inc.size, total, beta=beta, delta=delta)
+    return CanaryAudit(inc.size, total, correct, beta, eps, delta, ceiling)

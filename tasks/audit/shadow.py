@@ -23,19 +23,33 @@ Trainer = Callable[[torch.Tensor, torch.Tensor, int], nn.Module]
 _EVAL_BATCH = 1024
 
 
-def membership_matrix(n: int, k: int, *, seed: int) -> NDArray[np.bool_]:
-    """(K, N) bool: which of N pool samples each of K shadows trains on. Every sample is IN exactly
-    K // 2 shadows (Carlini et al. 2022's balanced design), so online LiRA sees both sides of each.
+def membership_matrix(n: int, k: int, *, seed: int, size: int | None = None) -> NDArray[np.bool_]:
+    """(K, N) bool: which of N pool samples each of K shadows trains on.
+
+    Every sample is IN exactly c shadows and OUT of the other K − c, so online LiRA sees both sides of each
+    (Carlini et al. 2022's balanced design). Without `size`, c = K // 2 (half the pool per shadow). With
+    `size` (the target's training-set size: shadows trained exactly like the target need its n), c =
+    round(K · size / N), clipped to [1, K − 1], and each shadow gets N·c/K samples (±1): samples are dealt
+    round-robin, in a random order, to c consecutive shadows each.
 
     Raises:
-        InvalidInputError: k < 2 or n < 2.
+        InvalidInputError: k < 2, n < 2, or size outside [1, n].
     """
     if k < 2 or n < 2:
         raise InvalidInputError(
             f"membership_matrix: need k >= 2 shadow models and n >= 2 samples, got k={k}, n={n}"
         )
-    order = np.random.default_rng(seed).uniform(size=(k, n)).argsort(0)
-    return order < k // 2
+    rng = np.random.default_rng(seed)
+    if size is None:
+        order = rng.uniform(size=(k, n)).argsort(0)
+        return order < k // 2
+    if not 1 <= size <= n:
+        raise InvalidInputError(f"membership_matrix: size must be in [1, {n}], got {size}")
+    c = int(min(k - 1, max(1, round(k * size / n))))
+    keep = np.zeros((k, n), bool)
+    for rank, j in enumerate(rng.permutation(n)):
+        keep[(rank * c + np.arange(c)) % k, j] = True
+    return keep
 
 
 def predict_logits(

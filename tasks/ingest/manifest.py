@@ -34,6 +34,19 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def source_identity(*, kind: str, location: str | None, seed: int, builtin: Mapping[str, Any]) -> str:
+    """What names the people behind a dataset, independent of how it was later anonymized: the privacy
+    ledger's key. builtin: its generator's params and seed; a user's source: its resolved location
+    (the folder, COCO json or label file), so re-anonymizing, re-labelling or adding images to the same
+    collection spends the same budget.
+    """
+    if kind == "builtin":
+        return "builtin " + " ".join(f"{k}={builtin[k]}" for k in sorted(builtin)) + f" seed={seed}"
+    if not location:
+        raise InvalidInputError(f"source_identity: source {kind!r} needs its location")
+    return f"{kind} {location}"
+
+
 def manifest_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Return the manifest as a DataFrame with exactly `MANIFEST_COLUMNS`, validated.
 

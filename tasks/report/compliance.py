@@ -32,6 +32,7 @@ from typing import Any
 
 from tasks.errors import InvalidInputError
 from tasks.params import Gates
+from tasks.report.accounting import group_privacy, pld_epsilon
 from tasks.report.gates import evaluate_gates, verdict
 
 ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
@@ -64,15 +65,20 @@ def _counts(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
 def _dp(record: Mapping[str, Any], epsilon_recomputed: float | None,
         ledger: Mapping[str, Any] | None) -> dict[str, Any]:
     if "skipped" in record:  # no labels: nothing was trained, so nothing was released
-        return {"skipped": str(record["skipped"]), "epsilon": None, "epsilon_recomputed": None, "delta": None}
+        return {"skipped": str(record["skipped"]), "epsilon": None, "epsilon_recomputed": None, "delta": None,
+                "epsilon_pld": None, "epsilon_checked": None}
     keys = ("epsilon", "accountant", "noise_multiplier", "sample_rate", "steps", "epochs", "max_grad_norm",
             "n_train", "batch_size", "poisson_sampling", "target_epsilon")
     # records written before grad_sample_mode / secure_mode existed ran Opacus' defaults
     optional = {"grad_sample_mode": "hooks", "secure_mode": False, "warnings": []}
     ledger_keys = ("ledger_total_epsilon", "ledger_runs", "ledger_max_total_epsilon", "ledger_delta", "dataset_digest")
+    pld = pld_epsilon(record["history"], delta=record["target_delta"])
+    checked = max(pld, epsilon_recomputed) if epsilon_recomputed is not None else pld
     return ({k: record[k] for k in keys} | {k: record.get(k, v) for k, v in optional.items()}
             | {k: (ledger or {}).get(k) for k in ledger_keys}
-            | {"delta": record["target_delta"], "epsilon_recomputed": epsilon_recomputed,
+            | {"delta": record["target_delta"], "epsilon_recomputed": epsilon_recomputed, "epsilon_pld": pld,
+               "epsilon_checked": checked, "independent_accountant": "dp-accounting PLD",
+               "rng": record.get("rng", "seeded"), "privacy_unit": "one image",
                "mechanism": "DP-SGD (subsampled Gaussian), per-sample clipping"})
 
 
@@ -98,7 +104,8 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
     """Flatten the measured values the gates read ("<section>/<metric>")."""
     flat: dict[str, float | None] = {k: v for m in metrics.values() for k, v in m.items()}
     flat["anonymize/quarantine_fraction"] = counts["quarantined"] / counts["ingested"] if counts["ingested"] else None
-    flat |= {f"dp/{k}": None if dp.get(k) is None else float(dp[k]) for k in ("epsilon", "epsilon_recomputed", "delta")}
+    flat |= {f"dp/{k}": None if dp.get(k) is None else float(dp[k])
+             for k in ("epsilon", "epsilon_recomputed", "delta", "epsilon_pld", "epsilon_checked")}
     flat |= {f"utility/{k}": float(v) for k, v in utility.items()}
     flat |= {f"attacks/{k.split('/', 1)[1]}": v for k, v in metrics.get("audit", {}).items()}
     for field in ("auc", "tpr_at_0_1pct_fpr"):  # LiRA gates check the worse of its two variants
@@ -130,6 +137,16 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
     dp = _dp(dp_record, epsilon_recomputed, ledger)
     audit = metrics.get("audit", {})
     dp["empirical_epsilon_lower_bound"] = audit.get("audit/dp/empirical_epsilon_lower_bound")
+    design = {"confidence": audit.get("audit/dp/empirical_epsilon_confidence"),
+              "tests": f"{int(audit.get('audit/dp/empirical_epsilon_tests', 0))} pre-registered: LiRA online and the "
+                       "one-run canary audit",
+              "canaries": audit.get("audit/dp/canary/n_canaries"), "guesses": audit.get("audit/dp/canary/n_guesses"),
+              "ceiling": audit.get("audit/dp/canary/ceiling"), "ceiling_ratio": audit.get("audit/dp/canary/ceiling_ratio"),
+              "exploratory": audit.get("audit/dp/exploratory_epsilon_lower_bound")}
+    k = int(metrics.get("ingest", {}).get("ingest/max_train_images_per_person", 0) or 0)
+    if k and dp.get("epsilon_checked") is not None:  # identities known: the person-level guarantee
+        g_eps, g_delta = group_privacy(float(dp["epsilon_checked"]), float(dp["delta"]), k=k)
+        dp["group"] = {"images_per_person": k, "epsilon": g_eps, "delta": g_delta}
     train = metrics.get("train", {})
     utility = {k: float(train[f"train/{k}"]) for k in ("dp_test_accuracy", "nonprivate_test_accuracy")
                if f"train/{k}" in train}
@@ -144,6 +161,7 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
         "dp": dp,
         "utility": utility,
         "attacks": _attacks(metrics.get("audit", {})),
+        "audit_design": design,
         "quality": {k.split("/", 1)[1]: v for k, v in metrics.get("check_quality", {}).items()},
         "method_comparison": [{k: v for k, v in row.items() if k in METHOD_COLUMNS} for row in methods],
         "anonymization": {k.split("/", 1)[1]: v for k, v in metrics.get("anonymize", {}).items()},

@@ -25,6 +25,7 @@ from torch import nn
 from tasks.errors import InvalidInputError
 from tasks.train.dp import (
     GDP_WARNING,
+    SEEDED_WARNING,
     DpTrainingRecord,
     EpochStats,
     _check_batch,
@@ -34,8 +35,10 @@ from tasks.train.dp import (
     _loader,
     _make_private,
     _record,
+    _secret_noise,
     check_delta,
     dp_epochs,
+    dp_generators,
     num_classes_of,
 )
 from tasks.train.models import build_model
@@ -186,7 +189,7 @@ def _rank_main(rank: int, world_size: int, backend: str, init: str, threads: int
 def _train_rank(rank: int, x: torch.Tensor, y: torch.Tensor, *, model_name: str, epochs: int, batch_size: int,
                 lr: float, momentum: float, target_epsilon: float, target_delta: float, max_grad_norm: float,
                 accountant: str, seed: int, device: str, physical_batch_size: int = 128,
-                grad_sample_mode: str = "hooks", num_classes: int | None = None,
+                grad_sample_mode: str = "hooks", num_classes: int | None = None, noise_seed: int | None = None,
                 ) -> tuple[nn.Module, DpTrainingRecord, list[EpochStats]]:  # fmt: skip
     """`train_dp`'s loop on one rank (same model seed everywhere; own sampling seed; noise on rank 0)."""
     in_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
@@ -196,18 +199,22 @@ def _train_rank(rank: int, x: torch.Tensor, y: torch.Tensor, *, model_name: str,
     # The whole set and the global batch: Opacus derives q = 1/len(loader) and shards the sampling itself.
     loader = _loader(x, y, batch_size=batch_size, seed=seed + 7919 * rank, shuffle=False)
     engine = _engine(accountant, secure_mode=False)
-    noise = torch.Generator(device=device).manual_seed(seed + 1)
+    # each rank's sampling and noise are its own secret draws (a seeded run offsets the seed by rank)
+    sampling, noise, rng = dp_generators(None if noise_seed is None else noise_seed + 7919 * rank, device)
+    _secret_noise(engine, sampling)
     dp_model, dp_opt, criterion, dp_loader = _make_private(
         engine, model, optimizer, loader, target_epsilon=target_epsilon, target_delta=target_delta,
         epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=noise, grad_sample_mode=grad_sample_mode,
         criterion=nn.CrossEntropyLoss(),
     )  # fmt: skip
+    dp_opt.secure_mode = True  # the 2n-draw Gaussian (see train_dp)
     curve = dp_epochs(engine, model, dp_model, dp_opt, criterion, dp_loader, epochs=epochs,
                       physical_batch_size=physical_batch_size, device=device, target_delta=target_delta,
                       val=None)  # fmt: skip
     record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
                      target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
-                     secure_mode=False, warnings=(GDP_WARNING,) if accountant == "gdp" else ())  # fmt: skip
+                     secure_mode=False, warnings=((GDP_WARNING,) if accountant == "gdp" else ())
+                     + ((SEEDED_WARNING,) if rng == "seeded" else ()), rng=rng)  # fmt: skip
     _check_budget(record)
     plain = dp_model.to_standard_module() if hasattr(dp_model, "to_standard_module") else dp_model._module
     return plain.module if isinstance(plain, DPDDP) else plain, record, curve

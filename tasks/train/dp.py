@@ -7,6 +7,7 @@ re-price it (`recompute_epsilon`) without the training code.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -54,6 +55,10 @@ class DpTrainingRecord:
     grad_sample_mode: str = "hooks"
     secure_mode: bool = False
     warnings: tuple[str, ...] = ()
+    # where the noise and the Poisson sampling came from: "os_entropy" (secret, the default), "csprng"
+    # (Opacus secure_mode), "seeded" (an explicit noise_seed: tests only; the guarantee does not hold against
+    # whoever knows the seed). Records written before this field existed seeded both from the public seed.
+    rng: str = "seeded"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (history as lists)."""
@@ -200,7 +205,8 @@ def _make_private(
 ) -> tuple[Any, Any, Any, DataLoader[Any]]:
     """(module, optimizer, criterion or None, loader); ghost clipping returns a criterion that must be used."""
     with warnings.catch_warnings():
-        # Opacus warns that secure_mode is off (we want reproducible noise) and that GDP is experimental.
+        # Opacus warns that its secure_mode is off (our noise is secret without torchcsprng: `dp_generators`)
+        # and that GDP is experimental.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
         warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
         out = engine.make_private_with_epsilon(
@@ -214,6 +220,29 @@ GDP_WARNING = (
     "accountant gdp (Gaussian DP, CLT approximation) can understate epsilon for few steps or large "
     "sample rates (Gopi et al. 2021); use prv or rdp for a guarantee"
 )
+
+
+SEEDED_WARNING = ("DP noise and sampling were seeded (noise_seed): anyone who knows the seed can regenerate "
+                  "and subtract the noise, so the stated epsilon does not hold against them")
+
+
+def dp_generators(noise_seed: int | None, device: str) -> tuple[torch.Generator, torch.Generator, str]:
+    """(sampling generator on the CPU, noise generator on `device`, the RNG's name for the record).
+
+    Both are seeded from OS entropy (`os.urandom`, 64 bits each; never from a committed seed, never logged)
+    unless `noise_seed` is given (tests that compare two runs of the same mechanism).
+    """
+    def seed(k: int) -> int:
+        return int.from_bytes(os.urandom(8), "little") if noise_seed is None else noise_seed + k
+
+    sampling = torch.Generator().manual_seed(seed(0))
+    noise = torch.Generator(device=device).manual_seed(seed(1))
+    return sampling, noise, "os_entropy" if noise_seed is None else "seeded"
+
+
+def _secret_noise(engine: PrivacyEngine, sampling: torch.Generator) -> None:
+    """Make Opacus draw the Poisson sampling from `sampling` (it reads `engine.secure_rng`)."""
+    engine.secure_rng = sampling
 
 
 def _engine(accountant: str, *, secure_mode: bool) -> PrivacyEngine:
@@ -276,6 +305,7 @@ def train_dp(
     physical_batch_size: int = 128,
     grad_sample_mode: str = "hooks",
     secure_mode: bool = False,
+    noise_seed: int | None = None,
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
 ) -> TrainResult:
@@ -283,8 +313,10 @@ def train_dp(
 
     Opacus picks the noise multiplier for the declared `epochs` (Poisson sampling with rate
     batch_size / N, per-sample clipping to `max_grad_norm`); `BatchMemoryManager` splits each logical
-    batch into physical ones of at most `physical_batch_size`. Deterministic given `seed`
-    (weights, sampling and noise come from seeded `torch.Generator`s).
+    batch into physical ones of at most `physical_batch_size`. The weights' initialisation is seeded by
+    `seed`; the noise and the Poisson sampling, on which the guarantee rests, are secret: drawn from OS
+    entropy (`dp_generators`), and the Gaussian noise is the sum of 2n draws (n = 2) that resists the
+    floating-point attack (Holohan & Braghin 2021), as Opacus' secure mode draws it.
 
     Args:
         x: (N, C, s, s) float32 training inputs (see `prepare_inputs`); N is the DP unit count.
@@ -298,8 +330,9 @@ def train_dp(
         physical_batch_size: largest batch held in memory at once.
         grad_sample_mode: how Opacus computes per-sample gradient norms: "hooks", "functorch" or
             "ghost" (ghost clipping: norms without materialising per-sample gradients).
-        secure_mode: cryptographically secure noise and sampling (torchcsprng; not seeded, so not
-            reproducible). Recorded either way.
+        secure_mode: Opacus' cryptographically secure generator for noise and sampling (torchcsprng).
+        noise_seed: seed the noise and the sampling instead (tests comparing two runs; recorded as
+            "seeded", with a warning in the record: the guarantee does not hold against its holder).
         x_val, y_val: optional validation set for the per-epoch accuracy curve.
     Returns:
         The unwrapped model (plain state_dict keys), its `DpTrainingRecord`, the per-epoch curve.
@@ -321,18 +354,22 @@ def train_dp(
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=False)
     engine = _engine(accountant, secure_mode=secure_mode)
-    noise = None if secure_mode else torch.Generator().manual_seed(seed + 1)  # Opacus refuses both
+    sampling, noise_gen, rng = dp_generators(noise_seed, device)
+    if not secure_mode:  # Opacus refuses a noise generator in secure mode: its CSPRNG does both
+        _secret_noise(engine, sampling)
     dp_model, dp_opt, criterion, dp_loader = _make_private(
         engine, model, optimizer, loader, target_epsilon=target_epsilon, target_delta=target_delta,
-        epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=noise, grad_sample_mode=grad_sample_mode,
-        criterion=nn.CrossEntropyLoss(),
+        epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=None if secure_mode else noise_gen,
+        grad_sample_mode=grad_sample_mode, criterion=nn.CrossEntropyLoss(),
     )  # fmt: skip
+    dp_opt.secure_mode = True  # the 2n-draw Gaussian of Opacus' secure mode, from our generator
     curve = dp_epochs(engine, model, dp_model, dp_opt, criterion, dp_loader, epochs=epochs,
                       physical_batch_size=physical_batch_size, device=device, target_delta=target_delta,
                       val=val)  # fmt: skip
+    notes = ((GDP_WARNING,) if accountant == "gdp" else ()) + ((SEEDED_WARNING,) if rng == "seeded" else ())
     record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
                      target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
-                     secure_mode=secure_mode, warnings=(GDP_WARNING,) if accountant == "gdp" else ())  # fmt: skip
+                     secure_mode=secure_mode, warnings=notes, rng="csprng" if secure_mode else rng)  # fmt: skip
     _check_budget(record)
     return TrainResult(model=dp_model.to_standard_module(), record=record, curve=tuple(curve))
 

@@ -1,7 +1,8 @@
 """The privacy budget ledger: every DP training run on a dataset, and their composed ε.
 
-One JSON line per DP training run (`LedgerEntry`): the dataset it saw (`dataset_digest`, a sha256
-over the train split's image hashes), when, its MLflow run, the accountant, δ, the mechanism history
+One JSON line per DP training run (`LedgerEntry`): the dataset it saw (`dataset_digest`: the key of the
+raw source the people came from, `tasks.ingest.manifest.source_identity` hashed, so re-anonymizing or
+growing the same collection spends the same budget; `dataset_digest()` below hashes a split), when, its MLflow run, the accountant, δ, the mechanism history
 ((noise_multiplier, sample_rate, steps), ...) and the run's own ε. The total spent on a dataset is
 priced by concatenating the histories of all its runs into one fresh Opacus accountant at the
 budget's δ: PRV and RDP compose tighter than adding the runs' ε. Mixed accountants, and GDP (whose

@@ -22,7 +22,8 @@ CACHE = Path(os.environ.get("PRIVTRAIL_DATA_CACHE", Path.home() / ".cache/privtr
 # 12 photos cannot show utility or attack resistance: loosen the thresholds that need numbers, keep the rest
 LOOSE = {"min_dp_accuracy": 0.0, "max_mia_auc_dp": 1.0, "max_mia_tpr_at_1pct_fpr_dp": 1.0, "max_lira_auc_dp": 1.0,
          "max_lira_tpr_at_0_1pct_fpr_dp": 1.0, "min_utility_ratio": 0.0, "max_gradient_inversion_psnr_dp": 100.0,
-         "max_quarantine_fraction": 0.5, "max_linkage_advantage": 1.0, "min_linkage_calibration": 0.0}
+         "max_quarantine_fraction": 0.5, "max_linkage_advantage": 1.0, "min_linkage_calibration": 0.0,
+         "min_audit_ceiling_ratio": 0.0}
 
 
 def _ran(stdout: str) -> list[str]:

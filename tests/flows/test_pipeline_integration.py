@@ -21,7 +21,9 @@ LOOSE_GATES = {"min_face_redaction_recall": 0.0, "min_plate_redaction_recall": 0
                "max_quarantine_fraction": 1.0, "max_lira_auc_dp": 1.0, "max_lira_tpr_at_0_1pct_fpr_dp": 1.0,
                "max_adaptive_reid_rate": 1.0, "max_trained_reid_rate": 1.0, "min_reid_attack_calibration": 0.0,
                "min_utility_ratio": 0.0, "max_text_pii_readable": 1.0, "max_plate_readable": 1.0,
-               "min_nonpii_text_preserved": 0.0, "max_gradient_inversion_psnr_dp": 100.0}  # 64 images measure little
+               "min_nonpii_text_preserved": 0.0, "max_gradient_inversion_psnr_dp": 100.0,
+               # 16 canaries certify little (the default 5,000 reach 2x epsilon); 64 images hold few faces
+               "min_audit_ceiling_ratio": 0.0, "max_linkage_advantage": 1.0, "min_linkage_calibration": 0.0}
 
 
 def _ran(stdout: str) -> list[str]:

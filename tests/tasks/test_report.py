@@ -10,8 +10,8 @@ from tasks.report.compliance import build_compliance
 from tasks.report.gates import GATE_SPECS, evaluate_gates
 from tasks.report.html import render_html
 
-RECORD = {
-    "noise_multiplier": 1.1,
+RECORD = {  # a consistent record: σ 2.2559 at q 0.2 for 50 steps is ε 2.97 at δ 1e-5 (PRV and PLD)
+    "noise_multiplier": 2.255859375,
     "sample_rate": 0.2,
     "steps": 50,
     "epochs": 10,
@@ -23,7 +23,7 @@ RECORD = {
     "n_train": 1200,
     "batch_size": 256,
     "poisson_sampling": True,
-    "history": [[1.1, 0.2, 50]],
+    "history": [[2.255859375, 0.2, 50]],
 }
 
 
@@ -63,6 +63,7 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
             "audit/nonprivate/lira_offline/auc": 0.549,
             "audit/dp/empirical_epsilon_lower_bound": 0.0,
             "audit/dp/empirical_epsilon_margin": 2.98,
+            "audit/dp/canary/ceiling_ratio": 2.1,
             "audit/dp/gradient_inversion/psnr": 8.0,
             "audit/nonprivate/gradient_inversion/psnr": 100.0,
         },
@@ -267,3 +268,17 @@ def test_waivers_are_validated_in_params() -> None:
     with pytest.raises(InvalidInputError, match="written reason"):
         parse_params({"gates_waived": {"min_face_redaction_recall": ""}})
     assert parse_params({"gates_waived": {"min_face_redaction_recall": "no face ground truth here"}}).gates_waived
+
+
+def test_epsilon_gate_uses_the_independent_pld_accountant() -> None:
+    """A record whose reported ε understates the mechanism (here: σ 1.1 claimed as ε 2.98, PLD prices it at
+    8.6) fails both the ε gate and the agreement check, although Opacus' own re-pricing of the claim agrees."""
+    understated = {**RECORD, "noise_multiplier": 1.1, "history": [[1.1, 0.2, 50]]}
+    c = build_compliance(metrics=_metrics(), dp_record=understated, epsilon_recomputed=2.985, gates=Gates(),
+                         lineage={"git_sha": "abc", "mlflow_runs": {}, "dvc_lock_sha256": None, "model_uri": None})
+    gates = {g["name"]: g for g in c["gates"]}
+    assert c["dp"]["epsilon_pld"] == pytest.approx(8.6, rel=0.01) and c["dp"]["independent_accountant"] == "dp-accounting PLD"
+    assert gates["max_epsilon"]["status"] == "failed" and gates["max_epsilon"]["value"] == pytest.approx(8.6, rel=0.01)
+    assert gates["epsilon_recomputation_agreement"]["status"] == "failed" and c["verdict"] == "fail"
+    ok = {g["name"]: g for g in _build(_metrics())["gates"]}
+    assert ok["epsilon_recomputation_agreement"]["passed"] and ok["max_epsilon"]["value"] == pytest.approx(2.985)

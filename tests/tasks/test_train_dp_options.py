@@ -11,7 +11,14 @@ import torch
 from tasks.errors import InvalidInputError
 from tasks.params import Gates
 from tasks.report.compliance import build_compliance
-from tasks.train.dp import GDP_WARNING, DpTrainingRecord, check_delta, planned_history, train_dp
+from tasks.train.dp import (
+    GDP_WARNING,
+    SEEDED_WARNING,
+    DpTrainingRecord,
+    check_delta,
+    planned_history,
+    train_dp,
+)
 from tests.tasks.test_report import RECORD, _metrics
 from tests.tasks.test_train import _toy
 
@@ -24,7 +31,8 @@ def runs() -> dict[str, DpTrainingRecord]:
     x, y = _toy(80, seed=0, size=16)
     x = x[:, :1].contiguous()  # digit_linear takes one channel
     return {
-        mode: train_dp(x, y, accountant="rdp", grad_sample_mode=mode, **_KW) for mode in ("hooks", "ghost")
+        mode: train_dp(x, y, accountant="rdp", grad_sample_mode=mode, noise_seed=11, **_KW)
+        for mode in ("hooks", "ghost")
     }
 
 
@@ -44,7 +52,7 @@ def test_ghost_clipping_trains_the_same_mechanism(runs: dict) -> None:
     for k, v in hooks.model.state_dict().items():
         assert torch.allclose(v, ghost.model.state_dict()[k], atol=1e-4), k
     assert [c.train_loss for c in ghost.curve] == pytest.approx([c.train_loss for c in hooks.curve], rel=1e-4)
-    assert not ghost.record.secure_mode and ghost.record.warnings == ()
+    assert not ghost.record.secure_mode and ghost.record.warnings == (SEEDED_WARNING,) and ghost.record.rng == "seeded"
 
 
 def test_delta_must_be_below_one_over_n() -> None:
@@ -77,6 +85,7 @@ def test_gdp_run_carries_the_warning() -> None:
     x = x[:, :1].contiguous()
     rec = train_dp(x, y, accountant="gdp", **{**_KW, "epochs": 1}).record
     assert rec.accountant == "gdp" and rec.warnings == (GDP_WARNING,) and "understate" in GDP_WARNING
+    assert rec.rng == "os_entropy"
     assert DpTrainingRecord.from_dict(rec.as_dict()) == rec
 
 
@@ -99,3 +108,18 @@ def test_compliance_dp_section_has_mode_norm_secure_and_ledger() -> None:
     assert dp["ledger_total_epsilon"] == 4.31 and dp["ledger_runs"] == 2
     legacy = build_compliance(dp_record=RECORD, **kw)["dp"]
     assert legacy["grad_sample_mode"] == "hooks" and legacy["ledger_total_epsilon"] is None
+
+
+def test_noise_and_sampling_are_secret_by_default() -> None:
+    """Two runs with equal params (and equal `seed`) draw different noise and sampling, and record the same
+    mechanism and epsilon: nothing in params, the repository or the record lets anyone regenerate the noise."""
+    x, y = _toy(80, seed=0, size=16)
+    x = x[:, :1].contiguous()
+    a, b = (train_dp(x, y, accountant="rdp", **_KW) for _ in range(2))
+    assert a.record.rng == b.record.rng == "os_entropy" and a.record.warnings == ()
+    assert a.record.history == b.record.history and a.record.epsilon == b.record.epsilon
+    wa, wb = a.model.state_dict(), b.model.state_dict()
+    assert not all(torch.equal(wa[k], wb[k]) for k in wa)
+    c, d = (train_dp(x, y, accountant="rdp", noise_seed=5, **_KW) for _ in range(2))
+    assert all(torch.equal(c.model.state_dict()[k], d.model.state_dict()[k]) for k in wa)
+    assert "seed" not in str(a.record.as_dict()["rng"]) and c.record.rng == "seeded"
