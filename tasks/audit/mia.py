@@ -16,9 +16,14 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from tasks.audit.epsilon import clopper_pearson
 from tasks.audit.lira import lira_offline, lira_online, logit_confidence
 from tasks.audit.shadow import shokri_scores
 from tasks.errors import InvalidInputError
+
+# A TPR at FPR f is "supported" when the non-members allow this many false positives at f (else coarse: with
+# 400 non-members, "TPR at 0.1 % FPR" is the TPR at zero false positives).
+MIN_FALSE_POSITIVES = 10
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,12 @@ class AttackResult:
     tpr: NDArray[np.float64] = field(repr=False, compare=False)
 
     def as_metrics(self, prefix: str) -> dict[str, float]:
-        """Scalar fields keyed "<prefix>/<name>/<field>", e.g. "audit/dp/loss_threshold/auc"."""
+        """Scalar fields keyed "<prefix>/<name>/<field>", e.g. "audit/dp/loss_threshold/auc".
+
+        Each TPR at a low FPR comes with `_supported` (1 when the non-members allow at least
+        `MIN_FALSE_POSITIVES` false positives at that rate, else 0: "coarse", a TPR at almost no false
+        positive) and a 95 % Clopper–Pearson interval of the TPR over the members (`_ci_low`, `_ci_high`).
+        """
         keys: tuple[str, ...] = (
             "auc",
             "balanced_accuracy",
@@ -56,7 +66,13 @@ class AttackResult:
             "tpr_at_1pct_fpr",
         )
         keys += ("n_members", "n_nonmembers")
-        return {f"{prefix}/{self.name}/{k}": float(getattr(self, k)) for k in keys}
+        out = {f"{prefix}/{self.name}/{k}": float(getattr(self, k)) for k in keys}
+        for key, rate in (("tpr_at_0_1pct_fpr", 0.001), ("tpr_at_1pct_fpr", 0.01)):
+            tpr = float(getattr(self, key))
+            lo, hi = clopper_pearson(round(tpr * self.n_members), self.n_members) if self.n_members else (0.0, 1.0)
+            out |= {f"{prefix}/{self.name}/{key}_supported": float(self.n_nonmembers * rate >= MIN_FALSE_POSITIVES),
+                    f"{prefix}/{self.name}/{key}_ci_low": lo, f"{prefix}/{self.name}/{key}_ci_high": hi}
+        return out
 
 
 def _validated(values: NDArray[np.floating] | list[float], *, name: str) -> NDArray[np.float64]:

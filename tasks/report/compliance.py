@@ -37,6 +37,11 @@ from tasks.report.gates import evaluate_gates, verdict
 
 ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
                  "balanced_accuracy": "balanced_accuracy", "advantage": "advantage",
+                 # low-FPR support (coarse when the non-members allow < 10 false positives) and 95 % intervals
+                 "tpr_at_0.1pct_fpr_supported": "tpr_at_0_1pct_fpr_supported",
+                 "tpr_at_0.1pct_fpr_ci_high": "tpr_at_0_1pct_fpr_ci_high",
+                 "tpr_at_1pct_fpr_supported": "tpr_at_1pct_fpr_supported",
+                 "tpr_at_1pct_fpr_ci_high": "tpr_at_1pct_fpr_ci_high",
                  # model inversion (MI-Face): SSIM of the class representative to its class / other classes
                  "ssim_max": "ssim_max", "ssim_mean": "ssim_mean", "ssim_max_other": "ssim_max_other",
                  "confidence": "confidence",

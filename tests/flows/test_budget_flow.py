@@ -87,3 +87,22 @@ def test_privtrail_budget_prints_the_ledger(workspace: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert f"dataset {DIGEST[:12]}  runs 2" in out and "budget 2.5: EXCEEDED" in out and "run r1" in out
     assert cli.main(["budget", "--check"]) == 3
+
+
+def test_a_re_anonymized_source_spends_the_same_budget(workspace: Path) -> None:
+    """The ledger's key names the raw source (who is in the data), not the anonymized images: anonymizing the
+    same collection again, with other params, composes into the same budget and is refused once it is spent."""
+    from tasks.ingest.manifest import source_identity
+
+    def key(**ingest: object) -> str:
+        return hashlib.sha256(source_identity(seed=1234, builtin={"n_images": 2000}, **ingest).encode()).hexdigest()
+
+    first = key(kind="folder", location="/data/camera7")  # anonymized with pixelate, trained three times
+    for i in range(3):
+        io.append_line(io.ledger_path(P), format_entry(_spent_run(f"pixelate-{i}").__class__(
+            **{**_spent_run(f"pixelate-{i}").__dict__, "dataset_digest": first})))
+    again = key(kind="folder", location="/data/camera7")  # the same folder, re-anonymized with inpaint
+    assert again == first
+    with pytest.raises(PrivacyBudgetError, match="3 earlier run"):
+        _refuse_over_budget(P, again, 120, 40)
+    assert key(kind="folder", location="/data/camera8") != first  # another collection has its own budget

@@ -49,6 +49,11 @@ def test_report_contract_and_counts(workspace: Path) -> None:
     # one DP run on this train split so far: the privacy ledger's composed total is that run's epsilon
     assert c["dp"]["ledger_runs"] == 1 and c["dp"]["ledger_total_epsilon"] == pytest.approx(c["dp"]["epsilon"], rel=0.02)
     assert (c["dp"]["grad_sample_mode"], c["dp"]["secure_mode"]) == ("hooks", False)
+    # the guarantee against a repository holder: secret noise, an independent accountant, the unit, the budget
+    # keyed by the raw source (so re-anonymizing it spends the same budget)
+    assert c["dp"]["rng"] == "os_entropy" and c["dp"]["privacy_unit"] == "one image"
+    assert c["dp"]["epsilon_pld"] == pytest.approx(c["dp"]["epsilon"], rel=0.05) and c["dp"]["group"]["images_per_person"] >= 1
+    assert c["dp"]["dataset_digest"] == json.loads((workspace / "data/raw/source.json").read_text())["key"]
     ledger = [json.loads(line) for line in (workspace / "ledger/privacy_ledger.jsonl").read_text().splitlines()]
     assert [e["mlflow_run_id"] for e in ledger if e["dataset_digest"] == c["dp"]["dataset_digest"]] == [
         c["lineage"]["mlflow_runs"]["train"]]
@@ -179,3 +184,23 @@ def test_params_typo_is_one_line(workspace: Path, workspace_env: dict[str, str])
     proc = run(["python", "-m", "flows.train"], workspace, workspace_env)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "privtrail train: error: params.yaml: train.epochz: Extra inputs are not permitted"
+
+
+def test_the_baseline_never_leaves_the_machine(workspace: Path, workspace_env: dict[str, str], tmp_path: Path) -> None:
+    """The non-private baseline: not in MLflow's artifacts, not pushed to a DVC remote, never pictured."""
+    baseline = workspace / "restricted/nonprivate.pt"
+    assert baseline.exists() and not (workspace / "models/nonprivate.pt").exists()
+    artifacts = Path(workspace_env["PRIVTRAIL_ARTIFACT_ROOT"].removeprefix("file://"))
+    names = [p.name for p in artifacts.rglob("*") if p.is_file()]
+    assert names and not [n for n in names if "nonprivate" in n]
+    blob = baseline.read_bytes()
+    assert not any(p.stat().st_size == len(blob) and p.read_bytes() == blob for p in artifacts.rglob("*") if p.is_file())
+    remote = tmp_path / "remote"
+    for cmd in (["dvc", "remote", "add", "-f", "scratch", str(remote)], ["dvc", "push", "-r", "scratch"]):
+        proc = run(cmd, workspace, workspace_env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    pushed = [p for p in remote.rglob("*") if p.is_file()]
+    assert pushed and not any(p.stat().st_size == len(blob) and p.read_bytes() == blob for p in pushed)
+    html = (workspace / "reports/compliance.html").read_text()
+    assert 'id="restricted"' in html and "restricted/nonprivate.pt" not in json.dumps(
+        json.loads((workspace / "reports/compliance.json").read_text())["lineage"])

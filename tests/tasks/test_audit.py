@@ -104,3 +104,17 @@ def torch_labels(labels: np.ndarray):  # noqa: ANN201
     import torch
 
     return torch.from_numpy(labels.astype(np.int64))
+
+
+def test_low_fpr_tpr_is_marked_coarse_where_the_non_members_cannot_support_it() -> None:
+    import numpy as np
+
+    from tasks.audit.mia import score_attack
+
+    rng = np.random.default_rng(0)
+    small = score_attack(rng.normal(0.2, 1, 1200), rng.normal(0, 1, 400), name="loss").as_metrics("a")
+    assert small["a/loss/tpr_at_0_1pct_fpr_supported"] == 0 and small["a/loss/tpr_at_1pct_fpr_supported"] == 0
+    large = score_attack(rng.normal(0.2, 1, 2000), rng.normal(0, 1, 2000), name="loss").as_metrics("a")
+    assert large["a/loss/tpr_at_1pct_fpr_supported"] == 1 and large["a/loss/tpr_at_0_1pct_fpr_supported"] == 0
+    lo, tpr, hi = (large[f"a/loss/tpr_at_1pct_fpr{k}"] for k in ("_ci_low", "", "_ci_high"))
+    assert lo <= tpr <= hi and hi - lo < 0.06  # 2,000 members: a tight interval
