@@ -32,7 +32,7 @@ def _params(ws: Path, **ingest: object) -> None:
     for k in ("n_images", "image_size", "max_faces", "face_size"):
         p["ingest"].pop(k, None)
     p["ingest"].update(ingest)
-    p["gates"]["max_quarantine_fraction"] = 0.6
+    p["gates"]["max_quarantine_fraction"] = 0.9  # these tests quarantine on purpose
     (ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
@@ -78,10 +78,11 @@ def test_labels_from_folders_and_from_a_csv(ws: Path, tmp_path: Path, workspace_
     by_source = dict(zip(manifest["source"], manifest["label"], strict=True))
     assert by_source["people/cctv/f1.jpg"] == names.index("people") == by_source["people/a.jpg"]
     assert [q["path"] for q in quarantine] == ["loose.jpg"] and "label folder" in quarantine[0]["reason"]
-    (tmp_path / "labels.csv").write_text("path,label\npeople/a.jpg,cat\nstreet/b.png,dog\nmissing.jpg,dog\n")
+    (tmp_path / "labels.csv").write_text(
+        "path,label\npeople/a.jpg,cat\nstreet/b.png,dog\nobjects/c.bmp,dog\nmissing.jpg,dog\n")
     _params(ws, source="folder", folder=str(root), label_from="file", labels=str(tmp_path / "labels.csv"))
     manifest, quarantine, _ = _ingest(ws, workspace_env)
-    assert sorted(manifest["source"]) == ["people/a.jpg", "street/b.png"]
+    assert sorted(manifest["source"]) == ["objects/c.bmp", "people/a.jpg", "street/b.png"]
     reasons = {q["path"]: q["reason"] for q in quarantine}
     assert "no label" in reasons["loose.jpg"] and "not found" in reasons["missing.jpg"]
 
@@ -91,13 +92,15 @@ def test_coco_boxes_become_ground_truth_and_unsafe_paths_are_never_read(ws: Path
     root = tmp_path / "coco"
     _img(root / "cam1" / "a.jpg", 200, 100)
     _img(root / "cam2" / "b.jpg", 4000, 2000, 1)
+    _img(root / "cam2" / "c.png", 60, 40, 3)  # no annotation: no sensitive content (a COCO convention)
     secret = tmp_path / "secret.jpg"
     _img(secret, 20, 20, 2)
     os.symlink(secret, root / "cam1" / "link.jpg")
     coco = {"images": [{"id": 1, "file_name": "cam1/a.jpg", "width": 200, "height": 100},
                        {"id": 2, "file_name": "cam2/b.jpg", "width": 4000, "height": 2000},
                        {"id": 3, "file_name": "../secret.jpg", "width": 20, "height": 20},
-                       {"id": 4, "file_name": "cam1/link.jpg", "width": 20, "height": 20}],
+                       {"id": 4, "file_name": "cam1/link.jpg", "width": 20, "height": 20},
+                       {"id": 5, "file_name": "cam2/c.png", "width": 60, "height": 40}],
             "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 40], "track_id": 7},
                             {"id": 2, "image_id": 2, "category_id": 2, "bbox": [2000, 1000, 400, 100]},
                             {"id": 3, "image_id": 2, "category_id": 3, "bbox": [0, 0, 50, 50]},
@@ -107,7 +110,7 @@ def test_coco_boxes_become_ground_truth_and_unsafe_paths_are_never_read(ws: Path
     (tmp_path / "coco.json").write_text(json.dumps(coco))
     _params(ws, source="coco", folder=str(root), coco=str(tmp_path / "coco.json"), label_from="dir", max_side=1000)
     manifest, quarantine, metrics = _ingest(ws, workspace_env)
-    assert sorted(manifest["source"]) == ["cam1/a.jpg", "cam2/b.jpg"]
+    assert sorted(manifest["source"]) == ["cam1/a.jpg", "cam2/b.jpg", "cam2/c.png"]
     reasons = {q["path"]: q["reason"] for q in quarantine}
     assert set(reasons) == {"../secret.jpg", "cam1/link.jpg"} and "leaves the dataset root" in reasons["cam1/link.jpg"]
     gt = json.loads((ws / "data/raw/annotations.json").read_text())
