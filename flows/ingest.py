@@ -32,7 +32,6 @@ from tasks.ingest.folder import downscale
 from tasks.ingest.manifest import manifest_frame, source_identity, to_coco
 from tasks.ingest.splits import assign_splits
 from tasks.params import IngestParams
-from tasks.train.ledger import dataset_digest
 
 MAX_SIDE = 65_536  # the GX bound on a side without ingest.max_side (the decoder's pixel limit decides the rest)
 
@@ -154,7 +153,7 @@ def _source(params: Any, manifest: Any) -> dict[str, str]:
                                seed=params.seed, builtin={k: getattr(p, k) for k in ("n_images", "image_size",
                                                                                      "max_faces", "face_size")})
     return {"kind": p.source, "identity": identity, "key": hashlib.sha256(identity.encode()).hexdigest(),
-            "raw_digest": dataset_digest(manifest["sha256"])}
+            "raw_digest": hashlib.sha256("\n".join(sorted(manifest["sha256"])).encode()).hexdigest()}
 
 
 def images_per_person(coco: list[Any], train_ids: set[str]) -> int:
