@@ -67,6 +67,7 @@ def test_flat_and_dated_tree_without_labels(ws: Path, tmp_path: Path, workspace_
     assert metrics["ingest/labelled"] == 0 and json.loads((ws / "data/raw/labels.json").read_text())["names"] == []
 
 
+@pytest.mark.slow  # two ingest runs (23 s); the label rules are unit-tested in tests/tasks/test_ingest_collection.py
 def test_labels_from_folders_and_from_a_csv(ws: Path, tmp_path: Path, workspace_env: dict[str, str]) -> None:
     root = tmp_path / "photos"
     for i, rel in enumerate(["people/a.jpg", "people/cctv/f1.jpg", "street/b.png", "objects/c.bmp", "loose.jpg"]):

@@ -82,11 +82,13 @@ def test_verdict_gates_dp_and_lineage_are_visible(page_and_requests) -> None:
     c, page, _, _ = page_and_requests
     verdict = page.locator("#verdict-value")
     assert verdict.is_visible() and verdict.inner_text() == "FAIL"
-    assert page.locator("#gates-table tr.gate").count() == len(c["gates"]) == 23
+    assert page.locator("#gates-table tr.gate").count() == len(c["gates"]) == 26
+    shown = {"passed": "pass", "failed": "FAIL", "waived": "waived", "not_assessed": "not assessed"}
     for g in c["gates"]:
         row = page.locator("#gates-table tr.gate", has_text=g["name"])
         assert row.is_visible(), g["name"]
-        assert row.locator("td").last.inner_text() == ("pass" if g["passed"] else "FAIL"), g["name"]
+        assert row.locator("td").nth(4).inner_text() == shown[g["status"]], g["name"]
+        assert row.locator("td").nth(5).inner_text() == (g["reason"] or ""), g["name"]
     assert page.locator("#dp-epsilon").is_visible() and page.locator("#dp-epsilon").inner_text() == "2.985"
     assert page.locator("#dp-delta").is_visible() and page.locator("#dp-delta").inner_text() == "1e-05"
     assert page.locator("#git-sha").is_visible() and page.locator("#git-sha").inner_text() == "abc"
