@@ -4,6 +4,7 @@ after it, `privtrail budget` prints it, the PRIVTRAIL_LEDGER override."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -99,8 +100,7 @@ def test_a_re_anonymized_source_spends_the_same_budget(workspace: Path) -> None:
 
     first = key(kind="folder", location="/data/camera7")  # anonymized with pixelate, trained three times
     for i in range(3):
-        io.append_line(io.ledger_path(P), format_entry(_spent_run(f"pixelate-{i}").__class__(
-            **{**_spent_run(f"pixelate-{i}").__dict__, "dataset_digest": first})))
+        io.append_line(io.ledger_path(P), format_entry(replace(_spent_run(f"pixelate-{i}"), dataset_digest=first)))
     again = key(kind="folder", location="/data/camera7")  # the same folder, re-anonymized with inpaint
     assert again == first
     with pytest.raises(PrivacyBudgetError, match="3 earlier run"):
