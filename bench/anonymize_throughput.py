@@ -38,8 +38,8 @@ from PIL import Image
 
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
+from tasks.codec import decode_image, encode_png
 from tasks.ingest.builtin import generate_builtin
-from tasks.ingest.folder import decode_image, encode_png
 from tasks.params import AnonymizeParams
 from tasks.types import Detections
 

@@ -23,13 +23,13 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
-from flows.common import class_names, gt_details, process_runner, run_stage, write_metrics
+from flows.common import class_names, process_runner, run_stage, write_metrics
 from flows.expectations import validate_anonymized_manifest
+from tasks.auditors import RESIDUAL_DETECTORS
 from tasks.check_quality.compare import (
     CompareConfig,
     CompareTools,
     MethodRow,
-    Sample,
     compare_method,
     method_options,
 )
@@ -38,7 +38,7 @@ from tasks.check_quality.lpips import LpipsStatus, build_lpips, lpips_distances
 from tasks.check_quality.manifest import metadata_chunks
 from tasks.check_quality.plots import privacy_utility_figure
 from tasks.check_quality.reid import NONE, AttackConfig, FaceEmbedder, attack, gallery_faces, match
-from tasks.check_quality.residual import RESIDUAL_DETECTORS
+from tasks.check_quality.samples import even_sample, make_sample, one_per_identity
 from tasks.check_quality.summary import ImageRecord, image_record, summarize
 from tasks.check_quality.text import TEXT_CATEGORIES, ocr_reader, read_strings, readability
 from tasks.check_quality.utility import (
@@ -50,7 +50,8 @@ from tasks.check_quality.utility import (
     task_inputs,
     train_task_model,
 )
-from tasks.ingest.folder import decode_image
+from tasks.codec import decode_image
+from tasks.groundtruth import gt_boxes, gt_details
 from tasks.params import CheckQualityParams, Params
 from tasks.types import Detector
 
@@ -77,42 +78,6 @@ def _embedder() -> FaceEmbedder:
 
 def _ocr() -> Any:
     return _cached("ocr", ocr_reader)
-
-
-def gt_boxes(coco: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
-    """privtrail image id → category name → (N, 4) [x0, y0, x1, y1] ground-truth boxes."""
-    return {
-        i: {c: np.asarray([a[0] for a in v], np.int64).reshape(-1, 4) for c, v in cats.items()}
-        for i, cats in gt_details(coco).items()
-    }
-
-
-def face_boxes(row: dict[str, Any], gt: dict[str, Any], *, use_gt: bool) -> list[tuple[list[int], int]]:
-    """The faces of one image as (box [x0, y0, x1, y1], identity or -1): the ground truth when the data has
-    face ground truth, else what the anonymizer detected (its records), so data without boxes is measured."""
-    if use_gt:
-        return [(list(a[0]), -1 if a[1] is None else _identity(a[1])) for a in gt.get(row["id"], {}).get("face", [])]
-    return [(list(b), -1) for b, c in zip(row["boxes"], row["categories"], strict=True) if c == "face"]
-
-
-def _identity(value: Any) -> int:
-    """Identities are ints (builtin: the LFW index); a COCO import's string ids are numbered by ingest."""
-    return int(value)
-
-
-def _sample(row: dict[str, Any], gt: dict[str, Any], image: np.ndarray, *, use_gt: bool, known_ids: bool) -> Sample:
-    cats = gt.get(row["id"], {})
-    boxes = {c: np.asarray([a[0] for a in v], np.int64).reshape(-1, 4) for c, v in cats.items()}
-    faces = face_boxes(row, gt, use_gt=use_gt)
-    boxes["face"] = np.asarray([b for b, _ in faces], np.int64).reshape(-1, 4)
-    texts = {c: tuple(str(a[2]) for a in v) for c, v in cats.items() if c in TEXT_CATEGORIES}
-    idents = tuple(i if known_ids else -1 for _, i in faces)  # -1: the linkage attack instead of the identity ones
-    return Sample(row["id"], image, int(row["label"]), boxes, idents, texts)
-
-
-def _even(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    """An even, deterministic sample of n rows (all when there are fewer)."""
-    return rows if len(rows) <= n else [rows[i] for i in np.linspace(0, len(rows) - 1, n).round().astype(int)]
 
 
 @task(cache_policy=NO_CACHE)
@@ -208,7 +173,7 @@ def reid_task(
 def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params) -> dict[str, float]:
     """The identity-free linkage attack on an even sample of faces (at most one per known identity, so the
     attack names the face, not a look-alike of the same person); {} with fewer than 2 faces."""
-    faces = _even(_one_per_identity(rows, gt, use_gt=use_gt), params.check_quality.reid_probes)  # type: ignore[arg-type]
+    faces = even_sample(one_per_identity(rows, gt, use_gt=use_gt), params.check_quality.reid_probes)  # type: ignore[arg-type]
     if len(faces) < 2:
         return {"check_quality/linkage_n_faces": float(len(faces))}
     crops: dict[str, list[np.ndarray]] = {"raw": [], "anon": []}
@@ -219,19 +184,6 @@ def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool
     result = linkage_attack(crops["raw"], crops["anon"], method=a.methods.get("face", a.method),
                             options=method_options(a), pad=a.face.pad, embed=_embedder(), seed=params.seed)
     return result.as_metrics("linkage") | {"check_quality/linkage_from_ground_truth": float(use_gt)}
-
-
-def _one_per_identity(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool) -> list[tuple[dict, list[int]]]:
-    """(row, face box) of every face, keeping the first face of each known identity (unknown ones, -1, all)."""
-    seen: set[int] = set()
-    out = []
-    for row in rows:
-        for box, ident in face_boxes(row, gt, use_gt=use_gt):
-            if ident >= 0 and ident in seen:
-                continue
-            seen.add(ident)
-            out.append((row, box))
-    return out
 
 
 @task(cache_policy=NO_CACHE)
@@ -289,7 +241,7 @@ def utility_task(*, params: Params) -> tuple[dict[str, Any] | None, dict[str, fl
         manifest,
         raw,
         "train",
-        {r["id"] for r in _even([{"id": i} for i in train_ids], params.check_quality.utility_train_images)},
+        {r["id"] for r in even_sample([{"id": i} for i in train_ids], params.check_quality.utility_train_images)},
     )
     x_train = task_inputs(x, train=t)
     model = train_task_model(x_train, y, train=t, seed=params.seed, num_classes=len(names))
@@ -319,7 +271,7 @@ def compare_task(
 ) -> dict[str, Any]:
     """One row of the method comparison (aggregates only)."""
     p = params.check_quality
-    samples = [_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}"), use_gt=use_gt,
+    samples = [make_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}"), use_gt=use_gt,
                        known_ids=params.ingest.source == "builtin") for r in rows]
     spec = model[0]
     net = None if spec is None else load_task_model(spec["state"], train=params.train, num_classes=spec["num_classes"],
@@ -422,7 +374,7 @@ def check_quality() -> dict[str, float]:
         test_rows = [r for r in rows if r["split"] == "test"] or rows
         compare = compare_task.map(
             [NONE, *p.compare_methods],
-            unmapped(_even(test_rows, p.compare_images)),
+            unmapped(even_sample(test_rows, p.compare_images)),
             unmapped(details),
             unmapped(gallery),
             unmapped(utility),
@@ -435,8 +387,8 @@ def check_quality() -> dict[str, float]:
                      and params.ingest.source == "builtin"]
         reid = reid_task.submit(face_rows, details, gallery, params=params) if face_rows else None
         linkage = linkage_task.submit(rows, details, use_gt=use_gt, params=params)
-        text = text_task.submit(_even(rows, p.text_images), details, params=params) if p.text_images else None
-        lpips = lpips_task.submit(_even(rows, p.lpips_images), params=params)
+        text = text_task.submit(even_sample(rows, p.text_images), details, params=params) if p.text_images else None
+        lpips = lpips_task.submit(even_sample(rows, p.lpips_images), params=params)
         n = max(1, len(rows) // (4 * (os.cpu_count() or 2)))
         futures = check_shard.map(
             [rows[i : i + n] for i in range(0, len(rows), n)],

@@ -128,7 +128,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _anonymize(args: argparse.Namespace) -> int:
-    from flows.anonymize import anonymize_folder
+    from flows.folder_anonymize import anonymize_folder
     from tasks.errors import InvalidInputError
     from tasks.params import AnonymizeParams, Category, FaceDetectorParams, TextDetectorParams
 

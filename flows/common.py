@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -49,12 +48,16 @@ def run_stage(stage: str) -> None:
         sys.exit(1)
 
 
-def one_cv_thread() -> None:
-    """Each worker process uses one OpenCV thread: parallelism comes from the processes (and a
-    multi-threaded Haar cascade may group boxes in a different order from run to run)."""
+def one_cv_thread() -> int:
+    """Use one OpenCV thread in this process; return how many it used before.
+
+    Parallelism comes from the processes, and a multi-threaded Haar cascade may group its candidate
+    boxes in a different order from run to run (boxes off by a pixel)."""
     import cv2
 
+    before = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    return int(before)
 
 
 _worker_init = one_cv_thread
@@ -121,17 +124,3 @@ def load_spec(models: str) -> Any:
     from tasks.train.models import ModelSpec
 
     return ModelSpec.from_dict(io.read_json(f"{models}/meta.json"))
-
-
-def gt_details(coco: dict[str, Any]) -> dict[str, dict[str, list[tuple[list[int], int | None, str | None]]]]:
-    """privtrail image id → category → [(box [x0, y0, x1, y1], identity, text)] from the COCO ground truth."""
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    ids = {im["id"]: im.get("privtrail_id", im["file_name"]) for im in coco["images"]}
-    out: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for a in coco["annotations"]:
-        x, y, w, h = a["bbox"]
-        attrs = a.get("attributes") or {}
-        out[ids[a["image_id"]]][names[a["category_id"]]].append(
-            ([x, y, x + w, y + h], attrs.get("identity"), attrs.get("text"))
-        )
-    return {i: dict(c) for i, c in out.items()}

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import io, tracking
 from flows.common import check_counts, run_stage, write_metrics
 from flows.expectations import validate_manifest
+from tasks.codec import downscale
 from tasks.errors import InvalidInputError
 from tasks.ingest.builtin import Annotation, generate_builtin
 from tasks.ingest.collection import (
@@ -28,7 +29,6 @@ from tasks.ingest.collection import (
     scale_boxes,
     unmatched_labels,
 )
-from tasks.ingest.folder import downscale
 from tasks.ingest.manifest import manifest_frame, source_identity, to_coco
 from tasks.ingest.splits import assign_splits
 from tasks.params import IngestParams

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tasks.codec import decode_image, encode_png
 from tasks.errors import InvalidInputError
-from tasks.ingest.folder import decode_image, encode_png
 from tasks.params import Params, TrainParams, parse_params
 
 PARAMS_FILE = "params.yaml"

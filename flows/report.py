@@ -14,7 +14,7 @@ from prefect import flow
 
 from flows import io, tracking
 from flows.common import run_stage, write_metrics
-from flows.purge import retention
+from flows.retention import retention
 from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
 from tasks.report.compliance import build_compliance, data_capabilities

@@ -26,6 +26,27 @@ CATEGORY_ID: dict[str, int] = {str(c["name"]): int(str(c["id"])) for c in COCO_C
 SPLITS: tuple[str, ...] = ("train", "holdout", "test")
 
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1, y1 exclusive: image[y0:y1, x0:x1]
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One ground-truth element of an image (the builtin generator's, or a COCO import's).
+
+    Attributes:
+        category: a name of `tasks.types.COCO_CATEGORIES`: face, plate, text_pii, text_nonpii, placard.
+        box: (x0, y0, x1, y1) pixels, x1/y1 exclusive, tight around what was drawn, inside the image.
+        identity: for faces, the LFW index 0..99 (the same person in every image it appears in).
+        text: for plates and text, the rendered string; for the placard, its digit.
+    """
+
+    category: str
+    box: Box
+    identity: int | None = None
+    text: str | None = None
+
+
+
 @dataclass(frozen=True)
 class Detections:
     """Boxes found in one image.
@@ -85,9 +106,12 @@ class Detections:
 Detector = Callable[[Image], Detections]  # injected; tests pass a fake
 
 
-def check_image(image: object, *, name: str = "image") -> Image:
-    """Return `image` if it is an (H, W, 3) uint8 array, else raise InvalidInputError naming it."""
+def check_image(image: object, *, name: str = "image", min_side: int = 0) -> Image:
+    """Return `image` if it is an (H, W, 3) uint8 array with both sides >= `min_side`, else raise
+    InvalidInputError naming it. The one image validator of the pure layer."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise InvalidInputError(f"{name}: expected an (H, W, 3) uint8 RGB array, got {desc}")
+    if min(image.shape[:2]) < min_side:
+        raise InvalidInputError(f"{name}: image must be at least {min_side}x{min_side}, got {image.shape[:2]}")
     return image

@@ -59,7 +59,7 @@ def test_paths_are_interpolated_not_repeated(raw_params: dict) -> None:
 def test_shared_code_is_a_dependency_of_every_stage() -> None:
     for stage, spec in _dvc().items():
         for shared in ("flows/io.py", "flows/common.py", "tasks/params.py", "tasks/types.py", "tasks/errors.py",
-                       "tasks/ingest/folder.py"):
+                       "tasks/codec.py"):
             assert shared in spec["deps"], f"{stage} must depend on {shared}"
 
 
@@ -79,3 +79,62 @@ def test_every_flow_import_is_a_dependency() -> None:
             covered = any(d == "/".join(parts[:k]) or d == "/".join(parts[:k]) + ".py"
                           for d in spec["deps"] for k in range(1, len(parts) + 1))
             assert covered, f"stage {stage} imports {mod} but does not depend on it"
+
+
+def _module_file(mod: str) -> Path | None:
+    path = REPO / Path(*mod.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_project_modules(file: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(file.read_text())
+    mods: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            mods.add(node.module)
+            mods |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
+        elif isinstance(node, ast.Import):
+            mods |= {a.name for a in node.names}
+    return {m for m in mods if m.startswith(("tasks.", "flows.")) and _module_file(m)}
+
+
+def _has_code(file: Path) -> bool:
+    import ast
+
+    body = ast.parse(file.read_text()).body
+    return any(not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in body)
+
+
+def _closure(stage: str) -> set[str]:
+    """Every tasks/flows module the stage's flow imports, directly or through other project modules."""
+    todo, seen = [f"flows.{stage}"], set()
+    while todo:
+        mod = todo.pop()
+        if mod in seen or mod in ("flows.tracking", "flows.expectations"):
+            continue
+        seen.add(mod)
+        file = _module_file(mod)
+        assert file is not None
+        todo += sorted(_imported_project_modules(file))
+        parent = mod.rsplit(".", 1)[0]
+        if parent not in ("tasks", "flows") and _module_file(parent):
+            todo.append(parent)  # importing a.b.c runs a/b/__init__.py first
+    return seen
+
+
+def test_every_module_a_stage_runs_is_a_dependency() -> None:
+    """Transitively: a change to any project module a stage executes reruns that stage."""
+    for stage, spec in _dvc().items():
+        deps = [d.split("#")[0].strip().rstrip("/") for d in spec["deps"]]
+        for mod in sorted(_closure(stage)):
+            file = _module_file(mod)
+            assert file is not None
+            if file.name == "__init__.py" and not _has_code(file):
+                continue  # a package's docstring changes nothing a stage computes
+            rel = str(file.relative_to(REPO))
+            assert any(rel == d or rel.startswith(d + "/") for d in deps), f"stage {stage} runs {rel} but does not depend on it"

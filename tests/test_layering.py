@@ -52,3 +52,92 @@ def test_the_checker_catches_a_violation(tmp_path: Path) -> None:
     f = tmp_path / "bad.py"
     f.write_text("import mlflow\nfrom prefect import flow\nfrom flows.io import load_params\n")
     assert _imports(f) & FORBIDDEN_IN_TASKS == {"mlflow", "prefect", "flows"}
+
+
+STAGES = sorted(p.name for p in (REPO / "tasks").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def _tasks_modules(file: Path) -> set[str]:
+    """Every `tasks.*` module `file` imports, at any depth (lazy imports inside functions included)."""
+    tree = ast.parse(file.read_text(), filename=str(file))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.startswith("tasks.")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("tasks."):
+            names.add(node.module)
+    return names
+
+
+def stage_graph() -> dict[str, set[str]]:
+    """Stage package → the other stage packages its modules import."""
+    graph: dict[str, set[str]] = {s: set() for s in STAGES}
+    for stage in STAGES:
+        for file in (REPO / "tasks" / stage).rglob("*.py"):
+            for module in _tasks_modules(file):
+                other = module.split(".")[1]
+                if other in graph and other != stage:
+                    graph[stage].add(other)
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of `graph` as a path that starts and ends on the same node, or None."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_stage_packages_form_an_acyclic_graph() -> None:
+    graph = stage_graph()
+    assert set(graph) >= {"ingest", "anonymize", "check_quality", "train", "audit", "report"}
+    assert _cycle(graph) is None, f"stage import cycle: {' -> '.join(_cycle(graph) or [])}"
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def _private_imports(file: Path) -> list[str]:
+    tree = ast.parse(file.read_text(), filename=str(file))
+    return [f"{node.module}.{a.name}" for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+            and node.module.split(".")[0] in {"tasks", "flows", "bench"}
+            for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+
+
+@pytest.mark.parametrize("folder", ["tasks", "flows", "bench"])
+def test_no_module_imports_another_modules_private_names(folder: str) -> None:
+    offenders = {str(f.relative_to(REPO)): bad for f in sorted((REPO / folder).rglob("*.py"))
+                 if (bad := _private_imports(f))}
+    assert offenders == {}
+
+
+def test_the_private_import_checker_catches_one(tmp_path: Path) -> None:
+    f = tmp_path / "bad.py"
+    f.write_text("from tasks.train.dp import _logits, evaluate\nfrom __future__ import annotations\n")
+    assert _private_imports(f) == ["tasks.train.dp._logits"]
+
+
+@pytest.mark.parametrize("file", sorted(p for d in ("tasks", "flows", "bench") for p in (REPO / d).rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_every_module_opens_with_a_docstring_line(file: Path) -> None:
+    doc = ast.get_docstring(ast.parse(file.read_text()))
+    assert doc and doc.splitlines()[0].strip(), f"{file.relative_to(REPO)}: no one-line docstring saying what it is for"

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.check_quality._boxes import box_mask
-from tasks.check_quality.redaction import redaction_recall
-from tasks.check_quality.residual import residual_faces
+from tasks.boxes import box_mask
+from tasks.coverage import redaction_recall, residual_faces
 from tasks.errors import InvalidInputError
 from tasks.types import Detector, Image, check_image
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import log_softmax
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from tasks.audit.epsilon import clopper_pearson
@@ -206,11 +207,10 @@ def mia_data(
 
 
 def cross_entropy(logits: NDArray[np.floating], labels: NDArray[np.integer]) -> NDArray[np.float64]:
-    """Per-sample cross-entropy (..., N) of logits (..., N, C) against labels (N,)."""
-    z = np.asarray(logits, np.float64)
-    zy = np.take_along_axis(z, np.broadcast_to(np.asarray(labels)[:, None], z.shape[:-1] + (1,)), -1)[..., 0]
-    zmax = z.max(-1)
-    out: NDArray[np.float64] = np.log(np.exp(z - zmax[..., None]).sum(-1)) + zmax - zy
+    """Per-sample cross-entropy −log_softmax(z)[label], (..., N), of logits (..., N, C) and labels (N,)."""
+    logp = log_softmax(np.asarray(logits, np.float64), axis=-1)
+    idx = np.broadcast_to(np.asarray(labels)[:, None], logp.shape[:-1] + (1,))
+    out: NDArray[np.float64] = -np.take_along_axis(logp, idx, -1)[..., 0]
     return out
 
 

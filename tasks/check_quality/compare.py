@@ -19,16 +19,16 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from tasks.anonymize.detectors import pad_boxes
 from tasks.anonymize.engine import image_rng, obfuscation_options
 from tasks.anonymize.obfuscate import OBFUSCATORS
 from tasks.anonymize.replace import lfw_pool
+from tasks.boxes import pad_boxes
 from tasks.check_quality.image_metrics import image_quality
 from tasks.check_quality.linkage import linkage_attack
 from tasks.check_quality.reid import NONE, AttackConfig, Embeddings, attack
-from tasks.check_quality.residual import residual_faces
 from tasks.check_quality.text import read_strings
 from tasks.check_quality.utility import accuracy, task_inputs
+from tasks.coverage import residual_faces
 from tasks.errors import InvalidInputError
 from tasks.params import AnonymizeParams, TrainParams
 from tasks.types import Detector, Image

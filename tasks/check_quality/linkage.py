@@ -28,8 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tasks.anonymize.detectors import pad_boxes
 from tasks.anonymize.obfuscate import OBFUSCATORS
+from tasks.boxes import pad_boxes
 from tasks.check_quality.reid import NONE, Embeddings, MatchResult, match
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Image, check_image

@@ -35,6 +35,7 @@ _SHIFT = (-0.030, -0.088, -0.188)  # lpips' ScalingLayer
 _SCALE = (0.458, 0.448, 0.450)
 
 
+# Kept over the `lpips` package: it needs torchvision (PyPI's fails on this CPU torch) + an AlexNet download.
 class Lpips(nn.Module):
     """LPIPS with an AlexNet backbone; (N, 3, H, W) in [-1, 1] pairs → (N,) distances (0 for identical)."""
 

@@ -31,11 +31,11 @@ from numpy.typing import NDArray
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_auc_score
 
-from tasks.anonymize.detectors import pad_boxes
 from tasks.anonymize.obfuscate import OBFUSCATORS
+from tasks.boxes import pad_boxes
 from tasks.errors import InvalidInputError
 from tasks.ingest import assets
-from tasks.types import Image
+from tasks.types import Image, check_image
 
 EMBEDDING_WEIGHTS = "dlib_face_recognition_resnet_model_v1.dat"
 CHIP = 150  # dlib's face recognition network takes 150×150 aligned chips
@@ -84,10 +84,7 @@ class FaceEmbedder:
             self._load()
         chips = []
         for i, crop in enumerate(crops):
-            if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or min(crop.shape[:2]) < 2:
-                raise InvalidInputError(
-                    f"crops[{i}]: expected an (h, w, 3) uint8 face crop, got {crop.shape}"
-                )
+            check_image(crop, name=f"crops[{i}] (a face crop)", min_side=2)
             chips.append(np.ascontiguousarray(cv2.resize(crop, (CHIP, CHIP), interpolation=cv2.INTER_CUBIC)))
         return np.asarray([np.asarray(v) for v in self._net.compute_face_descriptor(chips)], np.float64)
 

@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from tasks.check_quality._boxes import as_boxes
+from tasks.boxes import as_boxes
 from tasks.check_quality.image_metrics import ImageQuality, image_quality
-from tasks.check_quality.redaction import OVERREDACTION_CATEGORIES, overredaction, redaction_recall
-from tasks.check_quality.residual import residual_faces
+from tasks.coverage import OVERREDACTION_CATEGORIES, overredaction, redaction_recall, residual_faces
 from tasks.errors import InvalidInputError
 from tasks.types import Detector, Image, check_image
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tasks.check_quality._boxes import as_boxes
+from tasks.boxes import as_boxes
 from tasks.errors import InvalidInputError
 
 TEXT_CATEGORIES: tuple[str, ...] = ("text_pii", "plate", "text_nonpii")

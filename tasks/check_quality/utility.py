@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from tasks.check_quality._boxes import iou_matrix
+from tasks.boxes import iou_matrix
 from tasks.errors import InvalidInputError
 from tasks.params import TrainParams
 from tasks.train.dp import evaluate, train_nonprivate

@@ -25,8 +25,7 @@ from numpy.typing import NDArray
 
 from tasks.errors import InvalidInputError
 from tasks.ingest import assets, strings
-
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1, y1 exclusive: image[y0:y1, x0:x1]
+from tasks.types import Annotation, Box
 
 _BASE = 256  # element sizes below are given for a 256-px image and scale with image_size
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX)
@@ -34,23 +33,6 @@ _FONT_HEIGHT = 22  # cap height in px of both fonts at scale 1.0 (cv2.getTextSiz
 _GAP = 3  # px kept free between elements, so obfuscating one box never touches another
 _P_PLATE, _P_DISTRACTOR, _P_PII, _P_SIGN = 0.5, 0.3, 0.5, 0.4
 _MAX_TEXTS = 2
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """One ground-truth element of a built-in image.
-
-    Attributes:
-        category: a name of `tasks.types.COCO_CATEGORIES`: face, plate, text_pii, text_nonpii, placard.
-        box: (x0, y0, x1, y1) pixels, x1/y1 exclusive, tight around what was drawn, inside the image.
-        identity: for faces, the LFW index 0..99 (the same person in every image it appears in).
-        text: for plates and text, the rendered string; for the placard, its digit.
-    """
-
-    category: str
-    box: Box
-    identity: int | None = None
-    text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any, Literal, TypeGuard
 
+from tasks.codec import SUPPORTED_EXTENSIONS
 from tasks.errors import InvalidInputError
-from tasks.ingest.folder import SUPPORTED_EXTENSIONS
 from tasks.types import CATEGORY_ID
 
 LabelFrom = Literal["dir", "file", "none"]

@@ -10,8 +10,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.errors import InvalidInputError
-from tasks.ingest.builtin import Annotation
-from tasks.types import CATEGORY_ID, COCO_CATEGORIES, SPLITS
+from tasks.types import CATEGORY_ID, COCO_CATEGORIES, SPLITS, Annotation
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "id",

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tasks.errors import InvalidInputError
+from tasks.types import check_image
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1, y1 exclusive
 _Rect = tuple[tuple[float, float], tuple[float, float], float]  # cv2.minAreaRect: centre, size, angle
@@ -50,12 +51,7 @@ class _Candidate:
 
 
 def _check(image: object, name: str) -> NDArray[np.uint8]:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        desc = f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', type(image).__name__)}"
-        raise InvalidInputError(f"{name}: image must be (H, W, 3) uint8 RGB, got {desc}")
-    if min(image.shape[:2]) < 16:
-        raise InvalidInputError(f"{name}: image must be at least 16x16, got {image.shape[:2]}")
-    return image
+    return check_image(image, name=name, min_side=16)
 
 
 def _score(contour: NDArray[np.int32], gray: NDArray[np.uint8], k: float) -> _Candidate | None:

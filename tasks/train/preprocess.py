@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from tasks.errors import InvalidInputError
 from tasks.train.placard import placard_crop_found
+from tasks.types import check_image
 
 # Fixed constants, not statistics of the data: computing them from the training set would be one
 # more (un-accounted) release of the private data.
@@ -28,10 +29,7 @@ MAX_MISSING_PLACARDS = 0.2
 
 
 def _check_image(img: object, i: int, name: str) -> None:
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        shape = getattr(img, "shape", None)
-        dtype = getattr(img, "dtype", type(img).__name__)
-        raise InvalidInputError(f"{name}: images[{i}] must be (H, W, 3) uint8, got {shape} {dtype}")
+    check_image(img, name=f"{name}: images[{i}]")
 
 
 def to_tensor(images: Sequence[NDArray[np.uint8]] | NDArray[np.uint8], *, input_size: int) -> torch.Tensor:

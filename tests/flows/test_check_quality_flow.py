@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.check_quality import _even, gt_boxes
-from flows.common import gt_details
 from flows.expectations import validate_anonymized_manifest
+from tasks.check_quality.samples import even_sample
+from tasks.groundtruth import gt_boxes, gt_details
 
 COCO = {
     "categories": [{"id": 1, "name": "face"}, {"id": 4, "name": "text_pii"}],
@@ -40,8 +40,8 @@ def test_gt_details_carry_identity_and_text() -> None:
 
 def test_even_sample_is_deterministic_and_spread() -> None:
     rows = [{"i": i} for i in range(10)]
-    assert [r["i"] for r in _even(rows, 3)] == [0, 4, 9] or [r["i"] for r in _even(rows, 3)] == [0, 5, 9]
-    assert _even(rows, 20) == rows
+    assert [r["i"] for r in even_sample(rows, 3)] == [0, 4, 9] or [r["i"] for r in even_sample(rows, 3)] == [0, 5, 9]
+    assert even_sample(rows, 20) == rows
 
 
 def _frame(**changes: list) -> pd.DataFrame:

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image, ImageCms
 from PIL.PngImagePlugin import PngInfo
 
+from tasks.codec import decode_image
 from tasks.errors import InvalidInputError
-from tasks.ingest.folder import decode_image
 
 REPO = Path(__file__).resolve().parents[2]
 

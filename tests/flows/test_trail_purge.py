@@ -152,7 +152,7 @@ def test_dvc_sees_missing_data_not_a_change(purged: dict, workspace_env: dict[st
 def test_report_flags_expired_raw_data(purged: dict, workspace_env: dict[str, str]) -> None:
     """The retention status the report embeds, before and after purge, at an injected clock."""
     code = (
-        "import json, sys; from datetime import datetime; from flows import io; from flows.purge import retention; "
+        "import json, sys; from datetime import datetime; from flows import io; from flows.retention import retention; "
         "print(json.dumps(retention(io.load_params(), now=datetime.fromisoformat(sys.argv[1])).as_dict()))"
     )
     later = (purged["started"] + timedelta(days=8)).isoformat()

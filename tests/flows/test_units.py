@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from flows import io
-from flows.check_quality import gt_boxes
 from flows.common import check_counts
 from flows.tracking import flatten
 from tasks.errors import InvalidInputError, QualityGateError
+from tasks.groundtruth import gt_boxes
 
 
 def test_load_params_typo_is_named(tmp_path: Path) -> None:

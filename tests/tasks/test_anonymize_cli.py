@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flows.anonymize import output_names
 from flows.cli import main
+from flows.folder_anonymize import output_names
+from tasks.codec import encode_png
 from tasks.ingest.builtin import generate_builtin
-from tasks.ingest.folder import encode_png
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -267,17 +267,17 @@ def _quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
 
 
 def test_text_detector_passes_and_their_union() -> None:
-    from tasks.anonymize.detectors import _gamma_lut, _new_quads
+    from tasks.anonymize.detectors.text import gamma_lut, new_quads
 
-    lut = _gamma_lut(2.0)
+    lut = gamma_lut(2.0)
     assert lut[0] == 0 and lut[255] == 255 and lut[128] == 64 and (np.diff(lut.astype(int)) >= 0).all()
-    assert _gamma_lut(0.5)[64] == 128
+    assert gamma_lut(0.5)[64] == 128
     first = [_quad(10, 10, 110, 30)]
     later = np.stack([_quad(12, 11, 112, 31), _quad(10, 40, 110, 60), _quad(10, 40, 111, 60)])
-    new = _new_quads(first, later)  # the first lies inside a known box, the third inside the second
+    new = new_quads(first, later)  # the first lies inside a known box, the third inside the second
     assert len(new) == 1 and np.array_equal(new[0], later[1])
-    assert len(_new_quads(first, [_quad(0, 10, 200, 30)])) == 1  # the whole line of a known piece: new
-    assert _new_quads(first, None) == []
+    assert len(new_quads(first, [_quad(0, 10, 200, 30)])) == 1  # the whole line of a known piece: new
+    assert new_quads(first, None) == []
     for bad in ({"gammas": ()}, {"gammas": (2.0, 0.0)}, {"unclip_ratio": 0.0}, {"line_scale": 0.5}):
         with pytest.raises(InvalidInputError, match="gammas"):
             OcrTextDetector(**bad)  # type: ignore[arg-type]

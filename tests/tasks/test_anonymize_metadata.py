@@ -9,7 +9,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageCms
 
-from tasks.ingest.folder import decode_image, encode_png
+from tasks.codec import decode_image, encode_png
 
 XMP = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'

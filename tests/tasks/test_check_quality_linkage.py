@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.anonymize.detectors import pad_boxes
 from tasks.anonymize.obfuscate import OBFUSCATORS
+from tasks.boxes import pad_boxes
 from tasks.check_quality.linkage import LinkageResult, linkage_attack, obfuscate_crops, perturb_crops
 from tasks.check_quality.reid import FaceEmbedder, gallery_faces, pixel_features
 from tasks.errors import InvalidInputError

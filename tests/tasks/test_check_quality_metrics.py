@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from tasks.check_quality import PSNR_CAP_DB, ImageQuality, ImageRecord, image_quality, image_record, summarize
+from tasks.check_quality.image_metrics import PSNR_CAP_DB, ImageQuality, image_quality
+from tasks.check_quality.summary import ImageRecord, image_record, summarize
 from tasks.errors import InvalidInputError
 from tests.conftest import FakeDetector
 

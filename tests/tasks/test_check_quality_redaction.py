@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.check_quality import OVERREDACTION_CATEGORIES, RECALL_CATEGORIES, overredaction, redaction_recall
+from tasks.coverage import OVERREDACTION_CATEGORIES, RECALL_CATEGORIES, overredaction, redaction_recall
 from tasks.errors import InvalidInputError
 
 FACE = np.array([[0, 0, 10, 10]])  # 100 px²

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from tasks.check_quality import RESIDUAL_DETECTORS, residual_faces
+from tasks.auditors import RESIDUAL_DETECTORS
+from tasks.coverage import residual_faces
 from tasks.errors import InvalidInputError
 from tasks.types import Detections
 

@@ -13,8 +13,8 @@ from tasks.check_quality.lpips import Lpips, LpipsStatus, build_lpips, lpips_dis
 from tasks.check_quality.manifest import metadata_chunks, png_chunks
 from tasks.check_quality.text import read_strings, readability, similarity
 from tasks.check_quality.utility import UtilityResult, preserved
+from tasks.codec import encode_png
 from tasks.errors import InvalidInputError
-from tasks.ingest.folder import encode_png
 from tasks.types import Detections
 
 

@@ -11,8 +11,8 @@ import pytest
 from numpy.typing import NDArray
 
 from tasks.errors import InvalidInputError
-from tasks.ingest import Sample, assets, generate_builtin, strings
-from tasks.ingest.builtin import _text_alpha
+from tasks.ingest import assets, strings
+from tasks.ingest.builtin import Sample, _text_alpha, generate_builtin
 from tasks.types import CATEGORY_ID
 
 SIZE = 256

@@ -11,8 +11,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, PngImagePlugin
 
+from tasks.codec import decode_image, encode_png
 from tasks.errors import InvalidInputError
-from tasks.ingest import decode_image, encode_png
 
 
 def _pixels(h: int = 12, w: int = 20, seed: int = 0) -> NDArray[np.uint8]:

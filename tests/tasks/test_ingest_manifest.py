@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from tasks.errors import InvalidInputError
-from tasks.ingest import MANIFEST_COLUMNS, Annotation, manifest_frame, sha256_hex, to_coco
-from tasks.types import CATEGORY_ID, COCO_CATEGORIES
+from tasks.ingest.manifest import MANIFEST_COLUMNS, manifest_frame, sha256_hex, to_coco
+from tasks.types import CATEGORY_ID, COCO_CATEGORIES, Annotation
 
 
 def _row(i: int, **overrides: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tasks.errors import InvalidInputError
-from tasks.ingest import assign_splits
+from tasks.ingest.splits import assign_splits
 
 
 def _labels(n: int, seed: int = 0, classes: int = 10) -> list[int]:

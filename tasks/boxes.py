@@ -1,7 +1,8 @@
-"""Box helpers shared by the check_quality modules: validation, masks, IoU."""
+"""Box helpers every stage uses: validation, masks, IoU, padding and non-maximum suppression."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -50,3 +51,22 @@ def iou_matrix(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.float64
     union = area_a[:, None] + area_b[None, :] - inter
     out: NDArray[np.float64] = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     return out
+
+
+def pad_boxes(boxes: NDArray[np.float64], *, pad: float, width: int, height: int) -> NDArray[np.int64]:
+    """Grow (N, 4) float [x0, y0, x1, y1] boxes by `pad` × their size on each side; clip; round outwards."""
+    size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    grown = boxes + np.array([-1, -1, 1, 1]) * pad * size
+    out = np.concatenate([np.floor(grown[:, :2]), np.ceil(grown[:, 2:])], axis=1).astype(np.int64)
+    out[:, 0::2] = out[:, 0::2].clip(0, width)
+    out[:, 1::2] = out[:, 1::2].clip(0, height)
+    return out[(out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])]
+
+
+def nms(boxes: NDArray[np.float64], scores: NDArray[np.float32], *, iou: float) -> NDArray[np.int64]:
+    """Indices of the boxes kept by greedy non-maximum suppression at `iou` (OpenCV's NMSBoxes)."""
+    if not len(boxes):
+        return np.zeros((0,), np.int64)
+    xywh = np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]].tolist()
+    keep = cv2.dnn.NMSBoxes(xywh, scores.astype(float).tolist(), 0.0, iou)
+    return np.asarray(keep, np.int64).reshape(-1)

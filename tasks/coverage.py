@@ -1,4 +1,6 @@
-"""Redaction recall: which ground-truth boxes the anonymizer's redacted boxes cover.
+"""Boxes scored against ground truth (anonymize and check_quality): redaction coverage, auditor matches.
+
+Redaction recall: which ground-truth boxes the anonymizer's redacted boxes cover.
 
 Coverage is geometric: the fraction of a ground-truth box's area inside the union of the redacted
 boxes (a boolean mask, so overlapping redactions count once). It is computed on the raw image's
@@ -13,9 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tasks.check_quality._boxes import as_boxes, box_mask
+from tasks.boxes import as_boxes, box_mask, iou_matrix
 from tasks.errors import InvalidInputError
-from tasks.types import CATEGORY_ID
+from tasks.types import CATEGORY_ID, Detections
 
 # Categories whose redaction recall is reported. text_nonpii is here for completeness (under text
 # policy `all` it should be redacted too); summaries report it as over-redaction, not as recall.
@@ -119,3 +121,24 @@ def overredaction(
         image_shape=image_shape,
         min_coverage=min_coverage,
     )
+
+
+def residual_faces(detections: Detections, gt_face_boxes: ArrayLike, *, match_iou: float) -> tuple[int, int]:
+    """Count the ground-truth faces an auditor's detections land on, and the face detections.
+
+    Args:
+        detections: the auditor's detections on one image; only category "face" counts.
+        gt_face_boxes: (N, 4) int [x0, y0, x1, y1] ground-truth face boxes, x1/y1 exclusive.
+        match_iou: a ground-truth face is matched when some detection overlaps it at this IoU or more.
+    Returns:
+        (n_matched_gt, n_detections): ground-truth faces matched (each at most once), face detections.
+    Raises:
+        InvalidInputError: malformed boxes or `match_iou` outside (0, 1].
+    """
+    if not 0 < match_iou <= 1:
+        raise InvalidInputError(f"match_iou: must be in (0, 1], got {match_iou}")
+    gt = as_boxes(gt_face_boxes, name="gt_face_boxes")
+    faces = detections.boxes[np.array([c == "face" for c in detections.category], bool)]
+    if len(gt) == 0 or len(faces) == 0:
+        return 0, len(faces)
+    return int((iou_matrix(gt, faces).max(axis=1) >= match_iou).sum()), len(faces)

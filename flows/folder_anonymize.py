@@ -1,0 +1,206 @@
+"""`privtrail anonymize IN_DIR OUT_DIR`: anonymize any folder outside the DAG (no Prefect, no MLflow).
+
+The folder walker (what is read, what is refused unread and why), the output names, and a process
+pool over chunks of files. Each image goes through the anonymize stage's own engine
+(`flows.anonymize.anonymize_one`), so the CLI and the DAG redact alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import secrets
+import stat
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from tqdm import tqdm
+
+from flows import io
+from flows.anonymize import anonymize_one
+from flows.common import one_cv_thread
+from tasks.anonymize.engine import AnonymizedImage, image_rng
+from tasks.codec import MAX_PIXELS, SUPPORTED_EXTENSIONS, decode_image
+from tasks.errors import InvalidInputError
+from tasks.params import AnonymizeParams
+
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: more than any camera file; a bigger "image" is refused unread
+OUTSIDE = "symlink leading outside IN_DIR (not followed)"
+
+
+def list_inputs(in_dir: Path, out_dir: Path) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """Walk `in_dir` (recursive, sorted; `out_dir` and symlinked folders are not walked into).
+
+    Returns:
+        (inputs, refused, unlisted): image-named files to read, as relpaths; image-named entries
+        refused unread as (relpath, reason) — symlinks leading outside `in_dir`, broken symlinks,
+        FIFOs, devices and sockets; folders that could not be listed, with the OS's reason.
+    """
+    found: list[str] = []
+    refused: list[tuple[str, str]] = []
+    unlisted: list[str] = []
+    walk = os.walk(in_dir, followlinks=False, onerror=lambda e: unlisted.append(f"{e.filename}: {e.strerror}"))
+    for root, dirs, files in walk:
+        links = [d for d in dirs if (Path(root) / d).is_symlink()]
+        dirs[:] = sorted(d for d in dirs if d not in links and (Path(root) / d).resolve() != out_dir)
+        for name in sorted(files + links):
+            f = Path(root) / name
+            if f.suffix.lower() not in SUPPORTED_EXTENSIONS:
+                continue
+            rel, why = f.relative_to(in_dir).as_posix(), _refusal(f, in_dir)
+            if why:
+                refused.append((rel, why))
+            else:
+                found.append(rel)
+    return found, refused, unlisted
+
+
+def _refusal(file: Path, in_dir: Path) -> str | None:
+    """Why an image-named entry must not be opened, or None when it is a regular file inside `in_dir`."""
+    if file.is_symlink() and not file.resolve().is_relative_to(in_dir):
+        return OUTSIDE
+    try:
+        mode = file.stat().st_mode
+    except OSError as err:
+        return f"unreadable: {'broken symlink' if file.is_symlink() else 'cannot stat'}: {err.strerror}"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'special file')})"
+    return None
+
+
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+
+
+def read_input(file: Path, *, name: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of one listed input, re-checked on the open descriptor (the tree may change after
+    listing): a regular file of at most `max_bytes`, never a FIFO that would block the read.
+
+    Raises:
+        InvalidInputError: unreadable, not a regular file, or too large; the message names `name`.
+    """
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidInputError(f"{name}: not a regular file")
+            if info.st_size > max_bytes:
+                raise InvalidInputError(f"{name}: file too large ({info.st_size} bytes, limit {max_bytes})")
+            return f.read()
+    except OSError as err:
+        raise InvalidInputError(f"{name}: cannot read: {err.strerror or err}") from None
+
+
+def output_names(relpaths: list[str]) -> dict[str, str]:
+    """Input relpath → output relpath, all distinct: the same path as .png when no other input claims
+    it ('a.png' keeps its name), else the input's full name + '.png' ('a.jpg' → 'a.jpg.png'), numbered
+    if even that is taken ('a.jpg.1.png')."""
+    plain = {rel: str(PurePosixPath(rel).with_suffix(".png")) for rel in relpaths}
+    claims = Counter(plain.values())
+    names = {rel: out for rel, out in plain.items() if claims[out] == 1 or rel == out}
+    taken = set(names.values())
+    for rel in sorted(set(relpaths) - set(names)):
+        out, n = f"{rel}.png", 0
+        while out in taken:
+            n += 1
+            out = f"{rel}.{n}.png"
+        names[rel] = out
+        taken.add(out)
+    return names
+
+
+_MANIFEST_KEYS = ("input", "output", "status", "reason", "detections")
+
+
+def _file_row(rel: str, out: str | None, reason: str | None, result: AnonymizedImage | None) -> dict[str, Any]:
+    dets = Counter(result.detections.category) if result is not None else Counter()
+    row = {"input": rel, "output": out, "status": "quarantined" if out is None else "anonymized",
+           "reason": reason, "detections": dict(sorted(dets.items()))}
+    return row | ({"dp_epsilon": result.dp_epsilon} if result is not None and result.dp_epsilon is not None else {})
+
+
+def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, p: AnonymizeParams,
+                    seed: int) -> list[dict[str, Any]]:
+    """Anonymize (input relpath, output relpath) pairs; write those that pass; return one row each (no pixels).
+
+    Any size is accepted down to 1×1 pixel (the stage's ingest keeps its own minimum); headers
+    announcing more than `MAX_PIXELS` pixels are refused before decoding.
+    """
+    rows = []
+    for rel, out_rel in items:
+        try:
+            data = read_input(Path(in_dir) / rel, name=rel)
+            image = decode_image(data, name=rel, min_side=1, max_pixels=MAX_PIXELS)
+        except InvalidInputError as err:
+            rows.append(_file_row(rel, None, f"unreadable: {err}", None))
+            continue
+        result = anonymize_one(image, p=p, rng=image_rng(seed, rel))
+        if result.image is not None:
+            io.write_png(Path(out_dir) / out_rel, result.image)
+        rows.append(_file_row(rel, out_rel if result.image is not None else None, result.quarantine_reason, result))
+    return rows
+
+
+def _run_chunks(chunks: list[list[tuple[str, str]]], *, jobs: int, **kw: Any) -> list[dict[str, Any]]:
+    import cv2
+
+    work = functools.partial(anonymize_files, **kw)
+    # A bar only on a terminal: a redirected stderr (CI logs, pipes) gets no carriage-return noise.
+    progress = tqdm(total=sum(map(len, chunks)), unit="img", disable=not sys.stderr.isatty(), file=sys.stderr)
+    rows: list[dict[str, Any]] = []
+    with progress, contextlib.ExitStack() as stack:
+        if jobs == 1:
+            stack.callback(cv2.setNumThreads, one_cv_thread())
+        pool = stack.enter_context(ProcessPoolExecutor(jobs, initializer=one_cv_thread)) if jobs > 1 else None
+        for part in (pool.map(work, chunks) if pool else map(work, chunks)):
+            rows += part
+            progress.update(len(part))
+    return rows
+
+
+def _check_dirs(in_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    src, dst = Path(in_dir).resolve(), Path(out_dir).resolve()
+    if not src.is_dir():
+        raise InvalidInputError(f"IN_DIR {in_dir}: not a folder")
+    if src.is_relative_to(dst):
+        raise InvalidInputError(f"OUT_DIR {out_dir}: is IN_DIR or contains it (outputs could overwrite inputs)")
+    return src, dst
+
+
+def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizeParams, jobs: int = 1,
+                     seed: int | None = None) -> dict[str, Any]:
+    """Anonymize every image under `in_dir` into `out_dir` (same tree, .png, metadata-free); quarantined
+    files are not written. Writes `anonymize_report.json` and `privtrail-manifest.jsonl` (one row per
+    image-named input: input, output, status, reason, detections); returns the report.
+
+    `seed` seeds dp_pixelate's noise; None (the default) draws a secret one from the OS (see `image_rng`).
+    """
+    src, dst = _check_dirs(in_dir, out_dir)
+    found, refused, unlisted = list_inputs(src, dst)
+    names = output_names(found)
+    items = [(rel, names[rel]) for rel in found]
+    n_chunks = max(1, min(len(items), jobs * 4))
+    chunks = [items[i::n_chunks] for i in range(n_chunks)]
+    seed = secrets.randbits(63) if seed is None else seed
+    rows = _run_chunks(chunks, jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed)
+    rows = sorted(rows + [_file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
+    report = {"in_dir": str(src), "out_dir": str(dst), "counts": _counts(rows), "files": rows,
+              "unlisted_folders": unlisted,
+              "params": {"targets": list(p.targets), "method": p.method, "text_policy": p.text.policy}}
+    io.write_json(dst / "anonymize_report.json", report)
+    io.write_jsonl(dst / "privtrail-manifest.jsonl", [{k: r[k] for k in _MANIFEST_KEYS} for r in rows])
+    return report
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    detections: Counter[str] = Counter()
+    for r in rows:
+        detections.update(r["detections"])
+    n_q = sum(r["status"] == "quarantined" for r in rows)
+    return {"inputs": len(rows), "anonymized": len(rows) - n_q, "quarantined": n_q,
+            "detections": dict(sorted(detections.items()))}

