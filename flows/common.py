@@ -117,10 +117,3 @@ def skip_outputs(params: Any, *, stage: str, reason: str) -> dict[str, float]:
 def class_names(data: str) -> tuple[str, ...]:
     """The label names of the data set (index = class), as ingest recorded them; () without labels."""
     return tuple(str(n) for n in io.read_json(f"{data}/labels.json")["names"])
-
-
-def load_spec(models: str) -> Any:
-    """The `ModelSpec` train recorded (models/meta.json)."""
-    from tasks.train.models import ModelSpec
-
-    return ModelSpec.from_dict(io.read_json(f"{models}/meta.json"))

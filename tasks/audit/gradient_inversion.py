@@ -30,6 +30,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from tasks.audit.priors import total_variation
 from tasks.errors import InvalidInputError
 from tasks.train.models import MODELS, DigitLinear, build_model
 
@@ -213,10 +214,6 @@ def infer_labels(model: nn.Module, grads: Sequence[torch.Tensor], *, batch_size:
     return torch.sort(torch.argsort(bias_grad)[:batch_size]).values
 
 
-def _tv(x: torch.Tensor) -> torch.Tensor:
-    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
-
-
 def _l2(a: Grads, b: Sequence[torch.Tensor]) -> torch.Tensor:
     return sum(((g - t) ** 2).sum() for g, t in zip(a, b, strict=True))  # type: ignore[return-value]
 
@@ -311,7 +308,8 @@ def _inverting_gradients(
     )
     for _ in range(cfg.steps):
         opt.zero_grad()
-        loss = _cosine(batch_gradient(model, x, labels, create_graph=True), target) + cfg.tv * _tv(x)
+        distance = _cosine(batch_gradient(model, x, labels, create_graph=True), target)
+        loss = distance + cfg.tv * total_variation(x)
         loss.backward()  # type: ignore[no-untyped-call]
         assert x.grad is not None
         x.grad.sign_()  # signed gradients, as Geiping et al.
@@ -400,23 +398,6 @@ def reconstruction_score(
 
 
 # --- experiment -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InversionRow:
-    """One cell of the PSNR-vs-defence table."""
-
-    model: str
-    defence: str
-    method: str
-    batch_size: int
-    psnr: float
-    ssim: float
-
-    def as_dict(self) -> dict[str, float | str | int]:
-        """JSON/CSV row."""
-        return {"model": self.model, "defence": self.defence, "method": self.method,
-                "batch_size": self.batch_size, "psnr": self.psnr, "ssim": self.ssim}  # fmt: skip
 
 
 def attack_batch(

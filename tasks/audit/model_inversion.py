@@ -18,11 +18,8 @@ from numpy.typing import NDArray
 from skimage.metrics import structural_similarity
 from torch import nn
 
+from tasks.audit.priors import total_variation
 from tasks.errors import InvalidInputError
-
-
-def _tv(x: torch.Tensor) -> torch.Tensor:
-    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
 
 def class_representatives(
@@ -59,7 +56,8 @@ def class_representatives(
     opt = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), target, reduction="sum") + tv * num_classes * _tv(x)
+        loss = nn.functional.cross_entropy(model(x), target, reduction="sum")
+        loss = loss + tv * num_classes * total_variation(x)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         with torch.no_grad():

@@ -17,10 +17,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from torch import nn
 
 from tasks.errors import InvalidInputError
+from tasks.train.dp import predict_logits
 
 # (x, y, seed) -> trained model; built by the caller from the target's training procedure.
 Trainer = Callable[[torch.Tensor, torch.Tensor, int], nn.Module]
-_EVAL_BATCH = 1024
+EVAL_BATCH = 1024  # the audit evaluates logits (`predict_logits`) in batches of this many
 
 
 def membership_matrix(n: int, k: int, *, seed: int, size: int | None = None) -> NDArray[np.bool_]:
@@ -52,16 +53,6 @@ def membership_matrix(n: int, k: int, *, seed: int, size: int | None = None) -> 
     return keep
 
 
-def predict_logits(
-    model: nn.Module, x: torch.Tensor, *, device: str | torch.device = "cpu"
-) -> NDArray[np.float64]:
-    """(N, C) float64 logits of `model` on (N, C_in, s, s) inputs, evaluated in batches on `device`."""
-    model = model.to(device).eval()
-    with torch.no_grad():
-        out = [model(x[i : i + _EVAL_BATCH].to(device)).cpu() for i in range(0, len(x), _EVAL_BATCH)]
-    return torch.cat(out).numpy().astype(np.float64)
-
-
 def train_shadows(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -87,7 +78,7 @@ def train_shadows(
     for k, row in enumerate(keep):
         idx = torch.from_numpy(np.flatnonzero(row))
         model = trainer(x[idx], y[idx], seed + k)
-        out.append(predict_logits(model, x, device=device))
+        out.append(predict_logits(model, x, device=device, batch_size=EVAL_BATCH).numpy().astype(np.float64))
     return np.stack(out)
 
 

@@ -28,18 +28,18 @@ from tasks.train.dp import (
     SEEDED_WARNING,
     DpTrainingRecord,
     EpochStats,
-    _check_batch,
-    _check_budget,
-    _check_xy,
-    _engine,
-    _loader,
-    _make_private,
-    _record,
-    _secret_noise,
+    build_record,
+    check_batch,
     check_delta,
+    check_target_epsilon,
+    check_xy,
     dp_epochs,
     dp_generators,
+    make_private,
     num_classes_of,
+    privacy_engine,
+    secret_noise,
+    seeded_loader,
 )
 from tasks.train.models import build_model
 
@@ -123,14 +123,14 @@ def train_dp_ddp(
 def _check_args(
     x: torch.Tensor, y: torch.Tensor, *, world_size: int, backend: str, kw: dict[str, Any]
 ) -> None:
-    _check_xy(x, y, name="train_dp_ddp")
+    check_xy(x, y, name="train_dp_ddp")
     if backend not in BACKENDS:
         raise InvalidInputError(f"train_dp_ddp: backend {backend!r} is not one of {list(BACKENDS)}")
     if world_size < 1 or (backend == "nccl" and world_size > torch.cuda.device_count()):
         raise InvalidInputError(
             f"train_dp_ddp: world_size {world_size} needs 1 <= world_size (<= GPUs with nccl)"
         )
-    _check_batch(len(x), kw["batch_size"], kw["epochs"])
+    check_batch(len(x), kw["batch_size"], kw["epochs"])
     if kw["batch_size"] < world_size:
         raise InvalidInputError(f"train_dp_ddp: batch_size {kw['batch_size']} < world_size {world_size}")
     check_delta(kw["target_delta"], len(x))
@@ -197,12 +197,12 @@ def _train_rank(rank: int, x: torch.Tensor, y: torch.Tensor, *, model_name: str,
                               in_shape=in_shape).to(device))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     # The whole set and the global batch: Opacus derives q = 1/len(loader) and shards the sampling itself.
-    loader = _loader(x, y, batch_size=batch_size, seed=seed + 7919 * rank, shuffle=False)
-    engine = _engine(accountant, secure_mode=False)
+    loader = seeded_loader(x, y, batch_size=batch_size, seed=seed + 7919 * rank, shuffle=False)
+    engine = privacy_engine(accountant, secure_mode=False)
     # each rank's sampling and noise are its own secret draws (a seeded run offsets the seed by rank)
     sampling, noise, rng = dp_generators(None if noise_seed is None else noise_seed + 7919 * rank, device)
-    _secret_noise(engine, sampling)
-    dp_model, dp_opt, criterion, dp_loader = _make_private(
+    secret_noise(engine, sampling)
+    dp_model, dp_opt, criterion, dp_loader = make_private(
         engine, model, optimizer, loader, target_epsilon=target_epsilon, target_delta=target_delta,
         epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=noise, grad_sample_mode=grad_sample_mode,
         criterion=nn.CrossEntropyLoss(),
@@ -211,10 +211,11 @@ def _train_rank(rank: int, x: torch.Tensor, y: torch.Tensor, *, model_name: str,
     curve = dp_epochs(engine, model, dp_model, dp_opt, criterion, dp_loader, epochs=epochs,
                       physical_batch_size=physical_batch_size, device=device, target_delta=target_delta,
                       val=None)  # fmt: skip
-    record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
-                     target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
-                     secure_mode=False, warnings=((GDP_WARNING,) if accountant == "gdp" else ())
-                     + ((SEEDED_WARNING,) if rng == "seeded" else ()), rng=rng)  # fmt: skip
-    _check_budget(record)
+    record = build_record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
+                          target_epsilon=target_epsilon, target_delta=target_delta,
+                          grad_sample_mode=grad_sample_mode, secure_mode=False,
+                          warnings=((GDP_WARNING,) if accountant == "gdp" else ())
+                          + ((SEEDED_WARNING,) if rng == "seeded" else ()), rng=rng)  # fmt: skip
+    check_target_epsilon(record)
     plain = dp_model.to_standard_module() if hasattr(dp_model, "to_standard_module") else dp_model._module
     return plain.module if isinstance(plain, DPDDP) else plain, record, curve

@@ -107,7 +107,12 @@ class TrainResult:
     curve: tuple[EpochStats, ...]
 
 
-def _check_xy(x: torch.Tensor, y: torch.Tensor, *, name: str) -> None:
+def check_xy(x: torch.Tensor, y: torch.Tensor, *, name: str) -> None:
+    """Check a training or evaluation set: x (N, C, s, s) float32, y (N,) int64 non-negative, N >= 1.
+
+    Raises:
+        InvalidInputError: naming `name` and what is wrong.
+    """
     if x.ndim != 4 or x.dtype != torch.float32:
         raise InvalidInputError(f"{name}: x must be (N, C, s, s) float32, got {tuple(x.shape)} {x.dtype}")
     if y.ndim != 1 or y.dtype != torch.int64 or len(y) != len(x):
@@ -178,32 +183,42 @@ def _val_pair(
         raise InvalidInputError("x_val and y_val must be given together")
     if x_val is None or y_val is None:
         return None
-    _check_xy(x_val, y_val, name="validation set")
+    check_xy(x_val, y_val, name="validation set")
     return x_val, y_val
 
 
-def _loader(
+def seeded_loader(
     x: torch.Tensor, y: torch.Tensor, *, batch_size: int, seed: int, shuffle: bool
 ) -> DataLoader[Any]:
+    """A `DataLoader` over (x, y) whose order (when `shuffle`) is drawn from `seed`."""
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=gen)
 
 
-def _check_batch(n: int, batch_size: int, epochs: int) -> None:
+def check_batch(n: int, batch_size: int, epochs: int) -> None:
+    """Check a schedule on `n` training samples: batch_size in [1, n], epochs >= 1.
+
+    Raises:
+        InvalidInputError: naming the bad value.
+    """
     if not 1 <= batch_size <= n:
         raise InvalidInputError(f"batch_size must be in [1, {n}] (the training-set size), got {batch_size}")
     if epochs < 1:
         raise InvalidInputError(f"epochs must be >= 1, got {epochs}")
 
 
-def _make_private(
+def make_private(
     engine: PrivacyEngine,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     loader: DataLoader[Any],
     **kw: Any,
 ) -> tuple[Any, Any, Any, DataLoader[Any]]:
-    """(module, optimizer, criterion or None, loader); ghost clipping returns a criterion that must be used."""
+    """Opacus' `make_private_with_epsilon` with Poisson sampling, its warnings about secure RNG and GDP muted.
+
+    Returns:
+        (module, optimizer, criterion or None, loader); ghost clipping returns a criterion that must be used.
+    """
     with warnings.catch_warnings():
         # Opacus warns that its secure_mode is off (our noise is secret without torchcsprng: `dp_generators`)
         # and that GDP is experimental.
@@ -240,12 +255,17 @@ def dp_generators(noise_seed: int | None, device: str) -> tuple[torch.Generator,
     return sampling, noise, "os_entropy" if noise_seed is None else "seeded"
 
 
-def _secret_noise(engine: PrivacyEngine, sampling: torch.Generator) -> None:
+def secret_noise(engine: PrivacyEngine, sampling: torch.Generator) -> None:
     """Make Opacus draw the Poisson sampling from `sampling` (it reads `engine.secure_rng`)."""
     engine.secure_rng = sampling
 
 
-def _engine(accountant: str, *, secure_mode: bool) -> PrivacyEngine:
+def privacy_engine(accountant: str, *, secure_mode: bool) -> PrivacyEngine:
+    """An Opacus `PrivacyEngine` with `accountant` ("prv" | "rdp" | "gdp").
+
+    Raises:
+        InvalidInputError: secure_mode without the torchcsprng package.
+    """
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
@@ -277,7 +297,7 @@ def planned_history(
     Poisson sampling at rate 1 / ceil(n_train / batch_size) for `epochs` passes of ceil(n / batch) steps.
     Returns ((noise_multiplier, sample_rate, steps),).
     """
-    _check_batch(n_train, batch_size, epochs)
+    check_batch(n_train, batch_size, epochs)
     batches = -(-n_train // batch_size)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
@@ -341,8 +361,8 @@ def train_dp(
             grad_sample_mode, secure_mode without torchcsprng.
         PrivacyBudgetError: the accountant's final ε exceeds target_epsilon (beyond Opacus' search tolerance).
     """
-    _check_xy(x, y, name="train_dp")
-    _check_batch(len(x), batch_size, epochs)
+    check_xy(x, y, name="train_dp")
+    check_batch(len(x), batch_size, epochs)
     check_delta(target_delta, len(x))
     if grad_sample_mode not in GRAD_SAMPLE_MODES:
         raise InvalidInputError(
@@ -352,12 +372,12 @@ def train_dp(
     model = build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
                         in_shape=_in_shape(x)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=False)
-    engine = _engine(accountant, secure_mode=secure_mode)
+    loader = seeded_loader(x, y, batch_size=batch_size, seed=seed, shuffle=False)
+    engine = privacy_engine(accountant, secure_mode=secure_mode)
     sampling, noise_gen, rng = dp_generators(noise_seed, device)
     if not secure_mode:  # Opacus refuses a noise generator in secure mode: its CSPRNG does both
-        _secret_noise(engine, sampling)
-    dp_model, dp_opt, criterion, dp_loader = _make_private(
+        secret_noise(engine, sampling)
+    dp_model, dp_opt, criterion, dp_loader = make_private(
         engine, model, optimizer, loader, target_epsilon=target_epsilon, target_delta=target_delta,
         epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=None if secure_mode else noise_gen,
         grad_sample_mode=grad_sample_mode, criterion=nn.CrossEntropyLoss(),
@@ -367,10 +387,11 @@ def train_dp(
                       physical_batch_size=physical_batch_size, device=device, target_delta=target_delta,
                       val=val)  # fmt: skip
     notes = ((GDP_WARNING,) if accountant == "gdp" else ()) + ((SEEDED_WARNING,) if rng == "seeded" else ())
-    record = _record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
-                     target_epsilon=target_epsilon, target_delta=target_delta, grad_sample_mode=grad_sample_mode,
-                     secure_mode=secure_mode, warnings=notes, rng="csprng" if secure_mode else rng)  # fmt: skip
-    _check_budget(record)
+    record = build_record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
+                          target_epsilon=target_epsilon, target_delta=target_delta,
+                          grad_sample_mode=grad_sample_mode, secure_mode=secure_mode, warnings=notes,
+                          rng="csprng" if secure_mode else rng)  # fmt: skip
+    check_target_epsilon(record)
     return TrainResult(model=dp_model.to_standard_module(), record=record, curve=tuple(curve))
 
 
@@ -399,7 +420,12 @@ def _epsilon(engine: PrivacyEngine, delta: float) -> float:
         return float(engine.get_epsilon(delta))
 
 
-def _record(engine: PrivacyEngine, optimizer: Any, **kw: Any) -> DpTrainingRecord:
+def build_record(engine: PrivacyEngine, optimizer: Any, **kw: Any) -> DpTrainingRecord:
+    """The `DpTrainingRecord` of a finished run: the mechanism from `engine`'s accountant and `optimizer`.
+
+    Args:
+        **kw: the record's remaining fields (n_train, batch_size, epochs, target_epsilon, target_delta, ...).
+    """
     history = tuple((float(n), float(q), int(s)) for n, q, s in engine.accountant.history)
     return DpTrainingRecord(
         noise_multiplier=float(optimizer.noise_multiplier),
@@ -414,7 +440,12 @@ def _record(engine: PrivacyEngine, optimizer: Any, **kw: Any) -> DpTrainingRecor
     )
 
 
-def _check_budget(record: DpTrainingRecord) -> None:
+def check_target_epsilon(record: DpTrainingRecord) -> None:
+    """Fail when the accountant's final ε exceeds the target by more than `EPSILON_TOLERANCE`.
+
+    Raises:
+        PrivacyBudgetError: naming the accountant, ε, the target, δ and the steps.
+    """
     if record.epsilon > record.target_epsilon + EPSILON_TOLERANCE:
         raise PrivacyBudgetError(
             f"train_dp: accountant {record.accountant} reports epsilon {record.epsilon:.4f} > target "
@@ -443,13 +474,13 @@ def train_nonprivate(
     Args and shapes as `train_dp`, without the DP params. Returns a `TrainResult` with `record=None`
     and ε = nan in the curve.
     """
-    _check_xy(x, y, name="train_nonprivate")
-    _check_batch(len(x), batch_size, epochs)
+    check_xy(x, y, name="train_nonprivate")
+    check_batch(len(x), batch_size, epochs)
     val = _val_pair(x_val, y_val)
     model = build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
                         in_shape=_in_shape(x)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    loader = _loader(x, y, batch_size=batch_size, seed=seed, shuffle=True)
+    loader = seeded_loader(x, y, batch_size=batch_size, seed=seed, shuffle=True)
     curve = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
@@ -458,25 +489,43 @@ def train_nonprivate(
     return TrainResult(model=model, record=None, curve=tuple(curve))
 
 
-def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    device = next(model.parameters()).device
+def predict_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    device: str | torch.device | None = None,
+    batch_size: int = _EVAL_BATCH,
+) -> torch.Tensor:
+    """Logits of `model` in eval mode, without gradients, on `x` fed in batches of `batch_size`.
+
+    Args:
+        model: left in eval mode (and on `device`, when given).
+        x: (N, C, s, s) inputs.
+        device: where to evaluate (the model is moved there); None: where the model's parameters are.
+    Returns:
+        (N, num_classes) float32 on the CPU.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    else:
+        model = model.to(device)
     model.eval()
     with torch.no_grad():
         return torch.cat(
-            [model(x[i : i + _EVAL_BATCH].to(device)).cpu() for i in range(0, len(x), _EVAL_BATCH)]
+            [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
         )
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Top-1 accuracy of `model` on (N, C, s, s) float32 `x` with (N,) int64 labels `y`."""
-    _check_xy(x, y, name="evaluate")
-    return float((_logits(model, x).argmax(1) == y).float().mean())
+    check_xy(x, y, name="evaluate")
+    return float((predict_logits(model, x).argmax(1) == y).float().mean())
 
 
 def predict_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> NDArray[np.float64]:
     """Per-sample cross-entropy losses (N,) float64 of `model` on `x` (N, C, s, s), labels `y` (N,)."""
-    _check_xy(x, y, name="predict_losses")
-    losses = nn.functional.cross_entropy(_logits(model, x), y, reduction="none")
+    check_xy(x, y, name="predict_losses")
+    losses = nn.functional.cross_entropy(predict_logits(model, x), y, reduction="none")
     return losses.numpy().astype(np.float64)
 
 

@@ -10,7 +10,6 @@ from flows.promote import failed_gates
 from tasks.audit.canary import audit_ceiling, canary_audit, make_canaries
 from tasks.audit.epsilon import EmpiricalPrivacyViolationError, check_empirical_epsilon
 from tasks.audit.lira import logit_confidence
-from tasks.audit.shadow import predict_logits
 from tasks.params import Gates
 from tasks.report.compliance import build_compliance
 from tests.tasks.test_report import RECORD, _metrics
@@ -28,7 +27,7 @@ def _audit(monkeypatch: pytest.MonkeyPatch | None, noise_scale: float) -> tuple[
     """Train on the canaries that won the coin flip; return (recorded ε, canary ε lower bound, ceiling)."""
     import opacus.optimizers.optimizer as dp_optimizer
 
-    from tasks.train.dp import train_dp
+    from tasks.train.dp import predict_logits, train_dp
 
     if monkeypatch is not None:  # the bug: noise drawn at a fraction of the std the accountant was told
         real = dp_optimizer._generate_noise
@@ -38,7 +37,7 @@ def _audit(monkeypatch: pytest.MonkeyPatch | None, noise_scale: float) -> tuple[
     x, y, inc = make_canaries(M, shape=(1, 28, 28), num_classes=CLASSES, seed=1)
     sel = np.flatnonzero(inc)
     run = train_dp(x[sel], y[sel], num_classes=CLASSES, **KW)
-    scores = logit_confidence(predict_logits(run.model, x), y.numpy())
+    scores = logit_confidence(predict_logits(run.model, x).numpy(), y.numpy())
     audit = canary_audit(scores, inc, k_pos=K, k_neg=K, beta=0.025, delta=1e-5)
     return run.record.epsilon, audit.epsilon_lower_bound, audit.ceiling
 

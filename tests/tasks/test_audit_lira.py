@@ -10,8 +10,9 @@ from torch import nn
 
 from tasks.audit.lira import lira_offline, lira_online, logit_confidence
 from tasks.audit.mia import ATTACKS, cross_entropy, mia_data, per_class_results, run_attack
-from tasks.audit.shadow import attack_features, membership_matrix, predict_logits, train_shadows
+from tasks.audit.shadow import attack_features, membership_matrix, train_shadows
 from tasks.errors import InvalidInputError
+from tasks.train.dp import predict_logits
 
 
 class LookupTable(nn.Module):
@@ -48,7 +49,7 @@ def test_memorising_lookup_table_is_caught_by_every_attack() -> None:
     target = LookupTable(x[torch.from_numpy(member)], y[torch.from_numpy(member)])
     keep = membership_matrix(len(x), 8, seed=1)
     shadows = train_shadows(x, y, keep, trainer=lambda xs, ys, seed: LookupTable(xs, ys), seed=0)
-    data = mia_data(predict_logits(target, x), y.numpy(), member, shadow_logits=shadows, shadow_in=keep)
+    data = mia_data(predict_logits(target, x).numpy(), y.numpy(), member, shadow_logits=shadows, shadow_in=keep)
     for name in ATTACKS:
         res, _ = run_attack(name, data)
         assert res.auc > 0.99, (name, res)

@@ -1,0 +1,275 @@
+"""The audit's membership experiments: the audited pool, shadow trainers, every attack, ε bounds, canaries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from tasks.audit.canary import canary_audit, make_canaries
+from tasks.audit.epsilon import empirical_epsilon
+from tasks.audit.lira import logit_confidence
+from tasks.audit.mia import SHADOW_ATTACKS, AttackResult, mia_data, per_class_results, run_attack
+from tasks.audit.shadow import EVAL_BATCH, Trainer, membership_matrix, train_shadows
+from tasks.audit.tables import per_class_row
+from tasks.params import AuditParams, CanaryParams, ShadowParams
+from tasks.train.dp import DpTrainingRecord, predict_logits, train_dp, train_nonprivate
+from tasks.train.models import ModelSpec
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The audited samples: members (the train split) first, then non-members (the holdout split).
+
+    Attributes:
+        x: (N, C, s, s) float32 model inputs; y: (N,) int64 labels; is_member: (N,) bool.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    is_member: NDArray[np.bool_]
+
+    @classmethod
+    def from_splits(
+        cls, members: tuple[torch.Tensor, torch.Tensor], nonmembers: tuple[torch.Tensor, torch.Tensor]
+    ) -> Pool:
+        """Concatenate (x, y) of the members and of the non-members."""
+        is_member = np.r_[np.ones(len(members[0]), bool), np.zeros(len(nonmembers[0]), bool)]
+        return cls(torch.cat([members[0], nonmembers[0]]), torch.cat([members[1], nonmembers[1]]), is_member)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, s, s) of one input."""
+        return int(self.x.shape[1]), int(self.x.shape[2]), int(self.x.shape[3])
+
+    def members(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the members."""
+        sel = torch.from_numpy(self.is_member)
+        return self.x[sel], self.y[sel]
+
+    def nonmembers(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the non-members."""
+        sel = torch.from_numpy(~self.is_member)
+        return self.x[sel], self.y[sel]
+
+
+def subsample(n: int, k: int, *, seed: int) -> NDArray[np.intp]:
+    """Sorted indices of min(n, k) distinct rows of range(n), drawn from `seed` (only these are read)."""
+    return np.sort(np.random.default_rng(seed).permutation(n)[: min(n, k)])
+
+
+def shadow_trainers(
+    record: DpTrainingRecord,
+    *,
+    spec: ModelSpec,
+    lr: float,
+    nonprivate_lr: float,
+    momentum: float,
+    physical_batch_size: int,
+    device: str,
+) -> dict[str, Trainer]:
+    """Shadow trainers, keyed like the targets ("dp", "nonprivate"): the target's architecture and schedule;
+    DP-SGD to the same (ε, δ), clipping, accountant and per-sample-gradient mode for the DP model.
+
+    Args:
+        record: the DP target's record (its epochs, batch size and DP parameters).
+        spec: the targets' model; lr, nonprivate_lr, momentum, physical_batch_size: the train section's.
+    """
+
+    def common(n: int, seed: int) -> dict[str, Any]:
+        return {
+            "model_name": spec.model,
+            "num_classes": spec.num_classes,
+            "epochs": record.epochs,
+            "batch_size": min(record.batch_size, n),
+            "momentum": momentum,
+            "seed": seed,
+            "device": device,
+        }
+
+    def dp(x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
+        return train_dp(
+            x,
+            y,
+            lr=lr,
+            target_epsilon=record.target_epsilon,
+            target_delta=record.target_delta,
+            max_grad_norm=record.max_grad_norm,
+            accountant=record.accountant,
+            physical_batch_size=physical_batch_size,
+            grad_sample_mode=record.grad_sample_mode,
+            **common(len(x), seed),
+        ).model
+
+    def nonprivate(x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
+        return train_nonprivate(x, y, lr=nonprivate_lr, **common(len(x), seed)).model
+
+    return {"dp": dp, "nonprivate": nonprivate}
+
+
+@dataclass(frozen=True)
+class MembershipOutcome:
+    """Every membership attack on one target.
+
+    Attributes:
+        metrics: "audit/<which>/..." scalars (attacks, per-class AUCs, shadow sizes).
+        results: "<which>/<attack>" → AttackResult (for the ROC figure).
+        scores: attack → (N,) membership scores over the pool.
+        class_rows: one row per (attack, class) for per_class.jsonl.
+    """
+
+    metrics: dict[str, float]
+    results: dict[str, AttackResult] = field(repr=False)
+    scores: dict[str, NDArray[np.float64]] = field(repr=False)
+    class_rows: list[dict[str, Any]] = field(repr=False)
+
+
+def _shadow_outputs(
+    which: str, pool: Pool, trainer: Trainer, *, k: int, seed: int, device: str
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], dict[str, float]]:
+    """Shadow logits (K, N, C), their membership (K, N) and the shadows' training-set sizes as metrics."""
+    n_target = int(pool.is_member.sum())
+    # shadows trained exactly like the target: its training-set size (so its q, steps and σ), not half the pool
+    shadow_in = membership_matrix(len(pool.x), k, seed=seed, size=min(n_target, len(pool.x) - 1))
+    shadow_logits = train_shadows(pool.x, pool.y, shadow_in, trainer=trainer, seed=seed + 1000, device=device)
+    sizes = shadow_in.sum(1)
+    return shadow_logits, shadow_in, {f"audit/{which}/shadow_n_train_min": float(sizes.min()),
+                                      f"audit/{which}/shadow_n_train_max": float(sizes.max()),
+                                      f"audit/{which}/target_n_train": float(n_target)}  # fmt: skip
+
+
+def membership_audit(
+    which: str,
+    model: nn.Module,
+    trainer: Trainer,
+    pool: Pool,
+    *,
+    attacks: tuple[str, ...],
+    shadow: ShadowParams,
+    seed: int,
+    device: str,
+) -> MembershipOutcome:
+    """Run every attack in `attacks` on target `which` (shadows trained by `trainer` when an attack needs them).
+
+    Args:
+        which: the target's name in metric keys ("dp" | "nonprivate").
+        model: the target; pool: the audited samples.
+        shadow: K (shadows are trained only when K >= 2 and a shadow attack is run) and LiRA's variance.
+    """
+    shadow_logits = shadow_in = None
+    extra: dict[str, float] = {}
+    if shadow.k >= 2 and SHADOW_ATTACKS & set(attacks):
+        shadow_logits, shadow_in, extra = _shadow_outputs(which, pool, trainer, k=shadow.k, seed=seed,
+                                                          device=device)  # fmt: skip
+    data = mia_data(
+        predict_logits(model, pool.x, device=device, batch_size=EVAL_BATCH).numpy().astype(np.float64),
+        pool.y.numpy(),
+        pool.is_member,
+        shadow_logits=shadow_logits,
+        shadow_in=shadow_in,
+        fixed_variance=shadow.fixed_variance,
+        seed=seed,
+    )
+    metrics = {f"audit/{which}/shadow_models": float(shadow.k)} | extra
+    results: dict[str, AttackResult] = {}
+    scores: dict[str, NDArray[np.float64]] = {}
+    rows: list[dict[str, Any]] = []
+    for name in attacks:
+        res, scores[name] = run_attack(name, data)
+        results[f"{which}/{name}"] = res
+        metrics |= res.as_metrics(f"audit/{which}")
+        for c, r in per_class_results(name, scores[name], data).items():
+            metrics[f"audit/{which}/{name}/class_{c}/auc"] = r.auc
+            rows.append(per_class_row(which, name, c, r))
+    return MembershipOutcome(metrics, results, scores, rows)
+
+
+def preregistered(audit: AuditParams) -> tuple[str, ...]:
+    """The tests whose bounds make the reported empirical ε, fixed before any score is seen: the strongest
+    membership attack run (LiRA online, else the first) and the canary audit. Their confidence is joint
+    (Bonferroni: α / number of tests each); the other attacks' bounds are exploratory, each at α."""
+    strongest = next((a for a in ("lira_online", "lira_offline", "shadow") if a in audit.attacks),
+                     audit.attacks[0])  # fmt: skip
+    return (strongest, *(("canary",) if audit.epsilon.canary.enabled else ()))
+
+
+def joint_alpha(audit: AuditParams) -> float:
+    """Each pre-registered test's level, so that all of them hold at once with confidence 1 − α."""
+    return audit.epsilon.alpha / len(preregistered(audit))
+
+
+def epsilon_bounds(
+    which: str,
+    scores: Mapping[str, NDArray[np.float64]],
+    is_member: NDArray[np.bool_],
+    *,
+    delta: float,
+    audit: AuditParams,
+    seed: int,
+) -> dict[str, float]:
+    """Clopper–Pearson ε lower bound of every attack's scores, the reported (pre-registered) one and the
+    exploratory maximum, keyed "audit/<which>/..."."""
+    out: dict[str, float] = {}
+    joint = preregistered(audit)
+    for name, s in scores.items():
+        alpha = joint_alpha(audit) if name in joint else audit.epsilon.alpha
+        b = empirical_epsilon(s[is_member], s[~is_member], delta=delta, alpha=alpha, seed=seed)
+        out |= b.as_metrics(f"audit/{which}/{name}")
+    pre = [out[f"audit/{which}/{n}/empirical_epsilon_lower_bound"] for n in joint if n in scores]
+    out[f"audit/{which}/empirical_epsilon_lower_bound"] = max(pre, default=0.0)
+    out[f"audit/{which}/exploratory_epsilon_lower_bound"] = max(
+        (v for k, v in out.items() if k.endswith("/empirical_epsilon_lower_bound")), default=0.0)
+    return out
+
+
+def canary_experiment(
+    trainer: Trainer,
+    pool: Pool,
+    *,
+    record: DpTrainingRecord,
+    canary: CanaryParams,
+    spec: ModelSpec,
+    beta: float,
+    seed: int,
+    device: str,
+) -> dict[str, float]:
+    """One extra DP run on the members plus the canaries that won the coin flip (Steinke et al. 2023).
+
+    Args:
+        trainer: trains like the DP target (`shadow_trainers(...)["dp"]`).
+        record: the DP target's record (δ of the bound, ε the ceiling is compared with).
+        beta: the audit's level (`joint_alpha`).
+    Returns:
+        "audit/dp/canary/..." metrics, with the ceiling's ratio to the target ε.
+    """
+    cx, cy, inc = make_canaries(canary.n, shape=pool.input_shape, num_classes=spec.num_classes, seed=seed + 77)
+    low, high = spec.input_range  # canaries are drawn in [0, 1]: map them into the model's input range
+    cx = cx * (high - low) + low if (low, high) != (0.0, 1.0) else cx
+    xm, ym = pool.members()
+    sel = torch.from_numpy(inc)
+    model = trainer(torch.cat([xm, cx[sel]]), torch.cat([ym, cy[sel]]), seed + 78)
+    logits = predict_logits(model, cx, device=device, batch_size=EVAL_BATCH).numpy().astype(np.float64)
+    audit = canary_audit(logit_confidence(logits, cy.numpy()), inc, k_pos=canary.guesses // 2,
+                         k_neg=canary.guesses - canary.guesses // 2, beta=beta, delta=record.target_delta)
+    return audit.as_metrics("audit/dp") | {"audit/dp/canary/ceiling_ratio": audit.ceiling / record.target_epsilon}
+
+
+def dp_epsilon_summary(metrics: Mapping[str, float], *, epsilon: float, audit: AuditParams) -> dict[str, float]:
+    """The DP model's reported empirical ε (the larger of the membership and canary bounds when the canary
+    ran), its margin below the accountant's `epsilon`, the confidence and the number of joint tests.
+
+    Args:
+        metrics: holds "audit/dp/empirical_epsilon_lower_bound" (and the canary's bound when it ran).
+    """
+    bound = metrics["audit/dp/empirical_epsilon_lower_bound"]
+    if audit.epsilon.canary.enabled:
+        bound = max(bound, metrics["audit/dp/canary/epsilon_lower_bound"])
+    return {"audit/dp/empirical_epsilon_lower_bound": bound,
+            "audit/dp/empirical_epsilon_margin": epsilon - bound,
+            "audit/dp/empirical_epsilon_confidence": 1 - audit.epsilon.alpha,
+            "audit/dp/empirical_epsilon_tests": float(len(preregistered(audit)))}  # fmt: skip
