@@ -291,8 +291,3 @@ def _reid(samples: Sequence[Sample], crops: list[Image], ids: NDArray[np.int64],
 def asdict_shallow(obj: Any) -> dict[str, Any]:
     """A dataclass's fields as a dict without deep-copying them (the k-Same pool stays shared)."""
     return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
-
-
-def headline_rows(rows: Sequence[MethodRow]) -> list[dict[str, Any]]:
-    """The table's rows as dicts, in the given order (for the json/csv files)."""
-    return [r.as_dict() for r in rows]

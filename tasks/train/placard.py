@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.boxes import iou_matrix
 from tasks.errors import InvalidInputError
 from tasks.types import check_image
 
@@ -94,11 +95,9 @@ def _candidates(image: NDArray[np.uint8]) -> list[_Candidate]:
     return out
 
 
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two [x0, y0, x1, y1] boxes (`tasks.boxes.iou_matrix` on one pair)."""
+    return float(iou_matrix(np.asarray([a], np.int64), np.asarray([b], np.int64))[0, 0])
 
 
 def _fallback(image: NDArray[np.uint8]) -> _Candidate:
@@ -119,7 +118,7 @@ def _best(image: NDArray[np.uint8]) -> _Candidate:
     if not cands:
         return _fallback(image)
     best = max(cands, key=lambda c: c.score)
-    same = [c for c in cands if c.fill >= _MIN_FILL and _iou(c.box, best.box) > 0.5]
+    same = [c for c in cands if c.fill >= _MIN_FILL and box_iou(c.box, best.box) > 0.5]
     return max(same, key=lambda c: c.area) if same else best
 
 
