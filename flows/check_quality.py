@@ -8,7 +8,8 @@
 - the method comparison: every `compare_methods` method on the same raw test images → a table and a
   privacy–utility scatter plot; LPIPS when weights are configured (else reported unavailable).
 
-Reads raw pixels to compare, but logs and writes only aggregates: no face, crop or embedding leaves a task.
+Reads raw pixels to compare, but logs and writes only aggregates: no face, crop or embedding leaves a task —
+except `method_samples.png`, a grid of *anonymized* crops per method (a clear row is refused).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from tasks.check_quality.compare import (
     MethodRow,
     compare_method,
     method_options,
+    method_samples,
 )
 from tasks.check_quality.linkage import linkage_attack
 from tasks.check_quality.lpips import LpipsStatus, build_lpips, lpips_distances
 from tasks.check_quality.manifest import metadata_chunks
-from tasks.check_quality.plots import privacy_utility_figure
+from tasks.check_quality.plots import method_grid_figure, privacy_utility_figure
 from tasks.check_quality.reid import NONE, AttackConfig, FaceEmbedder, attack, gallery_faces, match
-from tasks.check_quality.samples import even_sample, make_sample, one_per_identity
+from tasks.check_quality.samples import even_sample, face_boxes, make_sample, one_per_identity
 from tasks.check_quality.summary import ImageRecord, image_record, summarize
 from tasks.check_quality.text import TEXT_CATEGORIES, ocr_reader, read_strings, readability
 from tasks.check_quality.utility import (
@@ -298,6 +300,25 @@ def compare_task(
 
 
 @task(cache_policy=NO_CACHE)
+def method_samples_task(
+    rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params
+) -> bool:
+    """plots/check_quality/method_samples.png: every compared method on the first 3 compared images with a
+    face (obfuscation only; crops around the largest face; no clear row). False when no image has a face."""
+    rows = [r for r in rows if face_boxes(r, gt, use_gt=use_gt)][:3]  # read only the images shown
+    samples = [make_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}"), use_gt=use_gt,
+                           known_ids=params.ingest.source == "builtin") for r in rows]
+    if not samples:
+        return False
+    grid = method_samples(samples, methods=params.check_quality.compare_methods,
+                          anonymize_params=params.anonymize, seed=params.seed, n=3)
+    title = "Anonymized test images per method: each face and its surroundings (never the clear image)"
+    fig = method_grid_figure(grid, title=title)
+    io.save_figure(f"{params.paths.plots}/check_quality/method_samples.png", fig)
+    return True
+
+
+@task(cache_policy=NO_CACHE)
 def lpips_task(rows: list[dict[str, Any]], *, params: Params) -> dict[str, float]:
     """LPIPS on a sample when weights are configured; otherwise `lpips_available = 0` with the reason."""
     file = params.check_quality.lpips_weights
@@ -372,15 +393,17 @@ def check_quality() -> dict[str, float]:
         gallery = gallery_task.submit()
         utility = utility_task.submit(params=params)
         test_rows = [r for r in rows if r["split"] == "test"] or rows
+        compare_rows = even_sample(test_rows, p.compare_images)
         compare = compare_task.map(
             [NONE, *p.compare_methods],
-            unmapped(even_sample(test_rows, p.compare_images)),
+            unmapped(compare_rows),
             unmapped(details),
             unmapped(gallery),
             unmapped(utility),
             use_gt=unmapped(use_gt),
             params=unmapped(params),
         )
+        grid = method_samples_task.submit(compare_rows, details, use_gt=use_gt, params=params)
         # the identity attacks name faces among a clear gallery of the identities: the builtin set's LFW faces
         # (a COCO import's person ids keep one linkage sample face per person, see linkage_task)
         face_rows = [r for r in rows if any(a[1] is not None for a in details.get(r["id"], {}).get("face", []))
@@ -410,7 +433,8 @@ def check_quality() -> dict[str, float]:
         metrics = write_metrics("check_quality", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.set_tags({"headline": summary.headline(), "lpips": str(lp["reason"])[:250]})
-        for name in ("compare_methods.json", "compare_methods.csv", "privacy_utility.png"):
+        grid_png = ("method_samples.png",) if grid.result() else ()  # anonymized pixels only
+        for name in ("compare_methods.json", "compare_methods.csv", "privacy_utility.png", *grid_png):
             run.log_artifact(plots / name, artifact_path="check_quality")
     return metrics
 

@@ -165,6 +165,24 @@ def _budget(args: argparse.Namespace) -> int:
     return 3 if exceeded and args.check else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Say where the compliance report is and its verdict; with --pdf, print it to PDF with headless Chromium."""
+    from pathlib import Path
+
+    from flows import io
+    from flows.pdf import html_to_pdf
+
+    reports = io.path(io.load_params().paths.reports)
+    html = Path(args.html) if args.html else reports / "compliance.html"
+    summary = reports / "compliance.json"
+    if summary.exists() and not args.html:
+        print(f"verdict {io.read_json(summary)['verdict'].upper()}: {html}")
+    if args.pdf:
+        out = html_to_pdf(html, Path(args.out) if args.out else html.with_suffix(".pdf"))
+        print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="privtrail", description="privacy-by-design CV pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     budget = sub.add_parser("budget", help="print the privacy budget ledger: DP runs and composed epsilon per dataset")
     budget.add_argument("--check", action="store_true", help="exit 3 when a dataset is over its budget")
     budget.set_defaults(fn=_budget)
+    rep = sub.add_parser("report", help="the compliance report of the last run; --pdf prints it to PDF (headless Chromium)")
+    rep.add_argument("--pdf", action="store_true", help="write the report as PDF (default: next to compliance.html)")
+    rep.add_argument("--html", help="the report to print (default: reports/compliance.html)")
+    rep.add_argument("--out", help="where the PDF goes (default: the HTML's path with .pdf)")
+    rep.set_defaults(fn=_report)
     anon = sub.add_parser("anonymize", help="anonymize every image under IN_DIR (recursive) into OUT_DIR as PNG")
     anon.add_argument("in_dir", metavar="IN_DIR")
     anon.add_argument("out_dir", metavar="OUT_DIR")

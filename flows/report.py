@@ -18,6 +18,8 @@ from flows.retention import retention
 from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
 from tasks.report.compliance import build_compliance, data_capabilities
+from tasks.report.diff import diff_compliance
+from tasks.report.first_page import first_page
 from tasks.report.html import render_html, render_markdown
 from tasks.report.inventory import data_inventory
 from tasks.train.dp import DpTrainingRecord, recompute_epsilon
@@ -107,18 +109,17 @@ def _figures(params: Params) -> dict[str, bytes]:
 
 
 def _figure_files(params: Params) -> dict[str, str]:
-    """caption → workspace path of every figure that exists (anonymized data and aggregates only)."""
-    wanted = {"Membership inference ROC (log-log)": f"{params.paths.plots}/audit/roc.png",
-              "Model inversion (MI-Face): class representatives of the DP model (never of the baseline)":
-                  f"{params.paths.plots}/audit/model_inversion.png",
-              "Gradient inversion: anonymized training crops and their reconstructions under each defence":
-                  f"{params.paths.plots}/audit/gradient_inversion.png",
-              "Gradient inversion: reconstruction PSNR vs accuracy cost of each defence":
-                  f"{params.paths.plots}/audit/gradient_inversion_psnr_vs_accuracy.png",
-              "Privacy–utility of every anonymization method (same images)":
-                  f"{params.paths.plots}/check_quality/privacy_utility.png",
-              "Privacy–utility sweep: test accuracy vs ε (make sweep)": f"{params.paths.plots}/sweep/accuracy_vs_epsilon.png"}
-    return {caption: f for caption, f in wanted.items() if io.path(f).exists()}
+    """`tasks.report.html.FIGURES` key → workspace path of every figure that exists (anonymized data and
+    aggregates only)."""
+    plots = params.paths.plots
+    wanted = {"method_samples": f"{plots}/check_quality/method_samples.png",
+              "privacy_utility": f"{plots}/check_quality/privacy_utility.png",
+              "roc": f"{plots}/audit/roc.png",
+              "model_inversion": f"{plots}/audit/model_inversion.png",
+              "gradient_inversion": f"{plots}/audit/gradient_inversion.png",
+              "gradient_inversion_psnr": f"{plots}/audit/gradient_inversion_psnr_vs_accuracy.png",
+              "sweep": f"{plots}/sweep/accuracy_vs_epsilon.png"}
+    return {key: f for key, f in wanted.items() if io.path(f).exists()}
 
 
 @flow(name="report")
@@ -140,6 +141,10 @@ def report() -> dict[str, float]:
                                           f"{params.paths.plots}/check_quality/compare_methods.json"),
                                       inventory=_inventory(params, metrics))
         compliance["restricted"] = _restricted(params)
+        previous, ref = tracking.promoted_compliance(params.promote.model_name, params.promote.alias)
+        compliance["since_promoted"] = diff_compliance(compliance, previous, previous_ref=ref)
+        compliance["first_page"] = first_page(compliance, model_name=params.promote.model_name,
+                                              alias=params.promote.alias)
         io.write_json(f"{out}/compliance.json", compliance)
         html = render_html(compliance, title=params.report.title, figures=_figures(params),
                            reproduce=lineage["reproduce"])

@@ -1,4 +1,5 @@
-"""Figures of check_quality: the privacy–utility scatter of the method comparison (aggregates only)."""
+"""Figures of check_quality: the privacy–utility scatter of the method comparison (aggregates only) and a
+grid of sample anonymized images per method (anonymized pixels only: a clear row is refused)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tasks.anonymize.obfuscate import OBFUSCATORS  # noqa: E402
 from tasks.check_quality.compare import MethodRow  # noqa: E402
+from tasks.errors import InvalidInputError  # noqa: E402
 
 _ATTACKS = (
     ("reid_naive_top1", "naive", "o"),
@@ -52,3 +58,51 @@ def privacy_utility_figure(rows: Sequence[MethodRow]) -> Any:
     axes[1].legend(fontsize=7, loc="best")
     fig.suptitle("Privacy–utility trade-off per anonymization method")
     return fig
+
+
+def method_grid_figure(rows: Sequence[tuple[str, Sequence[NDArray[np.uint8]]]], *, title: str) -> Figure:
+    """Sample anonymized images: one row per method (its name on the left), one column per sample image.
+
+    Args:
+        rows: (method, images) with method an `OBFUSCATORS` key and images (H, W, 3) uint8, already
+            anonymized; the same number of images in every row, at least one.
+        title: the figure's title.
+    Returns:
+        A matplotlib Figure (the caller saves it).
+    Raises:
+        InvalidInputError: a row labelled "none" (the clear image) or not an anonymization method, no
+            images, rows of different lengths, or an image that is not (H, W, 3) uint8.
+    """
+    _check_grid(rows)
+    n_rows, n_cols = len(rows), len(rows[0][1])
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols + 0.8, 1.9 * n_rows + 0.4), squeeze=False)
+    for (method, images), ax_row in zip(rows, axes, strict=True):
+        for ax, img in zip(ax_row, images, strict=True):
+            ax.imshow(img, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(method, fontsize=11, rotation=0, ha="right", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _check_grid(rows: Sequence[tuple[str, Sequence[NDArray[np.uint8]]]]) -> None:
+    if not rows or not len(rows[0][1]):
+        raise InvalidInputError("method_grid_figure: no images")
+    for method, images in rows:
+        if method not in OBFUSCATORS:  # "none" included: the grid never shows a clear image
+            raise InvalidInputError(
+                f"method_grid_figure: row {method!r} is not an anonymization method, "
+                f"expected {sorted(OBFUSCATORS)}"
+            )
+        if len(images) != len(rows[0][1]):
+            raise InvalidInputError(
+                f"method_grid_figure: row {method!r} has {len(images)} images, not {len(rows[0][1])}"
+            )
+        for img in images:
+            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+                raise InvalidInputError(
+                    f"method_grid_figure: row {method!r}: expected (H, W, 3) uint8, "
+                    f"got {img.shape} {img.dtype}"
+                )

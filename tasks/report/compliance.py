@@ -17,6 +17,9 @@
              # <attack>: loss_threshold, shadow, lira_online, lira_offline, lira (worse variant),
              # model_inversion {ssim_max, ssim_mean, ssim_max_other, confidence}, gradient_inversion {psnr, ssim}
  "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"},
+ "metrics": {"<stage>": {"<stage>/<metric>": value}},  # every recorded metric, for the appendix
+ "first_page": {"verdict", "questions": [{"id", "question", "lines", "evidence", "items"?}]},  # by the flow
+ "since_promoted": {"against", "available", "reason", "rows", "gates_changed"},  # by the flow (registry)
  "dp_sweep": {"rows": [{"experiment", "epsilon", "dp_test_accuracy", "nonprivate_test_accuracy", ...}],
               "ledger", "ledger_total_epsilon"} | absent when `make sweep` has not run,
  "inventory": {"sources", "counts", "datasets": [{"role", "path", "stage", "md5", "nfiles", "size", ...}],
@@ -172,6 +175,7 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
         "anonymization": {k.split("/", 1)[1]: v for k, v in metrics.get("anonymize", {}).items()},
         "quarantine": list(quarantine_reasons),
         "lineage": dict(lineage),
+        "metrics": {stage: dict(values) for stage, values in metrics.items()},  # every recorded value (appendix)
     } | ({"dp_sweep": _sweep(sweep)} if sweep else {}) | ({"inventory": dict(inventory)} if inventory else {})
 
 

@@ -1,5 +1,10 @@
 """Render compliance.json as a self-contained HTML page (inline CSS, images as data URIs, no fetches)
-and as Markdown (the same sections; figures named by caption, not embedded)."""
+and as Markdown (the same sections; figures named by caption, not embedded).
+
+Both follow a DPIA (GDPR Art. 35(7)): a first page of answers, then the description of the processing,
+necessity and proportionality, risks to the people, measures, the change since the last promoted model,
+and appendices with every measured value (machine key, label, unit, meaning from `definitions`).
+"""
 
 from __future__ import annotations
 
@@ -9,35 +14,128 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from tasks.errors import InvalidInputError
+from tasks.report.definitions import define
+from tasks.report.first_page import ATTACK_LABELS, first_page
+
 # requirement → where the evidence is in this report; status is computed from the gates named.
 REGULATIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("GDPR Art. 5(1)(c) data minimisation", "Faces, plates and personal text removed before training",
-     "Anonymization, Quality", ("min_face_redaction_recall", "min_plate_redaction_recall", "max_residual_face_rate")),
+     "3.1 Re-identification, 4.1 Anonymization", ("min_face_redaction_recall", "min_plate_redaction_recall", "max_residual_face_rate")),
     ("GDPR Art. 25 data protection by design", "Fail-closed anonymization; DP training by default",
-     "Anonymization, DP guarantee", ("max_quarantine_fraction", "max_epsilon", "max_delta")),
-    ("GDPR Art. 32 security of processing", "Attack audit of the released model", "Attack audit",
+     "4.1 Anonymization, 4.2 DP guarantee", ("max_quarantine_fraction", "max_epsilon", "max_delta")),
+    ("GDPR Art. 32 security of processing", "Attack audit of the released model", "3.2 What the model may reveal",
      ("max_mia_auc_dp", "max_mia_tpr_at_1pct_fpr_dp", "max_lira_auc_dp", "max_lira_tpr_at_0_1pct_fpr_dp",
       "max_gradient_inversion_psnr_dp")),
-    ("GDPR Art. 35 DPIA evidence", "Every gate with threshold and measured value", "Gates", ()),
+    ("GDPR Art. 35 DPIA evidence", "Every gate with threshold and measured value", "4.3 Gates", ()),
     ("CCPA §1798.140 deidentified information", "Identifiers removed; re-identification risk measured",
-     "Quality, Attack audit", ("max_residual_face_rate", "max_adaptive_reid_rate", "max_trained_reid_rate",
+     "3.1 Re-identification, 3.2 What the model may reveal", ("max_residual_face_rate", "max_adaptive_reid_rate", "max_trained_reid_rate",
                                "max_mia_auc_dp")),
     ("HIPAA §164.514(b) expert determination", "Quantified residual risk (ε, δ, attack success)",
-     "DP guarantee, Attack audit", ("max_epsilon", "min_empirical_epsilon_margin", "max_mia_tpr_at_1pct_fpr_dp")),
+     "4.2 DP guarantee, 3.2 What the model may reveal", ("max_epsilon", "min_empirical_epsilon_margin", "max_mia_tpr_at_1pct_fpr_dp")),
     ("PIPL Art. 51 / 73(4) anonymization", "Personal information cannot be re-identified or restored",
-     "Anonymization, Attack audit", ("min_face_redaction_recall", "max_trained_reid_rate", "max_text_pii_readable",
+     "3.1 Re-identification, 3.2 What the model may reveal", ("min_face_redaction_recall", "max_trained_reid_rate", "max_text_pii_readable",
                                      "max_mia_auc_dp")),
-    ("China Data Security Law Art. 27", "Reproducible audit trail of processing", "Lineage", ()),
+    ("China Data Security Law Art. 27", "Reproducible audit trail of processing", "Appendix B: Lineage", ()),
 )
 
 
 def data_uri_png(data: bytes) -> str:
+    """A PNG as a data: URI (the page fetches nothing)."""
     return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+# figure key → (report section anchor, caption, what to look for); only anonymized data and aggregates.
+FIGURES: dict[str, tuple[str, str, str]] = {
+    "method_samples": ("risks-anonymized", "Sample outputs of every anonymization method (crops around a face of "
+                       "the anonymized images; never the raw image)",
+                       "Look for: no row in which you could recognise the person; the default method should look "
+                       "natural rather than damaged."),
+    "privacy_utility": ("risks-anonymized", "Privacy–utility of every anonymization method on the same images",
+                        "Look for: the default method near the dashed chance line on re-identification while keeping "
+                        "task accuracy near 1."),
+    "roc": ("risks-model", "Membership-inference ROC curves, log-log",
+            "Look for: the DP model's curves on the diagonal (guessing), above all at the left, where false alarms "
+            "are rare; the non-private baseline above the diagonal shows what DP prevents."),
+    "model_inversion": ("risks-model", "Model inversion (MI-Face): class representatives reconstructed from the DP "
+                        "model (never from the baseline)",
+                        "Look for: shapeless noise rather than a recognisable training image."),
+    "gradient_inversion": ("risks-model", "Gradient inversion: anonymized training crops and their reconstructions "
+                           "under each defence",
+                           "Look for: under DP noise the reconstructions are noise; without a defence they resemble "
+                           "the (already anonymized) crop."),
+    "gradient_inversion_psnr": ("risks-model", "Gradient inversion: reconstruction quality against the accuracy each "
+                                "defence costs",
+                                "Look for: the training configuration (DP) low on reconstruction PSNR."),
+    "sweep": ("measures-dp", "Privacy–utility sweep: test accuracy against ε (make sweep)",
+              "Look for: how much accuracy a smaller ε costs; the chosen ε should sit where the curve flattens."),
+}
+SECTIONS: dict[str, str] = {
+    "#processing": "1. Description of the processing", "#necessity": "2. Necessity and proportionality",
+    "#risks": "3.1 Re-identification from the anonymized images",
+    "#risks-model": "3.2 What the released model may reveal", "#measures-dp": "4.2 Differential privacy guarantee",
+    "#measures-gates": "4.3 Gates", "#since-promoted": "5. Since the last promoted model",
+    "#appendix": "Appendix A: every measured value",
+}
+COUNT_LABELS: dict[str, str] = {
+    "n_inputs": "files found", "n_ingested": "images ingested", "n_quarantined": "rejected at ingest",
+    "n_train": "training images", "n_holdout": "held-out images", "n_test": "test images",
+    "anonymize_processed": "anonymized", "anonymize_quarantined": "quarantined by anonymization",
+}
+# check_quality metrics of the risk section's key table (those present are shown, in this order)
+KEY_QUALITY: tuple[str, ...] = (
+    "face_redaction_recall", "face_redaction_recall_detector_proxy", "residual_face_matched_rate",
+    "residual_face_detections_per_image_proxy", "reid_naive_top1", "reid_adaptive_top1", "reid_trained_accuracy",
+    "reid_chance", "reid_clear_naive_top1", "linkage_advantage", "linkage_clear_top1", "plate_redaction_recall",
+    "plate_readable_anon", "text_pii_redaction_recall", "text_pii_readable_anon", "text_nonpii_preserved",
+    "utility_ratio",
+)
+APPENDIX_SECTIONS = (("ingest", "Ingest"), ("anonymize", "Anonymize"), ("check_quality", "Check quality"),
+                     ("train", "Train"), ("audit", "Attack audit"))
+
+
+def _described(key: str, value: Any) -> dict[str, Any]:
+    d = define(key)
+    return {"key": key, "value": value, "label": d.label if d else key, "unit": d.unit if d else "",
+            "meaning": d.meaning if d else "no definition recorded"}
+
+
+def key_quality_rows(compliance: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The risk section's key measures, each with its human label, unit and meaning."""
+    q = compliance.get("quality", {})
+    return [_described(f"check_quality/{k}", q[k]) for k in KEY_QUALITY if k in q]
+
+
+def appendix_rows(compliance: Mapping[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Appendix A: every recorded metric of every stage, with its definition."""
+    metrics = compliance.get("metrics") or {}
+    return [(title, [_described(k, v) for k, v in sorted(metrics[stage].items())])
+            for stage, title in APPENDIX_SECTIONS if metrics.get(stage)]
+
+
+def figure_list(figures: Mapping[str, Any], *, embed: bool) -> list[dict[str, str]]:
+    """The figures in `FIGURES` order with section, caption and what to look for; `embed`: bytes → data URI.
+
+    Raises:
+        InvalidInputError: a figure key `FIGURES` does not know (every picture must say what it shows).
+    """
+    unknown = sorted(set(figures) - set(FIGURES))
+    if unknown:
+        raise InvalidInputError(f"figures: unknown {unknown}; known: {sorted(FIGURES)}")
+    return [{"key": k, "section": FIGURES[k][0], "caption": FIGURES[k][1], "look_for": FIGURES[k][2],
+             "uri": data_uri_png(figures[k]) if embed else str(figures[k])} for k in FIGURES if k in figures]
+
+
+def _context(compliance: Mapping[str, Any], *, embed: bool, figures: Mapping[str, Any]) -> dict[str, Any]:
+    return {"c": compliance, "fp": compliance.get("first_page") or first_page(compliance),
+            "figures": figure_list(figures, embed=embed), "regulations": regulation_rows(compliance),
+            "sections": SECTIONS, "count_labels": COUNT_LABELS, "attack_labels": ATTACK_LABELS,
+            "key_quality": key_quality_rows(compliance), "appendix": appendix_rows(compliance)}
 
 
 STORAGE_LIMITATION = ("GDPR Art. 5(1)(e) storage limitation", "Raw images kept at most retention.raw_days after "
                       "ingest; `privtrail purge --apply` deletes expired raw data from the workspace and the DVC cache",
-                      "Data inventory")
+                      "1. Description of the processing")
 
 
 def _retention_row(compliance: Mapping[str, Any]) -> dict[str, str]:
@@ -74,12 +172,11 @@ def render_html(compliance: Mapping[str, Any], *, title: str, figures: Mapping[s
     Args:
         compliance: the compliance.json dict.
         title: page title.
-        figures: caption → PNG bytes (anonymized data and aggregates only).
+        figures: `FIGURES` key → PNG bytes (anonymized data and aggregates only).
         reproduce: the command that reproduces the run.
     """
     return _env(html=True).get_template("compliance.html.j2").render(
-        c=compliance, title=title, figures={k: data_uri_png(v) for k, v in figures.items()},
-        regulations=regulation_rows(compliance), reproduce=reproduce)
+        title=title, reproduce=reproduce, **_context(compliance, embed=True, figures=figures))
 
 
 def render_markdown(compliance: Mapping[str, Any], *, title: str, figures: Mapping[str, str],
@@ -89,12 +186,11 @@ def render_markdown(compliance: Mapping[str, Any], *, title: str, figures: Mappi
     Args:
         compliance: the compliance.json dict.
         title: page title.
-        figures: caption → path of the PNG relative to the Markdown file (anonymized data and aggregates only).
+        figures: `FIGURES` key → path of the PNG relative to the Markdown file (anonymized data and aggregates only).
         reproduce: the command that reproduces the run.
     """
     return _env(html=False).get_template("compliance.md.j2").render(
-        c=compliance, title=title, figures=dict(figures), regulations=regulation_rows(compliance),
-        reproduce=reproduce)
+        title=title, reproduce=reproduce, **_context(compliance, embed=False, figures=figures))
 
 
 def _env(*, html: bool) -> Environment:

@@ -58,10 +58,11 @@ def page_and_requests(tmp_path_factory: pytest.TempPathFactory):
         paths=PATHS,
         retention=_status(9).as_dict(),
     )
-    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), inventory=inventory)
+    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), inventory=inventory,
+               waived={"max_delta": "public benchmark data, reviewed by the DPO"})
     file = tmp_path_factory.mktemp("report") / "compliance.html"
     file.write_text(
-        render_html(c, title="privtrail compliance report", figures={"ROC": PNG}, reproduce="make pipeline")
+        render_html(c, title="privtrail compliance report", figures={"roc": PNG}, reproduce="make pipeline")
     )
     requests: list[str] = []
     with sync_api.sync_playwright() as pw:
@@ -112,3 +113,45 @@ def test_prints_readably(page_and_requests) -> None:
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
     page.emulate_media(media="screen")
+
+
+def _text_outside_appendix(page) -> str:
+    return page.evaluate("""() => { const b = document.body.cloneNode(true);
+        b.querySelector('#appendix-body').remove(); return b.innerText; }""")
+
+
+def test_first_page_answers_the_officer(page_and_requests) -> None:
+    c, page, _, _ = page_and_requests
+    first = page.locator("#first-page")
+    assert first.is_visible()
+    text = first.inner_text()
+    assert first.locator("#verdict-value").inner_text() == "FAIL"
+    assert "built-in synthetic data set" in text and "100 images ingested" in text and "97 + 3 = 100" in text
+    assert f"ε = {c['dp']['epsilon_checked']:.3g} and δ = 1e-05; the privacy unit is one image" in text
+    assert "natural-log bound" in text
+    assert "by at most a factor of" in text
+    assert "loss-threshold membership inference" in text and "AUC 0.75 (0.5 is guessing" in text
+    open_gates = [g for g in c["gates"] if g["status"] != "passed"]
+    assert {g["status"] for g in open_gates} >= {"failed", "waived"}
+    rows = first.locator("#open-gates tr")
+    assert rows.count() == len(open_gates) + 1
+    for g in open_gates:
+        row = first.locator("#open-gates tr", has_text=g["description"])
+        assert row.is_visible() and g["reason"] in row.inner_text(), g["name"]
+    for anchor in first.locator("p.evidence a").all():
+        target = anchor.get_attribute("href")
+        assert page.locator(target).count() == 1, target
+
+
+def test_no_raw_metric_key_outside_the_appendix(page_and_requests) -> None:
+    import re
+
+    c, page, _, _ = page_and_requests
+    text = _text_outside_appendix(page)
+    keys = {k for stage in c["metrics"].values() for k in stage}
+    keys |= {k.split("/", 1)[1] for k in keys}
+    keys = {k for k in keys if "_" in k or "/" in k}  # machine-shaped: "processed" alone is also a word
+    found = sorted(k for k in keys if re.search(rf"(?<![\w/]){re.escape(k)}(?![\w/])", text))
+    assert found == []
+    appendix = page.locator("#appendix-body").inner_text()
+    assert "check_quality/face_redaction_recall" in appendix  # the keys are there, with their definitions

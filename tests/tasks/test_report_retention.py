@@ -155,24 +155,25 @@ def test_retention_is_reported_and_mapped_but_never_gated() -> None:
 
 def test_markdown_has_the_same_sections_and_numbers() -> None:
     c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), inventory=_inventory())
-    md = render_markdown(c, title="T", figures={"ROC": "plots/audit/roc.png"}, reproduce="make pipeline")
+    md = render_markdown(c, title="T", figures={"roc": "plots/audit/roc.png"}, reproduce="make pipeline")
     sections = re.findall(r"^## (.+)$", md, flags=re.M)
     assert sections == [
-        "Verdict",
-        "Data inventory",
-        "Anonymization",
-        "Quality and residual detections",
-        "Differential privacy guarantee",
-        "Attack audit",
-        "Gates",
-        "Regulation mapping",
-        "Lineage",
+        "Summary",
+        "1. Description of the processing (Art. 35(7)(a))",
+        "2. Necessity and proportionality (Art. 35(7)(b))",
+        "3. Risks to the people (Art. 35(7)(c))",
+        "4. Measures (Art. 35(7)(d))",
+        "5. Since the last promoted model",
+        "Appendix A: every measured value",
+        "Appendix B: Lineage",
     ]
-    assert "**FAIL**" in md and "| `max_mia_auc_dp` |" in md
+    assert "**FAIL**" in md and "`max_mia_auc_dp` |" in md
     for g in c["gates"]:
         assert f"`{g['name']}`" in md
     assert "| 2.985 | 2.98 | 1e-05 | prv |" in md and RAW_MD5 in md and "EXPIRED: purge due" in md
-    assert "ROC: `plots/audit/roc.png`" in md and "data:image" not in md and "```\nmake pipeline\n```" in md
+    assert "Membership-inference ROC curves, log-log: `plots/audit/roc.png`" in md
+    assert "data:image" not in md and "```\nmake pipeline\n```" in md
+    assert "### 1. What data was processed?" in md and "| `check_quality/face_redaction_recall` |" in md
     # every table row has as many cells as its header
     for block in re.split(r"\n\s*\n", md):
         rows = [line for line in block.splitlines() if line.startswith("|")]
