@@ -146,7 +146,7 @@ def test_model_version_shows_epsilon_verdict_and_report_artifact(workspace: Path
     logged = {p.name for p in artifacts.rglob(f"{run_id}/artifacts/compliance/*")}
     assert logged == {"compliance.html", "compliance.json", "compliance.md"}
     md = (workspace / "reports/compliance.md").read_text()
-    assert "## Data inventory" in md and "within limit" in md and c["inventory"]["datasets"][0]["md5"] in md
+    assert "## 1. Description of the processing (Art. 35(7)(a))" in md and "within limit" in md and c["inventory"]["datasets"][0]["md5"] in md
 
 
 def test_second_repro_is_a_noop(workspace: Path, workspace_env: dict[str, str]) -> None:
