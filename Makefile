@@ -27,8 +27,7 @@ $(VENV)/.installed: pyproject.toml
 
 pipeline: setup
 	@test -d .dvc || $(BIN)/dvc init --quiet
-	$(BIN)/dvc repro
-	$(BIN)/python -m flows.cli lineage
+	$(BIN)/python -m flows.pipeline repro
 	@echo "report: reports/compliance.html  |  MLflow UI: make ui"
 
 # privacy–utility sweep over the target ε (dvc exp run --queue); needs `make pipeline` first (run cache).

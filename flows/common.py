@@ -39,13 +39,16 @@ def run_stage(stage: str) -> None:
     unpickle its tasks by reference.
     """
     import importlib
+    import time
 
+    started = time.monotonic()
     try:
         io.load_params()
         getattr(importlib.import_module(f"flows.{stage}"), stage)()
     except PipelineError as err:
-        print(f"privtrail {stage}: error: {err}", file=sys.stderr)
+        print(f"privtrail {stage}: error: {err} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
         sys.exit(1)
+    print(f"privtrail {stage}: done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 def one_cv_thread() -> int:

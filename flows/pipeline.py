@@ -1,7 +1,8 @@
 """The scheduled whole-DAG flow. It runs `dvc repro` — DVC stays the one DAG — tags the MLflow runs
 with their dvc.lock stage hashes, then `dvc push`es the outputs when a default DVC remote is set.
 
-    python -m flows.pipeline                  # one run now (embedded Prefect server unless PREFECT_API_URL)
+    python -m flows.pipeline repro            # `make pipeline`: `dvc repro` with one Prefect server for all stages
+    python -m flows.pipeline                  # one run now as a Prefect flow (embedded server unless PREFECT_API_URL)
     python -m flows.pipeline serve            # serve deployment privtrail-pipeline/privtrail-nightly on the
                                               # cron of the params file's schedule.cron (needs a Prefect server)
     python -m flows.pipeline serve --cron "*/30 * * * *" --name my-deployment
@@ -15,6 +16,7 @@ import argparse
 import re
 import subprocess
 import sys
+import time
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -82,14 +84,35 @@ def pipeline(force: bool = False, push: bool = True) -> dict[str, Any]:
     return {"stages_ran": ran, "lineage": lineage, "pushed_to": remote}
 
 
+def repro(*, force: bool = False) -> int:
+    """`dvc repro` in a terminal, every stage on one Prefect API (`local_prefect_api`), then the lineage tags.
+
+    The stages' output (their progress bars and one summary line each) goes straight to this terminal.
+    Returns dvc's exit code.
+    """
+    from flows.prefect_server import local_prefect_api
+
+    started = time.monotonic()
+    with local_prefect_api() as url:
+        print(f"privtrail: one Prefect API for every stage: {url}", flush=True)
+        code = subprocess.run(["dvc", "repro", *(["--force"] if force else [])], cwd=io.repo_root(), check=False).returncode
+        if code == 0:
+            tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
+    print(f"privtrail: dvc repro {'finished' if code == 0 else f'failed (exit {code})'} in "
+          f"{time.monotonic() - started:.0f} s", flush=True)
+    return code
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m flows.pipeline")
-    parser.add_argument("command", nargs="?", choices=["run", "serve"], default="run")
+    parser.add_argument("command", nargs="?", choices=["run", "serve", "repro"], default="run")
     parser.add_argument("cron_arg", nargs="?", metavar="CRON", help="same as --cron (older form)")
     parser.add_argument("--cron", help="override the params' schedule.cron")
     parser.add_argument("--name", default=DEPLOYMENT, help="deployment name (serve)")
     parser.add_argument("--force", action="store_true", help="dvc repro --force")
     args = parser.parse_args(argv)
+    if args.command == "repro":
+        sys.exit(repro(force=args.force))
     if args.command == "serve":
         cron = args.cron or args.cron_arg or io.load_params().schedule.cron
         print(f"serving {FLOW_NAME}/{args.name} on cron {cron!r} (Ctrl-C stops)", flush=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.flows.conftest import copy_workspace, run, shrink
+from tests.flows.conftest import BIN, copy_workspace, run, shrink
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,13 @@ def _ran(stdout: str) -> list[str]:
 def workspace(tmp_path_factory: pytest.TempPathFactory, workspace_env: dict[str, str]) -> Path:
     ws = copy_workspace(tmp_path_factory.mktemp("ws"))
     shrink(ws / "params.yaml", gates=LOOSE_GATES)
-    proc = run(["dvc", "repro"], ws, workspace_env)
+    proc = run([str(BIN / "python"), "-m", "flows.pipeline", "repro"], ws, workspace_env)  # `make pipeline`
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    assert _ran(proc.stdout) == ["ingest", "anonymize", "check_quality", "train", "audit", "report", "promote"]
+    stages = ["ingest", "anonymize", "check_quality", "train", "audit", "report", "promote"]
+    assert _ran(proc.stdout) == stages
+    # one Prefect API for the whole run (the session's, reused), and one wall-time line per stage
+    assert f"one Prefect API for every stage: {workspace_env['PREFECT_API_URL']}" in proc.stdout
+    assert all(f"privtrail {s}: done in " in proc.stderr for s in stages), proc.stderr[-3000:]
     return ws
 
 
