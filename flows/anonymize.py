@@ -18,7 +18,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
-from flows.common import check_counts, one_cv_thread, run_stage, shard_runner, write_metrics
+from flows.common import check_counts, one_cv_thread, progress_results, run_stage, shard_runner, write_metrics
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.gt_eval import evaluate_image
@@ -120,7 +120,8 @@ def map_shards(shards: list[list[dict[str, Any]]], *, raw: str, out: str, p: Ano
                   "p": unmapped(p), "seed": unmapped(seed)}
     with shard_runner(p.executor, address=p.dask_address) as runner:
         futures = runner.map(anonymize_shard, parameters)
-        return [r for f in futures for r in f.result()]
+        done = progress_results(list(futures), sizes=[len(s) for s in shards], desc="anonymize")
+        return [r for part in done for r in part]
 
 
 @flow(name="anonymize")

@@ -24,7 +24,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
-from flows.common import class_names, process_runner, run_stage, write_metrics
+from flows.common import class_names, process_runner, progress_results, run_stage, write_metrics
 from flows.expectations import validate_anonymized_manifest
 from tasks.auditors import RESIDUAL_DETECTORS
 from tasks.check_quality.compare import (
@@ -413,14 +413,10 @@ def check_quality() -> dict[str, float]:
         text = text_task.submit(even_sample(rows, p.text_images), details, params=params) if p.text_images else None
         lpips = lpips_task.submit(even_sample(rows, p.lpips_images), params=params)
         n = max(1, len(rows) // (4 * (os.cpu_count() or 2)))
-        futures = check_shard.map(
-            [rows[i : i + n] for i in range(0, len(rows), n)],
-            unmapped(gt),
-            raw=unmapped(raw),
-            anon=unmapped(anon),
-            p=unmapped(p),
-        )
-        records = [r for f in futures for r in f.result()]
+        shards = [rows[i : i + n] for i in range(0, len(rows), n)]
+        futures = check_shard.map(shards, unmapped(gt), raw=unmapped(raw), anon=unmapped(anon), p=unmapped(p))
+        records = [r for part in progress_results(list(futures), sizes=[len(s) for s in shards],
+                                                  desc="check_quality") for r in part]
         summary = summarize(
             [ImageRecord.from_dict({k: v for k, v in r.items() if k != "gx"}) for r in records]
         )

@@ -120,3 +120,19 @@ def skip_outputs(params: Any, *, stage: str, reason: str) -> dict[str, float]:
 def class_names(data: str) -> tuple[str, ...]:
     """The label names of the data set (index = class), as ingest recorded them; () without labels."""
     return tuple(str(n) for n in io.read_json(f"{data}/labels.json")["names"])
+
+
+def progress_results(futures: list[Any], *, sizes: list[int], desc: str, unit: str = "img") -> list[Any]:
+    """Each future's result, in order, while a progress bar counts `sizes[i]` units per finished future.
+
+    The bar shows only when stderr is a terminal (`dvc repro` in a shell); logs and pipes get none.
+    """
+    from tqdm import tqdm
+
+    results = []
+    with tqdm(total=sum(sizes), desc=desc, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr,
+              leave=False) as bar:
+        for future, size in zip(futures, sizes, strict=True):
+            results.append(future.result())
+            bar.update(size)
+    return results
