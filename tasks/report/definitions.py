@@ -270,8 +270,8 @@ _TRAIN: dict[str, Definition] = {
                                  "Gaussian noise added to each step's summed gradients, relative to the clipping "
                                  "norm; larger = more private."),
     "train/sample_rate": _d("DP sampling rate", "probability per step",
-                            "Chance that a given image is in a step's batch (Poisson sampling): expected batch size "
-                            "÷ training images."),
+                            "Chance that a given image is in a step's batch (Poisson sampling): 1 ÷ the steps per "
+                            "epoch."),
     "train/steps": _d("DP-SGD steps", "steps", "Noisy gradient steps DP-SGD took; each one spends privacy."),
     "train/epochs": _d("Training epochs", "passes over the data",
                        "Passes over the training images (the DP model and the baseline alike)."),
@@ -288,8 +288,9 @@ _TRAIN: dict[str, Definition] = {
                               "any one image's influence."),
     "train/n_train": _d("DP training images", "images",
                         "Images the DP model was trained on (the anonymized train split)."),
-    "train/batch_size": _d("Expected batch size", "images per step",
-                           "Expected images per DP-SGD step (Poisson sampling: the actual number varies)."),
+    "train/batch_size": _d("Logical batch size", "images per step",
+                           "Batch size asked for (train.batch_size); with Poisson sampling a step holds about sampling "
+                           "rate × training images."),
     "train/dp_test_accuracy": _d("DP model test accuracy", "share of test images",
                                  "Share of anonymized test images the DP model labels correctly."),
     "train/nonprivate_test_accuracy": _d("Non-private baseline test accuracy", "share of test images",
