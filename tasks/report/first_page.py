@@ -28,7 +28,10 @@ def pct(value: float | None, digits: int = 1) -> str:
     """A share as a percentage in words ("97.3 %"); "not measured" for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not measured"
-    return f"{100 * float(value):.{digits}f} %"
+    share = 100 * float(value)
+    if 0 < abs(share) < 10 ** -digits:  # 0.03 %, not a "0.0 %" that reads as none
+        return f"{share:.2g} %"
+    return f"{share:.{digits}f} %"
 
 
 def _num(value: float | None, digits: int = 3) -> str:

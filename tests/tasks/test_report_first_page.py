@@ -64,3 +64,4 @@ def test_no_model_says_so() -> None:
 
 def test_pct_words() -> None:
     assert pct(0.973) == "97.3 %" and pct(None) == "not measured" and pct(float("nan")) == "not measured"
+    assert pct(0.0003378) == "0.034 %" and pct(0.0) == "0.0 %"
