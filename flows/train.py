@@ -51,7 +51,7 @@ def read_ledger(p: TrainParams) -> tuple[LedgerEntry, ...]:
     return parse_ledger(io.read_text_if_exists(file), source=file)
 
 
-def _refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: int) -> BudgetStatus:
+def refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: int) -> BudgetStatus:
     """Before any compute: would the planned run push the dataset's composed ε over the budget?"""
     check_delta(p.dp.target_delta, n_train)
     history = planned_history(n_train, batch_size=batch_size, epochs=p.epochs, target_epsilon=p.dp.target_epsilon,
@@ -62,7 +62,7 @@ def _refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: i
     return check_budget(read_ledger(p), planned, delta=p.budget.delta, max_total_epsilon=p.budget.max_total_epsilon)
 
 
-def _spend(p: TrainParams, record: DpTrainingRecord, *, digest: str, run_id: str) -> BudgetStatus:
+def spend_budget(p: TrainParams, record: DpTrainingRecord, *, digest: str, run_id: str) -> BudgetStatus:
     """Append the finished run to the ledger; the dataset's composed status with it."""
     entry = entry_from_record(record, dataset_digest=digest, time=datetime.now(UTC).isoformat(timespec="seconds"),
                               mlflow_run_id=run_id, git_sha=tracking.git_sha())
@@ -139,12 +139,12 @@ def train() -> dict[str, float]:
         run.extra |= {"dataset_digest": digest, "source_identity": source["identity"],
                       "raw_digest": source["raw_digest"],
                       "anonymized_digest": dataset_digest(manifest.loc[manifest["split"] == "train", "sha256"])}
-        _refuse_over_budget(p, digest, len(x), common["batch_size"])
+        refuse_over_budget(p, digest, len(x), common["batch_size"])
         t0 = time.perf_counter()
         dp = _train_dp(x, y, p, common)
         t1 = time.perf_counter()
         assert dp.record is not None
-        budget = _spend(p, dp.record, digest=digest, run_id=run.run_id)
+        budget = spend_budget(p, dp.record, digest=digest, run_id=run.run_id)
         for warning in dp.record.warnings:
             get_run_logger().warning("train: %s", warning)
         base = train_nonprivate(x, y, lr=p.nonprivate_lr, **common)

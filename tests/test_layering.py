@@ -119,11 +119,11 @@ def _private_imports(file: Path) -> list[str]:
     tree = ast.parse(file.read_text(), filename=str(file))
     return [f"{node.module}.{a.name}" for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
-            and node.module.split(".")[0] in {"tasks", "flows", "bench"}
+            and node.module.split(".")[0] in {"tasks", "flows", "bench", "tests"}
             for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
 
 
-@pytest.mark.parametrize("folder", ["tasks", "flows", "bench"])
+@pytest.mark.parametrize("folder", ["tasks", "flows", "bench", "tests"])
 def test_no_module_imports_another_modules_private_names(folder: str) -> None:
     offenders = {str(f.relative_to(REPO)): bad for f in sorted((REPO / folder).rglob("*.py"))
                  if (bad := _private_imports(f))}

@@ -256,7 +256,7 @@ def _add_patch(rng: np.random.Generator, scene: _Scene, index: int, cfg: _Config
         scene.annotations.append(Annotation("face", box, identity=index))
 
 
-def _text_alpha(text: str, font: int, font_scale: float, thickness: int) -> NDArray[np.float32]:
+def text_alpha(text: str, font: int, font_scale: float, thickness: int) -> NDArray[np.float32]:
     """Render `text` anti-aliased and return its (h, w) coverage in [0, 1], cropped tight to the ink."""
     (tw, th), baseline = cv2.getTextSize(text, font, font_scale, thickness)
     pad = thickness + 2
@@ -271,9 +271,9 @@ def _fit_text(rng: np.random.Generator, text: str, height: float, max_width: int
     font = _FONTS[int(rng.integers(len(_FONTS)))]
     font_scale = height / _FONT_HEIGHT
     thickness = 1 if font_scale < 0.6 or rng.random() < 0.5 else 2
-    alpha = _text_alpha(text, font, font_scale, thickness)
+    alpha = text_alpha(text, font, font_scale, thickness)
     if alpha.shape[1] > max_width:
-        alpha = _text_alpha(text, font, font_scale * max_width / alpha.shape[1] * 0.97, thickness)
+        alpha = text_alpha(text, font, font_scale * max_width / alpha.shape[1] * 0.97, thickness)
     return alpha
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from flows import cli, io
-from flows.train import _refuse_over_budget, _spend, read_ledger
+from flows.train import read_ledger, refuse_over_budget, spend_budget
 from tasks.errors import PrivacyBudgetError
 from tasks.params import TrainParams
 from tasks.train.dp import planned_history
 from tasks.train.ledger import LedgerEntry, format_entry
-from tests.tasks.test_train import _record
+from tests.tasks.test_train import make_record
 
 DIGEST = hashlib.sha256(b"train split").hexdigest()
 # 120 train images, batch 40, 2 epochs, epsilon 2 at delta 1e-3 (RDP: fast to price)
@@ -45,17 +45,17 @@ def _spent_run(run_id: str) -> LedgerEntry:
 
 
 def test_refuse_before_training_then_spend_appends(workspace: Path) -> None:
-    assert _refuse_over_budget(P, DIGEST, 120, 40).runs == 1  # empty ledger: the planned run alone
+    assert refuse_over_budget(P, DIGEST, 120, 40).runs == 1  # empty ledger: the planned run alone
     for i in range(3):
         io.append_line(io.ledger_path(P), format_entry(_spent_run(f"r{i}")))
     with pytest.raises(
         PrivacyBudgetError, match=rf"dataset {DIGEST[:12]} \(n_train=120\): 3 earlier run\(s\)"
     ):
-        _refuse_over_budget(P, DIGEST, 120, 40)  # RDP: four epsilon-2 runs compose to 4.05 > 4
+        refuse_over_budget(P, DIGEST, 120, 40)  # RDP: four epsilon-2 runs compose to 4.05 > 4
     other = hashlib.sha256(b"another split").hexdigest()
-    assert _refuse_over_budget(P, other, 120, 40).runs == 1
+    assert refuse_over_budget(P, other, 120, 40).runs == 1
     before = (workspace / "ledger/privacy_ledger.jsonl").read_text()
-    status = _spend(P, _record(acc="rdp"), digest=other, run_id="new")
+    status = spend_budget(P, make_record(acc="rdp"), digest=other, run_id="new")
     after = (workspace / "ledger/privacy_ledger.jsonl").read_text()
     assert after.startswith(before) and after.count("\n") == 4  # appended, nothing rewritten
     assert status.runs == 1 and read_ledger(P)[-1].mlflow_run_id == "new"
@@ -65,7 +65,7 @@ def test_refuse_checks_delta_against_n(workspace: Path) -> None:
     from tasks.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="1/n_train = 1/500"):
-        _refuse_over_budget(
+        refuse_over_budget(
             P.model_copy(update={"dp": P.dp.model_copy(update={"target_delta": 0.01})}), DIGEST, 500, 40
         )
 
@@ -104,5 +104,5 @@ def test_a_re_anonymized_source_spends_the_same_budget(workspace: Path) -> None:
     again = key(kind="folder", location="/data/camera7")  # the same folder, re-anonymized with inpaint
     assert again == first
     with pytest.raises(PrivacyBudgetError, match="3 earlier run"):
-        _refuse_over_budget(P, again, 120, 40)
+        refuse_over_budget(P, again, 120, 40)
     assert key(kind="folder", location="/data/camera8") != first  # another collection has its own budget

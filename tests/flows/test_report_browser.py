@@ -14,8 +14,8 @@ import pytest
 
 from tasks.report.html import render_html
 from tasks.report.inventory import data_inventory
-from tests.tasks.test_report import _build, _metrics
-from tests.tasks.test_report_retention import LOCK, PATHS, _status
+from tests.tasks.test_report import build_report, report_metrics
+from tests.tasks.test_report_retention import LOCK, PATHS, status_aged
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -53,12 +53,12 @@ def page_and_requests(tmp_path_factory: pytest.TempPathFactory):
     )
     inventory = data_inventory(
         source={"kind": "builtin", "location": None},
-        metrics=_metrics(),
+        metrics=report_metrics(),
         lock_stages=LOCK,
         paths=PATHS,
-        retention=_status(9).as_dict(),
+        retention=status_aged(9).as_dict(),
     )
-    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), inventory=inventory,
+    c = build_report(report_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), inventory=inventory,
                waived={"max_delta": "public benchmark data, reviewed by the DPO"})
     file = tmp_path_factory.mktemp("report") / "compliance.html"
     file.write_text(

@@ -14,7 +14,7 @@ import pytest
 from flows.pdf import find_chromium, html_to_pdf
 from tasks.errors import PipelineError
 from tasks.report.html import render_html
-from tests.tasks.test_report import _build, _metrics
+from tests.tasks.test_report import build_report, report_metrics
 
 
 def _chromium() -> str:
@@ -29,7 +29,7 @@ def pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chromium = _chromium()
     folder = tmp_path_factory.mktemp("pdf")
     html = folder / "compliance.html"
-    html.write_text(render_html(_build(_metrics(**{"check_quality/face_redaction_recall": 0.5})),
+    html.write_text(render_html(build_report(report_metrics(**{"check_quality/face_redaction_recall": 0.5})),
                                 title="privtrail compliance report", figures={}, reproduce="make pipeline"))
     return html_to_pdf(html, folder / "compliance.pdf", chromium=chromium)
 
@@ -70,7 +70,7 @@ def test_cli_report_pdf_writes_the_pdf(tmp_path: Path, capsys: pytest.CaptureFix
     from flows.cli import main
 
     html = tmp_path / "compliance.html"
-    html.write_text(render_html(_build(_metrics()), title="T", figures={}, reproduce="make pipeline"))
+    html.write_text(render_html(build_report(report_metrics()), title="T", figures={}, reproduce="make pipeline"))
     assert main(["report", "--pdf", "--html", str(html), "--out", str(tmp_path / "out.pdf")]) == 0
     assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
     assert f"wrote {tmp_path / 'out.pdf'}" in capsys.readouterr().out

@@ -32,14 +32,14 @@ def _faces() -> NDArray[np.uint8]:
 
 
 @functools.cache
-def _photo(name: str) -> NDArray[np.uint8]:
+def scene_photo(name: str) -> NDArray[np.uint8]:
     img = getattr(skdata, name)()
     img = np.stack([img] * 3, axis=-1) if img.ndim == 2 else img[..., :3]
     return np.ascontiguousarray(img).astype(np.uint8)
 
 
 def background(rng: np.random.Generator, size: int = 256) -> NDArray[np.uint8]:
-    img = _photo(_PHOTOS[rng.integers(len(_PHOTOS))])
+    img = scene_photo(_PHOTOS[rng.integers(len(_PHOTOS))])
     y, x = rng.integers(0, img.shape[0] - size + 1), rng.integers(0, img.shape[1] - size + 1)
     return img[y : y + size, x : x + size].copy()
 

@@ -218,9 +218,9 @@ def _thin_light_text_on_grass(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A grass crop with one line of 1-px light text (like the builtin data's hardest misses); (image, box)."""
     import cv2
 
-    from tests.tasks._anonymize_scenes import _photo
+    from tests.tasks._anonymize_scenes import scene_photo
 
-    src, rng = _photo("grass"), np.random.default_rng(seed)
+    src, rng = scene_photo("grass"), np.random.default_rng(seed)
     y, x = rng.integers(0, src.shape[0] - 256), rng.integers(0, src.shape[1] - 256)
     img = src[y : y + 256, x : x + 256].copy()
     text = "+1 555 016 6524" if seed % 2 else "c.muller@inbox.org"

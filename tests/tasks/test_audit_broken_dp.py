@@ -12,7 +12,7 @@ from tasks.audit.epsilon import EmpiricalPrivacyViolationError, check_empirical_
 from tasks.audit.lira import logit_confidence
 from tasks.params import Gates
 from tasks.report.compliance import build_compliance
-from tests.tasks.test_report import RECORD, _metrics
+from tests.tasks.test_report import RECORD, report_metrics
 
 # The auditor's best case (Steinke et al.: canaries only, a model that can memorise them): 600 canaries with
 # random labels out of 100 classes (few OUT canaries hit their label by chance), logistic regression on every
@@ -48,7 +48,7 @@ def test_ten_times_less_noise_than_recorded_fails_the_gate_and_promote(monkeypat
     assert bound > claimed, (bound, ceiling)
     with pytest.raises(EmpiricalPrivacyViolationError, match="DP-SGD implementation or its accounting is broken"):
         check_empirical_epsilon(bound, claimed, source="canaries")
-    metrics = _metrics(**{"audit/dp/empirical_epsilon_lower_bound": bound,
+    metrics = report_metrics(**{"audit/dp/empirical_epsilon_lower_bound": bound,
                           "audit/dp/empirical_epsilon_margin": claimed - bound})
     c = build_compliance(metrics=metrics, dp_record=RECORD, epsilon_recomputed=2.985, gates=Gates(),
                          lineage={"git_sha": "abc", "mlflow_runs": {}, "dvc_lock_sha256": None, "model_uri": None})

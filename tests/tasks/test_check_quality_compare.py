@@ -23,7 +23,7 @@ from tasks.params import AnonymizeParams, TrainParams
 from tests.conftest import FakeDetector
 
 
-def _samples(n: int) -> list[Sample]:
+def compare_samples(n: int) -> list[Sample]:
     out = []
     for s in generate_builtin(n_images=n, image_size=256, max_faces=3, face_size=(24, 72), seed=7):
         cats: dict[str, list] = {}
@@ -42,7 +42,7 @@ def _samples(n: int) -> list[Sample]:
 
 @pytest.fixture(scope="module")
 def samples() -> list[Sample]:
-    return _samples(12)
+    return compare_samples(12)
 
 
 @pytest.mark.parametrize("method", ["blur", "pixelate", "mask", "dp_pixelate", "inpaint", "replace"])

@@ -19,14 +19,14 @@ from tasks.check_quality.compare import (
 from tasks.check_quality.plots import method_grid_figure
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.params import AnonymizeParams, CheckQualityParams
-from tests.tasks.test_check_quality_compare import _samples
+from tests.tasks.test_check_quality_compare import compare_samples
 
 METHODS = CheckQualityParams().compare_methods  # blur, pixelate, mask, dp_pixelate, inpaint, replace
 
 
 @pytest.fixture(scope="module")
 def samples() -> list[Sample]:
-    return _samples(6)  # 4 of them have faces (the first, 4th, 5th and 6th)
+    return compare_samples(6)  # 4 of them have faces (the first, 4th, 5th and 6th)
 
 
 def _with_faces(samples: list[Sample], n: int = 3) -> list[Sample]:

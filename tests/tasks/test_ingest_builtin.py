@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from tasks.errors import InvalidInputError
 from tasks.ingest import assets, strings
-from tasks.ingest.builtin import Sample, _text_alpha, generate_builtin
+from tasks.ingest.builtin import Sample, generate_builtin, text_alpha
 from tasks.types import CATEGORY_ID
 
 SIZE = 256
@@ -171,7 +171,7 @@ def test_text_height_is_readable_but_not_huge(samples: list[Sample]) -> None:
 
 
 def test_rendered_text_alpha_is_cropped_tight() -> None:
-    alpha = _text_alpha("Nina Ivanova", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    alpha = text_alpha("Nina Ivanova", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
     assert alpha.min() >= 0 and alpha.max() > 0.9
     for edge in (alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]):
         assert edge.max() > 0  # ink on every edge: nothing to trim

@@ -27,7 +27,7 @@ RECORD = {  # a consistent record: σ 2.2559 at q 0.2 for 50 steps is ε 2.97 at
 }
 
 
-def _metrics(**over: float) -> dict[str, dict[str, float]]:
+def report_metrics(**over: float) -> dict[str, dict[str, float]]:
     m = {
         "ingest": {"ingest/n_ingested": 100, "ingest/n_quarantined": 0},
         "anonymize": {"anonymize/processed": 97, "anonymize/quarantined": 3},
@@ -73,7 +73,7 @@ def _metrics(**over: float) -> dict[str, dict[str, float]]:
     return m
 
 
-def _build(metrics: dict, eps: float = 2.985, **extra: object) -> dict:
+def build_report(metrics: dict, eps: float = 2.985, **extra: object) -> dict:
     lineage = {
         "git_sha": "abc",
         "dvc_lock_sha256": "f" * 64,
@@ -93,7 +93,7 @@ def _build(metrics: dict, eps: float = 2.985, **extra: object) -> dict:
 
 
 def test_contract_keys_and_passing_verdict() -> None:
-    c = _build(_metrics())
+    c = build_report(report_metrics())
     assert c["verdict"] == "pass"
     assert {"verdict", "gates", "counts", "dp", "utility", "attacks", "lineage"} <= set(c)
     assert c["counts"] == {"ingested": 100, "anonymized": 97, "quarantined": 3, "ingest_quarantined": 0}
@@ -114,28 +114,28 @@ def test_contract_keys_and_passing_verdict() -> None:
 
 
 def test_one_broken_gate_fails_the_verdict() -> None:
-    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}))
+    c = build_report(report_metrics(**{"audit/dp/loss_threshold/auc": 0.75}))
     failed = [g["name"] for g in c["gates"] if not g["passed"]]
     assert c["verdict"] == "fail" and failed == ["max_mia_auc_dp"]
 
 
 def test_missing_measurement_fails_closed() -> None:
-    m = _metrics()
+    m = report_metrics()
     del m["check_quality"]["check_quality/residual_face_matched_rate"]
-    c = _build(m)
+    c = build_report(m)
     gate = next(g for g in c["gates"] if g["name"] == "max_residual_face_rate")
     assert gate["value"] is None and not gate["passed"] and c["verdict"] == "fail"
 
 
 def test_epsilon_disagreement_fails() -> None:
-    c = _build(_metrics(), eps=3.2)  # 7 % above what training reported (and above max_epsilon)
+    c = build_report(report_metrics(), eps=3.2)  # 7 % above what training reported (and above max_epsilon)
     names = {g["name"] for g in c["gates"] if not g["passed"]}
     assert {"epsilon_recomputation_agreement", "max_epsilon"} <= names
 
 
 def test_counts_that_do_not_add_up_raise() -> None:
     with pytest.raises(InvalidInputError, match="do not add up"):
-        _build(_metrics(**{"anonymize/quarantined": 2}))
+        build_report(report_metrics(**{"anonymize/quarantined": 2}))
 
 
 def test_every_gate_is_a_param() -> None:
@@ -149,7 +149,7 @@ def test_gates_against_thresholds(params: Params) -> None:
 
 
 def test_html_is_self_contained_and_shows_everything() -> None:
-    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}))
+    c = build_report(report_metrics(**{"audit/dp/loss_threshold/auc": 0.75}))
     html = render_html(c, title="T", figures={"roc": b"\x89PNG\r\n\x1a\nfake"}, reproduce="make pipeline")
     assert 'id="verdict-value" class="verdict fail"' in html
     for g in c["gates"]:
@@ -166,7 +166,7 @@ def test_method_table_and_sweep_are_reported_not_gated() -> None:
     sweep = {"rows": [{"experiment": "sweep-eps1", "epsilon": 0.99, "dp_test_accuracy": 0.9,
                        "nonprivate_test_accuracy": 0.95, "noise_multiplier": 2.0, "steps": 50}],
              "ledger": "ledger/sweep_ledger.jsonl", "ledger_total_epsilon": {"abc": 4.2}}
-    c = _build(_metrics(), methods=rows, sweep=sweep)
+    c = build_report(report_metrics(), methods=rows, sweep=sweep)
     assert c["verdict"] == "pass"  # evidence, not gates
     assert [r["method"] for r in c["method_comparison"]] == ["pixelate", "mask"]
     assert "raw_pixels" not in c["method_comparison"][0]
@@ -174,18 +174,18 @@ def test_method_table_and_sweep_are_reported_not_gated() -> None:
     html = render_html(c, title="T", figures={}, reproduce="make pipeline")
     assert 'id="method-comparison"' in html and "0.863" in html
     assert 'id="dp-sweep"' in html and "sweep-eps1" in html and "0.947" in html  # 0.9 / 0.95
-    assert 'id="dp-sweep"' not in render_html(_build(_metrics()), title="T", figures={}, reproduce="x")
+    assert 'id="dp-sweep"' not in render_html(build_report(report_metrics()), title="T", figures={}, reproduce="x")
 
 
 def test_lira_gates_check_the_worse_variant_and_audit_fields_are_reported() -> None:
-    c = _build(_metrics())
+    c = build_report(report_metrics())
     assert c["attacks"]["lira"]["dp"]["auc"] == 0.521 and c["attacks"]["lira"]["dp"]["variant"] == "lira_offline"
     assert c["attacks"]["gradient_inversion"]["dp"]["psnr"] == 8.0 and c["dp"]["empirical_epsilon_lower_bound"] == 0.0
     gates = {g["name"]: g for g in c["gates"]}
     assert gates["max_lira_auc_dp"]["value"] == 0.521 and gates["max_lira_auc_dp"]["passed"]
-    leaky = {g["name"]: g for g in _build(_metrics(**{"audit/dp/lira_online/auc": 0.6}))["gates"]}
+    leaky = {g["name"]: g for g in build_report(report_metrics(**{"audit/dp/lira_online/auc": 0.6}))["gates"]}
     assert not leaky["max_lira_auc_dp"]["passed"]
-    broken = {g["name"]: g for g in _build(_metrics(**{"audit/dp/empirical_epsilon_margin": -0.1}))["gates"]}
+    broken = {g["name"]: g for g in build_report(report_metrics(**{"audit/dp/empirical_epsilon_margin": -0.1}))["gates"]}
     assert not broken["min_empirical_epsilon_margin"]["passed"]
     html = render_html(c, title="T", figures={}, reproduce="x")
     assert 'id="empirical-epsilon"' in html and 'id="inversion"' in html
@@ -198,10 +198,10 @@ def _capabilities(**missing: str) -> dict[str, str | None]:
 
 
 def test_unmeasurable_gates_are_not_assessed_with_the_reason_and_fail_the_verdict() -> None:
-    m = _metrics()
+    m = report_metrics()
     for key in ("face_redaction_recall", "residual_face_matched_rate"):
         del m["check_quality"][f"check_quality/{key}"]
-    c = _build(m, missing=_capabilities(face_gt="no face ground truth for this camera"))
+    c = build_report(m, missing=_capabilities(face_gt="no face ground truth for this camera"))
     gates = {g["name"]: g for g in c["gates"]}
     for name in ("min_face_redaction_recall", "max_residual_face_rate"):
         assert gates[name]["status"] == "not_assessed" and gates[name]["reason"] == "no face ground truth for this camera"
@@ -213,24 +213,24 @@ def test_unmeasurable_gates_are_not_assessed_with_the_reason_and_fail_the_verdic
 
 
 def test_waived_gates_count_towards_a_pass_and_say_why() -> None:
-    m = _metrics()
+    m = report_metrics()
     del m["check_quality"]["check_quality/face_redaction_recall"]
     del m["check_quality"]["check_quality/residual_face_matched_rate"]
     why = "no face ground truth for this camera"
     waived = {"min_face_redaction_recall": why, "max_residual_face_rate": why}
-    c = _build(m, missing=_capabilities(face_gt="no face boxes"), waived=waived)
+    c = build_report(m, missing=_capabilities(face_gt="no face boxes"), waived=waived)
     gates = {g["name"]: g for g in c["gates"]}
     assert c["verdict"] == "pass" and c["gate_states"]["waived"] == 2
     assert gates["min_face_redaction_recall"]["status"] == "waived" and gates["min_face_redaction_recall"]["reason"] == why
     # a waiver does not hide a failure elsewhere, and a gate that fails is not rescued by another's waiver
-    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), waived=waived)
+    c = build_report(report_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), waived=waived)
     assert c["verdict"] == "fail"
 
 
 def test_a_measurable_gate_without_a_value_still_fails_not_skips() -> None:
-    m = _metrics()
+    m = report_metrics()
     del m["check_quality"]["check_quality/linkage_advantage"]
-    gates = {g["name"]: g for g in _build(m, missing=_capabilities())["gates"]}
+    gates = {g["name"]: g for g in build_report(m, missing=_capabilities())["gates"]}
     assert gates["max_linkage_advantage"]["status"] == "failed" and gates["max_linkage_advantage"]["reason"] == "not measured"
 
 
@@ -247,7 +247,7 @@ def test_data_capabilities_from_the_stages_counts() -> None:
 
 
 def test_no_labels_report_says_nothing_was_trained() -> None:
-    m = {k: v for k, v in _metrics().items() if k not in ("train", "audit")}
+    m = {k: v for k, v in report_metrics().items() if k not in ("train", "audit")}
     m |= {"train": {"train/skipped": 1.0}, "audit": {"audit/skipped": 1.0}}
     reason = "no labels (ingest.label_from: none): nothing to train on"
     c = build_compliance(metrics=m, dp_record={"skipped": reason}, epsilon_recomputed=None, gates=Gates(),
@@ -274,11 +274,11 @@ def test_epsilon_gate_uses_the_independent_pld_accountant() -> None:
     """A record whose reported ε understates the mechanism (here: σ 1.1 claimed as ε 2.98, PLD prices it at
     8.6) fails both the ε gate and the agreement check, although Opacus' own re-pricing of the claim agrees."""
     understated = {**RECORD, "noise_multiplier": 1.1, "history": [[1.1, 0.2, 50]]}
-    c = build_compliance(metrics=_metrics(), dp_record=understated, epsilon_recomputed=2.985, gates=Gates(),
+    c = build_compliance(metrics=report_metrics(), dp_record=understated, epsilon_recomputed=2.985, gates=Gates(),
                          lineage={"git_sha": "abc", "mlflow_runs": {}, "dvc_lock_sha256": None, "model_uri": None})
     gates = {g["name"]: g for g in c["gates"]}
     assert c["dp"]["epsilon_pld"] == pytest.approx(8.6, rel=0.01) and c["dp"]["independent_accountant"] == "dp-accounting PLD"
     assert gates["max_epsilon"]["status"] == "failed" and gates["max_epsilon"]["value"] == pytest.approx(8.6, rel=0.01)
     assert gates["epsilon_recomputation_agreement"]["status"] == "failed" and c["verdict"] == "fail"
-    ok = {g["name"]: g for g in _build(_metrics())["gates"]}
+    ok = {g["name"]: g for g in build_report(report_metrics())["gates"]}
     assert ok["epsilon_recomputation_agreement"]["passed"] and ok["max_epsilon"]["value"] == pytest.approx(2.985)

@@ -18,7 +18,7 @@ from tasks.report.definitions import (
     undefined,
 )
 from tasks.report.gates import AGREEMENT_SPEC, GATE_SPECS
-from tests.tasks.test_report import _build, _metrics
+from tests.tasks.test_report import build_report, report_metrics
 
 # Keys of every family, as the stages write them (a default builtin run, plus the variants other params give).
 FAMILY_KEYS = (
@@ -59,13 +59,13 @@ def test_every_gate_metric_is_defined() -> None:
 
 
 def test_every_key_of_the_report_fixture_is_defined() -> None:
-    keys = [k for stage in _metrics().values() for k in stage]
+    keys = [k for stage in report_metrics().values() for k in stage]
     assert undefined(keys) == []
 
 
 def test_compliance_json_paths_are_defined() -> None:
     """The JSON keeps its machine keys; joined by "/" they find the same definitions."""
-    c = _build(_metrics())
+    c = build_report(report_metrics())
     paths = [f"quality/{k}" for k in c["quality"]] + [f"anonymization/{k}" for k in c["anonymization"]]
     paths += [f"counts/{k}" for k in c["counts"]] + [f"utility/{k}" for k in c["utility"]]
     paths += [f"gate_states/{k}" for k in c["gate_states"]]

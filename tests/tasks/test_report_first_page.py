@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from tasks.report.first_page import first_page, pct, strongest_attack
-from tests.tasks.test_report import _build, _metrics
+from tests.tasks.test_report import build_report, report_metrics
 
 
 def _answers(c: dict) -> dict[str, dict]:
@@ -13,20 +13,20 @@ def _answers(c: dict) -> dict[str, dict]:
 
 
 def test_five_questions_each_with_evidence() -> None:
-    fp = first_page(_build(_metrics()))
+    fp = first_page(build_report(report_metrics()))
     assert [q["id"] for q in fp["questions"]] == ["data", "removed", "model", "open", "verdict"]
     assert all(q["evidence"].startswith("#") and q["lines"] for q in fp["questions"])
     assert fp["verdict"] == "pass"
 
 
 def test_data_answer_counts_add_up_and_name_the_source() -> None:
-    data = " ".join(_answers(_build(_metrics()))["data"]["lines"])
+    data = " ".join(_answers(build_report(report_metrics()))["data"]["lines"])
     assert "100 images ingested" in data and "97 anonymized and 3 quarantined" in data and "97 + 3 = 100" in data
     assert "built-in synthetic data set" in data
 
 
 def test_removed_answer_says_found_and_still_identifiable() -> None:
-    removed = " ".join(_answers(_build(_metrics()))["removed"]["lines"])
+    removed = " ".join(_answers(build_report(report_metrics()))["removed"]["lines"])
     assert "Faces: 97.0 % of the faces" in removed
     assert "still finds 1.0 %" in removed  # residual detector
     assert "names the right person for 2.0 %" in removed  # the stronger of adaptive (0.02) and trained (0.01)
@@ -35,7 +35,7 @@ def test_removed_answer_says_found_and_still_identifiable() -> None:
 
 
 def test_model_answer_gives_epsilon_in_words_and_the_strongest_attack_vs_chance() -> None:
-    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75, "audit/dp/loss_threshold/tpr_at_1pct_fpr": 0.3}))
+    c = build_report(report_metrics(**{"audit/dp/loss_threshold/auc": 0.75, "audit/dp/loss_threshold/tpr_at_1pct_fpr": 0.3}))
     model = " ".join(_answers(c)["model"]["lines"])
     assert f"ε = {c['dp']['epsilon_checked']:.3g} and δ = 1e-05; the privacy unit is one image" in model
     assert f"{math.exp(c['dp']['epsilon_checked']):.3g} (e^ε)" in model
@@ -45,7 +45,7 @@ def test_model_answer_gives_epsilon_in_words_and_the_strongest_attack_vs_chance(
 
 
 def test_open_gates_list_every_non_passed_gate_with_its_reason() -> None:
-    c = _build(_metrics(**{"check_quality/face_redaction_recall": 0.5}),
+    c = build_report(report_metrics(**{"check_quality/face_redaction_recall": 0.5}),
                waived={"max_delta": "this data set is a public benchmark, reviewed"})
     items = _answers(c)["open"]["items"]
     states = {i["gate"]: (i["state"], i["reason"]) for i in items}
@@ -57,7 +57,7 @@ def test_open_gates_list_every_non_passed_gate_with_its_reason() -> None:
 
 
 def test_no_model_says_so() -> None:
-    c = _build(_metrics())
+    c = build_report(report_metrics())
     c["dp"] = {"skipped": "no labels", "epsilon": None}
     assert _answers(c)["model"]["lines"] == ["No model was trained or released: no labels."]
 

@@ -12,7 +12,7 @@ from tasks.errors import InvalidInputError
 from tasks.report.html import regulation_rows, render_html, render_markdown
 from tasks.report.inventory import data_inventory
 from tasks.report.retention import PURGE_COUNTS, cache_relpath, ledger_entry, plan_purge, retention_status
-from tests.tasks.test_report import _build, _metrics
+from tests.tasks.test_report import build_report, report_metrics
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PATHS = {"raw": "data/raw", "anonymized": "data/anonymized", "models": "models"}
@@ -28,7 +28,7 @@ LOCK = {
 }
 
 
-def _status(days_ago: float | None, *, raw_days: int = 7, present: bool = True, purges: tuple = ()):
+def status_aged(days_ago: float | None, *, raw_days: int = 7, present: bool = True, purges: tuple = ()):
     when = None if days_ago is None else NOW - timedelta(days=days_ago)
     return retention_status(
         raw_days=raw_days,
@@ -41,17 +41,17 @@ def _status(days_ago: float | None, *, raw_days: int = 7, present: bool = True, 
 
 
 def test_retention_expires_strictly_after_the_limit() -> None:
-    assert not _status(6.9).expired and _status(6.9).state == "within limit"
-    assert _status(7.5).expired and _status(7.5).state == "EXPIRED: purge due"
-    assert _status(7.5).age_days == pytest.approx(7.5)
-    assert _status(0.01, raw_days=0).expired  # raw_days 0: expires as soon as it exists
-    assert _status(7.5).as_metrics()["retention/expired"] == 1.0
+    assert not status_aged(6.9).expired and status_aged(6.9).state == "within limit"
+    assert status_aged(7.5).expired and status_aged(7.5).state == "EXPIRED: purge due"
+    assert status_aged(7.5).age_days == pytest.approx(7.5)
+    assert status_aged(0.01, raw_days=0).expired  # raw_days 0: expires as soon as it exists
+    assert status_aged(7.5).as_metrics()["retention/expired"] == 1.0
 
 
 def test_unknown_age_fails_closed_and_purged_data_is_not_expired() -> None:
-    unknown = _status(None)
+    unknown = status_aged(None)
     assert unknown.expired and unknown.age_days is None
-    gone = _status(
+    gone = status_aged(
         30,
         present=False,
         purges=(
@@ -60,7 +60,7 @@ def test_unknown_age_fails_closed_and_purged_data_is_not_expired() -> None:
         ),
     )
     assert not gone.expired and gone.state == "purged" and gone.purged_at == "2026-11-19T00:00:00+00:00"
-    assert _status(30, present=False).state == "absent"
+    assert status_aged(30, present=False).state == "absent"
 
 
 def test_naive_or_future_times_are_refused() -> None:
@@ -69,7 +69,7 @@ def test_naive_or_future_times_are_refused() -> None:
             raw_days=7, ingested_at=datetime(2026, 11, 1), time_source="x", now=NOW, raw_present=True
         )
     with pytest.raises(InvalidInputError, match="in the future"):
-        _status(-2)
+        status_aged(-2)
 
 
 def test_cache_relpath_is_dvc3_layout_and_validates() -> None:
@@ -96,7 +96,7 @@ def test_purge_plan_keeps_objects_shared_with_other_outputs() -> None:
         plan_purge(out_path="data/raw", out_md5=own, listing=listing, keep=set())
     entry = ledger_entry(
         plan,
-        _status(9),
+        status_aged(9),
         applied=True,
         counts=dict.fromkeys(PURGE_COUNTS, 2),
         run_id="r",
@@ -106,16 +106,16 @@ def test_purge_plan_keeps_objects_shared_with_other_outputs() -> None:
         entry["kept_shared_objects"] == 1 and entry["planned_cache_objects"] == 2 and entry["age_days"] == 9
     )
     with pytest.raises(InvalidInputError, match="counts lack"):
-        ledger_entry(plan, _status(9), applied=True, counts={}, run_id=None, time="t")
+        ledger_entry(plan, status_aged(9), applied=True, counts={}, run_id=None, time="t")
 
 
 def _inventory(days_ago: float = 9.0) -> dict:
     return data_inventory(
         source={"kind": "builtin", "location": None},
-        metrics=_metrics(),
+        metrics=report_metrics(),
         lock_stages=LOCK,
         paths=PATHS,
-        retention=_status(days_ago).as_dict(),
+        retention=status_aged(days_ago).as_dict(),
     )
 
 
@@ -137,7 +137,7 @@ def test_inventory_carries_dvc_digests_counts_and_retention() -> None:
 
 
 def test_retention_is_reported_and_mapped_but_never_gated() -> None:
-    expired, fresh = _build(_metrics(), inventory=_inventory(9)), _build(_metrics(), inventory=_inventory(1))
+    expired, fresh = build_report(report_metrics(), inventory=_inventory(9)), build_report(report_metrics(), inventory=_inventory(1))
     assert expired["verdict"] == fresh["verdict"] == "pass"  # the clock must not flip the verdict
     row = {r["requirement"]: r for r in regulation_rows(expired)}["GDPR Art. 5(1)(e) storage limitation"]
     assert row["status"] == "not met"
@@ -154,7 +154,7 @@ def test_retention_is_reported_and_mapped_but_never_gated() -> None:
 
 
 def test_markdown_has_the_same_sections_and_numbers() -> None:
-    c = _build(_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), inventory=_inventory())
+    c = build_report(report_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), inventory=_inventory())
     md = render_markdown(c, title="T", figures={"roc": "plots/audit/roc.png"}, reproduce="make pipeline")
     sections = re.findall(r"^## (.+)$", md, flags=re.M)
     assert sections == [

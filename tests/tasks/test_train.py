@@ -24,7 +24,7 @@ from tasks.train.models import INPUT_CHANNELS, MODELS, build_model
 from tasks.train.preprocess import to_tensor
 
 
-def _record(
+def make_record(
     *, noise: float = 1.5, rate: float = 0.04, steps: int = 2250, acc: str = "rdp"
 ) -> DpTrainingRecord:
     return DpTrainingRecord(
@@ -34,7 +34,7 @@ def _record(
     )  # fmt: skip
 
 
-def _toy(n: int, *, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+def toy_data(n: int, *, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """Two classes that a CNN separates at once: a bright or a dark square at a random place."""
     rng = np.random.default_rng(seed)
     imgs = rng.integers(90, 160, size=(n, 32, 32, 3)).astype(np.uint8)
@@ -99,7 +99,7 @@ def test_build_model_rejects_unknown_name() -> None:
 
 def test_golden_rdp_epsilon() -> None:
     # Opacus 1.6 RDP accountant: noise 1.5, sample rate 0.04, 2250 steps, delta 1e-5.
-    assert recompute_epsilon(_record()) == pytest.approx(7.3291, abs=1e-3)
+    assert recompute_epsilon(make_record()) == pytest.approx(7.3291, abs=1e-3)
 
 
 @settings(max_examples=15, deadline=None)
@@ -113,13 +113,13 @@ def test_golden_rdp_epsilon() -> None:
 def test_more_noise_means_smaller_epsilon(
     noise: float, extra: float, rate: float, steps: int, acc: str
 ) -> None:
-    low = recompute_epsilon(_record(noise=noise, rate=rate, steps=steps, acc=acc))
-    high = recompute_epsilon(_record(noise=noise + extra, rate=rate, steps=steps, acc=acc))
+    low = recompute_epsilon(make_record(noise=noise, rate=rate, steps=steps, acc=acc))
+    high = recompute_epsilon(make_record(noise=noise + extra, rate=rate, steps=steps, acc=acc))
     assert high < low
 
 
 def test_record_json_round_trip_and_metrics() -> None:
-    rec = _record()
+    rec = make_record()
     back = DpTrainingRecord.from_dict(json.loads(json.dumps(rec.as_dict())))
     assert back == rec or (np.isnan(back.epsilon) and back.history == rec.history)
     metrics = rec.as_metrics()
@@ -128,7 +128,7 @@ def test_record_json_round_trip_and_metrics() -> None:
 
 
 def test_recompute_epsilon_rejects_empty_history() -> None:
-    rec = DpTrainingRecord.from_dict({**_record().as_dict(), "history": []})
+    rec = DpTrainingRecord.from_dict({**make_record().as_dict(), "history": []})
     with pytest.raises(InvalidInputError, match="history"):
         recompute_epsilon(rec)
 
@@ -142,7 +142,7 @@ _DP = dict(
 
 @pytest.mark.parametrize("accountant", ["prv", "rdp"])
 def test_train_dp_record_matches_independent_accountant(accountant: str) -> None:
-    x, y = _toy(96, seed=0)
+    x, y = toy_data(96, seed=0)
     res = train_dp(x, y, target_epsilon=3.0, accountant=accountant, seed=0, physical_batch_size=16, **_DP)
     rec = res.record
     assert rec is not None and rec.accountant == accountant
@@ -153,7 +153,7 @@ def test_train_dp_record_matches_independent_accountant(accountant: str) -> None
 
 
 def test_train_dp_returns_plain_module_and_is_deterministic() -> None:
-    x, y = _toy(64, seed=1)
+    x, y = toy_data(64, seed=1)
     kw = dict(target_epsilon=3.0, accountant="rdp", seed=7, noise_seed=3, **_DP)  # seeded noise: tests only
     a, b = train_dp(x, y, **kw), train_dp(x, y, **kw)
     sa, sb = a.model.state_dict(), b.model.state_dict()
@@ -165,14 +165,14 @@ def test_train_dp_returns_plain_module_and_is_deterministic() -> None:
 
 
 def test_train_dp_rejects_batch_larger_than_data() -> None:
-    x, y = _toy(16, seed=2)
+    x, y = toy_data(16, seed=2)
     with pytest.raises(InvalidInputError, match="batch_size"):
         train_dp(x, y, target_epsilon=3.0, accountant="rdp", seed=0, **_DP)
 
 
 def test_train_nonprivate_learns_toy_task_and_losses_agree() -> None:
-    x, y = _toy(128, seed=3)
-    xv, yv = _toy(64, seed=4)
+    x, y = toy_data(128, seed=3)
+    xv, yv = toy_data(64, seed=4)
     res = train_nonprivate(
         x, y, model_name="gn_cnn", epochs=4, batch_size=16, lr=0.05, momentum=0.9, seed=0, x_val=xv, y_val=yv
     )
@@ -186,7 +186,7 @@ def test_train_nonprivate_learns_toy_task_and_losses_agree() -> None:
 
 
 def test_evaluate_rejects_mismatched_labels() -> None:
-    x, y = _toy(8, seed=5)
+    x, y = toy_data(8, seed=5)
     with pytest.raises(InvalidInputError, match="evaluate"):
         evaluate(build_model("gn_cnn", num_classes=10, seed=0), x, y[:4])
 
@@ -214,9 +214,9 @@ def test_dp_on_placard_crops_beats_the_bar() -> None:
     from tasks.ingest.splits import assign_splits
     from tasks.params import TrainParams
     from tasks.train.preprocess import prepare_inputs
-    from tests.tasks.test_train_placard import _scenes
+    from tests.tasks.test_train_placard import placard_scenes
 
-    images, labels, _ = _scenes(1000, seed=7)
+    images, labels, _ = placard_scenes(1000, seed=7)
     split = np.array(assign_splits(labels.tolist(), train=0.6, holdout=0.2, test=0.2, seed=7))
     p = TrainParams()
     x = prepare_inputs([images[i] for i in np.flatnonzero(split != "test")], features=p.features,

@@ -19,8 +19,8 @@ from tasks.train.dp import (
     planned_history,
     train_dp,
 )
-from tests.tasks.test_report import RECORD, _metrics
-from tests.tasks.test_train import _toy
+from tests.tasks.test_report import RECORD, report_metrics
+from tests.tasks.test_train import toy_data
 
 _KW = dict(model_name="digit_linear", epochs=2, batch_size=24, lr=0.5, momentum=0.9, target_epsilon=3.0,
            target_delta=1e-3, max_grad_norm=1.0, seed=0, physical_batch_size=16)  # fmt: skip
@@ -28,7 +28,7 @@ _KW = dict(model_name="digit_linear", epochs=2, batch_size=24, lr=0.5, momentum=
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, DpTrainingRecord]:
-    x, y = _toy(80, seed=0, size=16)
+    x, y = toy_data(80, seed=0, size=16)
     x = x[:, :1].contiguous()  # digit_linear takes one channel
     return {
         mode: train_dp(x, y, accountant="rdp", grad_sample_mode=mode, noise_seed=11, **_KW)
@@ -59,14 +59,14 @@ def test_delta_must_be_below_one_over_n() -> None:
     check_delta(1e-5, 1200)
     with pytest.raises(InvalidInputError, match=r"target_delta=0.01 must be < 1/n_train = 1/200 = 0.005"):
         check_delta(0.01, 200)
-    x, y = _toy(40, seed=1, size=16)
+    x, y = toy_data(40, seed=1, size=16)
     x = x[:, :1].contiguous()
     with pytest.raises(InvalidInputError, match="1/n_train = 1/40"):
         train_dp(x, y, accountant="rdp", **{**_KW, "target_delta": 0.05})
 
 
 def test_unknown_grad_sample_mode_is_refused() -> None:
-    x, y = _toy(40, seed=1, size=16)
+    x, y = toy_data(40, seed=1, size=16)
     x = x[:, :1].contiguous()
     with pytest.raises(InvalidInputError, match="grad_sample_mode 'ew'"):
         train_dp(x, y, accountant="rdp", grad_sample_mode="ew", **_KW)
@@ -74,14 +74,14 @@ def test_unknown_grad_sample_mode_is_refused() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("torchcsprng") is not None, reason="torchcsprng installed")
 def test_secure_mode_without_torchcsprng_says_so() -> None:
-    x, y = _toy(40, seed=1, size=16)
+    x, y = toy_data(40, seed=1, size=16)
     x = x[:, :1].contiguous()
     with pytest.raises(InvalidInputError, match="secure_mode=true needs the torchcsprng"):
         train_dp(x, y, accountant="rdp", secure_mode=True, **_KW)
 
 
 def test_gdp_run_carries_the_warning() -> None:
-    x, y = _toy(40, seed=2, size=16)
+    x, y = toy_data(40, seed=2, size=16)
     x = x[:, :1].contiguous()
     rec = train_dp(x, y, accountant="gdp", **{**_KW, "epochs": 1}).record
     assert rec.accountant == "gdp" and rec.warnings == (GDP_WARNING,) and "understate" in GDP_WARNING
@@ -98,7 +98,7 @@ def test_compliance_dp_section_has_mode_norm_secure_and_ledger() -> None:
     record = {**RECORD, "grad_sample_mode": "ghost", "secure_mode": False, "warnings": []}
     ledger = {"ledger_total_epsilon": 4.31, "ledger_runs": 2, "ledger_max_total_epsilon": 10.0,
               "ledger_delta": 1e-5, "dataset_digest": "d" * 64}  # fmt: skip
-    kw = dict(metrics=_metrics(), epsilon_recomputed=2.985, gates=Gates(), lineage={})
+    kw = dict(metrics=report_metrics(), epsilon_recomputed=2.985, gates=Gates(), lineage={})
     dp = build_compliance(dp_record=record, ledger=ledger, **kw)["dp"]
     assert (dp["grad_sample_mode"], dp["secure_mode"], dp["max_grad_norm"]) == (
         "ghost",
@@ -113,7 +113,7 @@ def test_compliance_dp_section_has_mode_norm_secure_and_ledger() -> None:
 def test_noise_and_sampling_are_secret_by_default() -> None:
     """Two runs with equal params (and equal `seed`) draw different noise and sampling, and record the same
     mechanism and epsilon: nothing in params, the repository or the record lets anyone regenerate the noise."""
-    x, y = _toy(80, seed=0, size=16)
+    x, y = toy_data(80, seed=0, size=16)
     x = x[:, :1].contiguous()
     a, b = (train_dp(x, y, accountant="rdp", **_KW) for _ in range(2))
     assert a.record.rng == b.record.rng == "os_entropy" and a.record.warnings == ()

@@ -23,7 +23,7 @@ from tasks.train.ledger import (
     parse_ledger,
     summarize,
 )
-from tests.tasks.test_train import _record
+from tests.tasks.test_train import make_record
 
 DIGEST_A = hashlib.sha256(b"a").hexdigest()
 DIGEST_B = hashlib.sha256(b"b").hexdigest()
@@ -71,7 +71,7 @@ def test_composition_is_tighter_than_the_sum(acc: str) -> None:
 
 
 def test_single_run_total_equals_recomputed_epsilon() -> None:
-    rec = _record(acc="rdp")
+    rec = make_record(acc="rdp")
     status = budget_status([_entry(acc="rdp", history=rec.history)], dataset_digest=DIGEST_A, delta=1e-5,
                            max_total_epsilon=10)  # fmt: skip
     assert status.epsilon_total == pytest.approx(recompute_epsilon(rec), rel=1e-9)
@@ -153,7 +153,7 @@ def test_dataset_digest_is_order_free_and_validated() -> None:
 
 
 def test_entry_from_record_and_summary() -> None:
-    rec = _record(acc="rdp")
+    rec = make_record(acc="rdp")
     e = entry_from_record(rec, dataset_digest=DIGEST_A, time="t", mlflow_run_id="run9", git_sha="s")
     assert (e.history, e.accountant, e.delta, e.n_train) == (
         rec.history,

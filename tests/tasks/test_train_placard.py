@@ -31,7 +31,7 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def _scenes(n: int, *, seed: int) -> tuple[list[np.ndarray], np.ndarray, list[Box]]:
+def placard_scenes(n: int, *, seed: int) -> tuple[list[np.ndarray], np.ndarray, list[Box]]:
     """n anonymized built-in scenes, their labels and their ground-truth placard boxes."""
     rng = np.random.default_rng(seed)
     images, labels, boxes = [], [], []
@@ -50,7 +50,7 @@ def _scenes(n: int, *, seed: int) -> tuple[list[np.ndarray], np.ndarray, list[Bo
 
 @pytest.fixture(scope="module")
 def scenes() -> tuple[list[np.ndarray], np.ndarray, list[Box]]:
-    return _scenes(300, seed=99)
+    return placard_scenes(300, seed=99)
 
 
 def _card(digit: int, *, side: int, angle: float, background: int = 90) -> np.ndarray:
