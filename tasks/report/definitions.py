@@ -567,32 +567,29 @@ _LINKAGE_ATTACKERS = {
 }
 
 
-def _reid(m: re.Match[str]) -> Definition:
-    who, subject, how = _REID_ATTACKERS[m["attacker"]]
+def _face_attack(m: re.Match[str], *, name: str, attackers: Mapping[str, tuple[str, str, str]], nearest: str,
+                 among: str, separates: str) -> Definition:
+    """A re-identification or linkage attack's AUC / top-1 / top-5 for one attacker."""
+    who, subject, how = attackers[m["attacker"]]
     field = m["field"]
     if field == "auc":
-        return _d(f"Re-identification AUC, {who}", AUC,
-                  f"How well face distance separates same from different identity for {subject}, {how}; 0.5 = "
+        return _d(f"{name} AUC, {who}", AUC, f"How well face distance {separates} for {subject}, {how}; 0.5 = "
                   "a coin toss.")
     if field == "top1":
-        return _d(f"Re-identification top-1, {who}", "share of faces",
-                  f"Share of {subject} whose nearest identity is their own, {how}.")
-    return _d(f"Re-identification top-5, {who}", "share of faces",
-              f"Share of {subject} whose own identity is among the 5 nearest, {how}.")
+        return _d(f"{name} top-1, {who}", "share of faces", f"Share of {subject} whose {nearest} is their own, {how}.")
+    return _d(f"{name} top-5, {who}", "share of faces", f"Share of {subject} whose own {among}, {how}.")
+
+
+def _reid(m: re.Match[str]) -> Definition:
+    return _face_attack(m, name="Re-identification", attackers=_REID_ATTACKERS, nearest="nearest identity",
+                        among="identity is among the 5 nearest", separates="separates same from different identity")
 
 
 def _linkage(m: re.Match[str]) -> Definition:
-    who, subject, how = _LINKAGE_ATTACKERS[m["attacker"]]
-    field = m["field"]
-    if field == "auc":
-        return _d(f"Linkage AUC, {who}", AUC,
-                  f"How well face distance tells a face's own raw face from the others for {subject}, {how}; 0.5 = "
-                  "a coin toss.")
-    if field == "top1":
-        return _d(f"Linkage top-1, {who}", "share of faces",
-                  f"Share of {subject} whose nearest raw face (of the N in the sample) is their own, {how}.")
-    return _d(f"Linkage top-5, {who}", "share of faces",
-              f"Share of {subject} whose own raw face is among the 5 nearest of the N in the sample, {how}.")
+    return _face_attack(m, name="Linkage", attackers=_LINKAGE_ATTACKERS,
+                        nearest="nearest raw face (of the N in the sample)",
+                        among="raw face is among the 5 nearest of the N in the sample",
+                        separates="tells a face's own raw face from the others")
 
 
 # compare_methods columns (tasks/check_quality/compare.py MethodRow): column → (label, unit, meaning)
