@@ -18,6 +18,7 @@
              # model_inversion {ssim_max, ssim_mean, ssim_max_other, confidence}, gradient_inversion {psnr, ssim}
  "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"},
  "metrics": {"<stage>": {"<stage>/<metric>": value}},  # every recorded metric, for the appendix
+ "definitions": {"<stage>/<metric>": {"label", "unit", "meaning"}},  # tasks/report/definitions.py
  "first_page": {"verdict", "questions": [{"id", "question", "lines", "evidence", "items"?}]},  # by the flow
  "since_promoted": {"against", "available", "reason", "rows", "gates_changed"},  # by the flow (registry)
  "dp_sweep": {"rows": [{"experiment", "epsilon", "dp_test_accuracy", "nonprivate_test_accuracy", ...}],
@@ -36,6 +37,7 @@ from typing import Any
 from tasks.errors import InvalidInputError
 from tasks.params import Gates
 from tasks.report.accounting import group_privacy, pld_epsilon
+from tasks.report.definitions import define
 from tasks.report.gates import evaluate_gates, verdict
 
 ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
@@ -176,6 +178,9 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
         "quarantine": list(quarantine_reasons),
         "lineage": dict(lineage),
         "metrics": {stage: dict(values) for stage, values in metrics.items()},  # every recorded value (appendix)
+        # the label, unit and meaning of every recorded key: the same table the HTML and Markdown show
+        "definitions": {k: {"label": d.label, "unit": d.unit, "meaning": d.meaning}
+                        for m in metrics.values() for k in sorted(m) if (d := define(k)) is not None},
     } | ({"dp_sweep": _sweep(sweep)} if sweep else {}) | ({"inventory": dict(inventory)} if inventory else {})
 
 

@@ -65,3 +65,14 @@ def test_no_model_says_so() -> None:
 def test_pct_words() -> None:
     assert pct(0.973) == "97.3 %" and pct(None) == "not measured" and pct(float("nan")) == "not measured"
     assert pct(0.0003378) == "0.034 %" and pct(0.0) == "0.0 %"
+
+
+def test_the_json_carries_the_same_definitions_as_the_pages() -> None:
+    from tasks.report.definitions import define
+
+    c = build_report(report_metrics())
+    keys = {k for m in c["metrics"].values() for k in m}
+    assert set(c["definitions"]) == keys
+    d = define("check_quality/face_redaction_recall")
+    assert d is not None and c["definitions"]["check_quality/face_redaction_recall"] == {
+        "label": d.label, "unit": d.unit, "meaning": d.meaning}
