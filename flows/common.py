@@ -46,7 +46,7 @@ def run_stage(stage: str) -> None:
         io.load_params()
         getattr(importlib.import_module(f"flows.{stage}"), stage)()
     except PipelineError as err:
-        print(f"privtrail {stage}: error: {err} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+        print(f"privtrail {stage}: error: {err}", file=sys.stderr)
         sys.exit(1)
     print(f"privtrail {stage}: done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 

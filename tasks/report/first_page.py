@@ -170,8 +170,8 @@ def _verdict(c: Mapping[str, Any], *, model_name: str, alias: str) -> dict[str, 
         f"Verdict FAIL: the promote stage refuses to register this model as {model_name}@{alias} until every gate "
         "passes or is waived.")
     who = ("Who may promote: whoever runs the pipeline's promote stage (`dvc repro promote`) with write access to "
-           "the MLflow registry — and only on a PASS; a waiver is a change to params.yaml (gates_waived, with its "
-           "reason), reviewed in version control like any other change.")
+           "the MLflow registry — and only on a PASS; a waiver is a change to the params file (gates_waived, "
+           "with its reason), reviewed in version control like any other change.")
     return {"id": "verdict", "question": "What is the verdict, and who may promote the model?",
             "lines": [line, who], "evidence": "#measures-gates"}
 
