@@ -76,3 +76,18 @@ def test_the_json_carries_the_same_definitions_as_the_pages() -> None:
     d = define("check_quality/face_redaction_recall")
     assert d is not None and c["definitions"]["check_quality/face_redaction_recall"] == {
         "label": d.label, "unit": d.unit, "meaning": d.meaning}
+
+
+def test_markdown_shows_no_raw_metric_key_before_the_appendix() -> None:
+    import re
+
+    from tasks.report.html import render_markdown
+
+    c = build_report(report_metrics())
+    md = render_markdown(c, title="T", figures={"roc": "plots/audit/roc.png"}, reproduce="make pipeline")
+    body, appendix = md.split("## Appendix A: every measured value")
+    keys = {k for m in c["metrics"].values() for k in m}
+    keys |= {k.split("/", 1)[1] for k in keys}
+    keys = {k for k in keys if "_" in k or "/" in k}
+    assert sorted(k for k in keys if re.search(rf"(?<![\w/]){re.escape(k)}(?![\w/])", body)) == []
+    assert "`check_quality/face_redaction_recall`" in appendix
