@@ -201,30 +201,27 @@ def promoted_compliance(name: str, alias: str) -> tuple[dict[str, Any] | None, s
     registered model or the alias does not exist yet or the artifact cannot be read. Other registry
     errors (an unreachable tracking server) raise.
     """
-    configure()
-    client = MlflowClient()
     ref = f"{name}@{alias}"
     try:
-        version = client.get_registered_model(name).aliases.get(alias)
+        mv = model_version(ref)
     except MlflowException as err:
-        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        return None, f"{ref}: nothing promoted yet (no registered model {name!r})"
-    if version is None:
-        return None, f"{ref}: nothing promoted yet (model {name!r} has no version with alias {alias!r})"
-    mv = client.get_model_version(name, str(version))
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None, f"{ref}: nothing promoted yet (no registered model {name!r})"
+        if err.error_code == "INVALID_PARAMETER_VALUE":  # the model exists, the alias does not
+            return None, f"{ref}: nothing promoted yet (model {name!r} has no version with alias {alias!r})"
+        raise
     # promote tags the version with its report's artifact (`runs:/<run>/compliance/compliance.html`)
-    report = mv.tags.get("report_artifact") or f"runs:/{mv.run_id}/compliance/compliance.html"
+    report = mv["tags"].get("report_artifact") or f"runs:/{mv['run_id']}/compliance/compliance.html"
     uri = report.rsplit("/", 1)[0] + "/compliance.json"
     try:
         previous = mlflow.artifacts.load_dict(uri)
     except (MlflowException, OSError, ValueError) as err:
-        return None, f"{ref} (version {mv.version}): its compliance.json could not be read from {uri}: {err}"
+        return None, f"{ref} (version {mv['version']}): its compliance.json could not be read from {uri}: {err}"
     if not isinstance(previous, dict):
-        return None, f"{ref} (version {mv.version}): {uri} is not a compliance.json object"
-    sha = str(mv.tags.get("git_sha") or previous.get("lineage", {}).get("git_sha") or "unknown")
+        return None, f"{ref} (version {mv['version']}): {uri} is not a compliance.json object"
+    sha = str(mv["tags"].get("git_sha") or previous.get("lineage", {}).get("git_sha") or "unknown")
     short = sha[:12] + ("-dirty" if sha.endswith("-dirty") else "")
-    return previous, f"{ref} (version {mv.version}, git {short})"
+    return previous, f"{ref} (version {mv['version']}, git {short})"
 
 
 def run_info(run_id: str) -> dict[str, Any]:
