@@ -20,6 +20,8 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
+from tasks.report.definitions import define
+
 Direction = Literal["higher_worse", "higher_better"]
 
 # compliance.json sections holding the anonymizer's redaction metrics, and the stage that measured them
@@ -102,8 +104,9 @@ def _number_row(section: str, what: str, key: str, direction: Direction, current
     before, after = _number(_get(previous, key)), _number(_get(current, key))
     change = None if before is None or after is None else after - before
     worse = None if change is None else (change > 0 if direction == "higher_worse" else change < 0)
-    return {"section": section, "what": what, "key": key, "before": before, "after": after, "change": change,
-            "worse": worse}
+    shared = define(key.replace(".", "/"))  # the report's one table of labels, where it has this path
+    return {"section": section, "what": shared.label if shared else what, "key": key, "before": before,
+            "after": after, "change": change, "worse": worse}
 
 
 def _status_row(section: str, what: str, key: str, before: Any, after: Any, *,

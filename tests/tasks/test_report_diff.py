@@ -75,9 +75,10 @@ def test_covers_epsilon_delta_attacks_empirical_bound_and_redaction() -> None:
         "anonymization.gt_face_recall": "redaction", "anonymization.gt_plate_recall": "redaction",
         "verdict": "gates",
     }  # no non-private attack rows, no derived "lira", no re-identification or detector-proxy rows
-    assert rows["dp.epsilon_recomputed"]["what"] == "ε (recomputed)"
-    assert rows["quality.face_redaction_recall"]["what"] == "face redaction recall (check_quality)"
-    assert rows["anonymization.gt_face_recall"]["what"] == "face redaction recall (anonymize)"
+    # labels come from the report's one definitions table (tasks/report/definitions.py)
+    assert rows["dp.epsilon_recomputed"]["what"] == "ε recomputed (fresh accountant)"
+    assert rows["quality.face_redaction_recall"]["what"] == "Face redaction recall"
+    assert rows["anonymization.gt_face_recall"]["what"] == "Face redaction recall (anonymize stage)"
 
 
 def test_numbers_and_the_direction_of_worse() -> None:
@@ -118,7 +119,7 @@ def test_keys_on_one_side_only_have_none_and_no_direction() -> None:
                       ("quality.plate_redaction_recall", 0.95, None), ("dp.epsilon_recomputed", 2.985, None),
                       ("anonymization.gt_text_pii_recall", None, 0.8)):
         assert (rows[key]["before"], rows[key]["after"], rows[key]["change"], rows[key]["worse"]) == (b, a, None, None)
-    assert rows["anonymization.gt_text_pii_recall"]["what"] == "personal-text redaction recall (anonymize)"
+    assert rows["anonymization.gt_text_pii_recall"]["what"] == "Personal text redaction recall (anonymize stage)"
 
 
 def test_nan_reads_as_not_measured() -> None:
