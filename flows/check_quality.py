@@ -303,7 +303,7 @@ def compare_task(
 def method_samples_task(
     rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params
 ) -> bool:
-    """plots/check_quality/method_samples.png: every compared method on the first 3 compared images with a
+    """plots/check_quality/method_samples.png: every compared method on the first 3 of `rows` with a
     face (obfuscation only; crops around the largest face; no clear row). False when no image has a face."""
     rows = [r for r in rows if face_boxes(r, gt, use_gt=use_gt)][:3]  # read only the images shown
     samples = [make_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}"), use_gt=use_gt,
@@ -312,7 +312,7 @@ def method_samples_task(
         return False
     grid = method_samples(samples, methods=params.check_quality.compare_methods,
                           anonymize_params=params.anonymize, seed=params.seed, n=3)
-    title = "Anonymized test images per method: each face and its surroundings (never the clear image)"
+    title = "Anonymized images per method: each face and its surroundings (never the clear image)"
     fig = method_grid_figure(grid, title=title)
     io.save_figure(f"{params.paths.plots}/check_quality/method_samples.png", fig)
     return True
@@ -403,7 +403,10 @@ def check_quality() -> dict[str, float]:
             use_gt=unmapped(use_gt),
             params=unmapped(params),
         )
-        grid = method_samples_task.submit(compare_rows, details, use_gt=use_gt, params=params)
+        # the compared images first; when none of them shows a face (a small test split), any anonymized one
+        shown = {r["id"] for r in compare_rows}
+        grid = method_samples_task.submit(compare_rows + [r for r in rows if r["id"] not in shown], details,
+                                          use_gt=use_gt, params=params)
         # the identity attacks name faces among a clear gallery of the identities: the builtin set's LFW faces
         # (a COCO import's person ids keep one linkage sample face per person, see linkage_task)
         face_rows = [r for r in rows if any(a[1] is not None for a in details.get(r["id"], {}).get("face", []))

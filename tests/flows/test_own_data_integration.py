@@ -84,6 +84,40 @@ def test_user_model_was_fixed_trained_with_dp_and_audited(workspace: tuple[Path,
     assert "check_quality/utility_ratio" in quality and "check_quality/linkage_n_faces" in quality
 
 
+def test_the_officer_reads_the_real_photo_run(workspace: tuple[Path, str]) -> None:
+    """The first page on real photos: the folder named, faces measured by the proxy, every open gate with its
+    reason; no metric key outside the appendix; the anonymized sample grid; the PDF's first page."""
+    import html as html_lib
+
+    ws, _ = workspace
+    c = json.loads((ws / "reports/compliance.json").read_text())
+    answers = {q["id"]: " ".join(q["lines"]) for q in c["first_page"]["questions"]}
+    assert "your folder source at" in answers["data"]
+    assert f"{c['counts']['ingested']} images ingested" in answers["data"]
+    assert "no face ground truth: a proxy" in answers["removed"] or "Faces: not measured" in answers["removed"]
+    open_items = {i["gate"]: i for q in c["first_page"]["questions"] for i in q.get("items", [])}
+    assert set(open_items) == {g["name"] for g in c["gates"] if g["status"] != "passed"}
+    assert all(i["reason"] for i in open_items.values())
+    page = (ws / "reports/compliance.html").read_text()
+    body = html_lib.unescape(re.sub(r"<[^>]+>", " ", page.split('id="appendix"')[0]))
+    keys = {k for m in c["metrics"].values() for k in m}
+    keys = {x for k in keys for x in (k, k.split("/", 1)[1]) if "_" in x or "/" in x}
+    assert sorted(k for k in keys if re.search(rf"(?<![\w/]){re.escape(k)}(?![\w/])", body)) == []
+    assert (ws / "reports/plots/check_quality/method_samples.png").exists()
+    assert "Sample outputs of every anonymization method" in page
+    from flows.pdf import find_chromium, html_to_pdf
+    from tasks.errors import PipelineError
+
+    try:
+        find_chromium()
+    except PipelineError as err:
+        pytest.skip(str(err))
+    pdfium = pytest.importorskip("pypdfium2")
+    pdf = html_to_pdf(ws / "reports/compliance.html", ws / "reports/compliance.pdf")
+    first = pdfium.PdfDocument(str(pdf))[0].get_textpage().get_text_range()
+    assert "What data was processed?" in first and "FAIL" in first and "Appendix A" not in first
+
+
 def test_waivers_with_reasons_turn_the_verdict_and_promote_registers(workspace: tuple[Path, str],
                                                                      workspace_env: dict[str, str]) -> None:
     ws, _ = workspace
