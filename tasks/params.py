@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from tasks.errors import InvalidInputError
 
@@ -154,6 +162,11 @@ class BodyDetectorParams(_Section):
     pad: float = Field(0.05, ge=0, le=1)
 
 
+def _verify_mode(value: Any) -> Any:
+    """`anonymize.verify`: true (the earlier boolean) is "regions", false is "off"."""
+    return ("regions" if value else "off") if isinstance(value, bool) else value
+
+
 class AnonymizeParams(_Section):
     targets: tuple[Category, ...] = ("face", "plate", "text")
     # for every category not listed in `methods`. The default resists the trained re-identification attack
@@ -173,7 +186,9 @@ class AnonymizeParams(_Section):
     text: TextDetectorParams = TextDetectorParams()
     body: BodyDetectorParams = BodyDetectorParams()
     plate: PlateDetectorParams = PlateDetectorParams()
-    verify: bool = True  # re-run the detectors on the output; a surviving detection quarantines the image
+    # re-run the detectors on the output; a surviving detection quarantines the image. regions: only around
+    # the changed boxes (tasks/anonymize/regions.py); whole: the whole output; off: never. true means regions
+    verify: Annotated[Literal["regions", "whole", "off"], BeforeValidator(_verify_mode)] = "regions"
     # detectors see a copy of each image no larger than this on its longer side (boxes mapped back; the
     # output keeps full resolution); null: full resolution. ingest.max_side instead downscales the data itself
     detect_max_side: int | None = Field(None, ge=32, le=65536)

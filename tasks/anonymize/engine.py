@@ -9,6 +9,9 @@ Haar cascade again); escalation exists because a pixelated or blurred line of te
 "text" to the OCR detector and a coarse mosaic can look like a face to a Haar cascade. The default
 method, inpaint, leaves no face structure behind.
 
+By default (`verify="regions"`) the verification pass runs only around the changed boxes
+(`tasks.anonymize.regions`); `verify="whole"` re-runs every detector on the whole output.
+
 Skipped for speed: when the first pass finds nothing, the output equals the input, and the
 (deterministic) detectors would find nothing again, so no verification pass runs.
 """
@@ -26,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tasks.anonymize.obfuscate import mask_regions, obfuscate
+from tasks.anonymize.regions import detect_changed
 from tasks.anonymize.replace import lfw_pool
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.params import AnonymizeParams
@@ -36,6 +40,7 @@ from tasks.types import Detections, Detector, Image, check_image
 _EXPECTED = (AnonymizationError, InvalidInputError)
 # Obfuscation order: methods that read only inside their boxes first, then those that read around them.
 _ORDER = ("mask", "pixelate", "blur", "dp_pixelate", "replace", "inpaint")
+VERIFY_MODES = ("regions", "whole", "off")
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,11 @@ def _quarantine(
     )
 
 
-def _escalate(output: Image, found: Detections, residual: Detections) -> tuple[Image, int]:
-    """Mask the residual boxes and every earlier box they overlap; return the output and how many boxes."""
+def _escalate(output: Image, found: Detections, residual: Detections) -> tuple[Image, NDArray[np.int64]]:
+    """Mask the residual boxes and every earlier box they overlap; return the output and those boxes."""
     hit = overlaps(found.boxes, residual.boxes).any(axis=1)
     boxes = np.unique(np.concatenate([residual.boxes, found.boxes[hit]]), axis=0)
-    return mask_regions(output, boxes), len(boxes)
+    return mask_regions(output, boxes), boxes
 
 
 def method_for(category: str, *, method: str, methods: Mapping[str, str]) -> str:
@@ -185,7 +190,7 @@ def anonymize_image(
     method: str = "pixelate",
     block: int = 8,
     blur_strength: float = 0.5,
-    verify: bool = True,
+    verify: bool | str = "regions",
     methods: Mapping[str, str] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     rng: np.random.Generator | None = None,
@@ -198,7 +203,8 @@ def anonymize_image(
         method: the `OBFUSCATORS` key for categories not in `methods`.
         block: pixelation cell side in pixels.
         blur_strength: blur sigma as a fraction of the box's short side.
-        verify: re-run the detectors on the output (and escalate once to masking).
+        verify: re-run the detectors on the output (and escalate once to masking): "regions" around
+            the changed boxes (True means this), "whole" on the whole output, "off" (or False) never.
         methods: category → `OBFUSCATORS` key, overriding `method` per category.
         options: method → its obfuscator's options (dp_pixelate: block, epsilon, neighbourhood;
             inpaint: radius, algorithm; replace: pool).
@@ -208,6 +214,9 @@ def anonymize_image(
     Raises:
         InvalidInputError: a chosen method lacks its options or rng (a configuration error).
     """
+    mode = ("regions" if verify else "off") if isinstance(verify, bool) else verify
+    if mode not in VERIFY_MODES:
+        raise InvalidInputError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
     methods = dict(methods or {})
     opts = _with_rng({method, *methods.values()}, options, rng)
     try:
@@ -228,9 +237,11 @@ def anonymize_image(
     except _EXPECTED as err:
         return _quarantine(found, f"anonymization failed: {err}")
     eps = float(opts["dp_pixelate"]["epsilon"]) if "dp_pixelate" in chosen else None
-    if not verify or not len(found):
+    if mode == "off" or not len(found):
         return AnonymizedImage(output, found, Detections.empty(), None, 0, chosen, eps)
-    result = _verify(output, found, detectors, synthetic=_replaced(found, chosen))
+    result = _verify(
+        output, found, detectors, synthetic=_replaced(found, chosen), before=image if mode == "regions" else None
+    )
     return dataclasses.replace(result, methods=chosen, dp_epsilon=eps)
 
 
@@ -255,19 +266,40 @@ def drop_synthetic(residual: Detections, synthetic: NDArray[np.int64], *, inside
     return residual.select(~(covered & is_face))
 
 
+def detect_residual(
+    output: Image, detectors: Mapping[str, Detector], *, before: Image | None, changed: NDArray[np.int64]
+) -> Detections:
+    """The verification pass: every detector on the whole `output` (`before` None), or around the
+    `changed` boxes of `output` versus `before` (`tasks.anonymize.regions`).
+
+    Raises:
+        AnonymizationError: a detector failed; the message names it.
+    """
+    if before is None:
+        return detect(output, detectors)
+    found, _ = detect_changed(before, output, changed, detectors)
+    return Detections.concat(list(found.values()))
+
+
 def _verify(
-    output: Image, found: Detections, detectors: Mapping[str, Detector], *, synthetic: NDArray[np.int64]
+    output: Image,
+    found: Detections,
+    detectors: Mapping[str, Detector],
+    *,
+    synthetic: NDArray[np.int64],
+    before: Image | None,
 ) -> AnonymizedImage:
-    escalated = 0
+    escalated, changed = 0, found.boxes
     for attempt in range(2):
         try:
-            residual = drop_synthetic(detect(output, detectors), synthetic)
+            residual = drop_synthetic(detect_residual(output, detectors, before=before, changed=changed), synthetic)
         except _EXPECTED as err:
             return _quarantine(found, f"verification failed: {err}", escalated=escalated)
         if not len(residual):
             return AnonymizedImage(output, found, residual, None, escalated)
         if attempt == 0:
-            output, escalated = _escalate(output, found, residual)
+            output, masked = _escalate(output, found, residual)
+            escalated, changed = len(masked), np.concatenate([found.boxes, masked])
     return _quarantine(found, f"sensitive content survived: {describe(residual)}", residual, escalated)
 
 

@@ -63,6 +63,9 @@ def _line_spans(boxes: NDArray[np.float64], keys: Sequence[str]) -> NDArray[np.f
 class OcrTextDetector:
     """PP-OCRv4 text detection + recognition (rapidocr), then `classify_texts` on the strings.
 
+    Region verification (`tasks.anonymize.regions`) shows it whole rows (`context = "row"`): the PII
+    policy judges a line's pieces together.
+
     The DB detector runs once per tone curve in `gammas` and the passes are united (a later pass adds
     only boxes not lying inside one an earlier pass found); every box is then recognised on the original image.
     Thin light strokes on a mid-grey textured background (grass, gravel) are invisible to the detector
@@ -74,6 +77,8 @@ class OcrTextDetector:
     box is returned. Plates come back as category "plate", other text as "text"; `categories`
     filters which of the two this detector reports.
     """
+
+    context = "row"
 
     def __init__(
         self,
@@ -252,3 +257,23 @@ class OcrTextDetector:
         if len(padded) != len(boxes):  # pragma: no cover - rapidocr drops boxes under 4 px, so none are empty
             raise AnonymizationError(f"text detector: an empty box in a {image.shape} image")
         return Detections(padded, scores, category, texts).select(keep)
+
+    def detect_crop(self, crop: Image, *, full_shape: tuple[int, int]) -> Detections:
+        """`self(crop)` at the scale the detector gives a whole image of `full_shape` (H, W): its short
+        side is brought up to `limit_side_len`, so a small crop alone would be upscaled far more.
+
+        Raises:
+            InvalidInputError, AnonymizationError: as `__call__`.
+        """
+        try:
+            if self._ocr is None:
+                self._load()
+        except BACKEND_ERRORS as err:
+            raise AnonymizationError(f"text detector failed to load: {err}") from err
+        det, side = self._ocr.text_det, self._ocr.text_det.limit_side_len
+        ratio = self.limit_side_len / min(full_shape)
+        det.limit_side_len = max(1, round(ratio * min(check_image(crop).shape[:2]))) if ratio > 1 else 1
+        try:
+            return self(crop)
+        finally:
+            det.limit_side_len = side
