@@ -121,8 +121,10 @@ def detect_regions(
     parts = []
     for x0, y0, x1, y1 in win:
         found = detect_crop(detector, np.ascontiguousarray(output[y0:y1, x0:x1]), full_shape=(height, width))
-        shift = np.array([x0, y0, x0, y0], np.int64)
-        parts.append(Detections(found.boxes + shift, found.scores, found.category, found.text))
+        # clipped to the window: a misbehaving detector's box must not reach outside what it was shown
+        shifted = np.clip(found.boxes + np.array([x0, y0, x0, y0]), [x0, y0, x0, y0], [x1, y1, x1, y1])
+        moved = Detections(shifted.astype(np.int64), found.scores, found.category, found.text)
+        parts.append(moved.select((shifted[:, 2] > shifted[:, 0]) & (shifted[:, 3] > shifted[:, 1])))
     return Detections.concat(parts), True
 
 
