@@ -2,10 +2,11 @@
 
 The anonymization throughput runs its quick form here (8 images at 640×480); the full one, both
 sizes and 20 images, is `python -m bench.anonymize_throughput`; redaction against the builtin ground truth
-runs on 60 images (`python -m bench.anonymize_recall --images 500` for more).
+runs on 60 images (`python -m bench.anonymize_recall --images 500` for more); region vs whole-image
+verification on 40 (`python -m bench.verify_regions --images 300`).
 """
 
-from bench import anonymize_recall, anonymize_throughput, dp_step, scaleout
+from bench import anonymize_recall, anonymize_throughput, dp_step, scaleout, verify_regions
 
 if __name__ == "__main__":
     dp_step.main()
@@ -13,5 +14,7 @@ if __name__ == "__main__":
     anonymize_throughput.main(["--images", "8", "--sizes", "640x480", "--profile-images", "4"])
     print()
     anonymize_recall.main(["--images", "60"])  # quick: the full-dataset numbers are the stage's anonymize.json
+    print()
+    verify_regions.main(["--images", "40"])  # quick: the 300-image equivalence is a slow test
     print()
     scaleout.main([])  # quick: 8 images on 1 vs 2 Dask workers; Prefect / DVC overhead per stage
