@@ -18,6 +18,7 @@ import cv2
 
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
+from tasks.anonymize.regions import context_of, detect_crop
 from tasks.ingest.builtin import generate_builtin
 from tasks.params import AnonymizeParams
 from tasks.types import Detections, Detector, Image
@@ -31,15 +32,14 @@ class _Crops:
 
     @property
     def context(self) -> str:
-        return str(getattr(self.inner, "context", "box"))
+        return context_of(self.inner)
 
     def __call__(self, image: Image) -> Detections:
         return self.inner(image)
 
     def detect_crop(self, crop: Image, *, full_shape: tuple[int, int]) -> Detections:
         self.crops += 1
-        fn = getattr(self.inner, "detect_crop", None)
-        return fn(crop, full_shape=full_shape) if fn is not None else self.inner(crop)
+        return detect_crop(self.inner, crop, full_shape=full_shape)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.boxes import box_mask, iou_matrix
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections, Detector, Image
 
@@ -83,9 +84,7 @@ def merge(boxes: NDArray[np.int64]) -> NDArray[np.int64]:
 def covers_changes(before: Image, after: Image, boxes: NDArray[np.int64]) -> bool:
     """True when every pixel that differs between `before` and `after` lies inside one of `boxes`."""
     changed = np.any(before != after, axis=2)
-    for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4):
-        changed[y0:y1, x0:x1] = False
-    return not bool(changed.any())
+    return not bool((changed & ~box_mask(np.asarray(boxes, np.int64).reshape(-1, 4), changed.shape)).any())
 
 
 def detect_crop(detector: Detector, crop: Image, *, full_shape: tuple[int, int]) -> Detections:
@@ -96,12 +95,10 @@ def detect_crop(detector: Detector, crop: Image, *, full_shape: tuple[int, int])
 
 def overlapping(dets: Detections, boxes: NDArray[np.int64]) -> Detections:
     """The detections whose box overlaps one of `boxes` with a positive area."""
-    a, b = dets.boxes, np.asarray(boxes, np.int64).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return dets.select(np.zeros(len(a), bool))
-    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    return dets.select(np.asarray(((ix > 0) & (iy > 0)).any(axis=1), bool))
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    if not len(dets) or not len(b):
+        return dets.select(np.zeros(len(dets), bool))
+    return dets.select(np.asarray((iou_matrix(dets.boxes, b) > 0).any(axis=1), bool))
 
 
 def detect_regions(
