@@ -17,7 +17,7 @@ import torch
 from prefect import flow, get_run_logger
 
 from flows import io, tracking
-from flows.common import SKIPPED, run_stage, skip_outputs, write_metrics
+from flows.common import SKIPPED, progress_bar, run_stage, skip_outputs, write_metrics
 from tasks.audit.epsilon import check_empirical_epsilon
 from tasks.audit.experiments import (
     Pool,
@@ -34,6 +34,7 @@ from tasks.audit.inversion_experiments import (
     gradient_inversion_experiment,
     model_inversion_experiment,
 )
+from tasks.audit.mia import SHADOW_ATTACKS
 from tasks.audit.plots import (
     gradient_inversion_figure,
     model_inversion_figure,
@@ -81,9 +82,13 @@ def _membership(
     metrics: dict[str, float] = {"audit/dp/theoretical_epsilon": record.epsilon}
     results: dict[str, Any] = {}
     class_rows: list[dict[str, Any]] = []
-    for which, model in targets.items():
-        out = membership_audit(which, model, trainers[which], pool, attacks=audit_params.attacks,
-                               shadow=audit_params.shadow, seed=seed, device=device)  # fmt: skip
+    shadows = audit_params.shadow.k if audit_params.shadow.k >= 2 and SHADOW_ATTACKS & set(audit_params.attacks) else 0
+    with progress_bar("audit shadow models", total=shadows * len(targets), unit="model") as bar:
+        outs = {which: membership_audit(which, model, trainers[which], pool, attacks=audit_params.attacks,
+                                        shadow=audit_params.shadow, seed=seed, device=device,
+                                        on_shadow=lambda _: bar.update())
+                for which, model in targets.items()}  # fmt: skip
+    for which, out in outs.items():
         metrics |= out.metrics | epsilon_bounds(which, out.scores, pool.is_member, delta=record.target_delta,
                                                 audit=audit_params, seed=seed)  # fmt: skip
         results |= out.results
@@ -112,8 +117,13 @@ def _gradient_inversion(
 ) -> dict[str, float]:  # fmt: skip
     """Invert one client gradient per (model, defence, method, batch size); accuracy cost per defence."""
     g = audit_params.gradient_inversion
-    out = gradient_inversion_experiment(record, pool, spec=meta, settings=g, lr=t.lr, momentum=t.momentum,
-                                        seed=seed, on_defence=_log_defence)  # fmt: skip
+    with progress_bar("audit gradient inversion", unit="defence") as bar:
+        def on_defence(row: dict[str, Any]) -> None:
+            _log_defence(row)
+            bar.update()
+
+        out = gradient_inversion_experiment(record, pool, spec=meta, settings=g, lr=t.lr, momentum=t.momentum,
+                                            seed=seed, on_defence=on_defence)  # fmt: skip
     io.write_json(f"{plots}/gradient_inversion.json", {"attacks": out.attacks, "defences": out.defences})
     io.write_csv(f"{plots}/gradient_inversion.csv", pd.DataFrame(out.defences))
     io.save_figure(f"{plots}/gradient_inversion.png", gradient_inversion_figure(

@@ -122,16 +122,18 @@ def class_names(data: str) -> tuple[str, ...]:
     return tuple(str(n) for n in io.read_json(f"{data}/labels.json")["names"])
 
 
-def progress_results(futures: list[Any], *, sizes: list[int], desc: str, unit: str = "img") -> list[Any]:
-    """Each future's result, in order, while a progress bar counts `sizes[i]` units per finished future.
-
-    The bar shows only when stderr is a terminal (`dvc repro` in a shell); logs and pipes get none.
-    """
+def progress_bar(desc: str, *, total: int | None = None, unit: str = "it") -> Any:
+    """A tqdm bar on stderr, shown only when stderr is a terminal (`dvc repro` in a shell): logs and pipes
+    get none. It is cleared when done; the stage's summary line stays."""
     from tqdm import tqdm
 
+    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr, leave=False)
+
+
+def progress_results(futures: list[Any], *, sizes: list[int], desc: str, unit: str = "img") -> list[Any]:
+    """Each future's result, in order, while a `progress_bar` counts `sizes[i]` units per finished future."""
     results = []
-    with tqdm(total=sum(sizes), desc=desc, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr,
-              leave=False) as bar:
+    with progress_bar(desc, total=sum(sizes), unit=unit) as bar:
         for future, size in zip(futures, sizes, strict=True):
             results.append(future.result())
             bar.update(size)

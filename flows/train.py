@@ -13,7 +13,7 @@ import torch
 from prefect import flow, get_run_logger
 
 from flows import io, tracking
-from flows.common import SKIPPED, class_names, run_stage, skip_outputs, write_metrics
+from flows.common import SKIPPED, class_names, progress_bar, run_stage, skip_outputs, write_metrics
 from tasks.errors import InvalidInputError
 from tasks.params import TrainParams
 from tasks.train.ddp import train_dp_ddp
@@ -78,13 +78,14 @@ def _curve_table(dp: tuple[EpochStats, ...], base: tuple[EpochStats, ...]) -> pd
                          "epsilon": [e.epsilon for e in dp]})
 
 
-def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict) -> Any:
-    """DP-SGD in this process, or on `train.world_size` processes with Opacus DPDDP (same accounting)."""
+def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict, on_epoch: Any = None) -> Any:
+    """DP-SGD in this process, or on `train.world_size` processes with Opacus DPDDP (same accounting);
+    `on_epoch` (a progress bar) sees the one-process epochs."""
     opts = {"lr": p.lr, "target_epsilon": p.dp.target_epsilon, "target_delta": p.dp.target_delta,
             "max_grad_norm": p.dp.max_grad_norm, "accountant": p.dp.accountant,
             "physical_batch_size": p.physical_batch_size, "grad_sample_mode": p.dp.grad_sample_mode}
     if p.world_size == 1:
-        return train_dp(x, y, secure_mode=p.dp.secure_mode, **opts, **common)
+        return train_dp(x, y, secure_mode=p.dp.secure_mode, on_epoch=on_epoch, **opts, **common)
     if p.dp.secure_mode:
         raise InvalidInputError("train.dp.secure_mode with train.world_size > 1 is not supported")
     backend = "nccl" if common["device"] == "cuda" else "gloo"
@@ -141,13 +142,15 @@ def train() -> dict[str, float]:
                       "anonymized_digest": dataset_digest(manifest.loc[manifest["split"] == "train", "sha256"])}
         refuse_over_budget(p, digest, len(x), common["batch_size"])
         t0 = time.perf_counter()
-        dp = _train_dp(x, y, p, common)
+        with progress_bar("train DP-SGD", total=p.epochs, unit="epoch") as bar:
+            dp = _train_dp(x, y, p, common, on_epoch=lambda _: bar.update())
         t1 = time.perf_counter()
         assert dp.record is not None
         budget = spend_budget(p, dp.record, digest=digest, run_id=run.run_id)
         for warning in dp.record.warnings:
             get_run_logger().warning("train: %s", warning)
-        base = train_nonprivate(x, y, lr=p.nonprivate_lr, **common)
+        with progress_bar("train baseline", total=p.epochs, unit="epoch") as bar:
+            base = train_nonprivate(x, y, lr=p.nonprivate_lr, on_epoch=lambda _: bar.update(), **common)
         t2 = time.perf_counter()
         io.save_state_dict(f"{models}/dp.pt", dp.model.state_dict())
         io.save_state_dict(f"{params.paths.restricted}/nonprivate.pt", base.model.state_dict())  # no guarantee

@@ -122,7 +122,10 @@ class FaceDetectorParams(_Section):
     cascade_neighbors: int = Field(1, ge=0, le=10)  # a cascade hit needs > this many overlapping windows
     # second look: CenterFace on a crop around each candidate, the face upscaled to 48 px; kept at >= verify
     verify: float = Field(0.07, ge=0, lt=1)  # 0: no second look, every candidate is redacted
-    verify_skip: float = Field(0.5, gt=0, le=1)  # CenterFace hits scoring >= this at full size skip it
+    verify_skip: float = Field(0.5, gt=0, le=1)  # CenterFace / YuNet hits scoring >= this skip it
+    centerface: bool = True  # CenterFace at native resolution as a member
+    yunet: float = Field(0.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
+    max_pixels: int = Field(0, ge=0)  # upscaled copies capped at this many pixels (never below 1x); 0: no cap
 
 
 class PlateDetectorParams(_Section):
@@ -151,6 +154,8 @@ class TextDetectorParams(_Section):
     unclip_ratio: float = Field(1.6, gt=0, le=5)  # DB region growth (rapidocr's default); 2.0 over-redacts
     # rows of each personal-text line detected again, upscaled this much (finds the rest of a faint line); 0: off
     line_scale: float = Field(3.0, ge=0, le=8)
+    # the DB detector sees larger images shrunk to this many pixels (recognition reads full size); 0: never
+    max_pixels: int = Field(0, ge=0)
 
 
 class BodyDetectorParams(_Section):

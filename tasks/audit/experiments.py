@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,13 +130,15 @@ class MembershipOutcome:
 
 
 def _shadow_outputs(
-    which: str, pool: Pool, trainer: Trainer, *, k: int, seed: int, device: str
+    which: str, pool: Pool, trainer: Trainer, *, k: int, seed: int, device: str,
+    on_shadow: Callable[[int], None] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_], dict[str, float]]:
     """Shadow logits (K, N, C), their membership (K, N) and the shadows' training-set sizes as metrics."""
     n_target = int(pool.is_member.sum())
     # shadows trained exactly like the target: its training-set size (so its q, steps and σ), not half the pool
     shadow_in = membership_matrix(len(pool.x), k, seed=seed, size=min(n_target, len(pool.x) - 1))
-    shadow_logits = train_shadows(pool.x, pool.y, shadow_in, trainer=trainer, seed=seed + 1000, device=device)
+    shadow_logits = train_shadows(pool.x, pool.y, shadow_in, trainer=trainer, seed=seed + 1000, device=device,
+                                  on_model=on_shadow)
     sizes = shadow_in.sum(1)
     return shadow_logits, shadow_in, {f"audit/{which}/shadow_n_train_min": float(sizes.min()),
                                       f"audit/{which}/shadow_n_train_max": float(sizes.max()),
@@ -153,6 +155,7 @@ def membership_audit(
     shadow: ShadowParams,
     seed: int,
     device: str,
+    on_shadow: Callable[[int], None] | None = None,
 ) -> MembershipOutcome:
     """Run every attack in `attacks` on target `which` (shadows trained by `trainer` when an attack needs them).
 
@@ -160,12 +163,13 @@ def membership_audit(
         which: the target's name in metric keys ("dp" | "nonprivate").
         model: the target; pool: the audited samples.
         shadow: K (shadows are trained only when K >= 2 and a shadow attack is run) and LiRA's variance.
+        on_shadow: called with k as each shadow model is done (a progress bar).
     """
     shadow_logits = shadow_in = None
     extra: dict[str, float] = {}
     if shadow.k >= 2 and SHADOW_ATTACKS & set(attacks):
         shadow_logits, shadow_in, extra = _shadow_outputs(which, pool, trainer, k=shadow.k, seed=seed,
-                                                          device=device)  # fmt: skip
+                                                          device=device, on_shadow=on_shadow)  # fmt: skip
     data = mia_data(
         predict_logits(model, pool.x, device=device, batch_size=EVAL_BATCH).numpy().astype(np.float64),
         pool.y.numpy(),

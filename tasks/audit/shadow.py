@@ -61,6 +61,7 @@ def train_shadows(
     trainer: Trainer,
     seed: int,
     device: str = "cpu",
+    on_model: Callable[[int], None] | None = None,
 ) -> NDArray[np.float64]:
     """Train one shadow per row of `keep` and return every pool sample's logits under each.
 
@@ -69,6 +70,7 @@ def train_shadows(
         keep: (K, N) bool membership of each shadow (`membership_matrix`).
         trainer: trains a model on (x_k, y_k) with a seed.
         seed: shadow k uses seed + k.
+        on_model: called with k as soon as shadow k is done (a progress bar).
     Returns:
         (K, N, num_classes) float64 logits.
     """
@@ -79,6 +81,8 @@ def train_shadows(
         idx = torch.from_numpy(np.flatnonzero(row))
         model = trainer(x[idx], y[idx], seed + k)
         out.append(predict_logits(model, x, device=device, batch_size=EVAL_BATCH).numpy().astype(np.float64))
+        if on_model is not None:
+            on_model(k)
     return np.stack(out)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -328,6 +329,7 @@ def train_dp(
     noise_seed: int | None = None,
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> TrainResult:
     """Train `model_name` with DP-SGD (Abadi et al. 2016) to (target_epsilon, target_delta)-DP.
 
@@ -385,7 +387,7 @@ def train_dp(
     dp_opt.secure_mode = True  # the 2n-draw Gaussian of Opacus' secure mode, from our generator
     curve = dp_epochs(engine, model, dp_model, dp_opt, criterion, dp_loader, epochs=epochs,
                       physical_batch_size=physical_batch_size, device=device, target_delta=target_delta,
-                      val=val)  # fmt: skip
+                      val=val, on_epoch=on_epoch)  # fmt: skip
     notes = ((GDP_WARNING,) if accountant == "gdp" else ()) + ((SEEDED_WARNING,) if rng == "seeded" else ())
     record = build_record(engine, dp_opt, n_train=len(x), batch_size=batch_size, epochs=epochs,
                           target_epsilon=target_epsilon, target_delta=target_delta,
@@ -397,9 +399,11 @@ def train_dp(
 
 def dp_epochs(engine: PrivacyEngine, model: nn.Module, dp_model: nn.Module, dp_opt: Any, criterion: Any,
               dp_loader: Any, *, epochs: int, physical_batch_size: int, device: str, target_delta: float,
-              val: tuple[torch.Tensor, torch.Tensor] | None) -> list[EpochStats]:  # fmt: skip
+              val: tuple[torch.Tensor, torch.Tensor] | None,
+              on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:  # fmt: skip
     """The DP-SGD epochs of one process (alone or one DPDDP rank): logical batches split by
-    BatchMemoryManager, and per epoch the loss, validation accuracy (nan without `val`) and ε so far."""
+    BatchMemoryManager, and per epoch the loss, validation accuracy (nan without `val`) and ε so far
+    (each passed to `on_epoch` as soon as it is done: a progress bar)."""
     curve = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
@@ -411,6 +415,8 @@ def dp_epochs(engine: PrivacyEngine, model: nn.Module, dp_model: nn.Module, dp_o
             warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
             loss = _run_epoch(dp_model, dp_opt, mem_loader, device, criterion)
         curve.append(_epoch_stats(model, epoch, loss, val, _epsilon(engine, target_delta), t0))
+        if on_epoch is not None:
+            on_epoch(curve[-1])
     return curve
 
 
@@ -467,6 +473,7 @@ def train_nonprivate(
     num_classes: int | None = None,
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> TrainResult:
     """Train the same architecture with the same schedule (epochs, batch size) and plain SGD.
 
@@ -486,6 +493,8 @@ def train_nonprivate(
         t0 = time.perf_counter()
         loss = _run_epoch(model, optimizer, loader, device)
         curve.append(_epoch_stats(model, epoch, loss, val, float("nan"), t0))
+        if on_epoch is not None:
+            on_epoch(curve[-1])
     return TrainResult(model=model, record=None, curve=tuple(curve))
 
 

