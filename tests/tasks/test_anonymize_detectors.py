@@ -59,7 +59,7 @@ def test_face_recall_on_180_faces(face_detector: FaceDetector) -> None:
 def test_cascade_adds_small_faces(face_scenes: list) -> None:
     """CenterFace alone misses many tight 24-40 px faces; the default union must do clearly better."""
     small = [(img, boxes[(boxes[:, 2] - boxes[:, 0]) <= 40]) for img, boxes in face_scenes]
-    alone = _recall(FaceDetector(cascades={}), small)
+    alone = _recall(FaceDetector(centerface=True, yunet=0, cascades={}), small)
     union = _recall(FaceDetector(), small)
     assert union >= alone + 0.1, (alone, union)
 
@@ -293,3 +293,34 @@ def test_a_second_look_at_a_personal_line_finds_the_rest_of_it() -> None:
     line = next(np.asarray(a.box) for a in sample.annotations if a.text == "Li Haddad")
     found = {scale: coverage(line, OcrTextDetector(line_scale=scale)(sample.image).boxes) for scale in (0, 3)}
     assert found[0] < 0.7 <= found[3], found
+
+
+def test_upscale_is_capped_by_pixels_but_never_below_one() -> None:
+    from tasks.anonymize.detectors.face import upscale_for
+
+    assert upscale_for((256, 256, 3), 2.0, 640 * 640) == 2.0  # 512 x 512 fits the cap
+    assert upscale_for((480, 640, 3), 2.0, 640 * 640) == pytest.approx((640 * 640 / (480 * 640)) ** 0.5)
+    assert upscale_for((960, 1280, 3), 2.0, 640 * 640) == 1.0  # a large photo is never shrunk
+    assert upscale_for((960, 1280, 3), 2.0, 0) == 2.0  # 0: no cap
+
+
+def test_yunet_rows_decode_to_corner_boxes_and_unit_scores() -> None:
+    from tasks.anonymize.detectors.face import decode_yunet
+
+    row = np.zeros((1, 16), np.int16)
+    row[0, :5] = [87, 10, 20, 30, 40]
+    np.testing.assert_allclose(decode_yunet(row), [[10, 20, 40, 60, 0.87]])
+    assert decode_yunet(None).shape == (0, 5)
+
+
+def test_each_member_finds_faces_and_a_detector_needs_one(face_scenes: list) -> None:
+    yunet_alone = FaceDetector(centerface=False, yunet=2.0, cascades={})
+    assert yunet_alone.members() == ["yunet"]
+    assert _recall(yunet_alone, face_scenes) >= 0.7
+    clone = pickle.loads(pickle.dumps(yunet_alone))
+    assert clone._yunet is None
+    np.testing.assert_array_equal(clone(face_scenes[0][0]).boxes, yunet_alone(face_scenes[0][0]).boxes)
+    with pytest.raises(InvalidInputError, match="at least one member"):
+        FaceDetector(centerface=False, yunet=0, cascades={})
+    with pytest.raises(InvalidInputError, match="yunet"):
+        FaceDetector(yunet=0.5)

