@@ -3,10 +3,12 @@
 The anonymization throughput runs its quick form here (8 images at 640×480); the full one, both
 sizes and 20 images, is `python -m bench.anonymize_throughput`; redaction against the builtin ground truth
 runs on 60 images (`python -m bench.anonymize_recall --images 500` for more); region vs whole-image
-verification on 40 (`python -m bench.verify_regions --images 300`).
+verification on 40 (`python -m bench.verify_regions --images 300`). Last, the default pipeline's
+wall time per stage in a fresh clone (`bench.pipeline_stages`, ~15 min). Face detector sets are compared
+apart: `python -m bench.face_detectors` (~15 min).
 """
 
-from bench import anonymize_recall, anonymize_throughput, dp_step, scaleout, verify_regions
+from bench import anonymize_recall, anonymize_throughput, dp_step, pipeline_stages, scaleout, verify_regions
 
 if __name__ == "__main__":
     dp_step.main()
@@ -18,3 +20,5 @@ if __name__ == "__main__":
     verify_regions.main(["--images", "40"])  # quick: the 300-image equivalence is a slow test
     print()
     scaleout.main([])  # quick: 8 images on 1 vs 2 Dask workers; Prefect / DVC overhead per stage
+    print()
+    pipeline_stages.main([])

@@ -72,3 +72,11 @@ def test_train_and_audit_report_each_epoch_and_shadow_model() -> None:
 
     logits = train_shadows(x, y, keep, trainer=trainer, seed=0, on_model=shadows.append)
     assert shadows == [0, 1] and logits.shape == (2, 64, 2)
+
+
+def test_the_pipeline_bench_reads_each_stage_summary_line() -> None:
+    from bench.pipeline_stages import stage_times
+
+    lines = ["Running stage 'ingest':", "\ranonymize:  50%|#####", "privtrail ingest: done in 31.5 s",
+             "\r                \rprivtrail anonymize: done in 402.0 s", "privtrail train: skipped: no labels"]
+    assert stage_times(lines) == {"ingest": 31.5, "anonymize": 402.0, "train": 0.0}
