@@ -41,7 +41,8 @@ def run_pipeline(work: Path) -> tuple[int, float, list[str]]:
     """(exit code, wall seconds, output lines) of the default pipeline in a clone at `work`."""
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(work)], check=True)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run(["dvc", "init", "--quiet"], cwd=work, env=env, check=True)
+    if not (work / ".dvc").is_dir():  # committed in this repository; a DVC-less clone gets one
+        subprocess.run(["dvc", "init", "--quiet"], cwd=work, env=env, check=True)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "flows.pipeline", "repro", "--force"], cwd=work, env=env,
                           capture_output=True, text=True, check=False)  # fmt: skip
