@@ -33,9 +33,23 @@ from tasks.errors import InvalidInputError
         ("John Smith", "pii"),
         ("JohnSmith", "pii"),
         ("Maria Garcia", "pii"),
-        ("Baker", "pii"),
+        ("Baker", "nonpii"),  # a trade and a surname: alone, a word (a first name or a title makes it a name)
+        ("Grace Baker", "pii"),
+        ("Mrs Baker", "pii"),
         ("BAKFRY", "pii"),
         ("12 Elm Road", "pii"),
+        ("221B Baker Street", "pii"),
+        ("Flat 4, 12 Mill Lane", "pii"),
+        ("J. Smith", "pii"),
+        ("Dr Okafor", "pii"),
+        ("Priya Sharma", "pii"),  # neither name is a common English word
+        ("Laura", "pii"),  # a first name alone (a name badge)
+        ("DOB 12/03/1985", "pii"),
+        ("born 1985-03-12", "pii"),
+        ("12 March 1985", "pii"),
+        ("ID 4821 7730", "pii"),
+        ("Tel: 020 7946 0958", "pii"),
+        ("7ABC123", "plate"),
         # signage
         ("BAKERY", "nonpii"),
         ("OPEN", "nonpii"),
@@ -44,6 +58,15 @@ from tasks.errors import InvalidInputError
         ("Park Street", "nonpii"),
         ("SHOES", "nonpii"),
         ("FRESH FRUIT", "nonpii"),
+        # ordinary signage that no list of ours names (issue 17: a real street sign)
+        ("NOTICE", "nonpii"),
+        ("DOUBLE PARKING PROHIBITED AT ALL TIMES", "nonpii"),
+        ("Conference Centre", "nonpii"),
+        ("Car Parks", "nonpii"),
+        ("Royal Newsagents", "pii"),  # "newsagents" is rarer than the threshold: denied (fail closed)
+        ("Royal Butchers", "nonpii"),  # "Royal" is a first name of 0.006 % of people: a word
+        ("OPEN MAY-SEPT", "nonpii"),
+        ("Wivenhoe Park", "pii"),  # a place name: rare, denied
     ],
 )
 def test_classify_text(text: str, expected: str) -> None:
@@ -90,3 +113,27 @@ def test_fragments_off_the_line_and_signage_keep_their_class() -> None:
 def test_classify_texts_rejects_mismatched_boxes() -> None:
     with pytest.raises(InvalidInputError, match="classify_texts"):
         classify_texts(["a", "b"], np.zeros((3, 4)))
+
+
+def test_the_policy_generalises_to_text_it_was_not_built_from() -> None:
+    """`bench.pii_text`'s corpus (vocabularies of its own; half A chose the thresholds, C is held out):
+    issue 17 asks >= 80 % of ordinary signage kept and >= 98 % of personal strings caught. Measured
+    (2,000 strings per half): A 0.943 / 1.000, B 0.974 / 0.999, C 0.915 / 0.999."""
+    from bench.pii_text import corpus, rates, score
+
+    for half in ("A", "B", "C"):
+        kept, caught = rates(score(corpus(1000, half=half, seed=1))[0])
+        assert kept >= 0.85 and caught >= 0.99, (half, kept, caught)
+
+
+def test_the_policy_reads_no_builtin_word_list() -> None:
+    """The builtin generator's words must come from a set the classifier never sees."""
+    import inspect
+
+    from tasks.anonymize import lexicon, pii
+    from tasks.ingest import strings
+
+    source = inspect.getsource(pii) + inspect.getsource(lexicon)
+    assert "tasks.ingest" not in source  # no import of the generator's strings
+    for word in strings.NONPII_WORDS:
+        assert f'"{word.lower()}"' not in source, word

@@ -77,7 +77,7 @@ class OcrTextDetector:
     thin dark strokes on a light texture.
 
     Under policy "pii" a box is kept (returned for redaction) unless its text is confidently
-    non-personal (`classify_texts(...)` says "nonpii": a lone digit, signage words); under "all" every
+    non-personal (`classify_texts(...)` says "nonpii": a lone digit, ordinary words); under "all" every
     box is returned. Plates come back as category "plate", other text as "text"; `categories`
     filters which of the two this detector reports.
     """
