@@ -58,11 +58,12 @@ def _score(image: Any, result: AnonymizedImage, row: dict[str, Any], p: Anonymiz
     return evaluate_image(image, result.image, gt, result.detections.boxes, auditor=auditor).as_record()
 
 
-def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any) -> AnonymizedImage:
-    """Run the engine with the stage's params on one image (pixels stay in the calling process)."""
+def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any, carry: Any = None) -> AnonymizedImage:
+    """Run the engine with the stage's params on one image (pixels stay in the calling process); `carry`:
+    a video tracker's step (`anonymize_image`)."""
     detectors, options = _engine(p)
     return anonymize_image(image, detectors=detectors, method=p.method, methods=p.methods, options=options,
-                           rng=rng, verify=p.verify)
+                           rng=rng, verify=p.verify, carry=carry)
 
 
 @task(cache_policy=NO_CACHE)

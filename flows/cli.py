@@ -147,7 +147,7 @@ def _anonymize(args: argparse.Namespace) -> int:
         raise PipelineError(f"{err.filename or args.out_dir}: cannot write: {err.strerror or err}") from err
     c = report["counts"]
     found = ", ".join(f"{n} {cat}" for cat, n in c["detections"].items()) or "nothing"
-    print(f"privtrail anonymize: {c['inputs']} images: {c['anonymized']} anonymized, {c['quarantined']} quarantined; "
+    print(f"privtrail anonymize: {c['inputs']} inputs: {c['anonymized']} anonymized, {c['quarantined']} quarantined; "
           f"redacted {found}; report: {report['out_dir']}/anonymize_report.json")
     return 3 if args.fail_on_quarantine and c["quarantined"] else 0
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--html", help="the report to print (default: reports/compliance.html)")
     rep.add_argument("--out", help="where the PDF goes (default: the HTML's path with .pdf)")
     rep.set_defaults(fn=_report)
-    anon = sub.add_parser("anonymize", help="anonymize every image under IN_DIR (recursive) into OUT_DIR as PNG")
+    anon = sub.add_parser("anonymize", help="anonymize every image (as PNG) and video (.mp4/.avi/.mov/.mkv: frame by frame with a tracker) under IN_DIR (recursive) into OUT_DIR")
     anon.add_argument("in_dir", metavar="IN_DIR")
     anon.add_argument("out_dir", metavar="OUT_DIR")
     anon.add_argument("--targets", default="face,plate,text", help="comma-separated: face,body,plate,text")

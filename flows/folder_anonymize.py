@@ -23,6 +23,7 @@ from tqdm import tqdm
 from flows import io
 from flows.anonymize import anonymize_one
 from flows.common import one_cv_thread
+from flows.video_anonymize import VIDEO_EXTENSIONS, anonymize_video, video_output_names
 from tasks.anonymize.engine import AnonymizedImage, image_rng
 from tasks.codec import MAX_PIXELS, SUPPORTED_EXTENSIONS, decode_image
 from tasks.errors import InvalidInputError
@@ -36,7 +37,7 @@ def list_inputs(in_dir: Path, out_dir: Path) -> tuple[list[str], list[tuple[str,
     """Walk `in_dir` (recursive, sorted; `out_dir` and symlinked folders are not walked into).
 
     Returns:
-        (inputs, refused, unlisted): image-named files to read, as relpaths; image-named entries
+        (inputs, refused, unlisted): image- and video-named files to read, as relpaths; such entries
         refused unread as (relpath, reason) — symlinks leading outside `in_dir`, broken symlinks,
         FIFOs, devices and sockets; folders that could not be listed, with the OS's reason.
     """
@@ -49,7 +50,7 @@ def list_inputs(in_dir: Path, out_dir: Path) -> tuple[list[str], list[tuple[str,
         dirs[:] = sorted(d for d in dirs if d not in links and (Path(root) / d).resolve() != out_dir)
         for name in sorted(files + links):
             f = Path(root) / name
-            if f.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            if f.suffix.lower() not in SUPPORTED_EXTENSIONS | set(VIDEO_EXTENSIONS):
                 continue
             rel, why = f.relative_to(in_dir).as_posix(), _refusal(f, in_dir)
             if why:
@@ -174,20 +175,25 @@ def _check_dirs(in_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
 
 def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizeParams, jobs: int = 1,
                      seed: int | None = None) -> dict[str, Any]:
-    """Anonymize every image under `in_dir` into `out_dir` (same tree, .png, metadata-free); quarantined
-    files are not written. Writes `anonymize_report.json` and `privtrail-manifest.jsonl` (one row per
+    """Anonymize every image under `in_dir` into `out_dir` (same tree, .png, metadata-free), and every video
+    (`flows.video_anonymize`: frame by frame with a tracker, one at a time); quarantined files are not written. Writes `anonymize_report.json` and `privtrail-manifest.jsonl` (one row per
     image-named input: input, output, status, reason, detections); returns the report.
 
     `seed` seeds dp_pixelate's noise; None (the default) draws a secret one from the OS (see `image_rng`).
     """
     src, dst = _check_dirs(in_dir, out_dir)
     found, refused, unlisted = list_inputs(src, dst)
-    names = output_names(found)
-    items = [(rel, names[rel]) for rel in found]
+    videos = [rel for rel in found if PurePosixPath(rel).suffix.lower() in VIDEO_EXTENSIONS]
+    images = [rel for rel in found if rel not in set(videos)]
+    names = output_names(images)
+    items = [(rel, names[rel]) for rel in images]
     n_chunks = max(1, min(len(items), jobs * 4))
     chunks = [items[i::n_chunks] for i in range(n_chunks)]
     seed = secrets.randbits(63) if seed is None else seed
-    rows = _run_chunks(chunks, jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed)
+    rows = _run_chunks(chunks, jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed) if items else []
+    video_names = video_output_names(videos)
+    rows += [anonymize_video(src / rel, dst / video_names[rel], rel=rel, out_rel=video_names[rel], p=p,
+                             seed=seed) for rel in videos]
     rows = sorted(rows + [_file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
     report = {"in_dir": str(src), "out_dir": str(dst), "counts": _counts(rows), "files": rows,
               "unlisted_folders": unlisted,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -41,7 +43,7 @@ def box_mask(boxes: NDArray[np.int64], shape: tuple[int, int], *, grow: int = 0)
     return mask
 
 
-def iou_matrix(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.float64]:
+def iou_matrix(a: NDArray[Any], b: NDArray[Any]) -> NDArray[np.float64]:
     """Return the (len(a), len(b)) intersection-over-union of two sets of [x0, y0, x1, y1] boxes."""
     ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
     iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +194,7 @@ def anonymize_image(
     methods: Mapping[str, str] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     rng: np.random.Generator | None = None,
+    carry: Callable[[Detections], Detections] | None = None,
 ) -> AnonymizedImage:
     """Detect sensitive content, obfuscate it, verify that nothing survived; quarantine otherwise.
 
@@ -209,6 +210,8 @@ def anonymize_image(
         options: method → its obfuscator's options (dp_pixelate: block, epsilon, neighbourhood;
             inpaint: radius, algorithm; replace: pool).
         rng: noise for dp_pixelate (e.g. `image_rng(seed, image_id)`); required when it is used.
+        carry: called with the first pass's detections; what it returns is redacted too (a video
+            tracker's boxes carried over from earlier frames, `tasks.anonymize.tracker`).
     Returns:
         An `AnonymizedImage`; `image` is None and `quarantine_reason` says why when it failed.
     Raises:
@@ -222,6 +225,8 @@ def anonymize_image(
     try:
         check_image(image)
         found = detect(image, detectors)
+        if carry is not None:
+            found = Detections.concat([found, carry(found)])
     except _EXPECTED as err:
         return _quarantine(Detections.empty(), f"detection failed: {err}")
     try:

@@ -201,7 +201,7 @@ def _check_run(tree: Path, out: Path, done: subprocess.CompletedProcess[str]) ->
         "privtrail-manifest.jsonl",
         "anonymize_report.json",
     }
-    summary = f"{len(VALID) + len(BROKEN)} images: {len(VALID)} anonymized, {len(BROKEN)} quarantined"
+    summary = f"{len(VALID) + len(BROKEN)} inputs: {len(VALID)} anonymized, {len(BROKEN)} quarantined"
     assert summary in done.stdout
     report = json.loads((out / "anonymize_report.json").read_text())
     assert report["counts"]["inputs"] == report["counts"]["anonymized"] + report["counts"]["quarantined"]

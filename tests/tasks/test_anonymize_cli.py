@@ -56,7 +56,7 @@ def test_anonymizes_the_tree_and_reports(
     out_dir = tmp_path / "out"
     rc, out, err = _run([str(in_dir), str(out_dir)], capsys)
     assert rc == 0 and err == ""
-    assert out.count("\n") == 1 and "5 images: 3 anonymized, 2 quarantined" in out
+    assert out.count("\n") == 1 and "5 inputs: 3 anonymized, 2 quarantined" in out
     written = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.png"))
     assert written == ["a.jpg.png", "a.png", "street/deeper/b c.png"]
     report = json.loads((out_dir / "anonymize_report.json").read_text())
@@ -173,7 +173,7 @@ def test_progress_bar_only_on_a_terminal(in_dir: Path, tmp_path: Path) -> None:
     os.close(leader)
     bar = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0 and "2/2" in bar and "img" in bar, bar
-    assert b"2 images: 1 anonymized, 1 quarantined" in stdout  # the summary goes to stdout, the bar to stderr
+    assert b"2 inputs: 1 anonymized, 1 quarantined" in stdout  # the summary goes to stdout, the bar to stderr
 
 
 def test_centerface_only_finds_no_more_faces_than_the_ensemble(

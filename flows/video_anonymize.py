@@ -1,0 +1,112 @@
+"""Anonymize one video file: read frames (OpenCV / FFmpeg), anonymize each with the stage's engine and a
+tracker, write the video and a per-frame manifest; quarantine the video when a frame fails.
+
+- Output: the same frame size, rate and count; `.avi` stays Motion-JPEG AVI, every other container
+  becomes MPEG-4 Part 2 in `.mp4`. Audio is dropped (never read) and no metadata is carried over
+  (OpenCV's writer writes only its own stream headers).
+- Manifest: `<output>.frames.jsonl` (or `<input name>.frames.jsonl` for a quarantined video), one row
+  per frame: status, detected and carried box counts, categories, reason. No pixels, no text.
+- Fail closed: a video with any failed frame is not written (its partial file is deleted); the
+  reason names the frame ranges. A file OpenCV cannot open, or that yields no frame, is quarantined too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from flows import io
+from flows.anonymize import anonymize_one
+from flows.common import progress_bar
+from tasks.anonymize.engine import image_rng
+from tasks.anonymize.tracker import IouTracker
+from tasks.anonymize.video import anonymize_frames, describe_ranges, frame_ranges
+from tasks.params import AnonymizeParams
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+
+
+def video_output_name(rel: str) -> str:
+    """The output relpath of a video input: `.avi` kept, anything else `.mp4`."""
+    path = PurePosixPath(rel)
+    return str(path.with_suffix(".avi" if path.suffix.lower() == ".avi" else ".mp4"))
+
+
+def video_output_names(rels: list[str]) -> dict[str, str]:
+    """Input relpath → distinct output relpath: `video_output_name`, or the full input name plus the
+    output suffix when two inputs would share one ('a.mov' and 'a.mp4': 'a.mp4', 'a.mov.mp4')."""
+    names: dict[str, str] = {}
+    for rel in sorted(rels, key=lambda r: (video_output_name(r) != r, r)):  # an input already named so keeps it
+        out = video_output_name(rel)
+        names[rel] = out if out not in names.values() else f"{rel}{PurePosixPath(out).suffix}"
+    return names
+
+
+def _frames(cap: Any) -> Any:
+    import cv2
+
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            return
+        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: AnonymizeParams, seed: int,
+                    max_gap: int = 5) -> dict[str, Any]:  # fmt: skip
+    """Anonymize the video at `src` (input relpath `rel`) into `dst` (output relpath `out_rel`), written only
+    when every frame passed; return its manifest row: input, output (None when quarantined), status,
+    reason, detections (boxes per category over all frames), frames."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    if not cap.isOpened():
+        return _row(rel, None, "unreadable: OpenCV cannot open this video", {}, 0)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    partial = dst.with_name(f".{dst.name}.partial{dst.suffix}")
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if dst.suffix == ".avi" else "mp4v"))  # type: ignore[attr-defined]
+    writer = cv2.VideoWriter(str(partial), fourcc, fps, size)
+    tracker, rows, failed, counts = IouTracker(max_gap=max_gap), [], [], {}
+
+    def anonymize(frame: Any, carry: Any, index: int) -> Any:
+        return anonymize_one(frame, p=p, rng=image_rng(seed, f"{rel}#{index}"), carry=carry)
+
+    try:
+        with progress_bar(f"video {PurePosixPath(rel).name}", total=total, unit="frame") as bar:
+            for outcome in anonymize_frames(_frames(cap), anonymize=anonymize, tracker=tracker):
+                rows.append(outcome.as_row())
+                for c in outcome.categories:
+                    counts[c] = counts.get(c, 0) + 1
+                if outcome.image is None:
+                    failed.append(outcome.index)
+                elif not failed:
+                    writer.write(cv2.cvtColor(outcome.image, cv2.COLOR_RGB2BGR))
+                bar.update()
+    finally:
+        cap.release()
+        writer.release()
+    reason = None
+    if not rows:
+        reason = "unreadable: no frame could be decoded"
+    elif failed:
+        reason = f"{len(failed)} of {len(rows)} frames failed ({describe_ranges(frame_ranges(failed))}): " + str(
+            next(r["reason"] for r in rows if r["status"] == "failed"))
+    if reason is None:
+        os.replace(partial, dst)
+    else:
+        partial.unlink(missing_ok=True)
+    manifest = (dst if reason is None else dst.with_name(PurePosixPath(rel).name)).with_suffix(
+        (dst.suffix if reason is None else PurePosixPath(rel).suffix) + ".frames.jsonl")
+    io.write_jsonl(manifest, rows)
+    print(f"privtrail anonymize: {rel}: {len(rows)} frames, {reason or 'anonymized'}", file=sys.stderr)
+    return _row(rel, None if reason else out_rel, reason, counts, len(rows))
+
+
+def _row(rel: str, out: str | None, reason: str | None, counts: dict[str, int], frames: int) -> dict[str, Any]:
+    return {"input": rel, "output": out, "status": "quarantined" if out is None else "anonymized",
+            "reason": reason, "detections": dict(sorted(counts.items())), "frames": frames}  # fmt: skip
