@@ -50,7 +50,7 @@ def list_inputs(in_dir: Path, out_dir: Path) -> tuple[list[str], list[tuple[str,
         dirs[:] = sorted(d for d in dirs if d not in links and (Path(root) / d).resolve() != out_dir)
         for name in sorted(files + links):
             f = Path(root) / name
-            if f.suffix.lower() not in SUPPORTED_EXTENSIONS | set(VIDEO_EXTENSIONS):
+            if f.suffix.lower() not in SUPPORTED_EXTENSIONS | VIDEO_EXTENSIONS:
                 continue
             rel, why = f.relative_to(in_dir).as_posix(), _refusal(f, in_dir)
             if why:

@@ -10,6 +10,7 @@ or none); csv (the images a CSV/JSONL lists); coco (a COCO json: its boxes becom
 from __future__ import annotations
 
 import hashlib
+from pathlib import PurePosixPath
 from typing import Any
 
 from prefect import flow, task
@@ -18,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import io, tracking
 from flows.common import check_counts, run_stage, write_metrics
 from flows.expectations import validate_manifest
-from tasks.codec import downscale
+from tasks.codec import VIDEO_EXTENSIONS, downscale, frame_step
 from tasks.errors import InvalidInputError
 from tasks.ingest.builtin import Annotation, generate_builtin
 from tasks.ingest.collection import (
@@ -50,13 +51,38 @@ def _ingest_builtin(p: IngestParams, *, raw: str, seed: int) -> tuple[list[dict[
     return rows, coco_entries, [], {"names": [str(d) for d in range(10)], "ingest/n_identities": len(identities)}
 
 
+def _read_video(root: str, item: dict[str, Any], raw: str, max_side: int | None, video_fps: float) -> list[dict[str, Any]]:
+    """One image per sampled frame of a video (every `frame_step`-th, from frame 0): manifest rows
+    `<id>_f<frame>`, source `<relpath>#frame=<n>`; or one quarantine row when the video cannot be read."""
+    rel, out = item["relpath"], []
+    try:
+        file = f"{root}/{rel}"
+        for index, frame in io.read_video_frames(file, step=frame_step(io.video_fps(file), video_fps)):
+            image, scale = downscale(frame, max_side=max_side, name=f"{rel}#frame={index}")
+            fid = f"{item['id']}_f{index:06d}"
+            sha = io.write_png(f"{raw}/images/{fid}.png", image)
+            out.append({"id": fid, "path": f"images/{fid}.png", "sha256": sha, "width": image.shape[1],
+                        "height": image.shape[0], "label_name": item["label"], "source": f"{rel}#frame={index}",
+                        "status": "ok", "boxes": [], "resized": scale != 1.0})
+    except InvalidInputError as err:
+        for row in out:  # a video that breaks off is quarantined whole: its frames are not half-ingested
+            io.path(f"{raw}/{row['path']}").unlink(missing_ok=True)
+        return [{"quarantine": True, "path": rel, "reason": str(err)}]
+    return out
+
+
 @task(retries=1, cache_policy=NO_CACHE)
-def _read_shard(root: str, items: list[dict[str, Any]], raw: str, max_side: int | None) -> list[dict[str, Any]]:
+def _read_shard(root: str, items: list[dict[str, Any]], raw: str, max_side: int | None,
+                video_fps: float = 1.0) -> list[dict[str, Any]]:  # fmt: skip
     """Decode, downscale (`max_side`), re-encode and write one shard; manifest rows with their ground-truth
-    boxes (numbers), or quarantine rows with the reason (paths, never pixels, leave the task)."""
+    boxes (numbers), or quarantine rows with the reason (paths, never pixels, leave the task). A video
+    becomes one image per frame sampled at `video_fps`."""
     out = []
     for item in items:
         rel = item["relpath"]
+        if PurePosixPath(rel).suffix.lower() in VIDEO_EXTENSIONS:
+            out += _read_video(root, item, raw, max_side, video_fps)
+            continue
         try:
             image = io.read_image(f"{root}/{rel}")
             image, scale = downscale(image, max_side=max_side, name=rel)
@@ -126,7 +152,7 @@ def _ingest_collection(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any
     for k, item in enumerate(items):
         item["id"] = f"img_{k:06d}"
     shard = 64
-    futures = [_read_shard.submit(str(io.path(p.folder or "")), items[i : i + shard], raw, p.max_side)
+    futures = [_read_shard.submit(str(io.path(p.folder or "")), items[i : i + shard], raw, p.max_side, p.video_fps)
                for i in range(0, len(items), shard)]
     results = [r for f in futures for r in f.result()]
     quarantine += [{"path": r["path"], "reason": r["reason"]} for r in results if r.get("quarantine")]
@@ -141,7 +167,9 @@ def _ingest_collection(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any
                 for c, b, i in r.pop("boxes")]
         coco.append((r["id"], r["path"], r["width"], r["height"], anns))
         stats["ingest/n_resized"] = stats.get("ingest/n_resized", 0) + float(r.pop("resized"))
-    stats |= {"ingest/n_person_ids": len(people)}
+    videos = [it for it in items if PurePosixPath(it["relpath"]).suffix.lower() in VIDEO_EXTENSIONS]
+    stats |= {"ingest/n_person_ids": len(people), "ingest/n_videos": len(videos),
+              "ingest/n_video_frames": sum("#frame=" in r["source"] for r in rows)}
     return rows, coco, quarantine, {"names": names} | stats
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,44 @@ def read_image(file: str | Path) -> np.ndarray:
     except OSError as err:
         raise InvalidInputError(f"{p}: cannot read: {err.strerror or err}") from None
     return decode_image(data, name=str(p))
+
+
+def read_video_frames(file: str | Path, *, step: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, (H, W, 3) uint8 RGB) of every `step`-th frame of a video, from frame 0, read in order.
+
+    Raises:
+        InvalidInputError: the file cannot be opened as a video, or yields no frame.
+    """
+    import cv2
+
+    p = path(file)
+    cap = cv2.VideoCapture(str(p))
+    if not cap.isOpened():
+        raise InvalidInputError(f"{p}: cannot be opened as a video (OpenCV / FFmpeg)")
+    index = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if index % step == 0:
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        cap.release()
+    if index == 0:
+        raise InvalidInputError(f"{p}: no frame could be decoded")
+
+
+def video_fps(file: str | Path) -> float:
+    """The frame rate a video's container declares (0.0 when unknown or unreadable)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path(file)))
+    try:
+        return float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
 
 
 def write_png(file: str | Path, image: np.ndarray) -> str:

@@ -23,9 +23,11 @@ from flows.common import progress_bar
 from tasks.anonymize.engine import image_rng
 from tasks.anonymize.tracker import IouTracker
 from tasks.anonymize.video import anonymize_frames, describe_ranges, frame_ranges
+from tasks.codec import VIDEO_EXTENSIONS
 from tasks.params import AnonymizeParams
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+__all__ = ["VIDEO_EXTENSIONS", "anonymize_video", "video_output_name", "video_output_names"]
+
 
 
 def video_output_name(rel: str) -> str:

@@ -20,6 +20,15 @@ from tasks.errors import InvalidInputError
 from tasks.types import check_image
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+# Videos, decoded with OpenCV's FFmpeg backend: `privtrail anonymize` takes them whole, ingest samples frames
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v"})
+
+
+def frame_step(fps: float, video_fps: float) -> int:
+    """Keep every n-th frame of a video at `fps` to sample about `video_fps` frames per second (n >= 1);
+    an unknown rate (0 or NaN, as some containers report) counts as 25 fps."""
+    rate = fps if fps and fps == fps and fps > 0 else 25.0
+    return max(1, round(rate / video_fps))
 _FORMATS = ("BMP", "JPEG", "PNG", "TIFF", "WEBP")  # JPEG also opens MPO (multi-picture) camera files
 MIN_SIDE = 8
 # Pillow's own default limit (Image.MAX_IMAGE_PIXELS): about 89 megapixels, ~268 MB as RGB.

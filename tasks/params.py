@@ -79,6 +79,7 @@ class IngestParams(_Section):
     # text of unknown kind is personal (text_pii) until marked otherwise; unlisted categories are ignored
     categories: dict[GtCategory, tuple[str, ...]] = Field(default_factory=_default_category_map)
     max_side: int | None = Field(None, ge=64, le=65536)  # larger images are downscaled to this side at ingest
+    video_fps: float = Field(1.0, gt=0, le=120)  # videos in a collection: frames kept per second of video
     n_images: int = Field(2000, ge=10, le=1_000_000)  # builtin only, like the next three
     image_size: int = Field(256, ge=64, le=2048)
     max_faces: int = Field(3, ge=0, le=8)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any, Literal, TypeGuard
 
-from tasks.codec import SUPPORTED_EXTENSIONS
+from tasks.codec import SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS
 from tasks.errors import InvalidInputError
 from tasks.types import CATEGORY_ID
 
@@ -198,7 +198,8 @@ def path_rejection(relpath: str) -> str | None:
     """Return why `relpath` may not be read as an image of the collection, or None when it may.
 
     Refused: absolute or non-normalised paths ('..', '.', empty parts, backslashes, NUL), hidden
-    files or folders (any part starting with '.'), and extensions outside `SUPPORTED_EXTENSIONS`.
+    files or folders (any part starting with '.'), and extensions outside `SUPPORTED_EXTENSIONS` (images)
+    and `VIDEO_EXTENSIONS` (videos, whose frames ingest samples at `ingest.video_fps`).
 
     Args:
         relpath: "/"-separated path relative to the collection root.
@@ -209,7 +210,7 @@ def path_rejection(relpath: str) -> str | None:
     if any(p.startswith(".") for p in parts):
         return "hidden file or folder"
     suffix = PurePosixPath(relpath).suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
+    if suffix not in SUPPORTED_EXTENSIONS | VIDEO_EXTENSIONS:
         return f"unsupported extension {suffix or '(none)'!r}"
     return None
 

@@ -60,3 +60,31 @@ def test_folder_source_quarantines_and_strips(tmp_path: Path, workspace_env: dic
     assert (ws / "reports/gx/ingest/data_docs/index.html").exists()
     metrics = json.loads((ws / "reports/metrics/ingest.json").read_text())
     assert metrics["ingest/n_inputs"] == n_inputs and metrics["ingest/n_quarantined"] == 3
+
+
+def test_videos_in_a_folder_become_frames_sampled_at_video_fps(tmp_path: Path, workspace_env: dict[str, str]) -> None:
+    import cv2
+
+    ws = copy_workspace(tmp_path / "ws")
+    photos = tmp_path / "photos"
+    (photos / "cam").mkdir(parents=True)
+    writer = cv2.VideoWriter(str(photos / "cam" / "walk.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for i in range(25):  # 2.5 s at 10 fps
+        writer.write(np.full((48, 64, 3), 10 * i, np.uint8))
+    writer.release()
+    (photos / "cam" / "broken.mp4").write_bytes(b"not a video")
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(photos / "cam" / "still.png")
+    p = yaml.safe_load((ws / "params.yaml").read_text())
+    p["ingest"].update({"source": "folder", "folder": str(photos), "label_from": "none", "video_fps": 2.0})
+    p["gates"]["max_quarantine_fraction"] = 0.5
+    (ws / "params.yaml").write_text(yaml.safe_dump(p))
+    proc = run(["python", "-m", "flows.ingest"], ws, workspace_env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = pd.read_parquet(ws / "data/raw/manifest.parquet")
+    quarantine = [json.loads(x) for x in (ws / "data/raw/quarantine.jsonl").read_text().splitlines()]
+    frames = sorted(s for s in manifest["source"] if "#frame=" in s)
+    assert sorted(int(s.split("=")[1]) for s in frames) == [0, 5, 10, 15, 20], frames  # 2 per second at 10 fps
+    assert "cam/still.png" in set(manifest["source"]) and len(manifest) == 6
+    assert [q["path"] for q in quarantine] == ["cam/broken.mp4"] and "video" in quarantine[0]["reason"]
+    metrics = json.loads((ws / "reports/metrics/ingest.json").read_text())
+    assert metrics["ingest/n_videos"] == 2 and metrics["ingest/n_video_frames"] == 5
