@@ -37,17 +37,22 @@ def _user_folder(root: Path) -> int:
     return 15
 
 
+def _ingest_folder(ws: Path, env: dict[str, str], **ingest: object) -> tuple[pd.DataFrame, list[dict]]:
+    """Run the ingest stage on a folder source (quarantine gate 0.5); its manifest and quarantine rows."""
+    p = yaml.safe_load((ws / "params.yaml").read_text())
+    p["ingest"].update({"source": "folder", **{k: str(v) if isinstance(v, Path) else v for k, v in ingest.items()}})
+    p["gates"]["max_quarantine_fraction"] = 0.5
+    (ws / "params.yaml").write_text(yaml.safe_dump(p))
+    proc = run(["python", "-m", "flows.ingest"], ws, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = pd.read_parquet(ws / "data/raw/manifest.parquet")
+    return manifest, [json.loads(x) for x in (ws / "data/raw/quarantine.jsonl").read_text().splitlines()]
+
+
 def test_folder_source_quarantines_and_strips(tmp_path: Path, workspace_env: dict[str, str]) -> None:
     ws = copy_workspace(tmp_path / "ws")
     n_inputs = _user_folder(tmp_path / "photos")
-    p = yaml.safe_load((ws / "params.yaml").read_text())
-    p["ingest"].update({"source": "folder", "folder": str(tmp_path / "photos")})
-    p["gates"]["max_quarantine_fraction"] = 0.5
-    (ws / "params.yaml").write_text(yaml.safe_dump(p))
-    proc = run(["python", "-m", "flows.ingest"], ws, workspace_env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    manifest = pd.read_parquet(ws / "data/raw/manifest.parquet")
-    quarantine = [json.loads(x) for x in (ws / "data/raw/quarantine.jsonl").read_text().splitlines()]
+    manifest, quarantine = _ingest_folder(ws, workspace_env, folder=tmp_path / "photos")
     assert len(manifest) == 12 and len(quarantine) == 3 and len(manifest) + len(quarantine) == n_inputs
     reasons = {q["path"]: q["reason"] for q in quarantine}
     assert "broken.png" in reasons["cat/broken.png"] and set(reasons) == {"cat/broken.png", "dog/notes.txt", "stray.png"}
@@ -74,14 +79,7 @@ def test_videos_in_a_folder_become_frames_sampled_at_video_fps(tmp_path: Path, w
     writer.release()
     (photos / "cam" / "broken.mp4").write_bytes(b"not a video")
     Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(photos / "cam" / "still.png")
-    p = yaml.safe_load((ws / "params.yaml").read_text())
-    p["ingest"].update({"source": "folder", "folder": str(photos), "label_from": "none", "video_fps": 2.0})
-    p["gates"]["max_quarantine_fraction"] = 0.5
-    (ws / "params.yaml").write_text(yaml.safe_dump(p))
-    proc = run(["python", "-m", "flows.ingest"], ws, workspace_env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    manifest = pd.read_parquet(ws / "data/raw/manifest.parquet")
-    quarantine = [json.loads(x) for x in (ws / "data/raw/quarantine.jsonl").read_text().splitlines()]
+    manifest, quarantine = _ingest_folder(ws, workspace_env, folder=photos, label_from="none", video_fps=2.0)
     frames = sorted(s for s in manifest["source"] if "#frame=" in s)
     assert sorted(int(s.split("=")[1]) for s in frames) == [0, 5, 10, 15, 20], frames  # 2 per second at 10 fps
     assert "cam/still.png" in set(manifest["source"]) and len(manifest) == 6
