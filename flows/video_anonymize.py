@@ -29,7 +29,6 @@ from tasks.params import AnonymizeParams
 __all__ = ["VIDEO_EXTENSIONS", "anonymize_video", "video_output_name", "video_output_names"]
 
 
-
 def video_output_name(rel: str) -> str:
     """The output relpath of a video input: `.avi` kept, anything else `.mp4`."""
     path = PurePosixPath(rel)
@@ -73,6 +72,9 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     partial = dst.with_name(f".{dst.name}.partial{dst.suffix}")
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if dst.suffix == ".avi" else "mp4v"))  # type: ignore[attr-defined]
     writer = cv2.VideoWriter(str(partial), fourcc, fps, size)
+    if not writer.isOpened():
+        cap.release()
+        return _row(rel, None, f"cannot write {dst.suffix} video here (OpenCV's FFmpeg writer refused it)", {}, 0)
     tracker, rows, failed, counts = IouTracker(max_gap=max_gap), [], [], {}
 
     def anonymize(frame: Any, carry: Any, index: int) -> Any:
@@ -98,6 +100,8 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     elif failed:
         reason = f"{len(failed)} of {len(rows)} frames failed ({describe_ranges(frame_ranges(failed))}): " + str(
             next(r["reason"] for r in rows if r["status"] == "failed"))
+    if reason is None and count_frames(partial) != len(rows):  # written, but does it play whole?
+        reason = f"the written video does not decode to its {len(rows)} frames"
     if reason is None:
         os.replace(partial, dst)
     else:
@@ -107,6 +111,19 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     io.write_jsonl(manifest, rows)
     print(f"privtrail anonymize: {rel}: {len(rows)} frames, {reason or 'anonymized'}", file=sys.stderr)
     return _row(rel, None if reason else out_rel, reason, counts, len(rows))
+
+
+def count_frames(file: Path) -> int:
+    """Frames a video decodes to, read to the end (a container's frame count can be wrong)."""
+    import cv2
+
+    cap, n = cv2.VideoCapture(str(file)), 0
+    try:
+        while cap.read()[0]:
+            n += 1
+    finally:
+        cap.release()
+    return n
 
 
 def _row(rel: str, out: str | None, reason: str | None, counts: dict[str, int], frames: int) -> dict[str, Any]:
