@@ -60,10 +60,10 @@ def composites(n: int) -> list[Example]:
 
 def real_photos() -> list[Example] | str:
     sys.path.insert(0, str(REPO))
-    from tests.real_photos import RealPhotosUnavailable, fetch_opencv_doc, load_gt, load_image
+    from tests.real_photos import RealPhotosUnavailable, default_cache, fetch_opencv_doc, load_gt, load_image
 
     try:
-        examples = fetch_opencv_doc(Path.home() / ".cache" / "privtrail")
+        examples = fetch_opencv_doc(default_cache())
     except RealPhotosUnavailable as err:
         return str(err)
     out = []

@@ -81,6 +81,12 @@ _OBJECTS = (
 LABELS = ("people", "street", "objects")
 
 
+def default_cache() -> Path:
+    """Where tests and benchmarks keep the package: `$PRIVTRAIL_DATA_CACHE/opencv-doc`, by default
+    ~/.cache/privtrail/opencv-doc."""
+    return Path(os.environ.get("PRIVTRAIL_DATA_CACHE", Path.home() / ".cache/privtrail")) / "opencv-doc"
+
+
 class RealPhotosUnavailable(Exception):
     """Raised when the real photos cannot be had here (no apt-get, no network, a failed unpack)."""
 

@@ -7,7 +7,6 @@ time (tests/real_photos.py); the test skips with the reason when it cannot be fe
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import pytest
 import yaml
 
 from tests.flows.conftest import copy_workspace, run, shrink
-from tests.real_photos import RealPhotosUnavailable, build_labelled_folder, fetch_opencv_doc
+from tests.real_photos import RealPhotosUnavailable, build_labelled_folder, default_cache, fetch_opencv_doc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-CACHE = Path(os.environ.get("PRIVTRAIL_DATA_CACHE", Path.home() / ".cache/privtrail")) / "opencv-doc"
+CACHE = default_cache()
 # 12 photos cannot show utility or attack resistance: loosen the thresholds that need numbers, keep the rest
 LOOSE = {"min_dp_accuracy": 0.0, "max_mia_auc_dp": 1.0, "max_mia_tpr_at_1pct_fpr_dp": 1.0, "max_lira_auc_dp": 1.0,
          "max_lira_tpr_at_0_1pct_fpr_dp": 1.0, "min_utility_ratio": 0.0, "max_gradient_inversion_psnr_dp": 100.0,

@@ -23,6 +23,7 @@ from tests.real_photos import (
     RealPhotosUnavailable,
     build_coco,
     build_labelled_folder,
+    default_cache,
     fetch_opencv_doc,
     load_gt,
     load_image,
@@ -31,7 +32,7 @@ from tests.real_photos import (
 
 @pytest.fixture(scope="session")
 def examples() -> Path:
-    cache = Path(os.environ.get("PRIVTRAIL_DATA_CACHE", Path.home() / ".cache/privtrail")) / "opencv-doc"
+    cache = default_cache()
     try:
         return fetch_opencv_doc(cache)
     except RealPhotosUnavailable as err:
