@@ -50,6 +50,6 @@ def first_names() -> dict[str, float]:
 
 
 @functools.cache
-def surnames() -> frozenset[str]:
-    """Lower-case US census surnames."""
-    return frozenset(_census("dist.all.last"))
+def surnames() -> dict[str, float]:
+    """Lower-case US census surnames → the share of people called so, in percent."""
+    return _census("dist.all.last")

@@ -33,7 +33,7 @@ from tasks.errors import InvalidInputError
         ("John Smith", "pii"),
         ("JohnSmith", "pii"),
         ("Maria Garcia", "pii"),
-        ("Baker", "nonpii"),  # a trade and a surname: alone, a word (a first name or a title makes it a name)
+        ("Baker", "pii"),  # a trade, but alone a common surname (0.17 % of people): a name
         ("Grace Baker", "pii"),
         ("Mrs Baker", "pii"),
         ("BAKFRY", "pii"),
@@ -67,6 +67,15 @@ from tasks.errors import InvalidInputError
         ("Royal Butchers", "nonpii"),  # "Royal" is a first name of 0.006 % of people: a word
         ("OPEN MAY-SEPT", "nonpii"),
         ("Wivenhoe Park", "pii"),  # a place name: rare, denied
+        # common surnames are common words too: alone or after a first name they are names
+        ("SMITH", "pii"),
+        ("Miller", "pii"),
+        ("Will Smith", "pii"),
+        # plate-shaped strings with short letter groups are plates before they are words
+        ("ABC 123", "plate"),
+        ("CAR 911", "plate"),
+        ("EXIT 4", "nonpii"),
+        ("GATE 14", "nonpii"),
     ],
 )
 def test_classify_text(text: str, expected: str) -> None:
@@ -118,7 +127,7 @@ def test_classify_texts_rejects_mismatched_boxes() -> None:
 def test_the_policy_generalises_to_text_it_was_not_built_from() -> None:
     """`bench.pii_text`'s corpus (vocabularies of its own; half A chose the thresholds, C is held out):
     issue 17 asks >= 80 % of ordinary signage kept and >= 98 % of personal strings caught. Measured
-    (2,000 strings per half): A 0.943 / 1.000, B 0.974 / 0.999, C 0.915 / 0.999."""
+    (2,000 strings per half): A 0.911 / 1.000, B 0.945 / 0.999, C 0.908 / 0.999."""
     from bench.pii_text import corpus, rates, score
 
     for half in ("A", "B", "C"):
