@@ -40,8 +40,11 @@ def video_output_names(rels: list[str]) -> dict[str, str]:
     output suffix when two inputs would share one ('a.mov' and 'a.mp4': 'a.mp4', 'a.mov.mp4')."""
     names: dict[str, str] = {}
     for rel in sorted(rels, key=lambda r: (video_output_name(r) != r, r)):  # an input already named so keeps it
-        out = video_output_name(rel)
-        names[rel] = out if out not in names.values() else f"{rel}{PurePosixPath(out).suffix}"
+        out, suffix, n = video_output_name(rel), PurePosixPath(video_output_name(rel)).suffix, 0
+        while out in names.values():  # 'a.mov.mp4', then 'a.mov.1.mp4', ...
+            out = f"{rel}{suffix}" if n == 0 else f"{rel}.{n}{suffix}"
+            n += 1
+        names[rel] = out
     return names
 
 
@@ -65,7 +68,8 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():
         return _row(rel, None, "unreadable: OpenCV cannot open this video", {}, 0)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps == fps and fps > 0 else 25.0  # unknown (0 or NaN, as some containers say): 25
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +84,7 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     def anonymize(frame: Any, carry: Any, index: int) -> Any:
         return anonymize_one(frame, p=p, rng=image_rng(seed, f"{rel}#{index}"), carry=carry)
 
+    crashed = None
     try:
         with progress_bar(f"video {PurePosixPath(rel).name}", total=total, unit="frame") as bar:
             for outcome in anonymize_frames(_frames(cap), anonymize=anonymize, tracker=tracker):
@@ -91,13 +96,17 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
                 elif not failed:
                     writer.write(cv2.cvtColor(outcome.image, cv2.COLOR_RGB2BGR))
                 bar.update()
+    except cv2.error as err:  # the decoder or the encoder failed mid-stream: fail closed, say where
+        crashed = f"OpenCV failed after frame {len(rows)}: {str(err).strip().splitlines()[-1]}"
     finally:
         cap.release()
         writer.release()
-    reason = None
-    if not rows:
+        if crashed is not None or sys.exc_info()[0] is not None:
+            partial.unlink(missing_ok=True)  # never leave a half-written video behind
+    reason = crashed
+    if reason is None and not rows:
         reason = "unreadable: no frame could be decoded"
-    elif failed:
+    elif reason is None and failed:
         reason = f"{len(failed)} of {len(rows)} frames failed ({describe_ranges(frame_ranges(failed))}): " + str(
             next(r["reason"] for r in rows if r["status"] == "failed"))
     if reason is None and count_frames(partial) != len(rows):  # written, but does it play whole?

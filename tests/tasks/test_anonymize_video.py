@@ -155,3 +155,24 @@ def test_a_video_with_a_failed_frame_is_quarantined_with_its_frame_range(tmp_pat
     assert not dst.exists() and not list(dst.parent.glob(".*partial*"))  # nothing of it written
     manifest = [json.loads(line) for line in (tmp_path / "out" / "cam.avi.frames.jsonl").read_text().splitlines()]
     assert [m["status"] for m in manifest] == ["ok", "ok", "ok", "failed", "failed", "ok"]
+
+
+def test_output_names_never_collide() -> None:
+    from flows.video_anonymize import video_output_names
+
+    names = video_output_names(["a.mp4", "a.mov", "a.mov.mp4", "b.avi", "c.MKV"])
+    assert names["a.mp4"] == "a.mp4" and names["b.avi"] == "b.avi" and names["c.MKV"] == "c.mp4"
+    assert len(set(names.values())) == 5, names
+
+
+def test_a_video_the_writer_cannot_store_whole_is_quarantined(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import flows.video_anonymize as va
+    from tasks.params import AnonymizeParams
+
+    src = tmp_path / "cam.avi"
+    _write_video(src, _frames(4), "MJPG")
+    monkeypatch.setattr(va, "count_frames", lambda file: 3)  # the written file plays one frame short
+    dst = tmp_path / "out" / "cam.avi"
+    row = va.anonymize_video(src, dst, rel="cam.avi", out_rel="cam.avi", p=AnonymizeParams(targets=("body",)), seed=0)
+    assert row["status"] == "quarantined" and "does not decode to its 4 frames" in row["reason"]
+    assert not dst.exists() and not list(dst.parent.glob(".*partial*"))
