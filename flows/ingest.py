@@ -31,7 +31,7 @@ from tasks.ingest.collection import (
     unmatched_labels,
 )
 from tasks.ingest.manifest import manifest_frame, source_identity, to_coco
-from tasks.ingest.splits import assign_splits
+from tasks.ingest.splits import assign_group_splits
 from tasks.params import IngestParams
 
 MAX_SIDE = 65_536  # the GX bound on a side without ingest.max_side (the decoder's pixel limit decides the rest)
@@ -184,6 +184,26 @@ def _source(params: Any, manifest: Any) -> dict[str, str]:
             "raw_digest": hashlib.sha256("\n".join(sorted(manifest["sha256"])).encode()).hexdigest()}
 
 
+FRAMES_PER_BLOCK = 10  # sampled frames of one video that always share a split (10 s at video_fps 1)
+
+
+def split_groups(rows: list[dict[str, Any]]) -> list[str]:
+    """Each row's split group: its own id for an image; for a video's frames, blocks of `FRAMES_PER_BLOCK`
+    consecutive sampled frames of that video (rows are in reading order), so neighbouring, near-identical
+    frames are never split between train and holdout."""
+    seen: dict[str, int] = {}
+    groups = []
+    for r in rows:
+        video, marker, _ = str(r.get("source", "")).partition("#frame=")
+        if not marker:
+            groups.append(str(r["id"]))
+            continue
+        k = seen.get(video, 0)
+        seen[video] = k + 1
+        groups.append(f"{video}#block{k // FRAMES_PER_BLOCK}")
+    return groups
+
+
 def images_per_person(coco: list[Any], train_ids: set[str]) -> int:
     """The most training images one known person (builtin identity, COCO person id) appears in: the group
     size the per-image DP guarantee must be stretched to for that person (0 without identities)."""
@@ -208,8 +228,8 @@ def ingest() -> dict[str, float]:
         else:
             rows, coco, quarantine, info = _ingest_collection(p, raw=raw)
         names = info.pop("names")
-        splits = assign_splits([r["label"] for r in rows], train=p.split.train, holdout=p.split.holdout,
-                               test=p.split.test, seed=params.seed)
+        splits = assign_group_splits([r["label"] for r in rows], split_groups(rows), train=p.split.train,
+                                     holdout=p.split.holdout, test=p.split.test, seed=params.seed)
         for r, s in zip(rows, splits, strict=True):
             r["split"] = s
         info["ingest/max_train_images_per_person"] = images_per_person(coco, {r["id"] for r in rows if r["split"] == "train"})

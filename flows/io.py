@@ -77,7 +77,8 @@ def read_video_frames(file: str | Path, *, step: int) -> Iterator[tuple[int, np.
     """(index, (H, W, 3) uint8 RGB) of every `step`-th frame of a video, from frame 0, read in order.
 
     Raises:
-        InvalidInputError: the file cannot be opened as a video, or yields no frame.
+        InvalidInputError: the file cannot be opened as a video, yields no frame, or breaks off before the
+            frame count its container declares (raised after the frames it did yield).
     """
     import cv2
 
@@ -85,6 +86,7 @@ def read_video_frames(file: str | Path, *, step: int) -> Iterator[tuple[int, np.
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         raise InvalidInputError(f"{p}: cannot be opened as a video (OpenCV / FFmpeg)")
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     index = 0
     try:
         while True:
@@ -98,6 +100,8 @@ def read_video_frames(file: str | Path, *, step: int) -> Iterator[tuple[int, np.
         cap.release()
     if index == 0:
         raise InvalidInputError(f"{p}: no frame could be decoded")
+    if declared > 0 and index < declared - 1:  # one frame of slack: some containers count one too many
+        raise InvalidInputError(f"{p}: the video breaks off at frame {index} of the {declared} it declares")
 
 
 def video_fps(file: str | Path) -> float:

@@ -75,3 +75,24 @@ def _grouped_order(labels: Sequence[Hashable], rng: np.random.Generator) -> NDAr
         groups.setdefault(label, []).append(i)
     parts = [rng.permutation(np.asarray(idx, dtype=np.int64)) for idx in groups.values()]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def assign_group_splits(
+    labels: Sequence[Hashable], groups: Sequence[Hashable], *, train: float, holdout: float, test: float, seed: int
+) -> list[str]:
+    """`assign_splits` over groups instead of items: every item takes its group's split, so near-duplicates
+    (neighbouring frames of one video) never sit on both sides of the member / non-member line. A group's
+    label is its first item's. With every group of one item this is exactly `assign_splits(labels, ...)`.
+
+    Raises:
+        InvalidInputError: `labels` and `groups` differ in length, or as `assign_splits`.
+    """
+    if len(labels) != len(groups):
+        raise InvalidInputError(f"assign_group_splits: {len(labels)} labels but {len(groups)} groups")
+    first: dict[Hashable, Hashable] = {}
+    for group, label in zip(groups, labels, strict=True):
+        first.setdefault(group, label)
+    order = list(first)
+    split_of = dict(zip(order, assign_splits([first[g] for g in order], train=train, holdout=holdout, test=test,
+                                             seed=seed), strict=True))
+    return [split_of[g] for g in groups]

@@ -78,11 +78,13 @@ def test_videos_in_a_folder_become_frames_sampled_at_video_fps(tmp_path: Path, w
         writer.write(np.full((48, 64, 3), 10 * i, np.uint8))
     writer.release()
     (photos / "cam" / "broken.mp4").write_bytes(b"not a video")
-    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(photos / "cam" / "still.png")
+    for i in range(4):  # with the video's one block of frames: 5 split groups, so every split gets one
+        Image.fromarray(np.full((40, 50, 3), 40 * i, np.uint8)).save(photos / "cam" / f"still{i}.png")
     manifest, quarantine = _ingest_folder(ws, workspace_env, folder=photos, label_from="none", video_fps=2.0)
     frames = sorted(s for s in manifest["source"] if "#frame=" in s)
     assert sorted(int(s.split("=")[1]) for s in frames) == [0, 5, 10, 15, 20], frames  # 2 per second at 10 fps
-    assert "cam/still.png" in set(manifest["source"]) and len(manifest) == 6
+    assert "cam/still0.png" in set(manifest["source"]) and len(manifest) == 9
+    assert manifest.loc[manifest["source"].str.contains("#frame="), "split"].nunique() == 1  # one block: one split
     assert [q["path"] for q in quarantine] == ["cam/broken.mp4"] and "video" in quarantine[0]["reason"]
     metrics = json.loads((ws / "reports/metrics/ingest.json").read_text())
     assert metrics["ingest/n_videos"] == 2 and metrics["ingest/n_video_frames"] == 5

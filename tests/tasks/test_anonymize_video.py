@@ -176,3 +176,15 @@ def test_a_video_the_writer_cannot_store_whole_is_quarantined(tmp_path: Path, mo
     row = va.anonymize_video(src, dst, rel="cam.avi", out_rel="cam.avi", p=AnonymizeParams(targets=("body",)), seed=0)
     assert row["status"] == "quarantined" and "does not decode to its 4 frames" in row["reason"]
     assert not dst.exists() and not list(dst.parent.glob(".*partial*"))
+
+
+def test_ingest_refuses_a_video_that_breaks_off(tmp_path: Path) -> None:
+    from flows import io
+
+    whole = tmp_path / "whole.avi"
+    _write_video(whole, _frames(20), "MJPG")
+    assert [i for i, _ in io.read_video_frames(whole, step=5)] == [0, 5, 10, 15]
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # the header still declares 20 frames
+    with pytest.raises(InvalidInputError, match="breaks off|no frame|cannot be opened"):
+        list(io.read_video_frames(cut, step=1))

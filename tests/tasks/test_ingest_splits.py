@@ -58,3 +58,26 @@ def test_empty_input() -> None:
 def test_invalid_fractions_raise(train: float, holdout: float, test: float) -> None:
     with pytest.raises(InvalidInputError, match="assign_splits"):
         assign_splits([0, 1], train=train, holdout=holdout, test=test, seed=0)
+
+
+def test_group_splits_keep_each_group_together_and_equal_item_splits_for_singletons() -> None:
+    from tasks.ingest.splits import assign_group_splits
+
+    labels = [i % 3 for i in range(60)]
+    singles = assign_group_splits(labels, list(range(60)), train=0.6, holdout=0.2, test=0.2, seed=4)
+    assert singles == assign_splits(labels, train=0.6, holdout=0.2, test=0.2, seed=4)
+    groups = [i // 5 for i in range(60)]  # 12 groups of 5 neighbouring items
+    splits = assign_group_splits(labels, groups, train=0.6, holdout=0.2, test=0.2, seed=4)
+    for g in set(groups):
+        assert len({s for s, gg in zip(splits, groups, strict=True) if gg == g}) == 1
+    assert set(splits) == {"train", "holdout", "test"}
+
+
+def test_video_frames_are_grouped_in_blocks_and_images_alone() -> None:
+    from flows.ingest import FRAMES_PER_BLOCK, split_groups
+
+    rows = [{"id": f"f{i}", "source": f"cam/a.avi#frame={5 * i}"} for i in range(FRAMES_PER_BLOCK + 1)]
+    rows.append({"id": "img", "source": "cam/still.png"})
+    groups = split_groups(rows)
+    assert len(set(groups[:FRAMES_PER_BLOCK])) == 1 and groups[FRAMES_PER_BLOCK] != groups[0]
+    assert groups[-1] == "img"
