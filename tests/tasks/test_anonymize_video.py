@@ -59,11 +59,8 @@ def test_frame_ranges() -> None:
     assert describe_ranges(frame_ranges([3, 4, 5, 9])) == "frames 3-5, 9"
 
 
-class _Blinking:
-    """A fake face detector that finds the white square except on the frames in `blind`."""
-
-    def __init__(self, blind: set[int]) -> None:
-        self.blind, self.frame = blind, -1
+class _WhiteSquare:
+    """A fake face detector that finds the white square (the test's wrapper makes it blind on some frames)."""
 
     def __call__(self, image: np.ndarray) -> Detections:
         ys, xs = np.nonzero(image[..., 0] == 255)
@@ -83,7 +80,7 @@ def _frames(n: int) -> list[np.ndarray]:
 
 def test_the_tracker_covers_the_frame_the_detector_missed() -> None:
     blind = {2}
-    detector = _Blinking(blind)
+    detector = _WhiteSquare()
 
     def anonymize(frame: np.ndarray, carry, index: int):  # type: ignore[no-untyped-def]
         first_pass = {"n": 0}
