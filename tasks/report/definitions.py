@@ -93,8 +93,9 @@ def _cap(text: str) -> str:
 # ------------------------------------------------------------------------------------------ exact keys
 
 _INGEST: dict[str, Definition] = {
-    "ingest/n_inputs": _d("Images offered to ingest", "images",
-                          "Every image found (or generated) at the source: those ingested plus those refused."),
+    "ingest/n_inputs": _d("Files offered to ingest", "files",
+                          "Every image (or video) found or generated at the source: those ingested plus those "
+                          "refused. A video counts once, however many frames it gives."),
     "ingest/n_ingested": _d("Images ingested", "images", "Images read, checked and written to the raw dataset."),
     "ingest/n_quarantined": _d("Images refused at ingest", "images",
                                "Images not ingested (unreadable, unsafe name, unsupported format, no label...), "

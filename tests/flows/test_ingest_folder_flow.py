@@ -88,3 +88,4 @@ def test_videos_in_a_folder_become_frames_sampled_at_video_fps(tmp_path: Path, w
     assert [q["path"] for q in quarantine] == ["cam/broken.mp4"] and "video" in quarantine[0]["reason"]
     metrics = json.loads((ws / "reports/metrics/ingest.json").read_text())
     assert metrics["ingest/n_videos"] == 2 and metrics["ingest/n_video_frames"] == 5
+    assert metrics["ingest/n_inputs"] == 6 and metrics["ingest/n_quarantined"] == 1  # files: 4 images, 2 videos
