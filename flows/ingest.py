@@ -57,7 +57,7 @@ def _read_video(root: str, item: dict[str, Any], raw: str, max_side: int | None,
     rel, out = item["relpath"], []
     try:
         file = f"{root}/{rel}"
-        for index, frame in io.read_video_frames(file, step=frame_step(io.video_fps(file), video_fps)):
+        for index, frame in io.read_video_frames(file, step=frame_step(io.video_info(file)[0], video_fps)):
             image, scale = downscale(frame, max_side=max_side, name=f"{rel}#frame={index}")
             fid = f"{item['id']}_f{index:06d}"
             sha = io.write_png(f"{raw}/images/{fid}.png", image)

@@ -104,13 +104,16 @@ def read_video_frames(file: str | Path, *, step: int) -> Iterator[tuple[int, np.
         raise InvalidInputError(f"{p}: the video breaks off at frame {index} of the {declared} it declares")
 
 
-def video_fps(file: str | Path) -> float:
-    """The frame rate a video's container declares (0.0 when unknown or unreadable)."""
+def video_info(file: str | Path) -> tuple[float, int]:
+    """(frame rate, frame count) a video's container declares; 0 for what it does not say (or unreadable)."""
     import cv2
 
     cap = cv2.VideoCapture(str(path(file)))
     try:
-        return float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if cap.isOpened() else 0.0
+        if not cap.isOpened():
+            return 0.0, 0
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return (fps if fps == fps else 0.0), int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     finally:
         cap.release()
 

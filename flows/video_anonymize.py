@@ -7,7 +7,8 @@ tracker, write the video and a per-frame manifest; quarantine the video when a f
 - Manifest: `<output>.frames.jsonl` (or `<input name>.frames.jsonl` for a quarantined video), one row
   per frame: status, detected and carried box counts, categories, reason. No pixels, no text.
 - Fail closed: a video with any failed frame is not written (its partial file is deleted); the
-  reason names the frame ranges. A file OpenCV cannot open, or that yields no frame, is quarantined too.
+  reason names the frame ranges. A file OpenCV cannot open, that yields no frame, or that breaks off
+  before the frame count it declares is quarantined too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tasks.anonymize.engine import image_rng
 from tasks.anonymize.tracker import IouTracker
 from tasks.anonymize.video import anonymize_frames, describe_ranges, frame_ranges
 from tasks.codec import VIDEO_EXTENSIONS
+from tasks.errors import InvalidInputError
 from tasks.params import AnonymizeParams
 
 __all__ = ["VIDEO_EXTENSIONS", "anonymize_video", "video_output_name", "video_output_names"]
@@ -48,65 +50,55 @@ def video_output_names(rels: list[str]) -> dict[str, str]:
     return names
 
 
-def _frames(cap: Any) -> Any:
-    import cv2
-
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            return
-        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: AnonymizeParams, seed: int,
                     max_gap: int = 5) -> dict[str, Any]:  # fmt: skip
     """Anonymize the video at `src` (input relpath `rel`) into `dst` (output relpath `out_rel`), written only
     when every frame passed; return its manifest row: input, output (None when quarantined), status,
-    reason, detections (boxes per category over all frames), frames."""
+    reason, detections (boxes per category over all frames), frames.
+
+    Frames come from `io.read_video_frames` (the reader ingest uses); the writer is sized from the first
+    decoded frame, not the container's header."""
     import cv2
 
-    cap = cv2.VideoCapture(str(src))
-    if not cap.isOpened():
-        return _row(rel, None, "unreadable: OpenCV cannot open this video", {}, 0)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    fps = fps if fps == fps and fps > 0 else 25.0  # unknown (0 or NaN, as some containers say): 25
-    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    fps, total = io.video_info(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_name(f".{dst.name}.partial{dst.suffix}")
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if dst.suffix == ".avi" else "mp4v"))  # type: ignore[attr-defined]
-    writer = cv2.VideoWriter(str(partial), fourcc, fps, size)
-    if not writer.isOpened():
-        cap.release()
-        return _row(rel, None, f"cannot write {dst.suffix} video here (OpenCV's FFmpeg writer refused it)", {}, 0)
     tracker, rows, failed, counts = IouTracker(max_gap=max_gap), [], [], {}
+    writer: Any = None
 
     def anonymize(frame: Any, carry: Any, index: int) -> Any:
         return anonymize_one(frame, p=p, rng=image_rng(seed, f"{rel}#{index}"), carry=carry)
 
     crashed = None
     try:
-        with progress_bar(f"video {PurePosixPath(rel).name}", total=total, unit="frame") as bar:
-            for outcome in anonymize_frames(_frames(cap), anonymize=anonymize, tracker=tracker):
+        frames = (frame for _, frame in io.read_video_frames(src, step=1))
+        with progress_bar(f"video {PurePosixPath(rel).name}", total=total or None, unit="frame") as bar:
+            for outcome in anonymize_frames(frames, anonymize=anonymize, tracker=tracker):
                 rows.append(outcome.as_row())
                 for c in outcome.categories:
                     counts[c] = counts.get(c, 0) + 1
                 if outcome.image is None:
                     failed.append(outcome.index)
                 elif not failed:
+                    if writer is None:
+                        size = (outcome.image.shape[1], outcome.image.shape[0])
+                        writer = cv2.VideoWriter(str(partial), fourcc, fps or 25.0, size)
+                        if not writer.isOpened():
+                            raise InvalidInputError(f"cannot write {dst.suffix} video here (OpenCV's FFmpeg writer refused it)")
                     writer.write(cv2.cvtColor(outcome.image, cv2.COLOR_RGB2BGR))
                 bar.update()
-    except cv2.error as err:  # the decoder or the encoder failed mid-stream: fail closed, say where
+    except InvalidInputError as err:  # unreadable, broken off, or not writable: fail closed, say why
+        crashed = f"unreadable: {err}" if not rows else f"after frame {len(rows)}: {err}"
+    except cv2.error as err:  # the decoder or the encoder failed mid-stream
         crashed = f"OpenCV failed after frame {len(rows)}: {str(err).strip().splitlines()[-1]}"
     finally:
-        cap.release()
-        writer.release()
+        if writer is not None:
+            writer.release()
         if crashed is not None or sys.exc_info()[0] is not None:
             partial.unlink(missing_ok=True)  # never leave a half-written video behind
     reason = crashed
-    if reason is None and not rows:
-        reason = "unreadable: no frame could be decoded"
-    elif reason is None and failed:
+    if reason is None and failed:
         reason = f"{len(failed)} of {len(rows)} frames failed ({describe_ranges(frame_ranges(failed))}): " + str(
             next(r["reason"] for r in rows if r["status"] == "failed"))
     if reason is None and count_frames(partial) != len(rows):  # written, but does it play whole?
@@ -115,9 +107,10 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
         os.replace(partial, dst)
     else:
         partial.unlink(missing_ok=True)
-    manifest = (dst if reason is None else dst.with_name(PurePosixPath(rel).name)).with_suffix(
-        (dst.suffix if reason is None else PurePosixPath(rel).suffix) + ".frames.jsonl")
-    io.write_jsonl(manifest, rows)
+    if rows:
+        manifest = (dst if reason is None else dst.with_name(PurePosixPath(rel).name)).with_suffix(
+            (dst.suffix if reason is None else PurePosixPath(rel).suffix) + ".frames.jsonl")
+        io.write_jsonl(manifest, rows)
     print(f"privtrail anonymize: {rel}: {len(rows)} frames, {reason or 'anonymized'}", file=sys.stderr)
     return _row(rel, None if reason else out_rel, reason, counts, len(rows))
 
