@@ -100,14 +100,12 @@ C_VOCAB: dict[str, tuple[str, ...]] = {
 }
 
 
-_C_KEYS = {"WARNINGS": "warnings", "SHOP_WORDS": "shop_words", "SHOP_TYPES": "shop_types", "FURNITURE": "furniture",
-           "HOURS": "hours", "FIRST": "first", "LAST": "last"}  # fmt: skip
-
-
-def _half(items: Sequence[str], half: str) -> list[str]:
+def _vocab(name: str, half: str) -> list[str]:
+    """Vocabulary `name` (a key of `C_VOCAB`) for `half`: even / odd positions of the A/B list, or C's own."""
     if half == "C":
-        name = next(k for k, v in globals().items() if v is items and k in _C_KEYS)
-        return list(C_VOCAB[_C_KEYS[name]])
+        return list(C_VOCAB[name])
+    items = {"warnings": WARNINGS, "shop_words": SHOP_WORDS, "shop_types": SHOP_TYPES, "furniture": FURNITURE,
+             "hours": HOURS, "first": FIRST, "last": LAST}[name]  # fmt: skip
     return list(items[0 if half == "A" else 1 :: 2])
 
 
@@ -126,18 +124,18 @@ def _letters(rng: np.random.Generator, n: int) -> str:
 def _ordinary(rng: np.random.Generator, half: str) -> tuple[str, str]:
     kind = _pick(rng, ("warning", "shop", "furniture", "hours"))
     if kind == "warning":
-        text = _pick(rng, _half(WARNINGS, half))
+        text = _pick(rng, _vocab("warnings", half))
     elif kind == "shop":
-        text = f"{_pick(rng, _half(SHOP_WORDS, half))} {_pick(rng, _half(SHOP_TYPES, half))}"
+        text = f"{_pick(rng, _vocab('shop_words', half))} {_pick(rng, _vocab('shop_types', half))}"
     elif kind == "furniture":
-        text = _pick(rng, _half(FURNITURE, half))
+        text = _pick(rng, _vocab("furniture", half))
     else:
-        text = _pick(rng, _half(HOURS, half))
+        text = _pick(rng, _vocab("hours", half))
     return kind, text
 
 
 def _name(rng: np.random.Generator, half: str) -> str:
-    first, last = _pick(rng, _half(FIRST, half)), _pick(rng, _half(LAST, half))
+    first, last = _pick(rng, _vocab("first", half)), _pick(rng, _vocab("last", half))
     return _pick(rng, (f"{first} {last}", f"{last}, {first}", f"{_pick(rng, TITLES)} {last}",
                        f"{first[0]}. {last}", f"{_pick(rng, TITLES)} {first} {last}", f"{first} {_letters(rng, 1)}. {last}"))  # fmt: skip
 
@@ -149,14 +147,14 @@ _PERSONAL: dict[str, Callable[[np.random.Generator, str], str]] = {
         f"({_digits(r, 3)}) {_digits(r, 3)}-{_digits(r, 4)}", f"{_digits(r, 3)}.{_digits(r, 3)}.{_digits(r, 4)}",
         f"+49 {_digits(r, 2)} {_digits(r, 7)}", f"+33 {_digits(r, 1)} {_digits(r, 2)} {_digits(r, 2)} {_digits(r, 2)} {_digits(r, 2)}",
         f"Tel: 0{_digits(r, 4)} {_digits(r, 6)}", f"Call {_digits(r, 5)} {_digits(r, 6)}")),  # fmt: skip
-    "email": lambda r, h: f"{_pick(r, _half(FIRST, h)).lower()}.{_pick(r, _half(LAST, h)).lower().replace(chr(39), '')}@{_pick(r, DOMAINS)}",
+    "email": lambda r, h: f"{_pick(r, _vocab('first', h)).lower()}.{_pick(r, _vocab('last', h)).lower().replace(chr(39), '')}@{_pick(r, DOMAINS)}",
     "date of birth": lambda r, h: _pick(r, (
         f"DOB {_digits(r, 1)}{_digits(r, 1)}/0{r.integers(1, 10)}/19{_digits(r, 2)}", f"Born 19{_digits(r, 2)}-0{r.integers(1, 10)}-1{_digits(r, 1)}",
         f"{r.integers(1, 29)} March 19{_digits(r, 2)}", f"{r.integers(10, 29)}.0{r.integers(1, 10)}.19{_digits(r, 2)}")),  # fmt: skip
     "address": lambda r, h: _pick(r, (
-        f"{r.integers(1, 300)} {_pick(r, _half(SHOP_WORDS, h))} {_pick(r, STREETS)}",
-        f"{r.integers(1, 99)}{_pick(r, 'ABC')} {_pick(r, _half(LAST, h))} {_pick(r, STREETS)}",
-        f"Flat {r.integers(1, 40)}, {r.integers(1, 200)} {_pick(r, _half(SHOP_WORDS, h))} Road")),  # fmt: skip
+        f"{r.integers(1, 300)} {_pick(r, _vocab('shop_words', h))} {_pick(r, STREETS)}",
+        f"{r.integers(1, 99)}{_pick(r, 'ABC')} {_pick(r, _vocab('last', h))} {_pick(r, STREETS)}",
+        f"Flat {r.integers(1, 40)}, {r.integers(1, 200)} {_pick(r, _vocab('shop_words', h))} Road")),  # fmt: skip
     "id number": lambda r, h: _pick(r, (
         f"ID {_digits(r, 4)} {_digits(r, 4)}", f"{_letters(r, 2)}{_digits(r, 6)}{_letters(r, 1)}",
         f"Member No. {_digits(r, 7)}", f"Patient {_digits(r, 3)}-{_digits(r, 3)}-{_digits(r, 4)}")),  # fmt: skip
