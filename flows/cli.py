@@ -139,8 +139,8 @@ def _anonymize(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs: must be >= 1, got {args.jobs}")
     face = FaceDetectorParams(threshold=0.3, cascades={}, verify=0) if args.face_detector == "centerface" else FaceDetectorParams()
-    p = AnonymizeParams(targets=targets, method=args.method, text=TextDetectorParams(policy=args.text_policy),  # type: ignore[arg-type]
-                        face=face)
+    chosen = {} if args.method is None else {"method": args.method, "methods": {}}  # --method: every target
+    p = AnonymizeParams(targets=targets, text=TextDetectorParams(policy=args.text_policy), face=face, **chosen)
     try:
         report = anonymize_folder(args.in_dir, args.out_dir, p=p, jobs=args.jobs)
     except OSError as err:  # OUT_DIR not writable, disk full: one line, not a traceback
@@ -208,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     anon.add_argument("in_dir", metavar="IN_DIR")
     anon.add_argument("out_dir", metavar="OUT_DIR")
     anon.add_argument("--targets", default="face,plate,text", help="comma-separated: face,body,plate,text")
-    anon.add_argument("--method", default="inpaint", choices=get_args(Method),
-                      help="how every target is removed (default inpaint: pixelated/blurred faces can be re-identified)")
+    anon.add_argument("--method", default=None, choices=get_args(Method),
+                      help="how every target is removed (default: faces inpaint_soft, an elliptical feathered fill, the rest "
+                           "inpaint; pixelated/blurred faces can be re-identified)")
     anon.add_argument("--text-policy", default="pii", choices=["pii", "all"])
     anon.add_argument("--face-detector", default="ensemble", choices=["ensemble", "centerface"],
                       help="ensemble (default): CenterFace + Haar cascades, each weak hit re-checked by CenterFace on an upscaled "

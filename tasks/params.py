@@ -21,7 +21,7 @@ from pydantic import (
 from tasks.errors import InvalidInputError
 
 Category = Literal["face", "body", "plate", "text"]
-Method = Literal["blur", "pixelate", "mask", "dp_pixelate", "inpaint", "replace"]
+Method = Literal["blur", "pixelate", "mask", "dp_pixelate", "inpaint", "inpaint_soft", "replace"]
 Accountant = Literal["prv", "rdp", "gdp"]
 
 
@@ -182,13 +182,18 @@ def _verify_mode(value: Any) -> Any:
     return ("regions" if value else "off") if isinstance(value, bool) else value
 
 
+def _default_methods() -> dict[Category, Method]:
+    """Faces get the elliptical, feathered fill; every other category `method` (README: face methods)."""
+    return {"face": "inpaint_soft"}
+
+
 class AnonymizeParams(_Section):
     targets: tuple[Category, ...] = ("face", "plate", "text")
     # for every category not listed in `methods`. The default resists the trained re-identification attack
     # (check_quality: pixelated faces are re-identified ~70-86 % of the time, inpainted ones at chance).
     method: Method = "inpaint"
     # per category, overriding `method`, e.g. {text: mask, body: blur}
-    methods: dict[Category, Method] = Field(default_factory=dict)
+    methods: dict[Category, Method] = Field(default_factory=_default_methods)
     pixelate_block: int = Field(8, ge=2, le=64)
     blur_strength: float = Field(0.5, gt=0, le=4)  # Gaussian sigma as a fraction of the box's short side
     dp_block: int = Field(8, ge=2, le=64)  # dp_pixelate (Fan 2018): cell side b
@@ -196,6 +201,11 @@ class AnonymizeParams(_Section):
     dp_neighbourhood: int = Field(16, ge=1, le=4096)  # ... m: pixels that may differ between neighbours
     inpaint_radius: int = Field(3, ge=1, le=32)
     inpaint_algorithm: Literal["telea", "ns"] = "telea"
+    # inpaint_soft (faces): an ellipse holding the whole detected box, its edge faded over `soft_feather`
+    # (normalised radius), filled at a reduced scale (short side `soft_fill_side` px), re-textured × `soft_grain`
+    soft_feather: float = Field(0.25, ge=0, le=1)
+    soft_fill_side: int = Field(12, ge=4, le=256)
+    soft_grain: float = Field(1.0, ge=0, le=4)
     replace_k: int = Field(10, ge=2, le=100)  # k-Same group size (pool: the 100 LFW faces)
     face: FaceDetectorParams = FaceDetectorParams()
     text: TextDetectorParams = TextDetectorParams()
@@ -230,7 +240,7 @@ class CheckQualityParams(_Section):
     text_min_similarity: float = Field(0.8, gt=0, le=1)  # OCR string vs ground truth at which it counts as read
     body_check: bool = True  # when bodies are not a target: are the body detector's raw detections preserved?
     utility_train_images: int = Field(600, ge=10)  # raw train images (an even sample) the task model learns from
-    compare_methods: tuple[Method, ...] = ("blur", "pixelate", "mask", "dp_pixelate", "inpaint", "replace")
+    compare_methods: tuple[Method, ...] = ("blur", "pixelate", "mask", "dp_pixelate", "inpaint", "inpaint_soft", "replace")
     compare_images: int = Field(60, ge=1)  # raw test images every method is applied to
     compare_probes: int = Field(80, ge=1)  # faces attacked per method
     compare_residual_images: int = Field(40, ge=0)  # of those, images the residual auditor runs on

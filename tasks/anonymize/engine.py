@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.anonymize.obfuscate import mask_regions, obfuscate
+from tasks.anonymize.obfuscate import mask_regions, obfuscate, soft_core
 from tasks.anonymize.regions import detect_changed
 from tasks.anonymize.replace import lfw_pool
 from tasks.errors import AnonymizationError, InvalidInputError
@@ -40,7 +40,8 @@ from tasks.types import Detections, Detector, Image, check_image
 # Anything else (TypeError, IndexError, ...) is a bug in our code and must not become a quarantine.
 _EXPECTED = (AnonymizationError, InvalidInputError)
 # Obfuscation order: methods that read only inside their boxes first, then those that read around them.
-_ORDER = ("mask", "pixelate", "blur", "dp_pixelate", "replace", "inpaint")
+_ORDER = ("mask", "pixelate", "blur", "dp_pixelate", "replace", "inpaint_soft", "inpaint")
+FACE_ONLY = ("replace", "inpaint_soft")  # face methods: any other category they are asked for is inpainted
 VERIFY_MODES = ("regions", "whole", "off")
 # Masking rounds before an image is quarantined. A redaction can damage a kept neighbour (an inpainted
 # text line bites into the sign line above it, which then reads as an unknown, so personal, word); masking
@@ -114,10 +115,11 @@ def _escalate(output: Image, found: Detections, residual: Detections) -> tuple[I
 
 
 def method_for(category: str, *, method: str, methods: Mapping[str, str]) -> str:
-    """The obfuscator for one category: `methods[category]`, else `method`; `replace` only replaces
-    faces — any other category it is asked for is inpainted (removed) instead."""
+    """The obfuscator for one category: `methods[category]`, else `method`; `replace` and `inpaint_soft`
+    (an ellipse shaped for a head) only treat faces — any other category they are asked for is
+    inpainted (removed whole) instead."""
     chosen = methods.get(category, method)
-    return "inpaint" if chosen == "replace" and category != "face" else chosen
+    return "inpaint" if chosen in FACE_ONLY and category != "face" else chosen
 
 
 def obfuscate_detections(
@@ -142,8 +144,11 @@ def obfuscate_detections(
     output = image.copy()
     for name in sorted(set(chosen), key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m)):
         boxes = found.boxes[np.array([c == name for c in chosen], bool)]
+        opts = options
+        if name == "inpaint_soft":  # it fills from its surroundings: never from another box not yet done
+            opts = {**options, name: {**options.get(name, {}), "avoid": found.boxes}}
         output = obfuscate(
-            output, boxes, method=name, block=block, blur_strength=blur_strength, options=options
+            output, boxes, method=name, block=block, blur_strength=blur_strength, options=opts
         )
     return output, chosen
 
@@ -155,6 +160,8 @@ def obfuscation_options(p: AnonymizeParams) -> dict[str, dict[str, Any]]:
         "blur": {"strength": p.blur_strength},
         "dp_pixelate": {"block": p.dp_block, "epsilon": p.dp_epsilon, "neighbourhood": p.dp_neighbourhood},
         "inpaint": {"radius": p.inpaint_radius, "algorithm": p.inpaint_algorithm},
+        "inpaint_soft": {"radius": p.inpaint_radius, "core": soft_core(p.face.pad), "feather": p.soft_feather,
+                         "fill_side": p.soft_fill_side, "grain": p.soft_grain},
     }
     if "replace" in {p.method, *p.methods.values()}:
         opts["replace"] = {"pool": lfw_pool(k=p.replace_k)}
@@ -183,6 +190,8 @@ def _with_rng(
                 "dp_pixelate needs options['dp_pixelate'] (block, epsilon, neighbourhood) and an rng"
             )
         opts["dp_pixelate"] = {**opts["dp_pixelate"], "rng": rng}
+    if "inpaint_soft" in used and rng is not None:  # the grain: a per-image pattern, not one for all
+        opts["inpaint_soft"] = {**opts.get("inpaint_soft", {}), "rng": rng}
     if "replace" in used and "pool" not in opts.get("replace", {}):
         raise InvalidInputError("replace needs options['replace']['pool'] (a k-Same FacePool)")
     return opts

@@ -1,4 +1,5 @@
-"""Obfuscate rectangular regions of an image: pixelate, blur, mask, dp_pixelate, inpaint or replace.
+"""Obfuscate rectangular regions of an image: pixelate, blur, mask, dp_pixelate, inpaint (hard-edged or
+soft: elliptical, feathered, re-textured) or replace.
 
 Always on a copy; pixels outside the boxes never change.
 
@@ -203,6 +204,135 @@ def inpaint_regions(image: Image, boxes: Boxes, *, radius: int = 3, algorithm: s
     return out
 
 
+def soft_core(pad: float) -> float:
+    """The normalised radius (1 = the ellipse inscribed in a padded box) that contains the whole detected
+    box for a detector pad of `pad` (its corners lie at √2 / (1 + 2·pad)), never below 1, plus 2 %."""
+    return max(1.0, 2**0.5 / (1 + 2 * pad)) * 1.02
+
+
+def _soft_alpha(box: NDArray[np.int64], *, width: int, height: int, core: float, feather: float) -> NDArray[np.float64]:
+    """(h, w) weight of the fill over one box: 1 inside the ellipse of normalised radius `core`, falling
+    smoothly to 0 at `core + feather`. A box on the image border is open on that side (the face may go on
+    beyond it), so the weight there reaches the border at full strength."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    xs, ys = np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5
+    dx, dy = (xs - cx) / hw, (ys - cy) / hh
+    dx = np.where(((dx < 0) & (x0 == 0)) | ((dx > 0) & (x1 == width)), 0.0, dx)
+    dy = np.where(((dy < 0) & (y0 == 0)) | ((dy > 0) & (y1 == height)), 0.0, dy)
+    r = np.sqrt(dy[:, None] ** 2 + dx[None, :] ** 2)
+    t = np.clip((core + feather - r) / feather, 0.0, 1.0) if feather > 0 else (r <= core).astype(np.float64)
+    return np.asarray(t * t * (3 - 2 * t), np.float64)  # smoothstep: no visible seam at either end
+
+
+def soft_inpaint_regions(
+    image: Image,
+    boxes: Boxes,
+    *,
+    core: float = 1.1,
+    feather: float = 0.25,
+    fill_side: int = 12,
+    grain: float = 1.0,
+    radius: int = 3,
+    rng: np.random.Generator | None = None,
+    avoid: Boxes | None = None,
+) -> Image:
+    """Return a copy of `image` with an elliptical, feathered, re-textured fill over each (face) box.
+
+    Telea inpainting of a large rectangle smears its border inwards into a diamond with a hard outline.
+    Here each box gets an ellipse (normalised radius `core`, 1 = inscribed in the box; `soft_core(pad)`
+    contains the whole detected box) whose edge fades out over `feather` into the original pixels; the
+    fill is inpainted at a reduced scale (the box's short side brought down to `fill_side` pixels, then
+    smoothly upscaled), so it is a soft continuation of the surroundings, and re-textured with grey noise
+    of the surroundings' own high-frequency strength (× `grain`), so it does not look airbrushed.
+
+    Nothing from inside an ellipse survives: the inpainting reads only pixels the output still shows (any
+    reduced-scale pixel whose footprint touches a weighted pixel counts as unknown), and inside the core
+    the output is the fill alone. Box corners outside the ellipse and its fade keep their pixels, and
+    pixels outside the boxes never change.
+
+    Args:
+        image: (H, W, 3) uint8.
+        boxes: (N, 4) int64 [x0, y0, x1, y1] in pixels, inside the image.
+        core: normalised radius of full replacement, >= 1.
+        feather: width of the fade beyond `core`, in normalised radius, in [0, 1].
+        fill_side: short side, in pixels, the fill is inpainted at (>= 4); larger boxes are inpainted
+            downscaled to it.
+        grain: noise strength relative to the surroundings' high-pass standard deviation, >= 0.
+        radius: Telea neighbourhood radius at the reduced scale, >= 1.
+        rng: the grain's noise source (None: a fixed one; the grain protects nothing, it only looks).
+        avoid: (M, 4) further boxes the fill must not read (other sensitive boxes not yet obfuscated).
+    Raises:
+        InvalidInputError: bad image, boxes or options.
+    """
+    out = check_image(image).copy()
+    if not (core >= 1 and 0 <= feather <= 1 and fill_side >= 4 and grain >= 0 and radius >= 1):
+        raise InvalidInputError(
+            f"inpaint_soft: need core >= 1, feather in [0, 1], fill_side >= 4, grain >= 0, radius >= 1; got "
+            f"{core}, {feather}, {fill_side}, {grain}, {radius}"
+        )
+    b = check_boxes(boxes, image=image)
+    h, w = image.shape[:2]
+    alpha = np.zeros((h, w), np.float64)
+    for box in b:
+        x0, y0, x1, y1 = box
+        sub = alpha[y0:y1, x0:x1]
+        np.maximum(sub, _soft_alpha(box, width=w, height=h, core=core, feather=feather), out=sub)
+    hidden = alpha > 0  # every pixel the fill touches: never a source of the fill
+    for x0, y0, x1, y1 in check_boxes(avoid, image=image, name="avoid") if avoid is not None else ():
+        hidden[y0:y1, x0:x1] = True
+    gen = rng if rng is not None else np.random.default_rng(0)
+    for x0, y0, x1, y1 in b:
+        bw, bh = x1 - x0, y1 - y0
+        cx0, cy0, cx1, cy1 = max(0, x0 - bw // 2), max(0, y0 - bh // 2), min(w, x1 + bw // 2), min(h, y1 + bh // 2)
+        crop, hid = image[cy0:cy1, cx0:cx1], hidden[cy0:cy1, cx0:cx1]
+        fill = _soft_fill(crop, hid, scale=min(1.0, fill_side / min(bw, bh)), radius=radius)
+        fill = _grain(fill, crop, hid, grain=grain, rng=gen)
+        a = alpha[y0:y1, x0:x1, None]
+        fx0, fy0 = x0 - cx0, y0 - cy0
+        blended = a * fill[fy0 : fy0 + bh, fx0 : fx0 + bw] + (1 - a) * image[y0:y1, x0:x1].astype(np.float64)
+        region = out[y0:y1, x0:x1]
+        take = alpha[y0:y1, x0:x1] > 0
+        region[take] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)[take]
+    return out
+
+
+def _soft_fill(crop: Image, hidden: NDArray[np.bool_], *, scale: float, radius: int) -> NDArray[np.float64]:
+    """The crop's `hidden` pixels inpainted from the others at `scale`, upscaled smoothly (float, crop size)."""
+    ch, cw = hidden.shape
+    sw, sh = max(2, round(cw * scale)), max(2, round(ch * scale))
+    small = cv2.resize(np.ascontiguousarray(crop), (sw, sh), interpolation=cv2.INTER_AREA)
+    # a reduced pixel whose footprint touches a hidden pixel is unknown (INTER_AREA mixes footprints), and
+    # so is one more ring of them: weights too small for the mask's float sum still reach the image's
+    small_hidden = cv2.resize(hidden.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    small_hidden = cv2.dilate(small_hidden.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if small_hidden.all():  # the box is the whole picture (a portrait): nothing to continue, a plain grey
+        return np.full((ch, cw, 3), 128.0)
+    small = np.where(small_hidden[..., None], 0, small).astype(np.uint8)  # hidden content never enters
+    filled = cv2.inpaint(small, small_hidden.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
+    big = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC).astype(np.float64)
+    sigma = max(0.5, 0.5 / scale)  # soften the upscaled cells
+    return np.asarray(cv2.GaussianBlur(big, (0, 0), sigma), np.float64)
+
+
+def _grain(
+    fill: NDArray[np.float64], crop: Image, hidden: NDArray[np.bool_], *, grain: float, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """`fill` plus grey noise as strong as the visible surroundings' high-pass (robust std) × `grain`."""
+    if grain == 0:
+        return fill
+    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY).astype(np.float64)
+    high = grey - cv2.GaussianBlur(grey, (9, 9), 1.5)  # a 9 × 9 kernel: it reaches 4 px
+    near = cv2.dilate(hidden.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    seen = high[~near]  # the high-pass of visible pixels only: it never reads a hidden one
+    strength = 1.4826 * float(np.median(np.abs(seen - np.median(seen)))) * grain if seen.size else 0.0
+    if strength <= 0:
+        return fill
+    noise = np.asarray(cv2.GaussianBlur(rng.standard_normal(hidden.shape), (0, 0), 0.6), np.float64)
+    noise = noise * (strength / max(float(noise.std()), 1e-9))
+    return fill + noise[..., None]
+
+
 def replace_regions(image: Image, boxes: Boxes, *, pool: FacePool) -> Image:
     """Return a copy of `image` with each (face) box replaced by its k-Same surrogate (see `replace.py`).
 
@@ -225,6 +355,7 @@ OBFUSCATORS: dict[str, Callable[..., Image]] = {
     "mask": mask_regions,
     "dp_pixelate": dp_pixelate_regions,
     "inpaint": inpaint_regions,
+    "inpaint_soft": soft_inpaint_regions,
     "replace": replace_regions,
 }
 

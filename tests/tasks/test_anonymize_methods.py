@@ -7,9 +7,17 @@ import pytest
 import skimage.data
 
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options, summarize
-from tasks.anonymize.obfuscate import dp_noise_scale, dp_pixelate_regions, inpaint_regions, replace_regions
+from tasks.anonymize.obfuscate import (
+    dp_noise_scale,
+    dp_pixelate_regions,
+    inpaint_regions,
+    replace_regions,
+    soft_core,
+    soft_inpaint_regions,
+)
 from tasks.anonymize.records import image_record, summarize_records
 from tasks.anonymize.replace import build_pool, lfw_pool, surrogate
+from tasks.boxes import pad_boxes
 from tasks.errors import InvalidInputError
 from tasks.params import AnonymizeParams
 from tasks.types import Detections
@@ -205,6 +213,87 @@ def test_verification_accepts_the_surrogate_face_but_not_a_real_one(pool) -> Non
     assert pixelated.image is None and pixelated.quarantine_reason == "sensitive content survived: 1 face"
 
 
+# --- inpaint_soft ----------------------------------------------------------------------------------
+
+
+def _soft_scene(seed: int, face: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A textured picture (skimage's astronaut, resized) and one face box padded as the detector pads it."""
+    import cv2
+
+    img = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
+    padded = pad_boxes(np.asarray([face], np.float64), pad=0.2, width=160, height=120)
+    return img, padded
+
+
+@pytest.mark.parametrize("face", [[60, 30, 100, 80], [0, 40, 36, 84], [120, 0, 160, 44], [10, 10, 130, 110]])
+def test_inpaint_soft_output_does_not_depend_on_the_detected_box(face: list[int]) -> None:
+    """Whatever the detected face box held (the core ellipse contains it, for the pad it was padded with),
+    the output is the same; pixels outside the padded box never change. Also at the image border."""
+    img, padded = _soft_scene(0, face)
+    other = img.copy()
+    x0, y0, x1, y1 = face
+    other[y0:y1, x0:x1] = np.random.default_rng(1).integers(0, 256, (y1 - y0, x1 - x0, 3), dtype=np.uint8)
+    kw = {"core": soft_core(0.2), "rng": np.random.default_rng(5)}
+    a = soft_inpaint_regions(img, padded, **kw)
+    b = soft_inpaint_regions(other, padded, **{**kw, "rng": np.random.default_rng(5)})
+    np.testing.assert_array_equal(a, b)
+    outside = np.ones(img.shape[:2], bool)
+    px0, py0, px1, py1 = padded[0]
+    outside[py0:py1, px0:px1] = False
+    np.testing.assert_array_equal(a[outside], img[outside])
+    assert (a[y0:y1, x0:x1] != img[y0:y1, x0:x1]).any()
+
+
+def test_inpaint_soft_keeps_the_box_corners_and_fades_its_edge() -> None:
+    """Unlike `inpaint`, the corners of the padded box keep their pixels and the change fades out: no outline."""
+    img = np.full((120, 160, 3), 255, np.uint8)
+    padded = np.array([[52, 20, 108, 90]])
+    img[20:90, 52:108] = 0  # a dark box on white: the fill is white, the kept corners dark
+    out = soft_inpaint_regions(img, padded, core=soft_core(0.2), feather=0.25, grain=0)
+    np.testing.assert_array_equal(out[20, 52], img[20, 52])  # corner: outside the ellipse and its fade
+    assert out[55, 80].min() > 200  # the centre: the white surroundings continued
+    diagonal = np.array([out[20 + i * 70 // 56, 52 + i, 0] for i in range(28)], int)
+    assert ((diagonal > 5) & (diagonal < 250)).sum() >= 3  # a gradual fade, not a step
+    assert (np.diff(diagonal) >= -2).all()  # rising from the dark corner to the white centre
+
+
+def test_inpaint_soft_never_reads_boxes_it_must_avoid() -> None:
+    img, padded = _soft_scene(0, [60, 30, 100, 80])
+    text = np.array([[20, 40, 55, 60]])  # a personal text line next to the face, obfuscated after it
+    other = img.copy()
+    other[40:60, 20:55] = 255
+    a = soft_inpaint_regions(img, padded, avoid=text, rng=np.random.default_rng(0))
+    b = soft_inpaint_regions(other, padded, avoid=text, rng=np.random.default_rng(0))
+    x0, y0, x1, y1 = padded[0]
+    np.testing.assert_array_equal(a[y0:y1, x0:x1], b[y0:y1, x0:x1])
+
+
+def test_inpaint_soft_is_for_faces_and_validates_its_options() -> None:
+    img = np.full((64, 64, 3), 100, np.uint8)
+    img[10:20, 10:40] = 0
+    result = anonymize_image(img, detectors={"t": Fixed([[8, 8, 42, 22]], "text")}, method="inpaint_soft",
+                             verify=False)  # fmt: skip
+    assert result.methods == ("inpaint",)  # a text line is removed whole, not under an ellipse
+    for bad in ({"core": 0.9}, {"feather": 1.5}, {"fill_side": 2}, {"grain": -1.0}, {"radius": 0}):
+        with pytest.raises(InvalidInputError, match="inpaint_soft"):
+            soft_inpaint_regions(img, np.array([[8, 8, 42, 22]]), **bad)
+    assert soft_core(0.2) == pytest.approx(2**0.5 / 1.4 * 1.02) and soft_core(0.5) == pytest.approx(1.02)
+
+
+def test_inpaint_soft_in_the_engine_hides_a_real_face() -> None:
+    """The default face method on a real face: re-detection by the face detector finds nothing."""
+    img, boxes = face_scene(np.random.default_rng(4), [48])
+    p = AnonymizeParams(targets=("face",))
+    from tasks.anonymize.detectors import build_detectors
+
+    det = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
+                          body=p.body.model_dump(), plate=p.plate.model_dump())  # fmt: skip
+    result = anonymize_image(img, detectors=det, method=p.method, methods=p.methods, options=obfuscation_options(p),
+                             rng=image_rng(0, "x"))  # fmt: skip
+    assert result.image is not None and result.methods == ("inpaint_soft",) and result.escalated == 0
+    assert len(det["face"](result.image)) == 0
+
+
 # --- per-category methods ------------------------------------------------------------------------
 
 
@@ -223,7 +312,7 @@ def test_each_category_gets_its_own_method() -> None:
 
 def test_params_keep_the_old_single_method_and_validate_the_mapping() -> None:
     p = AnonymizeParams(method="blur")
-    assert p.methods == {} and p.method == "blur"
+    assert p.methods == {"face": "inpaint_soft"} and p.method == "blur"  # faces: the default face method
     assert AnonymizeParams(methods={"text": "mask", "body": "blur"}).methods["body"] == "blur"
     with pytest.raises(ValueError, match="txt"):
         AnonymizeParams(methods={"txt": "mask"})

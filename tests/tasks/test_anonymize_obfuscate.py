@@ -17,6 +17,7 @@ OPTIONS = {
     "mask": {},
     "dp_pixelate": {"block": 4, "epsilon": 1.0, "neighbourhood": 1, "rng": np.random.default_rng(0)},
     "inpaint": {"radius": 3, "algorithm": "telea"},
+    "inpaint_soft": {"radius": 3, "rng": np.random.default_rng(0)},
     "replace": {"pool": lfw_pool(k=10)},
 }
 # Methods that smooth the box (its std at least halves on noise); dp_pixelate adds noise, replace draws a face.
