@@ -31,10 +31,10 @@ from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
 from tasks.auditors import dlib_cnn_detector, dlib_hog_detector
 from tasks.params import AnonymizeParams
-from tests.real_photos import _OBJECTS, _STREET, GT_PATH, default_cache, fetch_opencv_doc, load_image
+from tests.real_photos import GT_PATH, OBJECTS, STREET, default_cache, fetch_opencv_doc, load_image
 
 REPO = Path(__file__).resolve().parents[1]
-NO_PEOPLE = tuple(s for s in _STREET + _OBJECTS if s != "data/licenseplate_motion.jpg")  # a car park: people
+NO_PEOPLE = tuple(s for s in STREET + OBJECTS if s != "data/licenseplate_motion.jpg")  # a car park: people
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ VIDEO = "data/vtest.avi"
 
 # Sources: a path relative to the examples folder, "skimage:<name>", or "data/vtest.avi#frame=<n>".
 # Only real photographs: no synthetic chart, chessboard, logo, render or painting.
-_PEOPLE = (
+PEOPLE = (
     "data/messi5.jpg",
     "data/basketball1.png",
     "data/basketball2.png",
@@ -44,7 +44,7 @@ _PEOPLE = (
     "skimage:camera",
     "text/scenetext01.jpg",
 )
-_STREET = (
+STREET = (
     "text/scenetext02.jpg",
     "text/scenetext03.jpg",
     "text/scenetext04.jpg",
@@ -60,7 +60,7 @@ _STREET = (
     "data/graf1.png",
     "data/graf3.png",
 )
-_OBJECTS = (
+OBJECTS = (
     "data/fruits.jpg",
     "data/baboon.jpg",
     "data/apple.jpg",
@@ -243,9 +243,9 @@ def build_labelled_folder(
         raise ValueError(f"need n_frames >= 0 and max_images >= {len(LABELS)}, got {n_frames}, {max_images}")
     frame_sources = _frame_sources(examples, n_frames) if n_frames else []
     plan = {
-        "people": _available(examples, _PEOPLE) + frame_sources,
-        "street": _available(examples, _STREET),
-        "objects": _available(examples, _OBJECTS),
+        "people": _available(examples, PEOPLE) + frame_sources,
+        "street": _available(examples, STREET),
+        "objects": _available(examples, OBJECTS),
     }
     if max_images is not None:
         share = [max_images // len(LABELS) + (i < max_images % len(LABELS)) for i in range(len(LABELS))]
