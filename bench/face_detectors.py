@@ -6,7 +6,13 @@ process with one thread per model (as in a pool worker), warm. Image sets:
 - `builtin 256 seed 7`: the same generator, another seed: images no choice was made on;
 - `composites 640x480`: `bench.anonymize_throughput`'s scenes (faces 32-91 px), JPEG q95;
 - `real photos`: the hand-labelled faces of `tests/data/real_photos_gt.json` (opencv-doc + skimage),
-  fetched at run time (skipped with the reason when unavailable).
+  fetched at run time (skipped with the reason when unavailable);
+- `real photos x2 x3`: the same photos upscaled (cubic): faces of 72-258 px, the regime of
+  `verify_large`;
+- `builtin 512 large faces seed 99`: the generator with faces of 96-200 px (LFW faces upscaled: blurry);
+- `face-free photos`: the opencv-doc street and object photos of `bench.real_photos` (no labelled face;
+  graf3's graffiti has painted faces, scenetext03 a ~13 px passer-by) and scikit-image's face-free
+  photos: every box counts as false; `% px` is the share of pixels inside the padded boxes.
 
 Recall: the share of ground-truth faces covered >= 70 % by the detector's padded boxes. False boxes: boxes
 lying < 30 % on any ground-truth face, per image (on the builtin sets the ground truth marks every face).
@@ -18,7 +24,7 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,8 @@ from tasks.params import FaceDetectorParams
 REPO = Path(__file__).resolve().parents[1]
 CAP = 640 * 640  # max_pixels of the capped rows
 CONFIGS: dict[str, dict[str, Any]] = {
-    "centerface + alt2@2 + default@1.5 (old default)": {},
+    "default: centerface + alt2@2 + default@1.5": {},
+    "default with verify_large 0 (before)": {"verify_large": 0.0},
     "yunet@2": {"centerface": False, "yunet": 2.0, "cascades": {}},
     "yunet@2 + default@1.5": {"centerface": False, "yunet": 2.0, "cascades": {"default": 1.5}},
     "yunet@2 + alt2@2": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}},
@@ -46,8 +53,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
 Example = tuple[NDArray[np.uint8], NDArray[np.int64]]  # RGB image, (N, 4) ground-truth face boxes
 
 
-def builtin(n: int, seed: int) -> Iterator[Example]:
-    for s in generate_builtin(n_images=n, image_size=256, max_faces=3, face_size=(24, 72), seed=seed):
+def builtin(n: int, seed: int, *, size: int = 256, faces: tuple[int, int] = (24, 72)) -> Iterator[Example]:
+    for s in generate_builtin(n_images=n, image_size=size, max_faces=3, face_size=faces, seed=seed):
         faces = [a.box for a in s.annotations if a.category == "face"]
         yield s.image, np.asarray(faces, np.int64).reshape(-1, 4)
 
@@ -75,6 +82,46 @@ def real_photos() -> list[Example] | str:
     return out
 
 
+SKIMAGE_FREE = ("coffee", "chelsea", "rocket", "stereo_motorcycle", "brick", "grass", "gravel",
+                "hubble_deep_field", "coins", "moon", "page", "text", "horse", "logo", "retina",
+                "immunohistochemistry", "colorwheel", "cell", "clock")  # fmt: skip
+
+
+def upscaled(examples: list[Example] | str, factors: tuple[float, ...]) -> list[Example] | str:
+    if isinstance(examples, str):
+        return examples
+    return [
+        (np.asarray(cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC), np.uint8), np.round(g * f).astype(np.int64))
+        for f in factors for im, g in examples
+    ]  # fmt: skip
+
+
+def face_free() -> list[Example] | str:
+    import skimage.data
+
+    sys.path.insert(0, str(REPO))
+    from bench.real_photos import NO_PEOPLE
+    from tests.real_photos import RealPhotosUnavailable, default_cache, fetch_opencv_doc, load_image
+
+    out: list[Example] = []
+    none = np.zeros((0, 4), np.int64)
+    try:
+        examples = fetch_opencv_doc(default_cache())
+    except RealPhotosUnavailable as err:
+        return str(err)
+    for source in NO_PEOPLE:
+        image = load_image(examples, source)
+        out.append((np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)), none))
+    for name in SKIMAGE_FREE:
+        loaded = getattr(skimage.data, name)()
+        im = np.asarray(loaded[0] if isinstance(loaded, tuple) else loaded)  # stereo_motorcycle: (left, right, disp)
+        if im.dtype != np.uint8:
+            im = (255 * im.astype(np.float64) / max(1.0, float(im.max()))).astype(np.uint8) if im.max() > 1 else (255 * im).astype(np.uint8)
+        im = np.stack([im] * 3, -1) if im.ndim == 2 else im[..., :3]
+        out.append((np.ascontiguousarray(im), none))
+    return out
+
+
 def false_boxes(boxes: NDArray[np.int64], faces: NDArray[np.int64]) -> int:
     """Boxes lying < 30 % (of their own area) on every ground-truth face."""
     if not len(boxes):
@@ -87,47 +134,62 @@ def false_boxes(boxes: NDArray[np.int64], faces: NDArray[np.int64]) -> int:
     return int(((inter / area[:, None]).max(axis=1) < 0.3).sum())
 
 
-def score(detector: FaceDetector, examples: list[Example]) -> tuple[float, int, float, float]:
-    """(recall, faces, false boxes per image, ms per image)."""
+def score(detector: FaceDetector, examples: list[Example]) -> tuple[float, int, float, float, float]:
+    """(recall, faces, false boxes per image, ms per image, mean share of pixels inside the boxes)."""
     detector(examples[0][0])  # load the models
     covered = total = false = 0
-    seconds = 0.0
+    seconds = area = 0.0
     for image, faces in examples:
         t0 = time.perf_counter()
         boxes = detector(image).boxes
         seconds += time.perf_counter() - t0
         c, n = redaction_recall({"face": faces}, boxes, image_shape=image.shape[:2])["face"]
         covered, total, false = covered + c, total + n, false + false_boxes(boxes, faces)
-    return covered / max(total, 1), total, false / len(examples), 1000 * seconds / len(examples)
+        inside = np.zeros(image.shape[:2], bool)
+        for x0, y0, x1, y1 in np.asarray(boxes, np.int64).reshape(-1, 4):
+            inside[y0:y1, x0:x1] = True
+        area += float(inside.mean())
+    n_img = len(examples)
+    return covered / max(total, 1), total, false / n_img, 1000 * seconds / n_img, 100 * area / n_img
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.face_detectors", description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=300, help="builtin images per seed")
     ap.add_argument("--composites", type=int, default=40, help="640x480 composites")
+    ap.add_argument("--large", type=int, default=60, help="builtin 512 px images with large faces")
     ap.add_argument("--configs", default="", help="comma-separated row names (default: all)")
+    ap.add_argument("--sets", default="", help="comma-separated set names (default: all)")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
-    sets: dict[str, list[Example] | str] = {
-        "builtin 256 seed 1234": list(builtin(args.images, 1234)),
-        "builtin 256 seed 7": list(builtin(args.images, 7)),
-        "composites 640x480": composites(args.composites),
-        "real photos": real_photos(),
+    makers: dict[str, Callable[[], list[Example] | str]] = {
+        "builtin 256 seed 1234": lambda: list(builtin(args.images, 1234)),
+        "builtin 256 seed 7": lambda: list(builtin(args.images, 7)),
+        "builtin 512 large faces seed 99": lambda: list(builtin(args.large, 99, size=512, faces=(96, 200))),
+        "composites 640x480": lambda: composites(args.composites),
+        "real photos": real_photos,
+        "real photos x2 x3": lambda: upscaled(real_photos(), (2.0, 3.0)),
+        "face-free photos": face_free,
     }
+    wanted = [s for s in args.sets.split(",") if s] or list(makers)
+    unknown = sorted(set(wanted) - set(makers))
+    if unknown:
+        ap.error(f"unknown sets {unknown}; known: {list(makers)}")
+    sets = {name: makers[name]() for name in wanted}
     chosen = [c for c in args.configs.split(",") if c] or list(CONFIGS)
     print(f"face detectors, 1 thread per model; capped rows: max_pixels {CAP}")
     for name, examples in sets.items():
         if isinstance(examples, str):
             print(f"\n{name}: skipped: {examples}")
             continue
-        print(f"\n{name} ({len(examples)} images): {'detector set':52} {'recall':>7} {'false/img':>9} {'ms/img':>7}")
+        print(f"\n{name} ({len(examples)} images): {'detector set':52} {'recall':>7} {'false/img':>9} {'ms/img':>7} {'% px':>6}")
         capped = any(im.shape[0] * im.shape[1] * 4 > CAP for im, _ in examples)  # else the cap changes nothing
         for config in chosen:
             for cap in (0, CAP) if capped else (0,):
                 params = FaceDetectorParams(**{**CONFIGS[config], "max_pixels": cap}).model_dump()
-                recall, total, false, ms = score(FaceDetector(**params), examples)
+                recall, total, false, ms, px = score(FaceDetector(**params), examples)
                 label = config + (" cap" if cap else "")
-                print(f"{'':14}{label:52} {recall:7.4f} {false:9.3f} {ms:7.1f}   (of {total} faces)", flush=True)
+                print(f"{'':14}{label:52} {recall:7.4f} {false:9.3f} {ms:7.1f} {px:6.2f}   (of {total} faces)", flush=True)
 
 
 if __name__ == "__main__":

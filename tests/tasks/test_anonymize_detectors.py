@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import pickle
 
+import cv2
 import numpy as np
 import pytest
 
 from tasks.anonymize.detectors import DETECTORS, FaceDetector, OcrTextDetector, build_detectors
+from tasks.anonymize.detectors.face import LARGE_FACE_PX
 from tasks.anonymize.engine import anonymize_image
 from tasks.anonymize.obfuscate import pixelate_regions
 from tasks.errors import InvalidInputError
@@ -122,6 +124,32 @@ def test_face_detector_rejects_bad_second_look_options() -> None:
         FaceDetector(verify=1.0)
     with pytest.raises(InvalidInputError, match="verify_skip"):
         FaceDetector(verify_skip=0)
+    with pytest.raises(InvalidInputError, match="verify_large"):
+        FaceDetector(verify_large=1.0)
+
+
+def test_large_candidates_get_the_stricter_second_look_threshold() -> None:
+    """verify_large applies from LARGE_FACE_PX on the longer side, never below `verify`; 0 (the default) is off."""
+    strict = FaceDetector(verify=0.07, verify_large=0.2)
+    small, large, tall = (np.array(b, np.float64) for b in ([0, 0, 95, 60, 0.4], [0, 0, 96, 60, 0.4], [0, 0, 30, 120, 0.4]))
+    assert strict.verify_for(small) == 0.07
+    assert strict.verify_for(large) == strict.verify_for(tall) == 0.2
+    assert FaceDetector(verify=0.3, verify_large=0.2).verify_for(large) == 0.3
+    assert FaceDetector().verify_for(large) == FaceDetector().verify
+
+
+def test_verify_large_drops_a_large_texture_candidate_and_keeps_a_large_face(face_scenes: list) -> None:
+    """A large face (a builtin face upscaled 4x: ~100-300 px) still passes the stricter look; a large box on
+    the builtin background (no face) scores under it."""
+    strict = FaceDetector(verify_large=0.2)
+    img, boxes = face_scenes[0]
+    big = np.asarray(cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC), np.uint8)
+    face = np.r_[boxes[0].astype(np.float64) * 4, 1.0]
+    assert face[2] - face[0] >= LARGE_FACE_PX
+    assert strict.second_look(big, face) >= strict.verify_for(face)
+    empty = np.asarray(cv2.resize(face_scene(np.random.default_rng(3), [])[0], None, fx=4, fy=4), np.uint8)
+    texture = np.array([100.0, 100.0, 300.0, 300.0, 1.0])
+    assert strict.second_look(empty, texture) < strict.verify_for(texture)
 
 
 @pytest.fixture(scope="module")

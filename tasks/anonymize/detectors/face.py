@@ -32,6 +32,9 @@ DEFAULT_CASCADES: dict[str, float] = {"alt2": 2.0, "default": 1.5}
 # Second look: a candidate's box grown by this fraction per side, resized so the face is this many pixels.
 _VERIFY_GROW = 0.25
 _VERIFY_FACE_PX = 48
+# Candidates at least this large are shrunk for the second look: CenterFace sees the face sharp, so a
+# real one scores high and the stricter `verify_large` applies.
+LARGE_FACE_PX = 2 * _VERIFY_FACE_PX
 # A cascade hit's score is hits / (hits + this): 0.5 at 3 overlapping windows, whatever minNeighbors is.
 _CASCADE_SCORE_HITS = 3
 
@@ -94,6 +97,7 @@ class FaceDetector:
         cascade_neighbors: int = 1,
         verify: float = 0.07,
         verify_skip: float = 0.5,
+        verify_large: float = 0.0,
         min_face: int = 20,
         threads: int = 1,
         centerface: bool = True,
@@ -111,6 +115,9 @@ class FaceDetector:
                 windows (higher: fewer false positives, fewer small faces).
             verify: the second look's CenterFace threshold in [0, 1); 0 keeps every candidate unchecked.
             verify_skip: CenterFace candidates scoring at least this at native resolution skip the second look.
+            verify_large: the second look's threshold for candidates >= `LARGE_FACE_PX` on their longer
+                side (max(verify, verify_large) applies). Shrunk to 48 px, a real face is sharp and scores
+                high; textures the cascades take for large faces (graffiti, facades) score low.
             min_face: smallest face side searched by the cascades, in original pixels.
             threads: onnxruntime (and YuNet's OpenMP) threads.
             centerface: run CenterFace at native resolution as a member (its second looks run either way).
@@ -122,7 +129,7 @@ class FaceDetector:
         cascades = dict(DEFAULT_CASCADES if cascades is None else cascades)
         unknown = sorted(set(cascades) - set(FACE_CASCADES))
         if (
-            not (0 < threshold < 1 and pad >= 0 and min_face >= 8 and 0 <= verify < 1 and 0 < verify_skip <= 1)
+            not (0 < threshold < 1 and pad >= 0 and min_face >= 8 and 0 <= verify < 1 and 0 < verify_skip <= 1 and 0 <= verify_large < 1)
             or unknown
             or any(u < 1 for u in cascades.values())
             or not (yunet == 0 or 1 <= yunet <= 4)
@@ -132,11 +139,12 @@ class FaceDetector:
             raise InvalidInputError(
                 f"face detector: bad options threshold={threshold}, pad={pad}, cascades={cascades} "
                 f"(known: {sorted(FACE_CASCADES)}, upscale >= 1), verify={verify}, verify_skip={verify_skip}, "
+                f"verify_large={verify_large}, "
                 f"min_face={min_face}, yunet={yunet} (0 or 1-4), max_pixels={max_pixels}, and at least one member"
             )
         self.threshold, self.pad, self.cascades = threshold, pad, cascades
         self.cascade_neighbors, self.min_face, self.threads = cascade_neighbors, min_face, threads
-        self.verify, self.verify_skip = verify, verify_skip
+        self.verify, self.verify_skip, self.verify_large = verify, verify_skip, verify_large
         self.centerface, self.yunet, self.max_pixels = centerface, float(yunet), max_pixels
         self._sess: Any = None
         self._haar: dict[str, Any] = {}
@@ -192,6 +200,8 @@ class FaceDetector:
     def second_look(self, image: Image, box: NDArray[np.float64]) -> float:
         """CenterFace's best score for a face centred in `box` ([x0, y0, x1, y1]), on a crop around it
         upscaled (or shrunk) so that the face is `_VERIFY_FACE_PX` pixels; 0.0 when it sees none."""
+        if self._sess is None:
+            self._load()
         x0, y0, x1, y1 = (float(v) for v in box[:4])
         w, h = x1 - x0, y1 - y0
         height, width = image.shape[:2]
@@ -218,10 +228,16 @@ class FaceDetector:
     def _checked(self, image: Image, dets: NDArray[np.float64], *, trusted: float | None) -> NDArray[np.float64]:
         """The candidates that pass the second look; those scoring >= `trusted` (if given) pass unchecked."""
         keep = np.array(
-            [(trusted is not None and d[4] >= trusted) or self.second_look(image, d) >= self.verify for d in dets],
+            [(trusted is not None and d[4] >= trusted) or self.second_look(image, d) >= self.verify_for(d) for d in dets],
             dtype=bool,
         )
         return dets[keep] if len(dets) else dets
+
+    def verify_for(self, box: NDArray[np.float64]) -> float:
+        """The second look's threshold for a candidate [x0, y0, x1, y1, ...]: `verify`, or at least
+        `verify_large` when its longer side is >= `LARGE_FACE_PX`."""
+        side = max(float(box[2] - box[0]), float(box[3] - box[1]))
+        return max(self.verify, self.verify_large) if side >= LARGE_FACE_PX else self.verify
 
     def members(self) -> list[str]:
         """The members in `candidates` order: "centerface", "yunet", then each cascade's name."""
