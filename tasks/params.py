@@ -131,7 +131,8 @@ class FaceDetectorParams(_Section):
     verify: float = Field(0.07, ge=0, lt=1)  # 0: no second look, every candidate is redacted
     verify_skip: float = Field(0.5, gt=0, le=1)  # CenterFace / YuNet hits scoring >= this skip it
     # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp): cascade hits on
-    # graffiti and facades score 0.13-0.16, real faces (opencv-doc, x1-x4) >= 0.73 (README: face-free photos)
+    # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp); 0: off. 0.2 drops
+    # cascade boxes on graffiti/facades (0.13-0.16; 0.39 stays) but lost 1 of 94 blurry large faces (README)
     verify_large: float = Field(0.0, ge=0, lt=1)
     centerface: bool = True  # CenterFace at native resolution as a member (it always makes the second looks)
     yunet: float = Field(0.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
