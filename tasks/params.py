@@ -130,7 +130,6 @@ class FaceDetectorParams(_Section):
     # second look: CenterFace on a crop around each candidate, the face upscaled to 48 px; kept at >= verify
     verify: float = Field(0.07, ge=0, lt=1)  # 0: no second look, every candidate is redacted
     verify_skip: float = Field(0.5, gt=0, le=1)  # CenterFace / YuNet hits scoring >= this skip it
-    # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp): cascade hits on
     # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp); 0: off. 0.2 drops
     # cascade boxes on graffiti/facades (0.13-0.16; 0.39 stays) but lost 1 of 94 blurry large faces (README)
     verify_large: float = Field(0.0, ge=0, lt=1)
