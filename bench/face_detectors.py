@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 CAP = 640 * 640  # max_pixels of the capped rows
 CONFIGS: dict[str, dict[str, Any]] = {
     "default: centerface + alt2@2 + default@1.5": {},
-    "default with verify_large 0 (before)": {"verify_large": 0.0},
+    "default + verify_large 0.2": {"verify_large": 0.2},
     "yunet@2": {"centerface": False, "yunet": 2.0, "cascades": {}},
     "yunet@2 + default@1.5": {"centerface": False, "yunet": 2.0, "cascades": {"default": 1.5}},
     "yunet@2 + alt2@2": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}},
@@ -65,6 +65,11 @@ def composites(n: int) -> list[Example]:
         return [(decode_image(f.read_bytes(), name=f.name), g) for f, g in zip(files, faces, strict=True)]
 
 
+def _to_rgb(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """An OpenCV-decoded (BGR or grey) image as contiguous RGB."""
+    return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB))
+
+
 def real_photos() -> list[Example] | str:
     sys.path.insert(0, str(REPO))
     from tests.real_photos import RealPhotosUnavailable, default_cache, fetch_opencv_doc, load_gt, load_image
@@ -76,9 +81,7 @@ def real_photos() -> list[Example] | str:
     out = []
     for entry in load_gt()["images"]:
         faces = [b["bbox"] for b in entry["boxes"] if b["category"] == "face"]
-        image = load_image(examples, entry["file"])
-        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
-        out.append((np.ascontiguousarray(rgb), np.asarray(faces, np.int64).reshape(-1, 4)))
+        out.append((_to_rgb(load_image(examples, entry["file"])), np.asarray(faces, np.int64).reshape(-1, 4)))
     return out
 
 
@@ -109,9 +112,7 @@ def face_free() -> list[Example] | str:
         examples = fetch_opencv_doc(default_cache())
     except RealPhotosUnavailable as err:
         return str(err)
-    for source in NO_PEOPLE:
-        image = load_image(examples, source)
-        out.append((np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)), none))
+    out += [(_to_rgb(load_image(examples, source)), none) for source in NO_PEOPLE]
     for name in SKIMAGE_FREE:
         loaded = getattr(skimage.data, name)()
         im = np.asarray(loaded[0] if isinstance(loaded, tuple) else loaded)  # stereo_motorcycle: (left, right, disp)
