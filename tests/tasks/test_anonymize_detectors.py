@@ -290,6 +290,18 @@ def test_a_short_fragment_beside_a_phone_is_redacted_the_placard_digit_kept() ->
     assert plate.boxes[:, 1].min() <= 190 - 0.3 * 20
 
 
+def test_detect_and_keep_reports_the_ordinary_lines_it_leaves() -> None:
+    img = np.zeros((256, 256, 3), np.uint8)
+    boxes = [[10, 20, 120, 40], [10, 60, 120, 80], [180, 70, 216, 126]]
+    redact, kept = _FakeRead(boxes, ["Sports Centre", "Wiveniioe Fark", "7"], line_scale=0).detect_and_keep(img)
+    assert redact.text == ("Wiveniioe Fark",)
+    assert kept.text == ("Sports Centre",) and kept.category == ("text",)  # the lone digit is no line
+    np.testing.assert_array_equal(kept.boxes, [[10, 20, 120, 40]])  # unpadded
+    everything = _FakeRead(boxes, ["Sports Centre", "Wiveniioe Fark", "7"], line_scale=0)
+    everything.policy = "all"
+    assert len(everything.detect_and_keep(img)[1]) == 0  # nothing is kept under "all"
+
+
 def _quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.anonymize.engine import AnonymizedImage, anonymize_image, summarize
+from tasks.anonymize.engine import AnonymizedImage, alike, anonymize_image, drop_rereads, summarize
 from tasks.errors import AnonymizationError
 from tasks.types import Detections
 
@@ -105,6 +105,56 @@ def test_new_detection_after_pixelation_is_escalated_to_mask(image: np.ndarray) 
     assert result.quarantine_reason is None and result.image is not None
     assert result.escalated == 2  # the residual box and the earlier box it overlaps
     assert (result.image[10:40, 10:40] == 0).all()
+
+
+def _texts(rows: list[tuple[list[int], str, str]]) -> Detections:
+    boxes = np.asarray([r[0] for r in rows], np.int64).reshape(-1, 4)
+    return Detections(boxes, np.ones(len(rows), np.float32), tuple(r[1] for r in rows), tuple(r[2] for r in rows))
+
+
+def test_a_damaged_reread_of_a_kept_line_is_no_residual() -> None:
+    kept = _texts([([10, 10, 110, 30], "text", "Sports Centre"), ([10, 60, 110, 80], "text", "copy centre")])
+    residual = _texts([
+        ([8, 12, 112, 34], "text", "SportsCantra"),  # the kept line, bitten by a redaction below it
+        ([12, 58, 100, 82], "text", "centi"),  # a piece of the other one
+        ([8, 12, 112, 34], "text", "Jane Doe"),  # unlike the kept line: new content
+        ([8, 12, 112, 34], "text", "Sports 0123 456789"),  # a pattern recogniser fires (phone)
+        ([8, 12, 112, 34], "face", ""),  # never a re-read
+        ([10, 100, 110, 120], "text", "Sports Centre"),  # alike, but where no line was kept
+        ([8, 12, 112, 34], "plate", "SP0RTS1"),
+    ])  # fmt: skip
+    left = drop_rereads(residual, kept)
+    assert left.text == ("Jane Doe", "Sports 0123 456789", "", "Sports Centre", "SP0RTS1")
+    assert drop_rereads(residual, Detections.empty()) is residual
+    assert alike("sportscantra", "sportscentre") > 0.8 and alike("centi", "copycentre") == 0.8
+    assert alike("janedoe", "sportscentre") < 0.5
+
+
+def test_verification_ignores_a_kept_line_the_redaction_damaged(image: np.ndarray) -> None:
+    """The first pass keeps an ordinary line next to a personal one; redacting the personal one damages
+    it, and the verification reads it as an unknown word: the image is written without escalation. A
+    re-read unlike the kept line is escalated as before."""
+
+    class Ocr:
+        def __init__(self, reread: str) -> None:
+            self.reread, self.calls = reread, 0
+
+        def detect_and_keep(self, img: np.ndarray) -> tuple[Detections, Detections]:
+            self.calls += 1
+            if self.calls == 1:
+                return _texts([([10, 30, 60, 45], "text", "Wiveniioe Fark")]), _texts(
+                    [([10, 10, 60, 28], "text", "Sports Centre")]
+                )
+            return _texts([([10, 10, 60, 30], "text", self.reread)]), Detections.empty()
+
+        def __call__(self, img: np.ndarray) -> Detections:
+            return self.detect_and_keep(img)[0]
+
+    damaged = run(image, text=Ocr("SportsCantra"))
+    assert damaged.image is not None and damaged.escalated == 0
+    assert (damaged.image[10:28, 10:60] == image[10:28, 10:60]).all()
+    other = run(image, text=Ocr("Jane Doe"))
+    assert other.escalated > 0  # new content where the kept line was: masked (and fires again: quarantined)
 
 
 def test_nothing_found_skips_verification(image: np.ndarray) -> None:

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from tasks.anonymize.detectors.common import (
     BACKEND_ERRORS,
 )
-from tasks.anonymize.pii import TextClass, classify_texts, text_lines
+from tasks.anonymize.pii import TextClass, classify_texts, is_fragment, text_lines
 from tasks.boxes import pad_boxes
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections, Image, check_image
@@ -255,7 +255,27 @@ class OcrTextDetector:
             InvalidInputError: not an (H, W, 3) uint8 array.
             AnonymizationError: onnxruntime or OpenCV failed.
         """
+        return self.detect_and_keep(image)[0]
+
+    def detect_and_keep(self, image: Image) -> tuple[Detections, Detections]:
+        """`self(image)`, and the text lines it keeps: (to redact, kept).
+
+        Kept lines are those the policy judged non-personal (`classify_texts` says "nonpii", fragments of
+        <= 2 alphanumerics left out), with their unpadded boxes and strings; empty under policy "all".
+        The engine's verification uses them to tell a damaged re-read of a kept line from new content.
+
+        Raises:
+            InvalidInputError, AnonymizationError: as `__call__`.
+        """
         boxes, texts, scores, classes = self._read_more(image, self.read(image))
+        ordinary = np.asarray(
+            [self.policy == "pii" and c == "nonpii" and not is_fragment(t) for c, t in zip(classes, texts, strict=True)],
+            bool,
+        ).reshape(-1)
+        kept = Detections(
+            np.asarray(np.round(boxes), np.int64).reshape(-1, 4), np.asarray(scores, np.float32).reshape(-1),
+            ("text",) * len(texts), tuple(texts),
+        ).select(ordinary) if len(texts) else Detections.empty()  # fmt: skip
         category = tuple("plate" if c == "plate" else "text" for c in classes)
         keep = np.array(
             [
@@ -278,7 +298,7 @@ class OcrTextDetector:
             )
         if len(padded) != len(boxes):  # pragma: no cover - rapidocr drops boxes under 4 px, so none are empty
             raise AnonymizationError(f"text detector: an empty box in a {image.shape} image")
-        return Detections(padded, scores, category, texts).select(keep)
+        return Detections(padded, scores, category, texts).select(keep), kept
 
     def detect_crop(self, crop: Image, *, full_shape: tuple[int, int]) -> Detections:
         """`self(crop)` at the scale the detector gives a whole image of `full_shape` (H, W): its short
