@@ -11,6 +11,9 @@ scikit-image's astronaut / camera (`tests/real_photos.py` fetches them; nothing 
 - **face-free photos** (the street and object photos of `tests/real_photos.py`, no person in them): the
   share of pixels changed. The output is PNG (lossless) and compared in memory, so there is no codec
   noise: every changed pixel is a redaction.
+- **text lines** (every labelled text box with its string): does OCR (the anonymizer's reader,
+  `tasks.check_quality.text`, similarity >= `check_quality.text_min_similarity`) read it on the raw photo
+  and on the output? Ordinary lines (signs, shop fronts) should stay readable, personal ones (names) not.
 
     python -m bench.real_photos            # ~5 min on 2 cores (MMOD is slow)
     python -m bench.real_photos --no-mmod
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -30,6 +34,7 @@ import yaml
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
 from tasks.auditors import dlib_cnn_detector, dlib_hog_detector
+from tasks.check_quality.text import ocr_reader, read_strings
 from tasks.params import AnonymizeParams
 from tests.real_photos import GT_PATH, OBJECTS, STREET, default_cache, fetch_opencv_doc, load_image
 
@@ -53,6 +58,63 @@ def _hit(found: np.ndarray, box: list[int]) -> bool:
     return False
 
 
+Run = Callable[[str], tuple[np.ndarray, np.ndarray | None, str | None, float]]
+
+
+def runner(examples: Path, p: AnonymizeParams) -> Run:
+    """source -> (RGB photo, anonymized output or None, quarantine reason or None, seconds), each source
+    anonymized once with `p` (the stage's params; seeded per source)."""
+    detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
+                                body=p.body.model_dump(), plate=p.plate.model_dump())  # fmt: skip
+    options = obfuscation_options(p)
+    done: dict[str, tuple[np.ndarray, np.ndarray | None, str | None, float]] = {}
+
+    def run(source: str) -> tuple[np.ndarray, np.ndarray | None, str | None, float]:
+        if source not in done:
+            image = _rgb(load_image(examples, source))
+            t0 = time.perf_counter()
+            r = anonymize_image(image, detectors=detectors, method=p.method, methods=p.methods, options=options,
+                                rng=image_rng(0, source), verify=p.verify)  # fmt: skip
+            done[source] = (image, r.image, r.quarantine_reason, time.perf_counter() - t0)
+        return done[source]
+
+    return run
+
+
+def text_lines(
+    entries: list[dict], run: Callable[[str], tuple[np.ndarray, np.ndarray | None]], *, min_similarity: float
+) -> list[dict]:
+    """Every labelled text line of `entries` (gt json images), read by OCR on the raw photo and on
+    `run(file)`'s output (None: quarantined, nothing readable): {"file", "text", "personal", "raw", "anon"}."""
+    reader, rows = ocr_reader(), []
+    for entry in entries:
+        lines = [b for b in entry["boxes"] if b["category"] == "text"]
+        if not lines:
+            continue
+        raw, out = run(entry["file"])
+        boxes, texts = np.array([b["bbox"] for b in lines]), [b["text"] for b in lines]
+        read_raw = read_strings(boxes, texts, *reader(raw), min_similarity=min_similarity)
+        read_out = (np.zeros(len(lines), bool) if out is None
+                    else read_strings(boxes, texts, *reader(out), min_similarity=min_similarity))  # fmt: skip
+        rows += [{"file": entry["file"], "text": b["text"], "personal": b["personal"], "raw": bool(r), "anon": bool(a)}
+                 for b, r, a in zip(lines, read_raw, read_out, strict=True)]  # fmt: skip
+    return rows
+
+
+def text_rates(rows: list[dict]) -> dict[str, float]:
+    """kept: ordinary lines read on the output / those read on the raw photo; personal_readable: personal
+    lines read on the output / all personal lines; plus the counts."""
+    ordinary = [r for r in rows if not r["personal"] and r["raw"]]
+    personal = [r for r in rows if r["personal"]]
+    return {
+        "ordinary_read_raw": float(len(ordinary)),
+        "ordinary_labelled": float(sum(not r["personal"] for r in rows)),
+        "kept": sum(r["anon"] for r in ordinary) / len(ordinary) if ordinary else float("nan"),
+        "personal": float(len(personal)),
+        "personal_readable": sum(r["anon"] for r in personal) / len(personal) if personal else float("nan"),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.real_photos", description=__doc__.splitlines()[0])
     ap.add_argument("--no-mmod", action="store_true", help="skip dlib's MMOD CNN auditor (slow)")
@@ -63,20 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     for assignment in args.set:
         key, _, value = assignment.partition("=")
         params[key] = yaml.safe_load(value)
-    p = AnonymizeParams(**params)
-    detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                body=p.body.model_dump(), plate=p.plate.model_dump())  # fmt: skip
     auditors = {"hog": dlib_hog_detector(upsample=1, upscale=2)}
     if not args.no_mmod:
         auditors["mmod"] = dlib_cnn_detector(upsample=1)
-    options = obfuscation_options(p)
-
-    def run(source: str) -> tuple[np.ndarray, np.ndarray | None, str | None, float]:
-        image = _rgb(load_image(examples, source))
-        t0 = time.perf_counter()
-        r = anonymize_image(image, detectors=detectors, method=p.method, methods=p.methods, options=options,
-                            rng=image_rng(0, source), verify=p.verify)  # fmt: skip
-        return image, r.image, r.quarantine_reason, time.perf_counter() - t0
+    p = AnonymizeParams(**params)
+    run = runner(examples, p)
 
     gt = [im for im in json.loads(GT_PATH.read_text())["images"] if any(b["category"] == "face" for b in im["boxes"])]
     print(f"faces ({p.methods.get('face', p.method)}): changed = >= 70 % of the box's pixels changed; auditors raw -> output")
@@ -116,6 +169,17 @@ def main(argv: list[str] | None = None) -> None:
     if shares:
         print(f"  {len(shares)} photos: mean {100 * np.mean(shares):.2f} %, max {100 * max(shares):.2f} %, "
               f"over 3 %: {sum(s > 0.03 for s in shares)}")  # fmt: skip
+    similar = float(yaml.safe_load((REPO / "params.yaml").read_text())["check_quality"]["text_min_similarity"])
+    print(f"text lines: read by OCR (similarity >= {similar}) on the raw photo -> on the output")
+    rows = text_lines(json.loads(GT_PATH.read_text())["images"], lambda f: run(f)[:2], min_similarity=similar)
+    for r in rows:
+        kind = "personal" if r["personal"] else "ordinary"
+        print(f"  {r['file']} {r['text']!r} ({kind}): {'read' if r['raw'] else 'unread'} -> "
+              f"{'READ' if r['anon'] and r['personal'] else 'read' if r['anon'] else 'unread'}")
+    m = text_rates(rows)
+    print(f"  ordinary lines kept readable: {m['kept']:.3f} of the {m['ordinary_read_raw']:.0f} OCR reads on the raw "
+          f"photos ({m['ordinary_labelled']:.0f} labelled); personal lines readable: {m['personal_readable']:.3f} "
+          f"of {m['personal']:.0f}")  # fmt: skip
 
 
 if __name__ == "__main__":

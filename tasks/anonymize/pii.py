@@ -58,7 +58,9 @@ _MAX_DIGITS = 3  # longer numbers are phone pieces, IDs, house or account number
 # string of letters splits into rare words by chance (at 3.5 the lone name "Themba" became "the mba").
 # Chosen on half A of `bench.pii_text`'s corpus with its spaces dropped, checked on halves B and C.
 GLUED_MIN, GLUED_PARTS, GLUED_ZIPF = 5, 4, 4.0
-_HUMPS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # "WithEcoStand" -> With | Eco | Stand; "ABCdef" -> AB | Cdef
+# Camel-case humps, tried in turn: "WithEcoStand" -> With | Eco | Stand, "ABCdef" -> AB | Cdef; then case runs,
+# "WEEKmedia" -> WEEK | media.
+_HUMPS = (re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])"), re.compile(r"[A-Z]+|[a-z]+"))
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)*", re.IGNORECASE)
 _URL = re.compile(r"(https?:|www\.)\S+", re.IGNORECASE)
@@ -178,6 +180,24 @@ def _segment(word: str) -> list[str] | None:
     return None if last is None else last[2]
 
 
+def _split_humps(humps: list[str]) -> list[str] | None:
+    """Each hump as itself (a word) or as common words (`_segment`), in the case it was read in; None when
+    a hump is a census name or cannot be split."""
+    parts: list[str] = []
+    for hump in humps:
+        ordinary = _is_ordinary_word(hump)
+        if not ordinary and _census_name(hump):
+            return None  # a name is never taken apart ("Rosemary" is no "rose mary")
+        split = [hump] if ordinary else _segment(hump.lower())
+        if split is None:
+            return None
+        at = 0
+        for part in split:  # "NOPARKING" -> "NO PARKING"
+            parts.append(hump[at : at + len(part)])
+            at += len(part)
+    return parts
+
+
 def respaced(s: str) -> str | None:
     """`s` with its glued tokens split into words ("NOPARKING" -> "NO PARKING"), or None when no token
     needs it or one cannot be split (a token with digits, a census name, no split into common words)."""
@@ -188,18 +208,9 @@ def respaced(s: str) -> str | None:
             continue
         if not token.isalpha() or len(token) < GLUED_MIN or _census_name(token):
             return None
-        parts: list[str] = []
-        for hump in _HUMPS.findall(token) or [token]:
-            ordinary = _is_ordinary_word(hump)
-            if not ordinary and _census_name(hump):
-                return None  # a name is never taken apart ("Rosemary" is no "rose mary")
-            split = [hump] if ordinary else _segment(hump.lower())
-            if split is None:
-                return None
-            at = 0
-            for part in split:  # in the case it was read in: "NOPARKING" -> "NO PARKING"
-                parts.append(hump[at:at + len(part)])
-                at += len(part)
+        parts = next((p for p in (_split_humps(h.findall(token)) for h in _HUMPS) if p is not None), None)
+        if parts is None:
+            return None
         out.append(" ".join(parts))
         changed = True
     return " ".join(out) if changed else None

@@ -65,6 +65,14 @@ def test_gt_counts_faces_plates_text_and_people() -> None:
     assert {"skimage:astronaut", "skimage:camera", "data/messi5.jpg", "text/scenetext01.jpg"} <= faces
 
 
+def test_gt_text_lines_carry_their_string_and_whether_they_are_personal() -> None:
+    lines = [b for entry in load_gt()["images"] for b in entry["boxes"] if b["category"] == "text"]
+    assert len(lines) >= 20
+    for b in lines:
+        assert isinstance(b["text"], str) and b["text"].strip() and isinstance(b["personal"], bool), b
+    assert sum(b["personal"] for b in lines) >= 3 and sum(not b["personal"] for b in lines) >= 15
+
+
 def test_gt_json_holds_numbers_not_pixels() -> None:
     text = GT_PATH.read_text()
     assert len(text) < 30_000  # a few boxes; an embedded image would be far larger
