@@ -220,8 +220,9 @@ class AnonymizeParams(_Section):
     # detectors see a copy of each image no larger than this on its longer side (boxes mapped back; the
     # output keeps full resolution); null: full resolution. ingest.max_side instead downscales the data itself
     detect_max_side: int | None = Field(None, ge=32, le=65536)
-    # with ground truth (builtin / COCO): also run an independent face detector (dlib HOG) on every written image
-    audit_residual: bool = True
+    # with ground truth (builtin / COCO): also run an independent face detector (dlib HOG) on every written image;
+    # off by default: check_quality runs the same auditor on every anonymized file, and its gate decides
+    audit_residual: bool = False
     shard_size: int = Field(64, ge=1, le=10_000)
     executor: Literal["process", "dask"] = "process"  # where shards run: a local process pool or a Dask cluster
     dask_address: str | None = None  # "tcp://host:8786" of a running scheduler; None: a LocalCluster per run
