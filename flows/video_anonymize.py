@@ -5,7 +5,10 @@ tracker, write the video and a per-frame manifest; quarantine the video when a f
   becomes MPEG-4 Part 2 in `.mp4`. Audio is dropped (never read) and no metadata is carried over
   (OpenCV's writer writes only its own stream headers).
 - Manifest: `<output>.frames.jsonl` (or `<input name>.frames.jsonl` for a quarantined video), one row
-  per frame: status, detected and carried box counts, categories, reason. No pixels, no text.
+  per frame: status, detected, carried (tracker) and moving (motion cue) box counts, categories, reason.
+  No pixels, no text.
+- With `body` among the targets, a `MotionDetector` (`anonymize.motion`) sees every frame: what moves on a
+  fixed camera is redacted as body too, beside the detectors' and the tracker's boxes.
 - Fail closed: a video with any failed frame is not written (its partial file is deleted); the
   reason names the frame ranges. A file OpenCV cannot open, that yields no frame, or that breaks off
   before the frame count it declares is quarantined too.
@@ -22,10 +25,11 @@ from flows import io
 from flows.anonymize import anonymize_one
 from flows.common import progress_bar
 from tasks.anonymize.engine import image_rng
+from tasks.anonymize.motion import MotionDetector
 from tasks.anonymize.tracker import IouTracker
 from tasks.anonymize.video import anonymize_frames, describe_ranges, frame_ranges
 from tasks.codec import VIDEO_EXTENSIONS
-from tasks.errors import InvalidInputError
+from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.params import AnonymizeParams
 
 __all__ = ["VIDEO_EXTENSIONS", "anonymize_video", "video_output_name", "video_output_names"]
@@ -65,6 +69,9 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     partial = dst.with_name(f".{dst.name}.partial{dst.suffix}")
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if dst.suffix == ".avi" else "mp4v"))  # type: ignore[attr-defined]
     tracker, rows, failed, counts = IouTracker(max_gap=max_gap), [], [], {}
+    m = p.motion
+    motion = MotionDetector(history=m.history, var_threshold=m.var_threshold, min_area=m.min_area, pad=p.body.pad,
+                            max_share=m.max_share) if m.enabled and "body" in p.targets else None  # fmt: skip
     writer: Any = None
 
     def anonymize(frame: Any, carry: Any, index: int) -> Any:
@@ -74,7 +81,7 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     try:
         frames = (frame for _, frame in io.read_video_frames(src, step=1))
         with progress_bar(f"video {PurePosixPath(rel).name}", total=total or None, unit="frame") as bar:
-            for outcome in anonymize_frames(frames, anonymize=anonymize, tracker=tracker):
+            for outcome in anonymize_frames(frames, anonymize=anonymize, tracker=tracker, motion=motion):
                 rows.append(outcome.as_row())
                 for c in outcome.categories:
                     counts[c] = counts.get(c, 0) + 1
@@ -88,7 +95,7 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
                             raise InvalidInputError(f"cannot write {dst.suffix} video here (OpenCV's FFmpeg writer refused it)")
                     writer.write(cv2.cvtColor(outcome.image, cv2.COLOR_RGB2BGR))
                 bar.update()
-    except InvalidInputError as err:  # unreadable, broken off, or not writable: fail closed, say why
+    except (InvalidInputError, AnonymizationError) as err:  # unreadable, broken off, not writable, motion cue failed
         crashed = f"unreadable: {err}" if not rows else f"after frame {len(rows)}: {err}"
     except cv2.error as err:  # the decoder or the encoder failed mid-stream
         crashed = f"OpenCV failed after frame {len(rows)}: {str(err).strip().splitlines()[-1]}"

@@ -180,6 +180,17 @@ class BodyDetectorParams(_Section):
     pad: float = Field(0.05, ge=0, le=1)
 
 
+class MotionParams(_Section):
+    """Videos with `body` among the targets: foreground blobs of a fixed camera (MOG2) are redacted as body too
+    (`tasks/anonymize/motion.py`; `python -m bench.video_people` measures it on vtest.avi, README: Videos)."""
+
+    enabled: bool = True
+    history: int = Field(100, ge=1, le=100_000)  # frames the background model remembers
+    var_threshold: float = Field(16.0, gt=0, le=1000)  # MOG2's squared Mahalanobis distance
+    min_area: int = Field(150, ge=1)  # smallest blob kept, in pixels
+    max_share: float = Field(0.3, gt=0, le=1)  # more foreground than this: the camera moved, cue skipped
+
+
 def _verify_mode(value: Any) -> Any:
     """`anonymize.verify`: true (the earlier boolean) is "regions", false is "off"."""
     return ("regions" if value else "off") if isinstance(value, bool) else value
@@ -214,6 +225,7 @@ class AnonymizeParams(_Section):
     text: TextDetectorParams = TextDetectorParams()
     body: BodyDetectorParams = BodyDetectorParams()
     plate: PlateDetectorParams = PlateDetectorParams()
+    motion: MotionParams = MotionParams()
     # re-run the detectors on the output; a surviving detection quarantines the image. regions: only around
     # the changed boxes (tasks/anonymize/regions.py); whole: the whole output; off: never. true means regions
     verify: Annotated[Literal["regions", "whole", "off"], BeforeValidator(_verify_mode)] = "regions"

@@ -27,34 +27,45 @@ class FrameOutcome:
     image: NDArray[np.uint8] | None
     detected: int  # boxes the detectors found in this frame
     carried: int  # boxes the tracker carried over from earlier frames
+    moving: int  # foreground blobs of the motion cue (`tasks.anonymize.motion`), redacted as body
     categories: tuple[str, ...]
     reason: str | None
 
     def as_row(self) -> dict[str, object]:
         """The frame's manifest row (no pixels, no recognised text)."""
         return {"frame": self.index, "status": "ok" if self.image is not None else "failed",
-                "detected": self.detected, "carried": self.carried,
+                "detected": self.detected, "carried": self.carried, "moving": self.moving,
                 "categories": sorted(set(self.categories)), "reason": self.reason}  # fmt: skip
 
 
 Anonymize = Callable[[Image, Callable[[Detections], Detections], int], AnonymizedImage]
 
 
-def anonymize_frames(frames: Iterable[Image], *, anonymize: Anonymize, tracker: IouTracker) -> Iterator[FrameOutcome]:
+def anonymize_frames(frames: Iterable[Image], *, anonymize: Anonymize, tracker: IouTracker,
+                     motion: Callable[[Image], Detections] | None = None) -> Iterator[FrameOutcome]:  # fmt: skip
     """Anonymize `frames` in order; `anonymize(frame, carry, index)` is `anonymize_image` with the stage's
-    detectors and options bound, `carry` the tracker's step for that frame."""
+    detectors and options bound, `carry` the tracker's step for that frame. `motion` (a
+    `MotionDetector`), when given, sees every raw frame in order; its boxes are redacted with the
+    carried ones (not tracked: the cue is recomputed each frame).
+
+    Raises:
+        InvalidInputError, AnonymizationError: from `motion` (a frame of another size; OpenCV failed):
+            the video cannot be judged frame by frame any more.
+    """
     for index, frame in enumerate(frames):
         counts: dict[str, int] = {}
+        moving = motion(frame) if motion is not None else Detections.empty()
 
-        def carry(found: Detections, shape: tuple[int, int] = frame.shape[:2], counts: dict[str, int] = counts) -> Detections:
+        def carry(found: Detections, shape: tuple[int, int] = frame.shape[:2], counts: dict[str, int] = counts,
+                  moving: Detections = moving) -> Detections:  # fmt: skip
             carried = tracker.update(found, shape=shape)
             counts["detected"], counts["carried"] = len(found), len(carried)
-            return carried
+            return Detections.concat([carried, moving])
 
         result = anonymize(frame, carry, index)
         if "detected" not in counts:  # detection failed before the tracker saw the frame: it missed a frame
             tracker.update(Detections.empty(), shape=frame.shape[:2])
-        yield FrameOutcome(index, result.image, counts.get("detected", 0), counts.get("carried", 0),
+        yield FrameOutcome(index, result.image, counts.get("detected", 0), counts.get("carried", 0), len(moving),
                            result.detections.category, result.quarantine_reason)  # fmt: skip
 
 
