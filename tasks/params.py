@@ -178,6 +178,9 @@ class BodyDetectorParams(_Section):
     upscale: float = Field(1.0, ge=1, le=4)
     min_size: int = Field(32, ge=8, le=2048)  # smallest body side the cascades search, in pixels
     pad: float = Field(0.05, ge=0, le=1)
+    pose: bool = False  # MediaPipe's BlazePose person detector on tiles too (detectors/pose.py)
+    pose_tile: int = Field(192, ge=32, le=4096)  # its tile side in pixels (strides: half a tile)
+    pose_threshold: float = Field(0.5, gt=0, lt=1)
 
 
 class MotionParams(_Section):

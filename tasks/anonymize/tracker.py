@@ -5,7 +5,9 @@ Bewley et al. 2016). Each frame, the detections are matched to the tracks' predi
 (highest first, same category, IoU >= `iou`); a matched track takes the detection's box and updates its
 velocity; an unmatched detection starts a track; a track left unmatched is **carried**: its predicted
 box, grown by `grow` per missed frame on every side (motion the prediction did not foresee), is
-redacted as if it had been detected, for up to `max_gap` frames. deface and EgoBlur have no such step;
+redacted as if it had been detected, for up to `max_gap` frames. Only the box's centre moves with the
+velocity; its size stays the last detected one (a detector's boxes jitter in size from frame to frame,
+and extrapolating that jitter grew a carried box to the whole frame in 4 frames on vtest.avi). deface and EgoBlur have no such step;
 DeepPrivacy2 does. Carrying only adds redaction: it never removes a detection.
 """
 
@@ -24,7 +26,7 @@ from tasks.types import Detections
 @dataclass
 class _Track:
     box: NDArray[np.float64]  # [x0, y0, x1, y1] at the last update
-    velocity: NDArray[np.float64]  # per-frame change of the box
+    velocity: NDArray[np.float64]  # per-frame change of the box's centre, [dx, dy, dx, dy]
     category: str
     missed: int = 0
 
@@ -67,7 +69,8 @@ class IouTracker:
             if d in matched_det or t in matched_track or dets.category[d] != self.tracks[t].category:
                 continue
             track = self.tracks[t]
-            track.velocity = (boxes[d] - track.box) / (track.missed + 1)
+            shift = (boxes[d, :2] + boxes[d, 2:] - track.box[:2] - track.box[2:]) / 2 / (track.missed + 1)
+            track.velocity = np.r_[shift, shift]  # the centre's motion; the size is not extrapolated
             track.box, track.missed = boxes[d], 0
             matched_det.add(d)
             matched_track.add(t)

@@ -1,9 +1,9 @@
 """A real CCTV clip end to end: frames 90-110 of opencv-doc's vtest.avi through `privtrail anonymize
 --targets body` (the tracker on), scored against the hand-labelled people of frame 100.
 
-Measured on the whole clip (795 frames): the output decodes to every frame, and 6 of the 7 people
-labelled in frame 100 have >= 50 % of their box changed (the seventh is 32 px tall, far away). The
-floor below (5 of 7) catches a regression, not noise; issue 17's >= 95 % is not met.
+Measured on the whole clip (795 frames, the defaults: detectors + tracker + motion cue): the output
+decodes to every frame, and 42 of the 43 people labelled in 7 frames have >= 50 % of their box changed
+(the 43rd 0.47); in frame 100 all 7. The floor below (6 of 7) catches a regression, not noise.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def test_a_cctv_clip_is_written_whole_with_its_people_covered(tmp_path: Path) ->
     manifest = [json.loads(line) for line in (tmp_path / "out" / "clip.avi.frames.jsonl").read_text().splitlines()]
     assert len(manifest) == 21 and all(m["status"] == "ok" for m in manifest)
     assert sum(m["carried"] for m in manifest) > 0  # the detectors miss people now and then; the tracker covers
+    assert all(m["moving"] > 0 for m in manifest[5:])  # the motion cue, once MOG2 has seen a few frames
     people = next([b["bbox"] for b in e["boxes"] if b["category"] == "person"]
                   for e in load_gt()["images"] if e["file"] == f"{VIDEO}#frame={LABELLED}")
     cap, written = cv2.VideoCapture(str(out)), None
@@ -55,4 +56,4 @@ def test_a_cctv_clip_is_written_whole_with_its_people_covered(tmp_path: Path) ->
     cap.release()
     changed = np.abs(frames[LABELLED - FIRST].astype(int) - written.astype(int)).max(axis=2) > 30
     shares = [float(changed[y0:y1, x0:x1].mean()) for x0, y0, x1, y1 in people]
-    assert sum(s >= 0.5 for s in shares) >= 5, shares
+    assert sum(s >= 0.5 for s in shares) >= 6, shares

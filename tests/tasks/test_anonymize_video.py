@@ -185,3 +185,12 @@ def test_ingest_refuses_a_video_that_breaks_off(tmp_path: Path) -> None:
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # the header still declares 20 frames
     with pytest.raises(InvalidInputError, match="breaks off|no frame|cannot be opened"):
         list(io.read_video_frames(cut, step=1))
+
+
+def test_a_carried_box_keeps_the_last_size_and_moves_with_the_centre() -> None:
+    tracker = IouTracker(max_gap=3, grow=0.0)
+    shape = (400, 400)
+    tracker.update(_dets((100, 100, 140, 140)), shape=shape)
+    tracker.update(_dets((96, 96, 164, 164)), shape=shape)  # the box jumped in size (detector jitter), centre +10
+    np.testing.assert_array_equal(tracker.update(Detections.empty(), shape=shape).boxes, [[106, 106, 174, 174]])
+    np.testing.assert_array_equal(tracker.update(Detections.empty(), shape=shape).boxes, [[116, 116, 184, 184]])

@@ -1,4 +1,5 @@
-"""The body detector: OpenCV's HOG people detector united with the Haar full/upper-body cascades."""
+"""The body detector: OpenCV's HOG people detector united with the Haar full/upper-body cascades and, as an
+option, MediaPipe's BlazePose person detector on tiles (`pose.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tasks.anonymize.detectors.common import (
     cascade_dets,
     nonempty_boxes,
 )
+from tasks.anonymize.detectors.pose import PoseDetector
 from tasks.boxes import nms, pad_boxes
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections, Image, check_image
@@ -40,6 +42,9 @@ class BodyDetector:
         upscale: float = 1.0,
         min_size: int = 32,
         pad: float = 0.05,
+        pose: bool = False,
+        pose_tile: int = 192,
+        pose_threshold: float = 0.5,
     ) -> None:
         """Configure the detector; models load on first call.
 
@@ -52,11 +57,12 @@ class BodyDetector:
                 from 64 px tall with HOG but is ~4x slower and doubles the false positives (measured).
             min_size: smallest body side the cascades search, in original pixels, >= 8.
             pad: each box grows by this fraction of its size on every side.
-            plate_pad: the same for plates, whose board reaches beyond the characters PP-OCR boxes.
+            pose: also run BlazePose's person detector (`PoseDetector`) on the whole image and on tiles.
+            pose_tile: its tile side in pixels; pose_threshold: its smallest score kept.
         """
         if (
             not set(cascades) <= set(_BODY_CASCADES)
-            or not (hog or cascades)
+            or not (hog or cascades or pose)
             or upscale < 1
             or pad < 0
             or min_size < 8
@@ -67,6 +73,7 @@ class BodyDetector:
         self.hog, self.cascades, self.hit_threshold = hog, tuple(cascades), hit_threshold
         self.neighbors, self.upscale, self.pad, self.min_size = neighbors, upscale, pad, min_size
         self._models: Any = None
+        self._pose = PoseDetector(tile=pose_tile, threshold=pose_threshold) if pose else None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_models": None}
@@ -122,6 +129,8 @@ class BodyDetector:
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"body detector failed on a {image.shape} image: {err}") from err
         dets[:, :4] /= self.upscale
+        if self._pose is not None:
+            dets = np.concatenate([dets, self._pose(image)])
         dets = dets[nms(dets[:, :4], dets[:, 4].astype(np.float32), iou=NMS_IOU)]
         dets = dets[nonempty_boxes(dets, width=w, height=h)]
         boxes = pad_boxes(dets[:, :4], pad=self.pad, width=w, height=h)
