@@ -10,6 +10,7 @@ process with one thread per model (as in a pool worker), warm. Image sets:
 - `real photos x2 x3`: the same photos upscaled (cubic): faces of 72-258 px, the regime of
   `verify_large`;
 - `builtin 512 large faces seed 99`: the generator with faces of 96-200 px (LFW faces upscaled: blurry);
+  `... seed 7`: the same, another seed (held out: `large_yunet` was chosen without it);
 - `face-free photos`: the opencv-doc street and object photos of `bench.real_photos` (no labelled face;
   graf3's graffiti has painted faces, scenetext03 a ~13 px passer-by) and scikit-image's face-free
   photos: every box counts as false; `% px` is the share of pixels inside the padded boxes.
@@ -44,6 +45,7 @@ CAP = 640 * 640  # max_pixels of the capped rows
 CONFIGS: dict[str, dict[str, Any]] = {
     "default: centerface + alt2@2 + default@1.5": {},
     "default + verify_large 0.2": {"verify_large": 0.2},
+    "default without large_yunet": {"large_yunet": 0.0},
     "yunet@2": {"centerface": False, "yunet": 2.0, "cascades": {}},
     "yunet@2 + default@1.5": {"centerface": False, "yunet": 2.0, "cascades": {"default": 1.5}},
     "yunet@2 + alt2@2": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}},
@@ -167,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         "builtin 256 seed 1234": lambda: list(builtin(args.images, 1234)),
         "builtin 256 seed 7": lambda: list(builtin(args.images, 7)),
         "builtin 512 large faces seed 99": lambda: list(builtin(args.large, 99, size=512, faces=(96, 200))),
+        "builtin 512 large faces seed 7": lambda: list(builtin(args.large, 7, size=512, faces=(96, 200))),
         "composites 640x480": lambda: composites(args.composites),
         "real photos": real_photos,
         "real photos x2 x3": lambda: upscaled(real_photos(), (2.0, 3.0)),

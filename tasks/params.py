@@ -133,6 +133,7 @@ class FaceDetectorParams(_Section):
     # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp); 0: off. 0.2 drops
     # cascade boxes on graffiti/facades (0.13-0.16; 0.39 stays) but lost 1 of 94 blurry large faces (README)
     verify_large: float = Field(0.0, ge=0, lt=1)
+    large_yunet: float = Field(0.5, ge=0, lt=1)  # large candidates needing the second look: YuNet must see them too (0: off)
     centerface: bool = True  # CenterFace at native resolution as a member (it always makes the second looks)
     yunet: float = Field(0.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
     # upscaled copies capped at this many pixels (never below 1x); 0: no cap. 409600 (640x640) keeps 2x for

@@ -126,6 +126,8 @@ def test_face_detector_rejects_bad_second_look_options() -> None:
         FaceDetector(verify_skip=0)
     with pytest.raises(InvalidInputError, match="verify_large"):
         FaceDetector(verify_large=1.0)
+    with pytest.raises(InvalidInputError, match="large_yunet"):
+        FaceDetector(large_yunet=-0.1)
 
 
 def test_large_candidates_get_the_stricter_second_look_threshold() -> None:
@@ -150,6 +152,21 @@ def test_verify_large_drops_a_large_texture_candidate_and_keeps_a_large_face(fac
     empty = np.asarray(cv2.resize(face_scene(np.random.default_rng(3), [])[0], None, fx=4, fy=4), np.uint8)
     texture = np.array([100.0, 100.0, 300.0, 300.0, 1.0])
     assert strict.second_look(empty, texture) < strict.verify_for(texture)
+
+
+def test_large_yunet_sees_a_large_face_and_not_a_large_texture(face_scenes: list) -> None:
+    """YuNet's look finds a builtin face upscaled 4x and nothing on a large box of background; the
+    detector with `large_yunet` still finds the large face, and a small candidate never needs the look."""
+    det = FaceDetector(large_yunet=0.1)
+    img, boxes = face_scenes[0]
+    big = np.asarray(cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC), np.uint8)
+    face = np.r_[boxes[0].astype(np.float64) * 4, 1.0]
+    assert det.yunet_look(big, face) >= det.large_yunet  # blurry (a 24 px face x4): 0.39
+    empty = np.asarray(cv2.resize(face_scene(np.random.default_rng(3), [])[0], None, fx=4, fy=4), np.uint8)
+    assert det.yunet_look(empty, np.array([100.0, 100.0, 300.0, 300.0, 1.0])) < det.large_yunet
+    found = det(big).boxes
+    cover = [(min(b[2], face[2]) - max(b[0], face[0])) * (min(b[3], face[3]) - max(b[1], face[1])) for b in found]
+    assert max(cover) >= 0.7 * (face[2] - face[0]) * (face[3] - face[1])
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ from tests.real_photos import RealPhotosUnavailable, default_cache, fetch_opencv
 
 
 def test_ordinary_signage_stays_readable_and_personal_text_does_not() -> None:
-    """Measured: 14 of the 18 ordinary lines OCR reads on the raw photos stay readable (0.778; the issue
+    """Measured: 15 of the 18 ordinary lines OCR reads on the raw photos stay readable (0.833; the issue
     asks >= 0.8): lost are a place name ("Wivenhoe Park", rare: denied), a plate-shaped model number
-    ("GM 125"), a line OCR misreads ("gallerRies") and "the copy centre", under a false face. The 3
-    personal lines (the astronaut's name tag and patch) are not readable even on the raw photo, so
-    this photo set cannot show that personal text goes (`bench.pii_text` and the builtin set do)."""
+    ("GM 125") and a line OCR misreads ("gallerRies"). The 3 personal lines (the astronaut's name tag
+    and patch) are not readable even on the raw photo, so this photo set cannot show that personal text
+    goes (`bench.pii_text` and the builtin set do)."""
     try:
         examples = fetch_opencv_doc(default_cache())
     except RealPhotosUnavailable as err:
@@ -29,5 +29,5 @@ def test_ordinary_signage_stays_readable_and_personal_text_does_not() -> None:
     rows = text_lines(load_gt()["images"], lambda f: run(f)[:2], min_similarity=raw["check_quality"]["text_min_similarity"])
     m = text_rates(rows)
     assert m["ordinary_read_raw"] >= 15, rows  # the reader itself works on these photos
-    assert m["kept"] >= 0.75, [r for r in rows if r["raw"] and not r["anon"]]
+    assert m["kept"] >= 0.8, [r for r in rows if r["raw"] and not r["anon"]]
     assert m["personal_readable"] == 0.0, [r for r in rows if r["personal"] and r["anon"]]

@@ -18,7 +18,7 @@ from tasks.anonymize.detectors.common import (
     nonempty_boxes,
     session_options,
 )
-from tasks.boxes import nms, pad_boxes
+from tasks.boxes import iou_matrix, nms, pad_boxes
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections, Image, check_image
 
@@ -35,6 +35,9 @@ _VERIFY_FACE_PX = 48
 # Candidates at least this large are shrunk for the second look: CenterFace sees the face sharp, so a
 # real one scores high and the stricter `verify_large` applies.
 LARGE_FACE_PX = 2 * _VERIFY_FACE_PX
+# YuNet's look at a large candidate (`large_yunet`) sees it at these sizes (its best score counts): at 96 px
+# it misses some blurry upscaled faces that it finds at 160 px
+_YUNET_LOOK_PX = (96, 160)
 # A cascade hit's score is hits / (hits + this): 0.5 at 3 overlapping windows, whatever minNeighbors is.
 _CASCADE_SCORE_HITS = 3
 
@@ -98,6 +101,7 @@ class FaceDetector:
         verify: float = 0.07,
         verify_skip: float = 0.5,
         verify_large: float = 0.0,
+        large_yunet: float = 0.5,
         min_face: int = 20,
         threads: int = 1,
         centerface: bool = True,
@@ -118,6 +122,10 @@ class FaceDetector:
             verify_large: the second look's threshold for candidates >= `LARGE_FACE_PX` on their longer
                 side (max(verify, verify_large) applies). Shrunk to 48 px, a real face is sharp and scores
                 high; textures the cascades take for large faces (graffiti, facades) score low.
+            large_yunet: when > 0, a candidate >= `LARGE_FACE_PX` that needs the second look must also be
+                seen by a second model: YuNet's best score for a face centred in it, on a crop where it is
+                `_YUNET_LOOK_PX` pixels, must be at least this. YuNet finds the large real faces, blurry or
+                not, and none of the graffiti / facade boxes (README, "Large false faces").
             min_face: smallest face side searched by the cascades, in original pixels.
             threads: onnxruntime (and YuNet's OpenMP) threads.
             centerface: run CenterFace at native resolution as a member (its second looks run either way).
@@ -129,7 +137,7 @@ class FaceDetector:
         cascades = dict(DEFAULT_CASCADES if cascades is None else cascades)
         unknown = sorted(set(cascades) - set(FACE_CASCADES))
         if (
-            not (0 < threshold < 1 and pad >= 0 and min_face >= 8 and 0 <= verify < 1 and 0 < verify_skip <= 1 and 0 <= verify_large < 1)
+            not (0 < threshold < 1 and pad >= 0 and min_face >= 8 and 0 <= verify < 1 and 0 < verify_skip <= 1 and 0 <= verify_large < 1 and 0 <= large_yunet < 1)
             or unknown
             or any(u < 1 for u in cascades.values())
             or not (yunet == 0 or 1 <= yunet <= 4)
@@ -139,12 +147,13 @@ class FaceDetector:
             raise InvalidInputError(
                 f"face detector: bad options threshold={threshold}, pad={pad}, cascades={cascades} "
                 f"(known: {sorted(FACE_CASCADES)}, upscale >= 1), verify={verify}, verify_skip={verify_skip}, "
-                f"verify_large={verify_large}, "
+                f"verify_large={verify_large}, large_yunet={large_yunet} (0 off, else in (0, 1)), "
                 f"min_face={min_face}, yunet={yunet} (0 or 1-4), max_pixels={max_pixels}, and at least one member"
             )
         self.threshold, self.pad, self.cascades = threshold, pad, cascades
         self.cascade_neighbors, self.min_face, self.threads = cascade_neighbors, min_face, threads
         self.verify, self.verify_skip, self.verify_large = verify, verify_skip, verify_large
+        self.large_yunet = large_yunet
         self.centerface, self.yunet, self.max_pixels = centerface, float(yunet), max_pixels
         self._sess: Any = None
         self._haar: dict[str, Any] = {}
@@ -166,7 +175,7 @@ class FaceDetector:
             self._haar[name] = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / FACE_CASCADES[name]))  # type: ignore[attr-defined]
             if self._haar[name].empty():
                 raise AnonymizationError(f"face detector: cannot load the Haar cascade {FACE_CASCADES[name]} from cv2.data")
-        if self.yunet:
+        if self.yunet or self.large_yunet:
             self._yunet = _import_yuface(self.threads).c_detect
 
     def _centerface(self, image: Image, threshold: float) -> NDArray[np.float64]:
@@ -225,12 +234,55 @@ class FaceDetector:
         near = (np.abs(centre_x - (x0 + x1) / 2) < w / 2) & (np.abs(centre_y - (y0 + y1) / 2) < h / 2)
         return float(dets[near, 4].max()) if near.any() else 0.0
 
-    def _checked(self, image: Image, dets: NDArray[np.float64], *, trusted: float | None) -> NDArray[np.float64]:
+    def yunet_look(self, image: Image, box: NDArray[np.float64]) -> float:
+        """YuNet's best score for a face centred in `box`, on a crop around it (grown by half its size on
+        every side) scaled so that the box is each of `_YUNET_LOOK_PX` pixels, stopping at the first size
+        whose score reaches `large_yunet` (when set); 0.0 when it sees none."""
+        if self._sess is None:
+            self._load()
+        x0, y0, x1, y1 = (float(v) for v in box[:4])
+        w, h = x1 - x0, y1 - y0
+        height, width = image.shape[:2]
+        cx0, cy0 = int(max(0.0, x0 - w / 2)), int(max(0.0, y0 - h / 2))
+        cx1, cy1 = int(min(width, x1 + w / 2)), int(min(height, y1 + h / 2))
+        if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+            return 0.0
+        best = 0.0
+        for px in _YUNET_LOOK_PX:
+            if self.large_yunet and best >= self.large_yunet:  # passed: a higher score changes nothing
+                break
+            scale = px / max(w, h)
+            crop = cv2.resize(
+                image[cy0:cy1, cx0:cx1], None, fx=scale, fy=scale,
+                interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA,
+            )
+            dets = decode_yunet(self._yunet(np.ascontiguousarray(crop[..., ::-1])))
+            centre_x = (dets[:, 0] + dets[:, 2]) / 2 / scale + cx0
+            centre_y = (dets[:, 1] + dets[:, 3]) / 2 / scale + cy0
+            near = (np.abs(centre_x - (x0 + x1) / 2) < w / 2) & (np.abs(centre_y - (y0 + y1) / 2) < h / 2)
+            best = max(best, float(dets[near, 4].max()) if near.any() else 0.0)
+        return best
+
+    def _passes(self, image: Image, d: NDArray[np.float64], seen: list[NDArray[np.float64]]) -> bool:
+        """The second look (and, for a large candidate with `large_yunet` on, YuNet's look too). `seen`
+        holds this image's boxes YuNet confirmed; a candidate overlapping one (IoU >= 0.5) is the same
+        face and needs no look of its own (the cascades give many boxes per large face)."""
+        if self.second_look(image, d) < self.verify_for(d):
+            return False
+        if not self.large_yunet or max(float(d[2] - d[0]), float(d[3] - d[1])) < LARGE_FACE_PX:
+            return True
+        if seen and float(iou_matrix(d[None, :4], np.asarray(seen)).max()) >= 0.5:
+            return True
+        if self.yunet_look(image, d) < self.large_yunet:
+            return False
+        seen.append(d[:4])
+        return True
+
+    def _checked(
+        self, image: Image, dets: NDArray[np.float64], *, trusted: float | None, seen: list[NDArray[np.float64]]
+    ) -> NDArray[np.float64]:
         """The candidates that pass the second look; those scoring >= `trusted` (if given) pass unchecked."""
-        keep = np.array(
-            [(trusted is not None and d[4] >= trusted) or self.second_look(image, d) >= self.verify_for(d) for d in dets],
-            dtype=bool,
-        )
+        keep = np.array([(trusted is not None and d[4] >= trusted) or self._passes(image, d, seen) for d in dets], dtype=bool)
         return dets[keep] if len(dets) else dets
 
     def verify_for(self, box: NDArray[np.float64]) -> float:
@@ -261,8 +313,9 @@ class FaceDetector:
                 self._load()
             found = self.candidates(image)
             if self.verify > 0:
-                found = [self._checked(image, dets, trusted=self.verify_skip if member in ("centerface", "yunet") else None)
-                         for member, dets in zip(self.members(), found, strict=True)]
+                seen: list[NDArray[np.float64]] = []
+                found = [self._checked(image, dets, trusted=self.verify_skip if member in ("centerface", "yunet") else None,
+                                       seen=seen) for member, dets in zip(self.members(), found, strict=True)]  # fmt: skip
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"face detector failed on a {image.shape} image: {err}") from err
         dets = np.concatenate(found)
