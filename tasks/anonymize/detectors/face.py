@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -206,61 +206,59 @@ class FaceDetector:
         )
         return cascade_dets(rects, hits, neighbors=_CASCADE_SCORE_HITS, scale=upscale)
 
-    def second_look(self, image: Image, box: NDArray[np.float64]) -> float:
-        """CenterFace's best score for a face centred in `box` ([x0, y0, x1, y1]), on a crop around it
-        upscaled (or shrunk) so that the face is `_VERIFY_FACE_PX` pixels; 0.0 when it sees none."""
+    def _look(
+        self, image: Image, box: NDArray[np.float64], *, grow: float, face_px: int,
+        run: Callable[[Image], NDArray[np.float64]],
+    ) -> float | None:
+        """`run`'s best score for a face centred in `box` ([x0, y0, x1, y1]), on a crop around it (grown by
+        `grow` of its size on every side) scaled so that the box is `face_px` pixels; 0.0 when it sees
+        none, None when the crop is empty. `run` gets the scaled crop, returns (N, 5) boxes in it."""
         if self._sess is None:
             self._load()
         x0, y0, x1, y1 = (float(v) for v in box[:4])
         w, h = x1 - x0, y1 - y0
         height, width = image.shape[:2]
-        cx0, cy0 = int(max(0.0, x0 - _VERIFY_GROW * w)), int(max(0.0, y0 - _VERIFY_GROW * h))
-        cx1, cy1 = int(min(width, x1 + _VERIFY_GROW * w)), int(min(height, y1 + _VERIFY_GROW * h))
+        cx0, cy0 = int(max(0.0, x0 - grow * w)), int(max(0.0, y0 - grow * h))
+        cx1, cy1 = int(min(width, x1 + grow * w)), int(min(height, y1 + grow * h))
         if cx1 - cx0 < 2 or cy1 - cy0 < 2:
-            return 0.0
-        scale = _VERIFY_FACE_PX / max(w, h)
+            return None
+        scale = face_px / max(w, h)
         crop = cv2.resize(
             image[cy0:cy1, cx0:cx1], None, fx=scale, fy=scale,
             interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA,
         )
-        h32, w32 = -(-crop.shape[0] // 32) * 32, -(-crop.shape[1] // 32) * 32
-        canvas = np.zeros((h32, w32, 3), np.uint8)  # padded, not stretched: the face keeps its shape
-        canvas[: crop.shape[0], : crop.shape[1]] = crop
-        dets = self._centerface(canvas, threshold=0.01)
-        if not len(dets):
-            return 0.0
+        dets = run(np.asarray(crop, np.uint8))
         centre_x = (dets[:, 0] + dets[:, 2]) / 2 / scale + cx0
         centre_y = (dets[:, 1] + dets[:, 3]) / 2 / scale + cy0
         near = (np.abs(centre_x - (x0 + x1) / 2) < w / 2) & (np.abs(centre_y - (y0 + y1) / 2) < h / 2)
         return float(dets[near, 4].max()) if near.any() else 0.0
 
+    def _centerface_padded(self, crop: Image) -> NDArray[np.float64]:
+        """CenterFace at a low threshold on `crop` padded (not stretched) to sides divisible by 32."""
+        h32, w32 = -(-crop.shape[0] // 32) * 32, -(-crop.shape[1] // 32) * 32
+        canvas = np.zeros((h32, w32, 3), np.uint8)  # padded, not stretched: the face keeps its shape
+        canvas[: crop.shape[0], : crop.shape[1]] = crop
+        return self._centerface(canvas, threshold=0.01)
+
+    def second_look(self, image: Image, box: NDArray[np.float64]) -> float:
+        """CenterFace's best score for a face centred in `box` ([x0, y0, x1, y1]), on a crop around it
+        upscaled (or shrunk) so that the face is `_VERIFY_FACE_PX` pixels; 0.0 when it sees none."""
+        score = self._look(image, box, grow=_VERIFY_GROW, face_px=_VERIFY_FACE_PX, run=self._centerface_padded)
+        return score or 0.0
+
     def yunet_look(self, image: Image, box: NDArray[np.float64]) -> float:
         """YuNet's best score for a face centred in `box`, on a crop around it (grown by half its size on
         every side) scaled so that the box is each of `_YUNET_LOOK_PX` pixels, stopping at the first size
         whose score reaches `large_yunet` (when set); 0.0 when it sees none."""
-        if self._sess is None:
-            self._load()
-        x0, y0, x1, y1 = (float(v) for v in box[:4])
-        w, h = x1 - x0, y1 - y0
-        height, width = image.shape[:2]
-        cx0, cy0 = int(max(0.0, x0 - w / 2)), int(max(0.0, y0 - h / 2))
-        cx1, cy1 = int(min(width, x1 + w / 2)), int(min(height, y1 + h / 2))
-        if cx1 - cx0 < 2 or cy1 - cy0 < 2:
-            return 0.0
         best = 0.0
         for px in _YUNET_LOOK_PX:
             if self.large_yunet and best >= self.large_yunet:  # passed: a higher score changes nothing
                 break
-            scale = px / max(w, h)
-            crop = cv2.resize(
-                image[cy0:cy1, cx0:cx1], None, fx=scale, fy=scale,
-                interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA,
-            )
-            dets = decode_yunet(self._yunet(np.ascontiguousarray(crop[..., ::-1])))
-            centre_x = (dets[:, 0] + dets[:, 2]) / 2 / scale + cx0
-            centre_y = (dets[:, 1] + dets[:, 3]) / 2 / scale + cy0
-            near = (np.abs(centre_x - (x0 + x1) / 2) < w / 2) & (np.abs(centre_y - (y0 + y1) / 2) < h / 2)
-            best = max(best, float(dets[near, 4].max()) if near.any() else 0.0)
+            score = self._look(image, box, grow=0.5, face_px=px,
+                               run=lambda crop: decode_yunet(self._yunet(np.ascontiguousarray(crop[..., ::-1]))))  # fmt: skip
+            if score is None:
+                return 0.0
+            best = max(best, score)
         return best
 
     def _passes(self, image: Image, d: NDArray[np.float64], seen: list[NDArray[np.float64]]) -> bool:
