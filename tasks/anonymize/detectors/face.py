@@ -38,6 +38,11 @@ LARGE_FACE_PX = 2 * _VERIFY_FACE_PX
 # YuNet's look at a large candidate (`large_yunet`) sees it at these sizes (its best score counts): at 96 px
 # it misses some blurry upscaled faces that it finds at 160 px
 _YUNET_LOOK_PX = (96, 160)
+# Members whose candidates scoring >= `verify_skip` need no second look.
+_TRUSTED = ("centerface", "yunet")
+# A candidate is suppressed by a kept one above NMS_IOU; this margin keeps float rounding from skipping
+# a look at a candidate OpenCV's suppression would keep.
+_IOU_EPS = 1e-6
 # A cascade hit's score is hits / (hits + this): 0.5 at 3 overlapping windows, whatever minNeighbors is.
 _CASCADE_SCORE_HITS = 3
 
@@ -261,27 +266,32 @@ class FaceDetector:
             best = max(best, score)
         return best
 
-    def _passes(self, image: Image, d: NDArray[np.float64], seen: list[NDArray[np.float64]]) -> bool:
-        """The second look (and, for a large candidate with `large_yunet` on, YuNet's look too). `seen`
-        holds this image's boxes YuNet confirmed; a candidate overlapping one (IoU >= 0.5) is the same
-        face and needs no look of its own (the cascades give many boxes per large face)."""
+    def _passes(self, image: Image, d: NDArray[np.float64]) -> bool:
+        """The second look (and, for a large candidate with `large_yunet` on, YuNet's look too)."""
         if self.second_look(image, d) < self.verify_for(d):
             return False
         if not self.large_yunet or max(float(d[2] - d[0]), float(d[3] - d[1])) < LARGE_FACE_PX:
             return True
-        if seen and float(iou_matrix(d[None, :4], np.asarray(seen)).max()) >= 0.5:
-            return True
-        if self.yunet_look(image, d) < self.large_yunet:
-            return False
-        seen.append(d[:4])
-        return True
+        return self.yunet_look(image, d) >= self.large_yunet
 
-    def _checked(
-        self, image: Image, dets: NDArray[np.float64], *, trusted: float | None, seen: list[NDArray[np.float64]]
-    ) -> NDArray[np.float64]:
-        """The candidates that pass the second look; those scoring >= `trusted` (if given) pass unchecked."""
-        keep = np.array([(trusted is not None and d[4] >= trusted) or self._passes(image, d, seen) for d in dets], dtype=bool)
-        return dets[keep] if len(dets) else dets
+    def _checked(self, image: Image, found: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+        """The members' candidates that pass, after non-maximum suppression: those of the members in
+        `_TRUSTED` scoring >= `verify_skip` pass unchecked, the others need `_passes`.
+
+        Candidates are taken best score first, as the suppression takes them (stable, as OpenCV's
+        NMSBoxes), and one that a candidate already kept suppresses is dropped without a look: it
+        would be suppressed whatever its look said. The result is `nms` of the candidates that pass,
+        with a look only for those that can survive it (the cascades give several boxes per face)."""
+        trusted = np.concatenate([np.full(len(dets), m in _TRUSTED) for m, dets in zip(self.members(), found, strict=True)])
+        dets = np.concatenate(found)
+        kept: list[int] = []
+        for i in np.argsort(-dets[:, 4].astype(np.float32), kind="stable"):
+            if kept and float(iou_matrix(dets[None, i, :4], dets[kept, :4]).max()) > NMS_IOU + _IOU_EPS:
+                continue
+            if (trusted[i] and dets[i, 4] >= self.verify_skip) or self._passes(image, dets[i]):
+                kept.append(int(i))
+        passed = dets[sorted(kept)]
+        return passed[nms(passed[:, :4], passed[:, 4].astype(np.float32), iou=NMS_IOU)]
 
     def verify_for(self, box: NDArray[np.float64]) -> float:
         """The second look's threshold for a candidate [x0, y0, x1, y1, ...]: `verify`, or at least
@@ -311,13 +321,12 @@ class FaceDetector:
                 self._load()
             found = self.candidates(image)
             if self.verify > 0:
-                seen: list[NDArray[np.float64]] = []
-                found = [self._checked(image, dets, trusted=self.verify_skip if member in ("centerface", "yunet") else None,
-                                       seen=seen) for member, dets in zip(self.members(), found, strict=True)]  # fmt: skip
+                dets = self._checked(image, found)
+            else:
+                dets = np.concatenate(found)
+                dets = dets[nms(dets[:, :4], dets[:, 4].astype(np.float32), iou=NMS_IOU)]
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"face detector failed on a {image.shape} image: {err}") from err
-        dets = np.concatenate(found)
-        dets = dets[nms(dets[:, :4], dets[:, 4].astype(np.float32), iou=NMS_IOU)]
         dets = dets[nonempty_boxes(dets, width=image.shape[1], height=image.shape[0])]
         boxes = pad_boxes(dets[:, :4], pad=self.pad, width=image.shape[1], height=image.shape[0])
         return Detections(boxes, dets[:, 4].astype(np.float32), ("face",) * len(boxes))
