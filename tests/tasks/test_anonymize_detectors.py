@@ -17,6 +17,7 @@ import pytest
 from tasks.anonymize.detectors import DETECTORS, FaceDetector, OcrTextDetector, build_detectors
 from tasks.anonymize.detectors.common import NMS_IOU
 from tasks.anonymize.detectors.face import LARGE_FACE_PX
+from tasks.anonymize.detectors.text import gamma_lut
 from tasks.anonymize.engine import anonymize_image
 from tasks.anonymize.obfuscate import pixelate_regions
 from tasks.boxes import nms
@@ -227,6 +228,19 @@ def test_ocr_reads_the_scene(text_detector: OcrTextDetector, street_scene: tuple
     assert coverage(np.asarray(boxes["plate"]) + [4, 4, -4, -4], by_text["AB123CD"][None].astype(int)) > 0.9
     placard = [t for t, r in zip(texts, rects, strict=True) if _inside(r, boxes["placard"])]
     assert placard and all(len(t) <= 2 for t in placard), texts  # the lone digit is found (as itself or glyphs)
+
+
+def test_db_pass_matches_rapidocrs_own(text_detector: OcrTextDetector, street_scene: tuple) -> None:
+    """`_text_det` (the normalisation read from a table) finds the very quads rapidocr's `text_det` finds,
+    on the raw scene and on both tone curves, at the detector's scale and at its line-strip scale."""
+    bgr = np.ascontiguousarray(street_scene[0][..., ::-1])
+    text_detector(street_scene[0])  # loads the models
+    det = text_detector._ocr.text_det
+    for image in (bgr, gamma_lut(2.0)[bgr], gamma_lut(0.5)[bgr], bgr[40:90]):
+        want, _ = det(image)
+        got = text_detector._text_det(image)
+        assert len(got) == len(want) > 0
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
 
 
 def test_pii_policy_redacts_plate_and_phone_keeps_digit_and_shop_word(

@@ -151,6 +151,7 @@ class OcrTextDetector:
         self.gammas, self.unclip_ratio = tuple(float(g) for g in gammas), unclip_ratio
         self.line_scale, self.max_pixels, self.rec_batch = line_scale, max_pixels, rec_batch
         self._ocr: Any = None
+        self._norm: NDArray[np.float32] | None = None  # DB input value of each uint8 level, per channel
         self._full_shape: tuple[int, int] | None = None  # set by `detect_crop`: the whole image's (H, W)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -174,6 +175,23 @@ class OcrTextDetector:
         pixels = shape[0] * shape[1]
         return 1.0 if not self.max_pixels or pixels <= self.max_pixels else float((self.max_pixels / pixels) ** 0.5)
 
+    def _text_det(self, bgr: NDArray[np.uint8]) -> Any:
+        """rapidocr's `TextDetector.__call__` (DB quads of a BGR image, None when it cannot be resized),
+        with its normalisation (uint8 -> float64 -> float32, per pixel) read from a 256-entry table:
+        the same network input bit for bit, ~7 ms less per 512x512 pass."""
+        det = self._ocr.text_det
+        resized = det.get_preprocess(max(bgr.shape[:2])).resize(bgr)
+        if resized is None:
+            return None
+        if self._norm is None:
+            pre = det.get_preprocess(1)
+            self._norm = pre.normalize(np.arange(256, dtype=np.uint8)[:, None]).astype(np.float32)  # (256, 3)
+        blob = np.empty((1, 3, *resized.shape[:2]), np.float32)
+        for c in range(3):
+            np.take(self._norm[:, c], resized[..., c], out=blob[0, c])
+        boxes, _ = det.postprocess_op(det.infer(blob)[0], bgr.shape[:2])
+        return det.filter_tag_det_res(boxes, bgr.shape[:2])
+
     def _detect(self, bgr: NDArray[np.uint8], known: list[NDArray[Any]], *, scale: float = 1.0) -> list[NDArray[Any]]:
         """New (4, 2) text quads of a BGR image: one detector pass per gamma, each adding boxes not in `known`;
         on a copy shrunk by `scale` (< 1), quads in full-size pixels."""
@@ -181,7 +199,7 @@ class OcrTextDetector:
             bgr = np.asarray(cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8)
         quads: list[NDArray[Any]] = []
         for gamma in self.gammas:
-            found, _ = self._ocr.text_det(bgr if gamma == 1 else gamma_lut(gamma)[bgr])
+            found = self._text_det(bgr if gamma == 1 else gamma_lut(gamma)[bgr])
             if found is not None and scale < 1:
                 found = [np.asarray(q, np.float32) / scale for q in found]
             quads += new_quads(known + quads, found)
