@@ -24,7 +24,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from flows import io, tracking
-from flows.common import class_names, process_runner, progress_results, run_stage, write_metrics
+from flows.common import class_names, process_runner, progress_results, run_stage, timed_part, write_metrics
 from flows.expectations import validate_anonymized_manifest
 from tasks.auditors import RESIDUAL_DETECTORS
 from tasks.check_quality.compare import (
@@ -132,12 +132,14 @@ def _attack_config(params: Params, method: str) -> AttackConfig:
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", "identity gallery")
 def gallery_task() -> np.ndarray:
     """(100, 128) embeddings of the identities' clear faces (package assets, not user data)."""
     return _embedder()(list(gallery_faces()))
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", "re-identification attacks")
 def reid_task(
     rows: list[dict[str, Any]], gt: dict[str, Any], clear_gallery: np.ndarray, *, params: Params
 ) -> dict[str, float]:
@@ -172,6 +174,7 @@ def reid_task(
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", "linkage attack")
 def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params) -> dict[str, float]:
     """The identity-free linkage attack on an even sample of faces (at most one per known identity, so the
     attack names the face, not a look-alike of the same person); {} with fewer than 2 faces."""
@@ -189,6 +192,7 @@ def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", "OCR readability")
 def text_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, params: Params) -> dict[str, float]:
     """OCR on raw and anonymized images: ground-truth strings still read; body detections preserved."""
     p, ocr = params.check_quality, _ocr()
@@ -230,6 +234,7 @@ def _split(
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", "utility (task model on raw images)")
 def utility_task(*, params: Params) -> tuple[dict[str, Any] | None, dict[str, float]]:
     """Train the task model once on raw train images; its accuracy on raw vs anonymized test images.
     (None, {}) without labels: there is no task to measure."""
@@ -261,6 +266,7 @@ def utility_task(*, params: Params) -> tuple[dict[str, Any] | None, dict[str, fl
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", lambda method, *a, **k: f"method comparison {method}")
 def compare_task(
     method: str,
     rows: list[dict[str, Any]],
@@ -300,6 +306,7 @@ def compare_task(
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", "method samples figure")
 def method_samples_task(
     rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params
 ) -> bool:
@@ -319,6 +326,7 @@ def method_samples_task(
 
 
 @task(cache_policy=NO_CACHE)
+@timed_part("check_quality", "LPIPS")
 def lpips_task(rows: list[dict[str, Any]], *, params: Params) -> dict[str, float]:
     """LPIPS on a sample when weights are configured; otherwise `lpips_available = 0` with the reason."""
     file = params.check_quality.lpips_weights

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
@@ -49,6 +51,32 @@ def run_stage(stage: str) -> None:
         print(f"privtrail {stage}: error: {err}", file=sys.stderr)
         sys.exit(1)
     print(f"privtrail {stage}: done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def part_timer(stage: str, part: str) -> Iterator[None]:
+    """Print `privtrail <stage>: <part> done in N s` on stderr when the block ends (a long stage's parts,
+    from the process that ran them, so a user sees where the time goes)."""
+    import time
+
+    started = time.monotonic()
+    yield
+    print(f"privtrail {stage}: {part} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+
+
+def timed_part(stage: str, part: str | Callable[..., str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a task's function with `part_timer`; `part` may be a function of the call's arguments
+    (e.g. the compared method)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with part_timer(stage, part(*args, **kwargs) if callable(part) else part):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 def one_cv_thread() -> int:

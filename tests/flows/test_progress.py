@@ -80,3 +80,19 @@ def test_the_pipeline_bench_reads_each_stage_summary_line() -> None:
     lines = ["Running stage 'ingest':", "\ranonymize:  50%|#####", "privtrail ingest: done in 31.5 s",
              "\r                \rprivtrail anonymize: done in 402.0 s", "privtrail train: skipped: no labels"]
     assert stage_times(lines) == {"ingest": 31.5, "anonymize": 402.0, "train": 0.0}
+
+
+def test_a_timed_part_says_how_long_it_took_and_keeps_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.common import timed_part
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+
+    @timed_part("check_quality", lambda method, **_: f"method comparison {method}")
+    def compare(method: str, *, n: int) -> int:
+        return n + 1
+
+    assert compare(method="blur", n=1) == 2  # Prefect passes a task's arguments by name
+    assert compare.__name__ == "compare"  # Prefect names the task after the function
+    line = err.getvalue()
+    assert line.startswith("privtrail check_quality: method comparison blur done in ") and line.endswith(" s\n")
