@@ -24,6 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_LINE = re.compile(r"privtrail (\w+): (?:done in ([\d.]+) s|skipped)")
+PART_LINE = re.compile(r"privtrail (\w+): (.+) done in ([\d.]+) s$")  # flows.common.part_timer
 GOAL_S = 600  # issue 18: the default `dvc repro` after install in <= 10 min on an idle 2-core machine
 
 
@@ -35,6 +36,16 @@ def stage_times(lines: list[str]) -> dict[str, float]:
         if match:
             times[match.group(1)] = float(match.group(2) or 0.0)
     return times
+
+
+def part_times(lines: list[str]) -> list[tuple[str, str, float]]:
+    """(stage, part, seconds) of the parts stages time on their own (`flows.common.part_timer`), in order."""
+    found = []
+    for line in lines:
+        match = PART_LINE.search(line.split("\r")[-1].rstrip())
+        if match:
+            found.append((match.group(1), match.group(2), float(match.group(3))))
+    return found
 
 
 def run_pipeline(work: Path) -> tuple[int, float, list[str]]:
@@ -60,8 +71,11 @@ def main(argv: list[str] | None = None) -> None:
         times = stage_times(lines)
         print(f"default pipeline (`flows.pipeline repro --force`, {len(os.sched_getaffinity(0))} cores): "
               f"{'ok' if code == 0 else f'FAILED (exit {code})'}")
+        parts = part_times(lines)
         for stage, seconds in times.items():
             print(f"  {stage:14} {seconds:8.1f} s")
+            for _, part, took in (row for row in parts if row[0] == stage):
+                print(f"      {part:44} {took:8.1f} s  (in a worker, beside the others)")
         print(f"  {'DVC + Prefect':14} {total - sum(times.values()):8.1f} s (between the stages)")
         print(f"  {'total':14} {total:8.1f} s   (goal <= {GOAL_S} s: {'met' if total <= GOAL_S else 'not met'})")
         if code != 0:

@@ -82,6 +82,15 @@ def test_the_pipeline_bench_reads_each_stage_summary_line() -> None:
     assert stage_times(lines) == {"ingest": 31.5, "anonymize": 402.0, "train": 0.0}
 
 
+def test_the_pipeline_bench_reads_the_parts_a_stage_timed() -> None:
+    from bench.pipeline_stages import part_times, stage_times
+
+    lines = ["privtrail check_quality: method comparison blur done in 35.2 s", "\rprivtrail check_quality: LPIPS done in 0.1 s",
+             "privtrail check_quality: done in 600.0 s"]
+    assert part_times(lines) == [("check_quality", "method comparison blur", 35.2), ("check_quality", "LPIPS", 0.1)]
+    assert stage_times(lines) == {"check_quality": 600.0}
+
+
 def test_a_timed_part_says_how_long_it_took_and_keeps_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.common import timed_part
 
