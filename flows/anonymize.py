@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import io, tracking
 from flows.common import check_counts, one_cv_thread, progress_results, run_stage, shard_runner, write_metrics
 from tasks.anonymize.detectors import build_detectors
+from tasks.anonymize.detectors.common import DetectorSet
 from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.gt_eval import evaluate_image
 from tasks.anonymize.records import gt_metrics, image_record, summarize_records, unreadable_record
@@ -33,14 +34,14 @@ from tasks.params import AnonymizeParams
 _local = threading.local()  # detectors (and the k-Same pool) built once per worker, reused across shards
 
 
-def _engine(p: AnonymizeParams) -> tuple[Any, dict[str, dict[str, Any]]]:
-    if getattr(_local, "key", None) != p:
-        _local.key = p
+def _engine(p: AnonymizeParams, threads: int = 1) -> tuple[Any, dict[str, dict[str, Any]]]:
+    if getattr(_local, "key", None) != (p, threads):
+        _local.key = (p, threads)
         detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
                                     body=p.body.model_dump(), plate=p.plate.model_dump())
         if p.detect_max_side is not None:
             detectors = {k: Downscaled(d, max_side=p.detect_max_side) for k, d in detectors.items()}
-        _local.engine = (detectors, obfuscation_options(p))
+        _local.engine = (DetectorSet(detectors, threads=threads), obfuscation_options(p))
     return _local.engine
 
 
@@ -58,10 +59,11 @@ def _score(image: Any, result: AnonymizedImage, row: dict[str, Any], p: Anonymiz
     return evaluate_image(image, result.image, gt, result.detections.boxes, auditor=auditor).as_record()
 
 
-def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any, carry: Any = None) -> AnonymizedImage:
+def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any, carry: Any = None, threads: int = 1) -> AnonymizedImage:
     """Run the engine with the stage's params on one image (pixels stay in the calling process); `carry`:
-    a video tracker's step (`anonymize_image`)."""
-    detectors, options = _engine(p)
+    a video tracker's step (`anonymize_image`); `threads`: the detectors run that many at a time
+    (`DetectorSet`: for a process that has the cores to itself)."""
+    detectors, options = _engine(p, threads)
     return anonymize_image(image, detectors=detectors, method=p.method, methods=p.methods, options=options,
                            rng=rng, verify=p.verify, carry=carry)
 

@@ -126,7 +126,7 @@ def _file_row(rel: str, out: str | None, reason: str | None, result: AnonymizedI
 
 
 def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, p: AnonymizeParams,
-                    seed: int) -> list[dict[str, Any]]:
+                    seed: int, threads: int = 1) -> list[dict[str, Any]]:
     """Anonymize (input relpath, output relpath) pairs; write those that pass; return one row each (no pixels).
 
     Any size is accepted down to 1×1 pixel (the stage's ingest keeps its own minimum); headers
@@ -140,17 +140,24 @@ def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, 
         except InvalidInputError as err:
             rows.append(_file_row(rel, None, f"unreadable: {err}", None))
             continue
-        result = anonymize_one(image, p=p, rng=image_rng(seed, rel))
+        result = anonymize_one(image, p=p, rng=image_rng(seed, rel), threads=threads)
         if result.image is not None:
             io.write_png(Path(out_dir) / out_rel, result.image)
         rows.append(_file_row(rel, out_rel if result.image is not None else None, result.quarantine_reason, result))
     return rows
 
 
+def detector_threads() -> int:
+    """Threads one image's detectors may share in a process that has the machine to itself: the cores
+    this process may use, at most 2 (the face detector and OCR cost the most; the rest is small)."""
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
 def _run_chunks(chunks: list[list[tuple[str, str]]], *, jobs: int, **kw: Any) -> list[dict[str, Any]]:
     import cv2
 
-    work = functools.partial(anonymize_files, **kw)
+    # one job: this process has the cores to itself, and its detectors share them (face beside OCR)
+    work = functools.partial(anonymize_files, **kw, threads=detector_threads() if jobs == 1 else 1)
     # A bar only on a terminal: a redirected stderr (CI logs, pipes) gets no carriage-return noise.
     progress = tqdm(total=sum(map(len, chunks)), unit="img", disable=not sys.stderr.isatty(), file=sys.stderr)
     rows: list[dict[str, Any]] = []
@@ -193,7 +200,7 @@ def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizePar
     rows = _run_chunks(chunks, jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed) if items else []
     video_names = video_output_names(videos)
     rows += [anonymize_video(src / rel, dst / video_names[rel], rel=rel, out_rel=video_names[rel], p=p,
-                             seed=seed) for rel in videos]
+                             seed=seed, threads=detector_threads()) for rel in videos]  # one video at a time
     rows = sorted(rows + [_file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
     report = {"in_dir": str(src), "out_dir": str(dst), "counts": _counts(rows), "files": rows,
               "unlisted_folders": unlisted,

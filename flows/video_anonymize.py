@@ -55,7 +55,7 @@ def video_output_names(rels: list[str]) -> dict[str, str]:
 
 
 def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: AnonymizeParams, seed: int,
-                    max_gap: int = 5) -> dict[str, Any]:  # fmt: skip
+                    max_gap: int = 5, threads: int = 1) -> dict[str, Any]:  # fmt: skip
     """Anonymize the video at `src` (input relpath `rel`) into `dst` (output relpath `out_rel`), written only
     when every frame passed; return its manifest row: input, output (None when quarantined), status,
     reason, detections (boxes per category over all frames), frames.
@@ -75,7 +75,7 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     writer: Any = None
 
     def anonymize(frame: Any, carry: Any, index: int) -> Any:
-        return anonymize_one(frame, p=p, rng=image_rng(seed, f"{rel}#{index}"), carry=carry)
+        return anonymize_one(frame, p=p, rng=image_rng(seed, f"{rel}#{index}"), carry=carry, threads=threads)
 
     crashed = None
     try:

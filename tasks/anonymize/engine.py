@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.anonymize.detectors.common import each_detector
 from tasks.anonymize.obfuscate import mask_regions, obfuscate, soft_core
 from tasks.anonymize.pii import recognised_pii
 from tasks.anonymize.regions import detect_changed
@@ -79,18 +80,13 @@ class AnonymizedImage:
 
 
 def detect(image: Image, detectors: Mapping[str, Detector]) -> Detections:
-    """Run every detector on `image` and concatenate what they found.
+    """Run every detector on `image` (`each_detector`: in order, or on a `DetectorSet`'s threads) and
+    concatenate what they found.
 
     Raises:
         AnonymizationError: a detector failed; the message names it.
     """
-    parts = []
-    for name, detector in detectors.items():
-        try:
-            parts.append(detector(image))
-        except _EXPECTED as err:
-            raise AnonymizationError(f"{name}: {err}") from err
-    return Detections.concat(parts)
+    return Detections.concat(each_detector(detectors, lambda detector: detector(image)))
 
 
 def detect_first(image: Image, detectors: Mapping[str, Detector]) -> tuple[Detections, Detections]:
@@ -100,16 +96,13 @@ def detect_first(image: Image, detectors: Mapping[str, Detector]) -> tuple[Detec
     Raises:
         AnonymizationError: a detector failed; the message names it.
     """
-    parts, kept = [], []
-    for name, detector in detectors.items():
-        try:
-            both = getattr(detector, "detect_and_keep", None)
-            found, left = both(image) if both is not None else (detector(image), Detections.empty())
-        except _EXPECTED as err:
-            raise AnonymizationError(f"{name}: {err}") from err
-        parts.append(found)
-        kept.append(left)
-    return Detections.concat(parts), Detections.concat(kept)
+
+    def both(detector: Detector) -> tuple[Detections, Detections]:
+        keep = getattr(detector, "detect_and_keep", None)
+        return keep(image) if keep is not None else (detector(image), Detections.empty())
+
+    pairs = each_detector(detectors, both)
+    return Detections.concat([f for f, _ in pairs]), Detections.concat([k for _, k in pairs])
 
 
 def _alnum(s: str) -> str:

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.anonymize.detectors.common import each_detector
 from tasks.boxes import box_mask, iou_matrix
-from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections, Detector, Image
 
 MIN_MARGIN = 16  # px: at least the 20–24 px window of a Haar cascade around a small box
@@ -136,11 +136,5 @@ def detect_changed(
         AnonymizationError: a detector failed; the message names it.
     """
     whole = not covers_changes(before, output, changed)
-    out, windowed = {}, False
-    for name, det in detectors.items():
-        try:
-            out[name], used = (det(output), False) if whole else detect_regions(output, changed, det)
-        except (AnonymizationError, InvalidInputError) as err:
-            raise AnonymizationError(f"{name}: {err}") from err
-        windowed |= used
-    return out, windowed
+    runs = each_detector(detectors, lambda det: (det(output), False) if whole else detect_regions(output, changed, det))
+    return {name: found for name, (found, _) in zip(detectors, runs, strict=True)}, any(used for _, used in runs)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+from tasks.anonymize.detectors.common import DetectorSet
 from tasks.anonymize.engine import AnonymizedImage, alike, anonymize_image, drop_rereads, summarize
-from tasks.errors import AnonymizationError
+from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections
 
 BOX = [10, 10, 40, 40]
@@ -191,3 +194,37 @@ def test_summarize_counts_add_up(image: np.ndarray) -> None:
     assert metrics["anonymize/quarantine_fraction"] == 0.5
     assert metrics["anonymize/detections_face"] == 3.0
     assert all(k.startswith("anonymize/") for k in metrics)
+
+
+class Waits:
+    """Returns its box once every Waits of the set has been entered: on one thread this would block."""
+
+    def __init__(self, box: list[int], barrier: threading.Barrier) -> None:
+        self.fake, self.barrier, self.threads = Fake([box], flat=20.0), barrier, set()
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        self.threads.add(threading.get_ident())
+        self.barrier.wait(timeout=10)
+        return self.fake(image)
+
+
+def test_a_detector_set_runs_its_members_at_once_and_keeps_their_order(image: np.ndarray) -> None:
+    barrier = threading.Barrier(2)
+    face, text = Waits(BOX, barrier), Waits([44, 44, 60, 60], barrier)
+    threaded = anonymize_image(image, detectors=DetectorSet({"face": face, "text": text}, threads=2),
+                               method="pixelate", verify="whole")
+    plain = anonymize_image(image, detectors={"face": Fake([BOX], flat=20.0), "text": Fake([[44, 44, 60, 60]], flat=20.0)},
+                            method="pixelate", verify="whole")
+    assert threaded.quarantine_reason is None and threaded.image is not None
+    np.testing.assert_array_equal(threaded.image, plain.image)
+    assert threaded.detections.boxes.tolist() == plain.detections.boxes.tolist()  # face first, as ordered
+    assert len(face.threads | text.threads) == 2  # the barrier let both through: they ran at once
+
+
+def test_a_detector_set_names_the_first_member_that_failed(image: np.ndarray) -> None:
+    dets = DetectorSet({"face": Fake([BOX]), "plate": Raises(), "text": Raises()}, threads=2)
+    result = anonymize_image(image, detectors=dets, method="pixelate")
+    assert result.image is None
+    assert result.quarantine_reason == "detection failed: plate: onnxruntime: Fail: bad input"
+    with pytest.raises(InvalidInputError):
+        DetectorSet({}, threads=0)
