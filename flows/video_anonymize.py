@@ -61,7 +61,8 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     reason, detections (boxes per category over all frames), frames.
 
     Frames come from `io.read_video_frames` (the reader ingest uses); the writer is sized from the first
-    decoded frame, not the container's header."""
+    decoded frame, not the container's header. Each frame's detectors run `threads` at a time
+    (`DetectorSet`)."""
     import cv2
 
     fps, total = io.video_info(src)
