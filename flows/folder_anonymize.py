@@ -150,7 +150,8 @@ def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, 
 def detector_threads() -> int:
     """Threads one image's detectors may share in a process that has the machine to itself: the cores
     this process may use, at most 2 (the face detector and OCR cost the most; the rest is small)."""
-    return max(1, min(2, len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, cores))
 
 
 def _run_chunks(chunks: list[list[tuple[str, str]]], *, jobs: int, **kw: Any) -> list[dict[str, Any]]:
