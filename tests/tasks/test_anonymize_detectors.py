@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tasks.anonymize.detectors import DETECTORS, FaceDetector, OcrTextDetector, build_detectors
-from tasks.anonymize.detectors.common import NMS_IOU
+from tasks.anonymize.detectors.common import NMS_IOU, DetectorSet
 from tasks.anonymize.detectors.face import LARGE_FACE_PX
 from tasks.anonymize.detectors.text import gamma_lut
 from tasks.anonymize.engine import anonymize_image
@@ -146,6 +146,15 @@ def test_second_looks_skipped_under_a_kept_box_change_nothing(face_scenes: list)
         got = detector._checked(img, found)
         assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, want.tolist()))
     assert looks["n"] < brute_looks, (looks["n"], brute_looks)
+
+
+def test_face_members_side_by_side_find_the_same_boxes(face_scenes: list) -> None:
+    """`member_threads` (set by a `DetectorSet` with threads) changes when the members run, not what they find."""
+    alone, side_by_side = FaceDetector(), DetectorSet({"face": FaceDetector()}, threads=2)["face"]
+    assert side_by_side.member_threads == 2
+    for img, _ in face_scenes[:6]:
+        a, b = alone(img), side_by_side(img)
+        assert a.boxes.tolist() == b.boxes.tolist() and a.scores.tolist() == b.scores.tolist()
 
 
 def test_face_detector_rejects_bad_second_look_options() -> None:

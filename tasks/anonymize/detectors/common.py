@@ -54,7 +54,8 @@ def nonempty_boxes(dets: NDArray[np.float64], *, width: int, height: int) -> NDA
 class DetectorSet(dict[str, Any]):
     """name → detector (what `build_detectors` returns) whose members run `threads` at a time on one
     image (`each_detector`): a process that has the machine to itself (the CLI with one job) then uses a
-    second core on the face detector while the OCR reads. Each member stays on one thread; onnxruntime
+    second core on the face detector while the OCR reads, and the face detector's members (CenterFace,
+    the cascades) run side by side as well. Each member stays on one thread; onnxruntime
     and OpenCV release the GIL while they compute. With one thread (the default) they run in order."""
 
     def __init__(self, detectors: Mapping[str, Any], *, threads: int = 1) -> None:
@@ -62,6 +63,9 @@ class DetectorSet(dict[str, Any]):
             raise InvalidInputError(f"detectors: threads must be >= 1, got {threads}")
         super().__init__(detectors)
         self.threads = threads
+        for detector in self.values():  # a detector made of members (the face detector) runs them side by side too
+            if hasattr(detector, "member_threads"):
+                detector.member_threads = threads
 
 
 def each_detector(detectors: Mapping[str, Any], run: Callable[[Any], T]) -> list[T]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,8 @@ class FaceDetector:
         self._sess: Any = None
         self._haar: dict[str, Any] = {}
         self._yunet: Any = None
+        # members run this many at a time (`candidates`); `DetectorSet` raises it for a process that has the cores
+        self.member_threads = 1
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_sess": None, "_haar": {}, "_yunet": None}
@@ -304,9 +307,18 @@ class FaceDetector:
         return ["centerface"] * self.centerface + ["yunet"] * bool(self.yunet) + list(self.cascades)
 
     def candidates(self, image: Image) -> list[NDArray[np.float64]]:
-        """Every member's raw (N, 5) [x0, y0, x1, y1, score] boxes, in `members()` order."""
+        """Every member's raw (N, 5) [x0, y0, x1, y1, score] boxes, in `members()` order; the members run
+        `member_threads` at a time (each on one thread: the same boxes either way)."""
         run = {"centerface": lambda: self._centerface(image, self.threshold), "yunet": lambda: self._yunet_faces(image)}
-        return [run[m]() if m in run else self._haar_faces(image, m) for m in self.members()]
+        members = self.members()
+
+        def member(m: str) -> NDArray[np.float64]:
+            return run[m]() if m in run else self._haar_faces(image, m)
+
+        if self.member_threads > 1 and len(members) > 1:
+            with ThreadPoolExecutor(min(self.member_threads, len(members))) as pool:
+                return list(pool.map(member, members))
+        return [member(m) for m in members]
 
     def __call__(self, image: Image) -> Detections:
         """Find faces in an (H, W, 3) uint8 RGB image; boxes are padded and clipped.
