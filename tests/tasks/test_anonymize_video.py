@@ -134,8 +134,8 @@ def test_a_video_with_a_failed_frame_is_quarantined_with_its_frame_range(tmp_pat
 
     real = va.anonymize_one
 
-    def failing(frame, *, p, rng, carry=None):  # type: ignore[no-untyped-def]
-        result = real(frame, p=p, rng=rng, carry=carry)
+    def failing(frame, *, p, rng, carry=None, threads=1):  # type: ignore[no-untyped-def]
+        result = real(frame, p=p, rng=rng, carry=carry, threads=threads)
         if frame[0:8, 0:8].mean() < 40:  # frames 3 and 4 are marked (a black corner) to fail
             return AnonymizedImage(None, result.detections, Detections.empty(), "sensitive content survived: 1 face")
         return result
