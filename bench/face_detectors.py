@@ -46,8 +46,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "default: centerface + alt2@2 + default@1.5": {},
     "default + verify_large 0.2": {"verify_large": 0.2},
     "default without large_yunet": {"large_yunet": 0.0},
-    "centerface + alt2@2": {"cascades": {"alt2": 2.0}},
-    "centerface + default@1.5": {"cascades": {"default": 1.5}},
     "yunet@2": {"centerface": False, "yunet": 2.0, "cascades": {}},
     "yunet@2 + default@1.5": {"centerface": False, "yunet": 2.0, "cascades": {"default": 1.5}},
     "yunet@2 + alt2@2": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}},

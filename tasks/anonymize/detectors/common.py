@@ -85,7 +85,7 @@ def each_detector(detectors: Mapping[str, Any], run: Callable[[Any], T]) -> list
     for (name, _), outcome in zip(items, outcomes, strict=True):
         if isinstance(outcome, _Failed):
             raise AnonymizationError(f"{name}: {outcome.error}") from outcome.error
-    return [o for o in outcomes]
+    return outcomes
 
 
 class _Failed:

@@ -178,7 +178,7 @@ class OcrTextDetector:
     def _text_det(self, bgr: NDArray[np.uint8]) -> Any:
         """rapidocr's `TextDetector.__call__` (DB quads of a BGR image, None when it cannot be resized),
         with its normalisation (uint8 -> float64 -> float32, per pixel) read from a 256-entry table:
-        the same network input bit for bit, ~7 ms less per 512x512 pass."""
+        the same network input bit for bit, ~5 ms less per 512x512 pass."""
         det = self._ocr.text_det
         resized = det.get_preprocess(max(bgr.shape[:2])).resize(bgr)
         if resized is None:
