@@ -82,11 +82,17 @@ class FaceEmbedder:
             return np.zeros((0, 128))
         if self._net is None:
             self._load()
-        chips = []
+        chips: list[Image] = []
+        index: dict[bytes, int] = {}  # identical chips (every masked face) are embedded once: ~0.09 s each
+        which = []
         for i, crop in enumerate(crops):
             check_image(crop, name=f"crops[{i}] (a face crop)", min_side=2)
-            chips.append(np.ascontiguousarray(cv2.resize(crop, (CHIP, CHIP), interpolation=cv2.INTER_CUBIC)))
-        return np.asarray([np.asarray(v) for v in self._net.compute_face_descriptor(chips)], np.float64)
+            chip = np.ascontiguousarray(cv2.resize(crop, (CHIP, CHIP), interpolation=cv2.INTER_CUBIC), np.uint8)
+            which.append(index.setdefault(chip.tobytes(), len(index)))
+            if which[-1] == len(chips):
+                chips.append(chip)
+        unique = np.asarray([np.asarray(v) for v in self._net.compute_face_descriptor(chips)], np.float64)
+        return unique[np.asarray(which, np.int64)]
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,26 @@ def test_render_rejects_unknown_method(faces: np.ndarray) -> None:
         render_faces(
             faces[:1], [30], method="melt", options={}, pad=0.2, rng=np.random.default_rng(0), jitter=False
         )
+
+
+def test_embedder_embeds_identical_chips_once_with_the_same_rows(embedder: FaceEmbedder, faces: np.ndarray) -> None:
+    solid_a, solid_b = np.zeros((40, 40, 3), np.uint8), np.zeros((57, 31, 3), np.uint8)  # both a black chip
+    crops = [faces[0], solid_a, faces[1], faces[0].copy(), solid_b]
+    seen: list[int] = []
+    embedder([faces[0]])  # loads the network
+    net = embedder._net
+    assert net is not None
+
+    class Counting:
+        def compute_face_descriptor(self, chips: list[np.ndarray]) -> list[np.ndarray]:
+            seen.append(len(chips))
+            return list(net.compute_face_descriptor(chips))
+
+    embedder._net = Counting()
+    try:
+        got = embedder(crops)
+    finally:
+        embedder._net = net
+    assert seen == [3]  # faces[0], the black chip, faces[1]
+    each = np.concatenate([embedder([c]) for c in crops])
+    assert got.shape == (5, 128) and np.array_equal(got, each)
