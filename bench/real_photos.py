@@ -42,11 +42,11 @@ REPO = Path(__file__).resolve().parents[1]
 NO_PEOPLE = tuple(s for s in STREET + OBJECTS if s != "data/licenseplate_motion.jpg")  # a car park: people
 
 
-def _rgb(image: np.ndarray) -> np.ndarray:
+def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB))
 
 
-def _hit(found: np.ndarray, box: list[int]) -> bool:
+def face_hit(found: np.ndarray, box: list[int]) -> bool:
     """Whether any detection matches the face box (IoU >= 0.3, or covers >= 50 % of it)."""
     x0, y0, x1, y1 = box
     area = (x1 - x0) * (y1 - y0)
@@ -71,7 +71,7 @@ def runner(examples: Path, p: AnonymizeParams) -> Run:
 
     def run(source: str) -> tuple[np.ndarray, np.ndarray | None, str | None, float]:
         if source not in done:
-            image = _rgb(load_image(examples, source))
+            image = as_rgb(load_image(examples, source))
             t0 = time.perf_counter()
             r = anonymize_image(image, detectors=detectors, method=p.method, methods=p.methods, options=options,
                                 rng=image_rng(0, source), verify=p.verify)  # fmt: skip
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             totals["changed"] += changed >= 0.7
             seen = []
             for name, det in auditors.items():
-                raw_hit, out_hit = _hit(det(image).boxes, b["bbox"]), _hit(det(out).boxes, b["bbox"])
+                raw_hit, out_hit = face_hit(det(image).boxes, b["bbox"]), face_hit(det(out).boxes, b["bbox"])
                 totals[f"{name}_raw"] += raw_hit
                 totals[f"{name}_after"] += out_hit
                 seen.append(f"{name} {'yes' if raw_hit else 'no'} -> {'FOUND' if out_hit else 'no'}")

@@ -56,7 +56,9 @@ def _reference_msssim(raw: np.ndarray, anon: np.ndarray) -> float:
     """MS-SSIM computed the plain way: every blur of both images at every scale, SSIM at each scale."""
     import cv2
 
-    from tasks.check_quality.image_metrics import _C1, _C2, MSSSIM_SIGMA, MSSSIM_WEIGHTS, MSSSIM_WIN
+    from tasks.check_quality.image_metrics import MSSSIM_SIGMA, MSSSIM_WEIGHTS, MSSSIM_WIN
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2  # Wang et al.'s K1, K2 for 8-bit data, stated here on purpose
 
     def blur(a: np.ndarray) -> np.ndarray:
         return np.asarray(cv2.GaussianBlur(a, (MSSSIM_WIN, MSSSIM_WIN), MSSSIM_SIGMA,
@@ -69,8 +71,8 @@ def _reference_msssim(raw: np.ndarray, anon: np.ndarray) -> float:
     for level in range(levels):
         mx, my = blur(x), blur(y)
         vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-        cs = (2 * cov + _C2) / (vx + vy + _C2)
-        ssim = (2 * mx * my + _C1) / (mx * mx + my * my + _C1) * cs
+        cs = (2 * cov + c2) / (vx + vy + c2)
+        ssim = (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs
         terms.append(max(float(ssim.mean()) if level == levels - 1 else float(cs.mean()), 0.0))
         x, y = (np.asarray(cv2.resize(a, (a.shape[1] // 2, a.shape[0] // 2), interpolation=cv2.INTER_AREA),
                            np.float64).reshape(a.shape[0] // 2, a.shape[1] // 2, -1) for a in (x, y))
