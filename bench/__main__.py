@@ -6,7 +6,8 @@ runs on 60 images (`python -m bench.anonymize_recall --images 500` for more); re
 verification on 40 (`python -m bench.verify_regions --images 300`). Last, the default pipeline's
 wall time per stage in a fresh clone (`bench.pipeline_stages`, ~15 min). Face detector sets are compared
 apart: `python -m bench.face_detectors` (~15 min). The real-material benchmarks fetch opencv-doc first and
-run apart: `python -m bench.real_photos`, `python -m bench.video_people`.
+run apart: `python -m bench.real_photos`, `python -m bench.small_faces` (small real faces pasted into
+large photos, with and without the face detector's pixel cap), `python -m bench.video_people`.
 """
 
 from bench import anonymize_recall, anonymize_throughput, dp_step, pipeline_stages, scaleout, verify_regions
