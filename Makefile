@@ -12,9 +12,9 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_HOME ?= $(abspath .prefect)
 export MPLBACKEND := Agg
 
-.PHONY: setup pipeline sweep test test-all browser lint ui bench server server-stop clean
+.PHONY: setup pipeline sweep test test-all browser tesseract lint ui bench server server-stop clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed tesseract
 
 # torch first and exactly: 2.13.0 (CPU) lies on this disk; resolving it through opacus would fetch a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -36,10 +36,10 @@ sweep: setup
 	$(BIN)/python -m flows.sweep
 	$(BIN)/dvc repro --force --single-item report
 
-test: setup browser
+test: setup browser tesseract
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-all: setup browser
+test-all: setup browser tesseract
 	$(BIN)/python -m pytest -q
 
 # Debian chromium for the report's browser test (Playwright drives it; no browser download). Idempotent:
@@ -48,6 +48,15 @@ browser:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium not installed (needs root and apt-get): the report browser test will skip"
+
+# Debian tesseract-ocr + English model: check_quality's independent text/plate auditor (pytesseract drives it;
+# the anonymizer reads text with rapidocr). Idempotent; installed only as root; otherwise its metrics are NaN
+# with the reason (the readability gates are not assessed, never passed) and its tests skip.
+tesseract:
+	@{ test -x /usr/bin/tesseract && test -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata; } \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; } \
+	  || echo "tesseract-ocr not installed (needs root and apt-get): text/plate readability will be not assessed"
 
 lint: setup
 	$(BIN)/ruff check tasks flows tests bench

@@ -25,12 +25,15 @@ from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, 
 from tasks.anonymize.gt_eval import evaluate_image
 from tasks.anonymize.records import gt_metrics, image_record, summarize_records, unreadable_record
 from tasks.anonymize.scaled import Downscaled
+from tasks.anonymize.setup import anonymization_setup
 from tasks.auditors import RESIDUAL_DETECTORS
 from tasks.errors import InvalidInputError
 from tasks.groundtruth import gt_details
 from tasks.ingest.manifest import manifest_frame
 from tasks.params import AnonymizeParams
 
+# the detectors' onnxruntime sessions (CenterFace, YuNet, PP-OCR) are built with the CPU provider; OpenCV runs on CPU
+DETECTOR_DEVICE = "cpu (onnxruntime CPUExecutionProvider, OpenCV)"
 _local = threading.local()  # detectors (and the k-Same pool) built once per worker, reused across shards
 
 
@@ -143,7 +146,10 @@ def anonymize() -> dict[str, float]:
         io.write_table(f"{out}/manifest.parquet", manifest)
         for name in ("labels.json", "source.json"):  # train reads only this folder: its labels, the ledger key
             io.write_json(f"{out}/{name}", io.read_json(f"{raw}/{name}"))
-        metrics = summarize_records(records).as_metrics() | gt_metrics(records)
+        metrics = summarize_records(records).as_metrics() | gt_metrics(records) | {
+            "anonymize/verify_enabled": float(p.verify != "off")}  # the gate anonymize_verification_on reads it
+        # what the anonymizer was set to do (targets, detectors, verification, device): the report's sentences
+        run.extra["setup"] = anonymization_setup(p, device=DETECTOR_DEVICE).as_dict()
         metrics = write_metrics("anonymize", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.log_dataset(manifest, name="anonymized_manifest", source=out, context="anonymize")

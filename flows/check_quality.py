@@ -2,20 +2,23 @@
 
 - per image (all of them, in process-pool shards): PSNR / SSIM / MS-SSIM whole and outside the boxes,
   redaction recall against the COCO ground truth, faces an independent detector (dlib) still finds,
-  the facts the Great Expectations suite checks (sizes, metadata chunks);
-- re-identification of the anonymized faces (naive / adaptive / trained attacks), text still readable,
+  the facts the Great Expectations suite checks, read back from each written file (sha256, size, metadata);
+- re-identification of the anonymized faces (naive / adaptive / trained attacks), text still readable
+  (personal text and plates by an independent OCR, Tesseract, calibrated on the raw images; signage by rapidocr),
   task utility (a model trained once on raw train images, tested on raw vs anonymized test images);
 - the method comparison: every `compare_methods` method on the same raw test images → a table and a
   privacy–utility scatter plot; LPIPS when weights are configured (else reported unavailable).
 
 Reads raw pixels to compare, but logs and writes only aggregates: no face, crop or embedding leaves a task —
-except `method_samples.png`, a grid of *anonymized* crops per method (a clear row is refused).
+except `method_samples.png`, crops of the files anonymize *wrote* (verified) per method; other methods only on
+the builtin benchmark's package faces, never re-obfuscated user images (a clear row is refused).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import io, tracking
 from flows.common import class_names, process_runner, progress_results, run_stage, timed_part, write_metrics
 from flows.expectations import validate_anonymized_manifest
+from tasks.anonymize.engine import method_for
 from tasks.auditors import RESIDUAL_DETECTORS
 from tasks.check_quality.compare import (
     CompareConfig,
@@ -33,21 +37,33 @@ from tasks.check_quality.compare import (
     MethodRow,
     compare_method,
     method_options,
-    method_samples,
 )
 from tasks.check_quality.linkage import linkage_attack
 from tasks.check_quality.lpips import LpipsStatus, build_lpips, lpips_distances
-from tasks.check_quality.manifest import metadata_chunks
-from tasks.check_quality.plots import method_grid_figure, privacy_utility_figure
+from tasks.check_quality.manifest import BOOKKEEPING_FILES, FileFacts, audit_frame, file_facts
+from tasks.check_quality.plots import method_samples_figure, privacy_utility_figure
 from tasks.check_quality.reid import NONE, AttackConfig, FaceEmbedder, attack, gallery_faces, match
-from tasks.check_quality.samples import even_sample, face_boxes, make_sample, one_per_identity
+from tasks.check_quality.samples import (
+    WrittenImage,
+    even_sample,
+    make_sample,
+    method_samples,
+    one_per_identity,
+    plan_samples,
+)
 from tasks.check_quality.summary import ImageRecord, image_record, summarize
+from tasks.check_quality.tesseract import (
+    AUDITED_CATEGORIES,
+    audit_text,
+    auditor_calibration,
+    tesseract_reader,
+    tesseract_status,
+)
 from tasks.check_quality.text import TEXT_CATEGORIES, ocr_reader, read_strings, readability
 from tasks.check_quality.utility import (
-    UtilityResult,
-    accuracy,
     body_detector,
     load_task_model,
+    paired_utility,
     preserved,
     task_inputs,
     train_task_model,
@@ -107,13 +123,8 @@ def check_shard(
             match_iou=p.match_iou,
             calibrate=row["calibrate"],
         )
-        facts = {
-            "id": row["id"],
-            "file_width": anon_img.shape[1],
-            "file_height": anon_img.shape[0],
-            "n_metadata_chunks": len(metadata_chunks(data, name=row["path"])),
-        }
-        out.append(rec.as_dict() | {"gx": facts})
+        facts = asdict(file_facts(data, name=row["path"]))  # read back from the bytes, for the GX suite
+        out.append(rec.as_dict() | {"gx": {"path": row["path"]} | facts})
     return out
 
 
@@ -193,37 +204,54 @@ def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool
 
 @task(cache_policy=NO_CACHE)
 @timed_part("check_quality", "OCR readability")
-def text_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, params: Params) -> dict[str, float]:
-    """OCR on raw and anonymized images: ground-truth strings still read; body detections preserved."""
-    p, ocr = params.check_quality, _ocr()
+def text_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, params: Params) -> dict[str, Any]:
+    """Ground-truth strings still read on raw and anonymized images: personal text and plates by the
+    independent auditor (Tesseract; NaN with the reason when it cannot run), non-personal text by rapidocr;
+    body detections preserved. Returns {"metrics": ..., "auditors": engine names, "unavailable": reasons}."""
+    p, status = params.check_quality, tesseract_status()
+    auditor = tesseract_reader() if status.available else None
     body = None
     if p.body_check and "body" not in params.anonymize.targets:
         body = body_detector(params.anonymize.body.model_dump())
     per_image, kept = [], [0, 0]
-    for row in rows:
-        raw = io.read_image(f"{params.paths.raw}/{row['path']}")
-        anon = io.read_image(f"{params.paths.anonymized}/{row['path']}")
-        reads = {k: ocr(img) for k, img in (("raw", raw), ("anon", anon))}
-        counts = {}
-        for cat in TEXT_CATEGORIES:
-            items = gt.get(row["id"], {}).get(cat, [])
-            boxes, texts = [i[0] for i in items], [str(i[2]) for i in items]
-            hit = {
-                k: read_strings(boxes, texts, r[0], r[1], min_similarity=p.text_min_similarity)
-                for k, r in reads.items()
-            }
-            counts[cat] = (int(hit["raw"].sum()), int(hit["anon"].sum()), len(items))
-        per_image.append(counts)
-        if body is not None:
-            k, t = preserved(body(raw), body(anon), match_iou=p.match_iou)
-            kept = [kept[0] + k, kept[1] + t]
-    m = readability(per_image).as_metrics()
+    for start in range(0, len(rows), 16):  # 16 images per Tesseract run (its start-up is paid once)
+        chunk = [(io.read_image(f"{params.paths.raw}/{r['path']}"), io.read_image(f"{params.paths.anonymized}/"
+                  f"{r['path']}"), {c: [(i[0], str(i[2])) for i in gt.get(r["id"], {}).get(c, [])]
+                                    for c in TEXT_CATEGORIES}) for r in rows[start : start + 16]]
+        audited = (audit_text(chunk, reader=auditor, min_similarity=p.text_min_similarity) if auditor is not None
+                   else [{c: (0, 0, len(items[c])) for c in AUDITED_CATEGORIES} for _, _, items in chunk])
+        for (raw, anon, items), counts in zip(chunk, audited, strict=True):
+            per_image.append(counts | {"text_nonpii": _nonpii_counts(raw, anon, items["text_nonpii"], p)})
+            if body is not None:
+                k, t = preserved(body(raw), body(anon), match_iou=p.match_iou)
+                kept = [kept[0] + k, kept[1] + t]
+    text = readability(per_image, unread=() if auditor is not None else AUDITED_CATEGORIES)
+    m = text.as_metrics() | auditor_calibration(text).as_metrics()
     if body is not None:
         m |= {
             "check_quality/body_preserved": kept[0] / kept[1] if kept[1] else float("nan"),
             "check_quality/body_raw_detections": float(kept[1]),
         }
-    return m
+    engines = {"text_readability": status.engine, "text_nonpii_preserved": _rapidocr_name()}
+    return {"metrics": m, "auditors": engines,
+            "unavailable": {} if status.available else {"text_readability": status.reason}}
+
+
+def _nonpii_counts(raw: np.ndarray, anon: np.ndarray, items: list[tuple[Any, str]], p: CheckQualityParams
+                   ) -> tuple[int, int, int]:
+    """Non-personal strings read by rapidocr (a utility measure) on the raw and anonymized image; rapidocr
+    runs only on images that have such strings."""
+    if not items:
+        return 0, 0, 0
+    boxes, texts = [b for b, _ in items], [t for _, t in items]
+    hits = [read_strings(boxes, texts, *_ocr()(img), min_similarity=p.text_min_similarity) for img in (raw, anon)]
+    return int(hits[0].sum()), int(hits[1].sum()), len(items)
+
+
+def _rapidocr_name() -> str:
+    from importlib.metadata import version
+
+    return f"rapidocr-onnxruntime {version('rapidocr-onnxruntime')} (PP-OCRv4, the anonymizer's own reader)"
 
 
 def _split(
@@ -255,11 +283,7 @@ def utility_task(*, params: Params) -> tuple[dict[str, Any] | None, dict[str, fl
     anon_ids = set(io.read_table(f"{anon}/manifest.parquet")["id"])
     raw_test, y_test = _split(manifest, raw, "test", anon_ids)
     anon_test, _ = _split(manifest, anon, "test", anon_ids)
-    result = UtilityResult(
-        accuracy(model, task_inputs(raw_test, train=t), y_test),
-        accuracy(model, task_inputs(anon_test, train=t), y_test),
-        len(y_test),
-    )
+    result = paired_utility(model, task_inputs(raw_test, train=t), task_inputs(anon_test, train=t), y_test)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     in_shape = (int(x_train.shape[1]), int(x_train.shape[2]), int(x_train.shape[3]))
     return {"state": state, "num_classes": len(names), "in_shape": in_shape}, result.as_metrics("utility")
@@ -307,22 +331,22 @@ def compare_task(
 
 @task(cache_policy=NO_CACHE)
 @timed_part("check_quality", "method samples figure")
-def method_samples_task(
-    rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params
-) -> bool:
-    """plots/check_quality/method_samples.png: every compared method on the first 3 of `rows` with a
-    face (obfuscation only; crops around the largest face; no clear row). False when no image has a face."""
-    rows = [r for r in rows if face_boxes(r, gt, use_gt=use_gt)][:3]  # read only the images shown
-    samples = [make_sample(r, gt, io.read_image(f"{params.paths.raw}/{r['path']}"), use_gt=use_gt,
-                           known_ids=params.ingest.source == "builtin") for r in rows]
-    if not samples:
-        return False
-    grid = method_samples(samples, methods=params.check_quality.compare_methods,
-                          anonymize_params=params.anonymize, seed=params.seed, n=3)
+def method_samples_task(rows: list[dict[str, Any]], table: list[dict[str, Any]], *, params: Params) -> None:
+    """plots/check_quality/method_samples.png (+ .json, no pixels): crops of the files anonymize wrote after
+    verification around a redacted face, for the methods `samples.plan_samples` allows (`table`: the method
+    table's rows); raw pixels are read only on the builtin benchmark, for its package faces."""
+    a, builtin = params.anonymize, params.ingest.source == "builtin"
+    rows = [r for r in rows if r["status"] == "anonymized" and "face" in r["categories"]][:3]
+    plan = plan_samples(params.check_quality.compare_methods, applied=method_for("face", method=a.method,
+                        methods=a.methods), table=table, gates=params.gates, builtin=builtin)
+    written = [WrittenImage.from_record(r, io.read_image(f"{params.paths.anonymized}/{r['path']}")) for r in rows]
+    raw = [io.read_image(f"{params.paths.raw}/{r['path']}") for r in rows] if builtin else None
+    # a fresh OS-entropy generator: dp_pixelate's noise never comes from the committed seed, and is never logged
+    samples = method_samples(written, plan=plan, benchmark_raw=raw, options=method_options(a),
+                             noise=np.random.default_rng(), builtin=builtin)
     title = "Anonymized images per method: each face and its surroundings (never the clear image)"
-    fig = method_grid_figure(grid, title=title)
-    io.save_figure(f"{params.paths.plots}/check_quality/method_samples.png", fig)
-    return True
+    io.save_figure(f"{params.paths.plots}/check_quality/method_samples.png", method_samples_figure(samples, title=title))
+    io.write_json(f"{params.paths.plots}/check_quality/method_samples.json", samples.as_dict())
 
 
 @task(cache_policy=NO_CACHE)
@@ -360,25 +384,34 @@ def _write_compare(plots: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
     return {k: v for r in table for k, v in r.as_metrics().items()}
 
 
-def _gx(params: Params, records: list[dict[str, Any]], anon_rows: list[dict[str, Any]]) -> dict[str, float]:
-    """The anonymized manifest, joined with what check_shard saw in each file and the raw sizes, through GX."""
-    raw_m = io.read_table(f"{params.paths.raw}/manifest.parquet")[["id", "width", "height"]]
-    residual = pd.DataFrame(
-        [{"id": r["id"], "n_residual": len(r.get("residual_categories") or [])} for r in anon_rows]
+def _auditors(params: Params, read: dict[str, Any]) -> dict[str, Any]:
+    """Which engine measured what (not metrics: names), and why an auditor could not run."""
+    from importlib.metadata import version
+
+    return {"residual_face": params.check_quality.residual_detector, "manifest":
+            f"great_expectations {version('great-expectations')} (facts re-read from the files)",
+            **read["auditors"], "unavailable": read["unavailable"]}
+
+
+def _gx(params: Params, records: list[dict[str, Any]], *, use_gt: bool) -> dict[str, float]:
+    """The anonymized manifest's claims beside facts read back from the folder (every file hashed and read
+    by Pillow), the raw manifest and the check's own residual-face auditor, through the GX suite."""
+    anon = params.paths.anonymized
+    facts = {r["gx"]["path"]: FileFacts(**{k: v for k, v in r["gx"].items() if k != "path"}) for r in records}
+    on_disk = [f for f in io.list_files(anon) if f not in BOOKKEEPING_FILES]
+    written = {f: facts[f] if f in facts else file_facts(io.read_bytes(f"{anon}/{f}"), name=f) for f in on_disk}
+    # faces the auditor matched to ground truth; without face ground truth, every face it still detects
+    key = "residual_faces_matched" if use_gt else "residual_face_detections"
+    raw_m = io.read_table(f"{params.paths.raw}/manifest.parquet")
+    frame = audit_frame(
+        raw=raw_m,
+        anonymized=io.read_table(f"{anon}/manifest.parquet"),
+        quarantined=[q["id"] for q in io.read_jsonl(f"{anon}/quarantine.jsonl")],
+        written=written,
+        residual={r["image_id"]: int(r[key]) for r in records},
     )
-    frame = (
-        io.read_table(f"{params.paths.anonymized}/manifest.parquet")
-        .merge(pd.DataFrame([r["gx"] for r in records]), on="id", how="left")
-        .merge(residual, on="id", how="left")
-        .merge(raw_m.rename(columns={"width": "raw_width", "height": "raw_height"}), on="id", how="left")
-    )
-    n_quarantined = len(io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl"))
-    gx = validate_anonymized_manifest(
-        frame,
-        out_dir=f"{params.paths.reports}/gx/check_quality",
-        n_raw=len(raw_m),
-        n_quarantined=n_quarantined,
-    )
+    gx = validate_anonymized_manifest(frame, out_dir=f"{params.paths.reports}/gx/check_quality", n_raw=len(raw_m),
+                                      max_residual_share=params.gates.max_residual_face_rate)
     return {
         "check_quality/gx_success": float(gx["success"]),
         "check_quality/gx_failed_expectations": gx["n_failed"],
@@ -413,8 +446,8 @@ def check_quality() -> dict[str, float]:
         )
         # the compared images first; when none of them shows a face (a small test split), any anonymized one
         shown = {r["id"] for r in compare_rows}
-        grid = method_samples_task.submit(compare_rows + [r for r in rows if r["id"] not in shown], details,
-                                          use_gt=use_gt, params=params)
+        grid = method_samples_task.submit(compare_rows + [r for r in rows if r["id"] not in shown], list(compare),
+                                          params=params)
         # the identity attacks name faces among a clear gallery of the identities: the builtin set's LFW faces
         # (a COCO import's person ids keep one linkage sample face per person, see linkage_task)
         face_rows = [r for r in rows if any(a[1] is not None for a in details.get(r["id"], {}).get("face", []))
@@ -433,15 +466,18 @@ def check_quality() -> dict[str, float]:
         )
         lp = lpips.result()
         metrics = summary.as_metrics() | (reid.result() if reid else {}) | utility.result()[1] | linkage.result()
-        metrics |= text.result() if text else {}
-        metrics |= {k: v for k, v in lp.items() if k != "reason"} | _gx(params, records, all_rows)
+        read = text.result() if text else {"metrics": {}, "auditors": {},
+                                           "unavailable": {"text_readability": "check_quality.text_images is 0"}}
+        metrics |= read["metrics"] | {k: v for k, v in lp.items() if k != "reason"} | _gx(params, records, use_gt=use_gt)
+        run.extra["auditors"] = _auditors(params, read)  # engine names: reports/runs/check_quality.json
         metrics |= _write_compare(plots, [f.result() for f in compare])
         io.write_json(plots / "summary.json", {"headline": summary.headline(), "lpips": lp["reason"]})
         metrics = write_metrics("check_quality", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.set_tags({"headline": summary.headline(), "lpips": str(lp["reason"])[:250]})
-        grid_png = ("method_samples.png",) if grid.result() else ()  # anonymized pixels only
-        for name in ("compare_methods.json", "compare_methods.csv", "privacy_utility.png", *grid_png):
+        grid.result()  # crops of the written (verified) files only, or the builtin benchmark's package faces
+        for name in ("compare_methods.json", "compare_methods.csv", "privacy_utility.png", "method_samples.png",
+                     "method_samples.json"):
             run.log_artifact(plots / name, artifact_path="check_quality")
     return metrics
 

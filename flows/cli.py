@@ -115,15 +115,22 @@ def _purge(args: argparse.Namespace) -> int:
     where = f"{e['out_path']} ({e['n_files']} files, DVC md5 {e['out_md5']})"
     if e["applied"]:
         print(f"privtrail purge: deleted {e['deleted_workspace_files']} files ({e['deleted_workspace_bytes']} bytes) of "
-              f"{where} and {e['deleted_cache_objects']} DVC cache objects ({e['deleted_cache_bytes']} bytes); kept "
+              f"{where} and {e['deleted_cache_objects']} DVC cache objects ({e['deleted_cache_bytes']} bytes), "
+              f"{e['deleted_remote_objects']} objects on DVC remotes, of {len(e['versions'])} raw version(s); kept "
               f"{e['kept_shared_objects']} objects shared with other outputs; MLflow run {e['mlflow_run_id']}")
-    elif e["state"] == "EXPIRED: purge due":
-        print(f"privtrail purge (dry run): raw data {where} is {e['age_days']} days old, over the {e['raw_days']}-day "
-              f"limit: --apply deletes {e['workspace_files_present']} workspace files and "
-              f"{e['planned_cache_objects']} DVC cache objects ({e['kept_shared_objects']} shared objects kept)")
+    elif e["due_objects_present"]:
+        head = (f"raw data {where} is {e['age_days']} days old, over the {e['raw_days']}-day limit" if e["state"] ==
+                "EXPIRED: purge due" else f"raw data {where} is {e['state']}, earlier raw versions are due")
+        print(f"privtrail purge (dry run): {head}: --apply deletes {e['workspace_files_present']} workspace files and "
+              f"{e['planned_cache_objects']} objects from the DVC cache and remotes "
+              f"({e['kept_shared_objects']} shared objects kept)")
     else:
         print(f"privtrail purge: nothing to delete: raw data {where} is {e['state']} "
               f"(age {e['age_days']} of {e['raw_days']} days)")
+    for v in e["listing"]:  # every version of the raw output found, due or kept, and where its objects are
+        held = ", ".join(f"{n} in {k}" for k, n in v["present"].items())
+        print(f"  {'DUE ' if v['due'] else 'kept'} {v['out_path']} {v['out_md5']} ({v['n_files']} files; ingested "
+              f"{v['ingested_at'] or 'at an unknown time'}; named by {'; '.join(v['refs'])}): {held}")
     return 0
 
 
@@ -191,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     trail.add_argument("model", help="name@alias, name/version, a version of promote.model_name, or a run id")
     trail.add_argument("--verify", action="store_true", help="exit 3 unless the chain matches this dvc.lock")
     trail.set_defaults(fn=_trail)
-    purge = sub.add_parser("purge", help="delete raw data past retention.raw_days (workspace + DVC cache); "
-                                         "dry run unless --apply")
+    purge = sub.add_parser("purge", help="delete every version of the raw data past retention.raw_days (workspace, "
+                                         "DVC cache, DVC remotes; commits, experiments, run cache); dry run unless --apply")
     purge.add_argument("--apply", action="store_true", help="really delete (default: say what would go)")
     purge.add_argument("--now", help="ISO time with zone to evaluate the retention limit at (default: now)")
     purge.set_defaults(fn=_purge)

@@ -74,6 +74,7 @@ def pipeline(force: bool = False, push: bool = True) -> dict[str, Any]:
     Raises:
         PipelineError: `dvc repro` or `dvc push` failed; the message carries the failing stage's error.
     """
+    io.load_params()  # params that cannot work are refused here, in one line, before any stage runs
     lines = _dvc("repro", *(["--force"] if force else []))
     ran = re.findall(r"Running stage '(\w+)'", "\n".join(lines))
     lineage = tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
@@ -92,6 +93,7 @@ def repro(*, force: bool = False) -> int:
     """
     from flows.prefect_server import local_prefect_api
 
+    io.load_params()  # params that cannot work are refused here, in one line, before any stage runs
     started = time.monotonic()
     with local_prefect_api() as url:
         print(f"privtrail: one Prefect API for every stage: {url}", flush=True)

@@ -51,7 +51,9 @@ def _register(compliance: dict, params) -> dict[str, str]:
     lineage, dp = compliance["lineage"], compliance["dp"]
     report_run = io.read_json(f"{reports}/runs/report.json")["run_id"]
     datasets = compliance.get("inventory", {}).get("datasets", [])
-    tags = {"epsilon": dp["epsilon_recomputed"], "delta": dp["delta"], "accountant": dp["accountant"],
+    # the one ε: the checked one (max of a fresh Opacus accountant and the independent PLD one), as the report
+    tags = {"epsilon": dp["epsilon_checked"], "epsilon_opacus": dp["epsilon_recomputed"],
+            "epsilon_pld": dp["epsilon_pld"], "delta": dp["delta"], "accountant": dp["accountant"],
             "verdict": compliance["verdict"], "gates_passed": f"{sum(g['passed'] for g in compliance['gates'])}/{len(compliance['gates'])}",
             "gates_waived": str(sum(g.get("status") == "waived" for g in compliance["gates"])),
             "git_sha": lineage["git_sha"], "dvc_lock_sha256": lineage["dvc_lock_sha256"],
@@ -74,7 +76,7 @@ def _register(compliance: dict, params) -> dict[str, str]:
 def _description(tags: dict) -> str:
     """What the MLflow model version page says first."""
     return (f"Audited DP model: ε = {float(tags['epsilon']):.4g}, δ = {float(tags['delta']):.3g} "
-            f"({tags['accountant']} accountant); verdict {str(tags['verdict']).upper()}, {tags['gates_passed']} gates "
+            f"(the larger of Opacus' {tags['accountant']} accountant and dp-accounting's PLD); verdict {str(tags['verdict']).upper()}, {tags['gates_passed']} gates "
             f"passed. Compliance report: artifacts compliance/compliance.html of the source run (also "
             f"{tags['report_path']}); audit run {tags['audit_run_id']}, report run {tags['report_run_id']}; "
             f"code {tags['git_sha']}. Audit trail: privtrail trail <name>@<alias>.")

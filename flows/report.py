@@ -20,9 +20,10 @@ from tasks.params import STAGES, Params
 from tasks.report.compliance import build_compliance, data_capabilities
 from tasks.report.diff import diff_compliance
 from tasks.report.first_page import first_page
+from tasks.report.gates import policy_changes
 from tasks.report.html import render_html, render_markdown
 from tasks.report.inventory import data_inventory
-from tasks.train.dp import DpTrainingRecord, recompute_epsilon
+from tasks.train.dp import DpTrainingRecord, check_history, recompute_epsilon
 from tasks.train.ledger import budget_status, parse_ledger
 
 UPSTREAM = STAGES[: STAGES.index("report")]
@@ -104,6 +105,31 @@ def _reproduce(sha: str) -> str:
     return cmd
 
 
+def _anonymizer(params: Params) -> dict[str, Any] | None:
+    """What the anonymize run recorded it was set to do (targets, detectors, verification, device); None for a run
+    that predates the record (the report then says the settings were not recorded, never a default)."""
+    setup: dict[str, Any] | None = io.read_json(f"{params.paths.reports}/runs/anonymize.json").get("setup")
+    return setup
+
+
+def _training(params: Params) -> dict[str, Any]:
+    """The front end and model the train run used, and which of them were `auto` (resolved from the source)."""
+    run = io.read_json(f"{params.paths.reports}/runs/train.json")
+    return {"source": params.ingest.source} | {k: run.get(k) for k in ("features", "model", "auto_resolved")}
+
+
+def _policy_changes(params: Params) -> list[dict[str, Any]]:
+    """Thresholds looser than the packaged policy, each with the written reason params give for it."""
+    return [ch.as_dict() for ch in policy_changes(params.gates, params.gates_policy_changes)]
+
+
+def _recompute(record: DpTrainingRecord) -> float:
+    """Opacus' ε of the record, after its history is checked against n_train, batch size, epochs and σ (a
+    mismatch raises PrivacyBudgetError before either accountant prices it; compliance adds the PLD one)."""
+    check_history(record)
+    return recompute_epsilon(record)
+
+
 def _figures(params: Params) -> dict[str, bytes]:
     return {caption: io.path(f).read_bytes() for caption, f in _figure_files(params).items()}
 
@@ -130,7 +156,7 @@ def report() -> dict[str, float]:
                             outputs=[f"{out}/compliance.json", f"{out}/compliance.html", f"{out}/compliance.md"]) as run:
         metrics = {s: io.read_json(f"{params.paths.metrics}/{s}.json") for s in UPSTREAM}
         record = io.read_json(f"{params.paths.models}/dp_record.json")
-        eps = None if "skipped" in record else recompute_epsilon(DpTrainingRecord.from_dict(record))
+        eps = None if "skipped" in record else _recompute(DpTrainingRecord.from_dict(record))
         quarantine = [{"id": q["id"], "reason": q["reason"]}
                       for q in io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl")]
         lineage = _lineage(params)
@@ -139,7 +165,8 @@ def report() -> dict[str, float]:
                                       waived=params.gates_waived, lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params),
                                       sweep=_sweep(params), methods=io.read_json(
                                           f"{params.paths.plots}/check_quality/compare_methods.json"),
-                                      inventory=_inventory(params, metrics))
+                                      inventory=_inventory(params, metrics), anonymizer=_anonymizer(params),
+                                      policy_changes=_policy_changes(params), training=_training(params))
         compliance["restricted"] = _restricted(params)
         previous, ref = tracking.promoted_compliance(params.promote.model_name, params.promote.alias)
         compliance["since_promoted"] = diff_compliance(compliance, previous, previous_ref=ref)

@@ -27,18 +27,25 @@ from mlflow.tracking import MlflowClient
 
 from flows import io
 from tasks.params import Params
+from tasks.redact import redact_text, redact_uri
 
 EXPERIMENT = "privtrail"
 
 
-def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` if set, else an absolute sqlite store at the repo root."""
+def _store_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else an absolute sqlite store at the repo root (credentials and all:
+    for connecting only, never recorded)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{io.repo_root() / 'mlflow.db'}"
+
+
+def tracking_uri() -> str:
+    """The tracking store as privtrail records it (run records, reports, tags): credentials removed."""
+    return redact_uri(_store_uri())
 
 
 def configure() -> str:
     """Point mlflow at the store and make sure the experiment exists; return the experiment id."""
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_tracking_uri(_store_uri())
     client = MlflowClient()
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
@@ -61,9 +68,10 @@ def git_sha() -> str:
 
 
 def git_remote() -> str:
-    """Where the code can be cloned from: the `origin` remote, else this workspace's own path."""
+    """Where the code can be cloned from: the `origin` remote (credentials removed: it is recorded in the
+    report and the registry), else this workspace's own path."""
     out = subprocess.run(["git", "remote", "get-url", "origin"], cwd=io.repo_root(), capture_output=True, text=True)
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else str(io.repo_root())
+    return redact_uri(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else str(io.repo_root())
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -114,7 +122,7 @@ class StageRun:
         return str(info.model_uri)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        mlflow.set_tags(dict(tags))
+        mlflow.set_tags({k: redact_text(str(v)) for k, v in tags.items()})
 
 
 @contextmanager
@@ -188,8 +196,8 @@ def register_model(*, model_uri: str, name: str, alias: str, tags: Mapping[str, 
     configure()
     client = MlflowClient()
     mv = mlflow.register_model(model_uri, name)
-    for k, v in tags.items():
-        client.set_model_version_tag(name, mv.version, k, str(v))
+    for k, v in tags.items():  # a tag that names a store or a remote never carries its credentials
+        client.set_model_version_tag(name, mv.version, k, redact_text(str(v)))
     client.set_registered_model_alias(name, alias, mv.version)
     return str(mv.version)
 
@@ -258,7 +266,7 @@ def annotate_model_version(*, name: str, version: str, description: str, files: 
     mv = client.get_model_version(name, version)
     for f in files:
         client.log_artifact(mv.run_id, str(io.path(f)), artifact_path=artifact_path)
-    client.update_model_version(name, version, description=description)
+    client.update_model_version(name, version, description=redact_text(description))
     return f"runs:/{mv.run_id}/{artifact_path}"
 
 
@@ -293,4 +301,4 @@ def set_model_version_tags(*, name: str, version: str, tags: Mapping[str, str]) 
     configure()
     client = MlflowClient()
     for k, v in tags.items():
-        client.set_model_version_tag(name, version, k, str(v))
+        client.set_model_version_tag(name, version, k, redact_text(str(v)))

@@ -116,6 +116,8 @@ def train() -> dict[str, float]:
     with tracking.stage_run("train", params=params,
                             inputs=[f"{data}/manifest.parquet", f"{data}/images"],
                             outputs=[models, f"{params.paths.plots}/train"]) as run:
+        # which train params were `auto` and what ingest.source resolved them to (the logged params are resolved)
+        run.extra |= {"features": p.features, "model": p.model, "auto_resolved": params.auto_resolved()}
         names = class_names(data)
         if not names:
             run.extra["skipped"] = SKIPPED

@@ -14,7 +14,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     model_validator,
 )
 
@@ -259,7 +262,7 @@ class CheckQualityParams(_Section):
     reid_gallery_side: int = Field(48, ge=8, le=256)  # face side of the adaptive attacker's obfuscated gallery
     reid_train_per_identity: int = Field(20, ge=2, le=500)  # obfuscated, augmented faces per identity (trained attack)
     reid_feature_side: int = Field(12, ge=4, le=32)  # the trained attacker's grey-pixel features: side × side
-    text_images: int = Field(60, ge=0)  # anonymized images (an even sample) OCR reads, raw and anonymized
+    text_images: int = Field(450, ge=0)  # anonymized images (an even sample) OCR reads, raw and anonymized
     text_min_similarity: float = Field(0.8, gt=0, le=1)  # OCR string vs ground truth at which it counts as read
     body_check: bool = True  # when bodies are not a target: are the body detector's raw detections preserved?
     utility_train_images: int = Field(600, ge=10)  # raw train images (an even sample) the task model learns from
@@ -289,7 +292,20 @@ class BudgetParams(_Section):
 
 RegistryModel = Literal["digit_hog", "digit_linear", "gn_cnn", "photo_hog"]
 _FEATURES_OF = {"digit_hog": "placard", "digit_linear": "placard", "gn_cnn": "full", "photo_hog": "full"}
+_MODEL_OF = {"placard": "digit_hog", "full": "photo_hog"}  # the model `auto` picks for each front end
 _USER_MODEL = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # package.module:factory
+
+
+def resolve_train_choice(features: str, model: str, *, source: str) -> tuple[str, str]:
+    """Resolve `auto` in train.features / train.model: (features, model), both concrete.
+
+    A chosen registry model fixes its features; a chosen front end fixes its model; with both `auto` (or a user
+    model with `auto` features) the ingest source decides: the builtin benchmark → placard + digit_hog (its
+    digit task), any other source (your photos hold no digit placard) → full + photo_hog.
+    """
+    if features == "auto":
+        features = _FEATURES_OF.get(model) or ("placard" if source == "builtin" else "full")
+    return features, _MODEL_OF.get(features, model) if model == "auto" else model
 
 
 class TrainParams(_Section):
@@ -297,8 +313,9 @@ class TrainParams(_Section):
     # ink maps for digit_hog / digit_linear (the builtin task); "full" feeds the whole photo (N, 3, s, s) to
     # photo_hog (fixed HOG + colour features, a DP linear head: the choice for your own photos), gn_cnn, or
     # your own model, named "package.module:factory" (called as factory(num_classes=..., in_shape=(C, H, W))).
-    features: Literal["placard", "full"] = "placard"
-    model: RegistryModel | Annotated[str, Field(pattern=_USER_MODEL)] = "digit_hog"
+    # auto (both): follow ingest.source (`resolve_train_choice`); `Params` resolves them at load and records it
+    features: Literal["auto", "placard", "full"] = "auto"
+    model: Literal["auto"] | RegistryModel | Annotated[str, Field(pattern=_USER_MODEL)] = "auto"
     input_size: int = Field(28, ge=16, le=512)
     epochs: int = Field(10, ge=1, le=1000)
     batch_size: int = Field(256, ge=1)
@@ -312,9 +329,12 @@ class TrainParams(_Section):
 
     @model_validator(mode="after")
     def _model_fits_features(self) -> TrainParams:
+        if "auto" in (self.features, self.model):  # resolved against the ingest source by `Params`
+            return self
         wanted = _FEATURES_OF.get(self.model, self.features)  # a user model takes what its features give
         if self.features != wanted:
-            raise ValueError(f"model {self.model!r} takes features {wanted!r}, got {self.features!r}")
+            raise ValueError(f"train.model {self.model!r} takes train.features {wanted!r}, got {self.features!r} "
+                             "(or set either to auto)")
         return self
 
 
@@ -388,39 +408,69 @@ class PromoteParams(_Section):
 
 
 class Gates(_Section):
+    """The gates' thresholds. Their defaults here are the packaged policy (params.yaml repeats them).
+
+    Each threshold is bounded to what its measure can take and a sample can resolve: a maximum of a share is
+    in (0, 1] and a minimum in [0, 1) (no sample proves a rate is 0 or 1), an AUC maximum is above chance.
+    A threshold looser than its default (a larger maximum, a smaller minimum: `gate_loosened`) is a policy
+    change: params must give its written reason in `gates_policy_changes`, and the report lists it.
+    """
+
     max_quarantine_fraction: float = Field(0.1, ge=0, le=1)
-    min_face_redaction_recall: float = Field(0.9, ge=0, le=1)
-    min_plate_redaction_recall: float = Field(0.9, ge=0, le=1)
-    min_text_pii_redaction_recall: float = Field(0.8, ge=0, le=1)
-    max_residual_face_rate: float = Field(0.02, ge=0, le=1)  # share of GT faces the dlib auditor still finds
-    max_epsilon: float = Field(3.0, gt=0)
-    max_delta: float = Field(1e-4, gt=0, lt=1)
-    min_dp_accuracy: float = Field(0.8, ge=0, le=1)
-    max_adaptive_reid_rate: float = Field(0.05, ge=0, le=1)  # parrot attack top-1 on anonymized faces
-    max_trained_reid_rate: float = Field(0.05, ge=0, le=1)  # classifier trained on obfuscated faces
-    min_reid_attack_calibration: float = Field(0.9, ge=0, le=1)  # the attack must name clear faces
-    min_utility_ratio: float = Field(0.95, ge=0, le=2)  # task accuracy anonymized / raw test images
-    max_text_pii_readable: float = Field(0.02, ge=0, le=1)  # GT personal strings OCR still reads
-    max_plate_readable: float = Field(0.02, ge=0, le=1)
-    min_nonpii_text_preserved: float = Field(0.8, ge=0, le=1)  # non-personal text still readable
+    min_face_redaction_recall: float = Field(0.9, ge=0, lt=1)
+    min_plate_redaction_recall: float = Field(0.9, ge=0, lt=1)
+    min_text_pii_redaction_recall: float = Field(0.8, ge=0, lt=1)
+    max_residual_face_rate: float = Field(0.02, gt=0, le=1)  # share of GT faces the dlib auditor still finds
+    # the dlib auditor on clear (raw) faces: one that misses them proves nothing by not finding them after
+    min_residual_auditor_calibration: float = Field(0.8, ge=0, lt=1)
+    max_epsilon: float = Field(3.0, gt=0, le=20)
+    max_delta: float = Field(1e-4, gt=0, le=1e-3)
+    min_dp_accuracy: float = Field(0.8, ge=0, lt=1)
+    max_adaptive_reid_rate: float = Field(0.05, gt=0, le=1)  # parrot attack top-1 on anonymized faces
+    max_trained_reid_rate: float = Field(0.05, gt=0, le=1)  # classifier trained on obfuscated faces
+    min_reid_attack_calibration: float = Field(0.9, ge=0, lt=1)  # the attack must name clear faces
+    min_utility_ratio: float = Field(0.95, ge=0, lt=1)  # task accuracy anonymized / raw test images
+    max_text_pii_readable: float = Field(0.02, gt=0, le=1)  # GT personal strings OCR still reads
+    max_plate_readable: float = Field(0.02, gt=0, le=1)
+    # the independent OCR on raw text: one that cannot read clear strings proves nothing by not reading them after
+    min_ocr_auditor_calibration: float = Field(0.8, ge=0, lt=1)
+    min_nonpii_text_preserved: float = Field(0.8, ge=0, lt=1)  # non-personal text still readable
     min_gx_anonymized_manifest: float = Field(1.0, ge=0, le=1)  # GX suite on the anonymized manifest
-    max_mia_auc_dp: float = Field(0.6, ge=0.5, le=1)
-    max_lira_auc_dp: float = Field(0.56, ge=0.5, le=1)  # the larger of LiRA online / offline
-    max_lira_tpr_at_0_1pct_fpr_dp: float = Field(0.02, ge=0, le=1)
-    min_empirical_epsilon_margin: float = Field(0.0)  # theoretical ε − empirical lower bound; < 0: DP is broken
-    max_gradient_inversion_psnr_dp: float = Field(15.0, gt=0)  # dB, best reconstruction under DP at training σ
-    max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, ge=0, le=1)
-    # identity-free linkage attack (check_quality): anonymized faces linked back to their raw face among the
-    # N raw faces of the sample, top-1 minus chance (1/N), the worse of the naive and the adaptive attacker
+    # anonymize.verify regions | whole (1) or off (0): fixed at 1, so `verify: off` passes only by a waiver
+    anonymize_verification_on: float = Field(1.0, ge=1, le=1)
+    max_mia_auc_dp: float = Field(0.6, gt=0.5, le=1)
+    max_lira_auc_dp: float = Field(0.56, gt=0.5, le=1)  # the larger of LiRA online / offline
+    max_lira_tpr_at_0_1pct_fpr_dp: float = Field(0.02, gt=0, le=1)
+    # theoretical ε − empirical lower bound; < 0: DP is broken. Below −1 a tolerance would accept broken DP-SGD
+    min_empirical_epsilon_margin: float = Field(0.0, ge=-1, le=20)
+    max_gradient_inversion_psnr_dp: float = Field(15.0, gt=0, le=100)  # dB (100: identical), best reconstruction under DP
+    max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, gt=0, le=1)
     # the canary audit's ceiling (the ε it can certify at best) over the claimed ε: below 1 it cannot catch a
     # broken DP-SGD at all; 2 leaves room to catch one that is off by a factor of two
-    min_audit_ceiling_ratio: float = Field(2.0, ge=0)
-    max_linkage_advantage: float = Field(0.05, ge=0, le=1)
-    min_linkage_calibration: float = Field(0.8, ge=0, le=1)  # the same attack on lightly perturbed clear faces
+    min_audit_ceiling_ratio: float = Field(2.0, ge=0, le=10)
+    # identity-free linkage attack (check_quality): anonymized faces linked back to their raw face among the
+    # N raw faces of the sample, top-1 minus chance (1/N), the worse of the naive and the adaptive attacker
+    max_linkage_advantage: float = Field(0.05, gt=0, le=1)
+    min_linkage_calibration: float = Field(0.8, ge=0, lt=1)  # the same attack on lightly perturbed clear faces
 
 
 # A gate that is not a threshold in `Gates` but a consistency check of the evidence (tasks/report/gates.py).
 CHECK_GATES: tuple[str, ...] = ("epsilon_recomputation_agreement",)
+
+
+def gate_op(name: str) -> str:
+    """A gate's comparison: "<=" for a maximum (`max_*`), ">=" for every other (a minimum or a switch)."""
+    return "<=" if name.startswith("max_") else ">="
+
+
+def gate_loosened(name: str, threshold: float, default: float) -> bool:
+    """Whether `threshold` is looser than `default`: a larger maximum or a smaller minimum."""
+    return threshold > default if gate_op(name) == "<=" else threshold < default
+
+
+def packaged_gates() -> Gates:
+    """The packaged policy: every threshold at its default."""
+    return Gates()
 
 
 def _check_waivers(waived: dict[str, str]) -> dict[str, str]:
@@ -431,6 +481,27 @@ def _check_waivers(waived: dict[str, str]) -> dict[str, str]:
     if empty:
         raise ValueError(f"waiver of {empty} needs a written reason (at least 10 characters)")
     return waived
+
+
+def _check_policy_changes(reasons: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    """Every threshold looser than the packaged policy has its written reason (known gates, >= 10 characters)."""
+    unknown = sorted(set(reasons) - set(Gates.model_fields))
+    if unknown:
+        raise ValueError(f"unknown gate(s) {unknown}: a policy change names a threshold of `gates:`")
+    empty = sorted(k for k, why in reasons.items() if len(why.strip()) < 10)
+    if empty:
+        raise ValueError(f"policy change of {empty} needs a written reason (at least 10 characters)")
+    gates = info.data.get("gates")
+    if not isinstance(gates, Gates):  # `gates:` itself is invalid: pydantic reports that key
+        return reasons
+    policy = packaged_gates()
+    loose = [n for n in Gates.model_fields if gate_loosened(n, getattr(gates, n), getattr(policy, n))]
+    unexplained = [f"gates.{n} {getattr(gates, n):g} is looser than the packaged policy {getattr(policy, n):g}"
+                   for n in loose if n not in reasons]
+    if unexplained:
+        raise ValueError("; ".join(unexplained) + ": give each a written reason in gates_policy_changes "
+                         "(gate: \"reason\"), or restore the packaged threshold")
+    return reasons  # a reason for a threshold at (or stricter than) the policy lists nothing: like a spare waiver
 
 
 class ScheduleParams(_Section):
@@ -460,7 +531,64 @@ class Params(_Section):
     # gate name → the written reason it is waived for this data (the verdict counts a waived gate as met;
     # the report shows the gate, its measured value if any, and the reason)
     gates_waived: Annotated[dict[str, str], AfterValidator(_check_waivers)] = Field(default_factory=dict)
+    # gate name → the written reason its threshold is looser than the packaged policy (`Gates`' defaults);
+    # required for every loosened threshold, listed on the report's first page
+    gates_policy_changes: Annotated[dict[str, str], AfterValidator(_check_policy_changes)] = Field(
+        default_factory=dict, validate_default=True)
     schedule: ScheduleParams = ScheduleParams()
+    _auto: dict[str, str] = PrivateAttr(default_factory=dict)  # "train.features" → what `auto` resolved to
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _follow_the_source(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Params:
+        """Resolve `auto` from ingest.source, then refuse every combination that cannot work (before any stage)."""
+        if not isinstance(data, dict):  # an instance: already resolved and checked
+            return handler(data)  # type: ignore[no-any-return]
+        data, auto = _resolve_auto(data)
+        params: Params = handler(data)
+        problems = _unworkable(params, auto=set(auto))
+        if problems:
+            raise ValueError("; ".join(problems))
+        params._auto = auto
+        return params
+
+    def auto_resolved(self) -> dict[str, str]:
+        """The params that were `auto` and what the ingest source resolved them to ({"train.model": "photo_hog"})."""
+        return dict(self._auto)
+
+
+def _resolve_auto(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """`data` with train.features / train.model resolved (`resolve_train_choice`), and which of them were auto."""
+    train, ingest = data.get("train", {}), data.get("ingest", {})
+    train = train.model_dump() if isinstance(train, TrainParams) else train
+    ingest = ingest.model_dump() if isinstance(ingest, IngestParams) else ingest
+    if not isinstance(train, dict) or not isinstance(ingest, dict):
+        return data, {}
+    chosen = {k: train.get(k, "auto") for k in ("features", "model")}
+    if "auto" not in chosen.values() or not all(isinstance(v, str) for v in chosen.values()):
+        return data, {}
+    features, model = resolve_train_choice(chosen["features"], chosen["model"],
+                                           source=str(ingest.get("source", "builtin")))
+    resolved = {"features": features, "model": model}
+    return data | {"train": train | resolved}, {f"train.{k}": resolved[k] for k, v in chosen.items() if v == "auto"}
+
+
+def _unworkable(p: Params, *, auto: set[str]) -> list[str]:
+    """Params combinations that cannot do what they say, each naming its keys (empty when none)."""
+    i, out = p.ingest, []
+    if i.source != "builtin" and p.train.features == "placard":
+        out.append(f"train.features placard needs the builtin benchmark's digit placards, but ingest.source is "
+                   f"{i.source!r}: set train.features and train.model to auto (full + photo_hog for photos)")
+    chosen = [k for k in ("train.features", "train.model") if k not in auto]
+    if i.source != "builtin" and i.label_from == "none" and chosen:
+        out.append(f"ingest.label_from none trains nothing (no labels), yet {' and '.join(chosen)} "
+                   "set a model: set them to auto, or give labels with ingest.label_from dir or file")
+    stray = [f"ingest.{k}" for k in ("folder", "coco", "labels") if getattr(i, k)]
+    stray += ["ingest.label_from"] if i.label_from != "dir" else []  # the builtin images are always labelled
+    if i.source == "builtin" and stray:
+        out.append(f"{', '.join(stray)} would be ignored: ingest.source is 'builtin' (generated images); "
+                   "set ingest.source to folder, coco or csv, or remove them")
+    return out
 
 
 STAGES: tuple[str, ...] = ("ingest", "anonymize", "check_quality", "train", "audit", "report", "promote")
@@ -480,6 +608,6 @@ def parse_params(raw: dict[str, Any], *, source: str = "params") -> Params:
     except ValidationError as err:
         lines = []
         for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"]) or "<root>"
-            lines.append(f"{source}: {key}: {e['msg']}")
+            key, msg = ".".join(str(p) for p in e["loc"]), str(e["msg"]).removeprefix("Value error, ")
+            lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
         raise InvalidInputError("; ".join(lines)) from None

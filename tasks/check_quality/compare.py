@@ -30,7 +30,7 @@ from tasks.check_quality.reid import NONE, AttackConfig, Embeddings, attack
 from tasks.check_quality.text import read_strings
 from tasks.check_quality.utility import accuracy, task_inputs
 from tasks.coverage import residual_faces
-from tasks.errors import AnonymizationError, InvalidInputError
+from tasks.errors import InvalidInputError
 from tasks.params import AnonymizeParams, TrainParams
 from tasks.types import Detector, Image
 
@@ -122,64 +122,6 @@ def crop_resized(image: Image, region: tuple[int, int, int, int], *, height: int
     crop = image[y0:y1, x0:x1]
     width = max(1, round(crop.shape[1] * height / crop.shape[0]))
     return np.ascontiguousarray(cv2.resize(crop, (width, height), interpolation=cv2.INTER_NEAREST))
-
-
-def method_samples(
-    samples: Sequence[Sample],
-    *,
-    methods: Sequence[str],
-    anonymize_params: AnonymizeParams,
-    seed: int,
-    n: int = 3,
-    crop: bool = True,
-    height: int = 160,
-) -> list[tuple[str, list[Image]]]:
-    """Each method applied, as the comparison applies it (`obfuscate_sample`), to the first `n` samples
-    that have a face box: one (method, images) row per method, in order, for a figure; never the clear
-    image.
-
-    Args:
-        samples: the comparison's raw samples.
-        methods: `OBFUSCATORS` keys ("none", the clear row, is refused).
-        anonymize_params: the `anonymize` params (options and box padding, as in the comparison).
-        seed: the comparison's seed (dp_pixelate's per-image noise).
-        n: images per row (fewer when fewer samples have a face).
-        crop: return the largest face box grown by one box size per side, `height` pixels high, instead of
-            the whole anonymized image.
-        height: crop height in pixels.
-    Raises:
-        InvalidInputError: "none" or an unknown method.
-        AnonymizationError: a method left the face box's pixels identical to the raw ones.
-    """
-    bad = [m for m in methods if m not in OBFUSCATORS]
-    if bad:
-        raise InvalidInputError(
-            f"method_samples: {bad} not anonymization methods (expected {sorted(OBFUSCATORS)}; "
-            f"{NONE!r} is the clear image, never shown)"
-        )
-    options = method_options(anonymize_params)
-    chosen = [s for s in samples if len(s.boxes.get("face", ()))][:n]
-    rows: list[tuple[str, list[Image]]] = []
-    for method in methods:
-        images = []
-        for s in chosen:
-            out = obfuscate_sample(s, method=method, options=options, anonymize=anonymize_params, seed=seed)
-            _check_faces_changed(s, out, method=method)
-            h, w = out.shape[:2]
-            images.append(
-                crop_resized(out, context_region(s.boxes["face"], width=w, height=h), height=height)
-                if crop
-                else out
-            )
-        rows.append((method, images))
-    return rows
-
-
-def _check_faces_changed(sample: Sample, out: Image, *, method: str) -> None:
-    """Fail closed: a face box whose pixels all equal the raw ones would show a clear face."""
-    for x0, y0, x1, y1 in np.asarray(sample.boxes["face"], np.int64).reshape(-1, 4):
-        if np.array_equal(out[y0:y1, x0:x1], sample.image[y0:y1, x0:x1]):
-            raise AnonymizationError(f"method_samples: {method} left a face of {sample.image_id} unchanged")
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ class QualitySummary:
             "auditor_raw_face_recall": self.auditor_raw_face_recall,
             "auditor_raw_detections_per_image": _ratio(self.raw_face_detections, self.n_images_calibrated),
             "auditor_calibration_images": self.n_images_calibrated,
+            "auditor_calibration_faces": self.n_gt_faces_calibrated,  # n of auditor_raw_face_recall (its gate's CI)
             "residual_face_detections": self.residual_face_detections,
             "residual_face_rate": _ratio(self.residual_face_detections, self.n_images),
             "residual_faces_matched": self.residual_faces_matched,

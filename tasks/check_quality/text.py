@@ -1,5 +1,9 @@
-"""Is the ground-truth text still readable? OCR (rapidocr PP-OCRv4, as the anonymizer uses) on an image,
-then each ground-truth string counts as read when an OCR line overlapping its box matches it.
+"""Is the ground-truth text still readable? Per category, counts of ground-truth strings read on the raw and
+on the anonymized images, and the rule that says a reading matches.
+
+Personal text and plates (an anonymizer verdict) are read by an independent engine, Tesseract
+(`tasks.check_quality.tesseract`); non-personal signage (a utility measure) by the anonymizer's own OCR
+(rapidocr PP-OCRv4, `ocr_reader`): each string counts as read when an OCR line overlapping its box matches it.
 
 Matching ignores case, spaces and punctuation and accepts a `difflib` similarity of at least
 `min_similarity` (OCR drops or confuses a character now and then). Run on the raw image it measures
@@ -87,30 +91,36 @@ class TextReadability:
     Attributes:
         counts: category → (read on raw, read on anonymized, total ground-truth strings).
         n_images: images read.
+        unread: categories whose reader could not run: their shares are NaN (never a pass), totals kept.
     """
 
     counts: dict[str, tuple[int, int, int]]
     n_images: int
+    unread: frozenset[str] = frozenset()
 
     def as_metrics(self) -> dict[str, float]:
         """`check_quality/<cat>_readable_{raw,anon}` shares, `<cat>_preserved` (anon / raw), `<cat>_text_total`."""
         m: dict[str, float] = {"check_quality/text_n_images": float(self.n_images)}
         for cat, (raw, anon, total) in sorted(self.counts.items()):
-            m[f"check_quality/{cat}_readable_raw"] = raw / total if total else float("nan")
-            m[f"check_quality/{cat}_readable_anon"] = anon / total if total else float("nan")
-            m[f"check_quality/{cat}_preserved"] = anon / raw if raw else float("nan")
+            ok = cat not in self.unread
+            m[f"check_quality/{cat}_readable_raw"] = raw / total if total and ok else float("nan")
+            m[f"check_quality/{cat}_readable_anon"] = anon / total if total and ok else float("nan")
+            m[f"check_quality/{cat}_preserved"] = anon / raw if raw and ok else float("nan")
             m[f"check_quality/{cat}_text_total"] = float(total)
         return m
 
 
-def readability(per_image: Sequence[dict[str, tuple[int, int, int]]]) -> TextReadability:
-    """Sum per-image counts (category → (read raw, read anonymized, total)) into a `TextReadability`."""
+def readability(
+    per_image: Sequence[dict[str, tuple[int, int, int]]], *, unread: Sequence[str] = ()
+) -> TextReadability:
+    """Sum per-image counts (category → (read raw, read anonymized, total)) into a `TextReadability`;
+    `unread`: categories whose reader could not run (their counts of read strings mean nothing)."""
     counts = {c: (0, 0, 0) for c in TEXT_CATEGORIES}
     for image in per_image:
         for cat, (raw, anon, total) in image.items():
             a, b, c = counts.get(cat, (0, 0, 0))
             counts[cat] = (a + raw, b + anon, c + total)
-    return TextReadability(counts, len(per_image))
+    return TextReadability(counts, len(per_image), frozenset(unread))
 
 
 def ocr_reader() -> Callable[[NDArray[np.uint8]], tuple[NDArray[np.float64], tuple[str, ...]]]:

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from tasks.boxes import iou_matrix
 from tasks.errors import InvalidInputError
 from tasks.params import TrainParams
-from tasks.train.dp import evaluate, train_nonprivate
+from tasks.train.dp import evaluate, predict_logits, train_nonprivate
 from tasks.train.preprocess import prepare_inputs
 from tasks.types import Detections, Detector, Image
 
@@ -66,11 +66,14 @@ class UtilityResult:
     Attributes:
         raw_accuracy / anon_accuracy: top-1 accuracy of the vanilla-trained model.
         n_images: test images evaluated.
+        discordant: test images classified right on one version and wrong on the other (the paired
+            interval of the ratio needs it); None when only the two accuracies are known.
     """
 
     raw_accuracy: float
     anon_accuracy: float
     n_images: int
+    discordant: int | None = None
 
     @property
     def ratio(self) -> float:
@@ -84,7 +87,31 @@ class UtilityResult:
             f"check_quality/{prefix}_anon_accuracy": self.anon_accuracy,
             f"check_quality/{prefix}_ratio": self.ratio,
             f"check_quality/{prefix}_n_images": float(self.n_images),
+            f"check_quality/{prefix}_discordant_share": (
+                float("nan") if self.discordant is None or not self.n_images else self.discordant / self.n_images),
         }
+
+
+def paired_utility(
+    model: torch.nn.Module, x_raw: torch.Tensor, x_anon: torch.Tensor, y: NDArray[np.int64]
+) -> UtilityResult:
+    """Accuracy of `model` on the raw and the anonymized version of the same N test images, and on how many
+    of them the two outcomes differ (the ratio's paired interval rests on it).
+
+    Args:
+        x_raw, x_anon: (N, C, s, s) inputs of the same images, in the same order; y: (N,) labels.
+    Raises:
+        InvalidInputError: the three do not hold the same N.
+    """
+    if not len(x_raw) == len(x_anon) == len(y):
+        raise InvalidInputError(f"paired_utility: {len(x_raw)} raw, {len(x_anon)} anonymized inputs, {len(y)} labels")
+    labels = torch.from_numpy(np.array(y, np.int64))
+    right_raw = predict_logits(model, x_raw).argmax(1) == labels
+    right_anon = predict_logits(model, x_anon).argmax(1) == labels
+    n = len(labels)
+    return UtilityResult(float(right_raw.float().mean()) if n else float("nan"),
+                         float(right_anon.float().mean()) if n else float("nan"), n,
+                         int((right_raw != right_anon).sum()))
 
 
 def preserved(raw: Detections, anon: Detections, *, match_iou: float) -> tuple[int, int]:

@@ -4,36 +4,17 @@ The report re-prices the recorded mechanism history twice: with a fresh Opacus a
 type (`tasks.train.dp.recompute_epsilon`) and with the privacy-loss-distribution accountant of dp-accounting
 (Meiser & Mohammadi 2018; Doroshenko et al. 2022), which is tight for the subsampled Gaussian. An ε that
 the PLD accountant prices higher than training reported (e.g. the CLT-based `gdp` accountant on few steps)
-fails the agreement gate: the check can disagree because it does not reuse Opacus.
+fails the agreement gate: the check can disagree because it does not reuse Opacus. Both prices, and the
+larger one (`checked_epsilon`, the one ε of headline, registry tag and ledger), come from `tasks.train.checked`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from tasks.errors import InvalidInputError
+from tasks.train.checked import PLD_DISCRETIZATION, CheckedEpsilon, checked_epsilon, pld_epsilon
 
-PLD_DISCRETIZATION = 1e-4  # value discretisation interval: ε within ~0.1 % of the exact PLD on our schedules
-
-
-def pld_epsilon(history: Sequence[Sequence[float]], *, delta: float) -> float:
-    """ε at `delta` of a DP-SGD history ((noise_multiplier, sample_rate, steps), ...) under Poisson sampling.
-
-    Raises:
-        InvalidInputError: an empty history, or a step with σ <= 0 or q outside (0, 1].
-    """
-    import dp_accounting
-    from dp_accounting.pld import pld_privacy_accountant
-
-    if not history:
-        raise InvalidInputError("pld_epsilon: empty mechanism history")
-    acc = pld_privacy_accountant.PLDAccountant(value_discretization_interval=PLD_DISCRETIZATION)
-    for sigma, q, steps in history:
-        if not (sigma > 0 and 0 < q <= 1 and int(steps) >= 1):
-            raise InvalidInputError(f"pld_epsilon: bad history step (sigma={sigma}, q={q}, steps={steps})")
-        event = dp_accounting.PoissonSampledDpEvent(float(q), dp_accounting.GaussianDpEvent(float(sigma)))
-        acc.compose(dp_accounting.SelfComposedDpEvent(event, int(steps)))
-    return float(acc.get_epsilon(delta))
+__all__ = ["PLD_DISCRETIZATION", "CheckedEpsilon", "checked_epsilon", "group_privacy", "pld_epsilon",
+           "understatement"]
 
 
 def understatement(reported: float, independent: float) -> float:

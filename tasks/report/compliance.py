@@ -19,6 +19,10 @@
  "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"},
  "metrics": {"<stage>": {"<stage>/<metric>": value}},  # every recorded metric, for the appendix
  "definitions": {"<stage>/<metric>": {"label", "unit", "meaning"}},  # tasks/report/definitions.py
+ "training": {"source", "features", "model", "auto_resolved": {"train.features": "full", ...}} | absent,
+ "policy_changes": [{"name", "default", "value", "reason"}] | absent,  # thresholds looser than the policy
+ "anonymizer": {"setup": {"targets", "verify", "detectors", "methods", "device", "preset"} | null,
+                "sentences": {"searched", "detectors", "methods", "verification", "device"}},  # tasks/report/mechanism.py
  "first_page": {"verdict", "questions": [{"id", "question", "lines", "evidence", "items"?}]},  # by the flow
  "since_promoted": {"against", "available", "reason", "rows", "gates_changed"},  # by the flow (registry)
  "dp_sweep": {"rows": [{"experiment", "epsilon", "dp_test_accuracy", "nonprivate_test_accuracy", ...}],
@@ -34,11 +38,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tasks.anonymize.setup import AnonymizationSetup
 from tasks.errors import InvalidInputError
 from tasks.params import Gates
 from tasks.report.accounting import group_privacy, pld_epsilon
 from tasks.report.definitions import define
 from tasks.report.gates import evaluate_gates, verdict
+from tasks.report.mechanism import mechanism_sentences
 
 ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
                  "balanced_accuracy": "balanced_accuracy", "advantage": "advantage",
@@ -89,7 +95,14 @@ def _dp(record: Mapping[str, Any], epsilon_recomputed: float | None,
             | {"delta": record["target_delta"], "epsilon_recomputed": epsilon_recomputed, "epsilon_pld": pld,
                "epsilon_checked": checked, "independent_accountant": "dp-accounting PLD",
                "rng": record.get("rng", "seeded"), "privacy_unit": "one image",
-               "mechanism": "DP-SGD (subsampled Gaussian), per-sample clipping"})
+               "mechanism": _mechanism(record)})
+
+
+def _mechanism(record: Mapping[str, Any]) -> str:
+    """The DP mechanism in words, from the record: its sampling decides what the accountant's ε assumes."""
+    sampling = ("Poisson-subsampled Gaussian" if record.get("poisson_sampling", True) else
+                "Gaussian noise on shuffled fixed-size batches, priced as if Poisson-subsampled")
+    return f"DP-SGD ({sampling}), per-sample clipping at norm {record['max_grad_norm']:g}"
 
 
 def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -132,7 +145,10 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
                      ledger: Mapping[str, Any] | None = None,
                      sweep: Mapping[str, Any] | None = None,
                      methods: Sequence[Mapping[str, Any]] = (),
-                     inventory: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     inventory: Mapping[str, Any] | None = None,
+                     anonymizer: Mapping[str, Any] | None = None,
+                     policy_changes: Sequence[Mapping[str, Any]] | None = None,
+                     training: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble compliance.json from the stages' metrics, the DP record and lineage; evaluate every gate.
 
     `ledger` (from the privacy budget ledger): ledger_total_epsilon (composed over every DP run on the
@@ -142,6 +158,11 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
     `inventory` (tasks/report/inventory.py): sources, counts, dataset digests, raw-data retention status;
     reported, never gated (its retention state changes with the clock, the verdict must not).
     `missing` (`data_capabilities`): what the data cannot measure and why; `waived`: params' gates_waived.
+    `anonymizer`: the anonymize run's `AnonymizationSetup.as_dict()` (targets, detectors, verification, device):
+    the report's sentences about the mechanism are made from it; None: they say it was not recorded.
+    `policy_changes`: thresholds looser than the packaged policy, each {name, default, value, reason}
+    (`tasks.report.gates.policy_changes`), listed on the first page; None: not evaluated (key absent).
+    `training`: the train run's record {source, features, model, auto_resolved}; None: key absent.
     """
     counts = _counts(metrics)
     dp = _dp(dp_record, epsilon_recomputed, ledger)
@@ -160,7 +181,9 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
     train = metrics.get("train", {})
     utility = {k: float(train[f"train/{k}"]) for k in ("dp_test_accuracy", "nonprivate_test_accuracy")
                if f"train/{k}" in train}
-    results = evaluate_gates(gates, gate_values(metrics, dp, utility, counts), missing=missing, waived=waived)
+    reasons = {str(ch["name"]): str(ch["reason"]) for ch in policy_changes or ()}  # each loosened gate says why
+    results = evaluate_gates(gates, gate_values(metrics, dp, utility, counts), missing=missing, waived=waived,
+                             policy_reasons=reasons)
     states = {s: sum(g.status == s for g in results) for s in ("passed", "failed", "waived", "not_assessed")}
     return {
         "verdict": verdict(results),
@@ -175,13 +198,22 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
         "quality": {k.split("/", 1)[1]: v for k, v in metrics.get("check_quality", {}).items()},
         "method_comparison": [{k: v for k, v in row.items() if k in METHOD_COLUMNS} for row in methods],
         "anonymization": {k.split("/", 1)[1]: v for k, v in metrics.get("anonymize", {}).items()},
+        "anonymizer": _anonymizer(anonymizer),
         "quarantine": list(quarantine_reasons),
         "lineage": dict(lineage),
         "metrics": {stage: dict(values) for stage, values in metrics.items()},  # every recorded value (appendix)
         # the label, unit and meaning of every recorded key: the same table the HTML and Markdown show
         "definitions": {k: {"label": d.label, "unit": d.unit, "meaning": d.meaning}
                         for m in metrics.values() for k in sorted(m) if (d := define(k)) is not None},
-    } | ({"dp_sweep": _sweep(sweep)} if sweep else {}) | ({"inventory": dict(inventory)} if inventory else {})
+    } | ({"dp_sweep": _sweep(sweep)} if sweep else {}) | ({"inventory": dict(inventory)} if inventory else {}) | (
+        {"policy_changes": [dict(ch) for ch in policy_changes]} if policy_changes is not None else {}) | (
+        {"training": dict(training)} if training else {})
+
+
+def _anonymizer(record: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The anonymize run's setup and the report's sentences about it (`tasks.report.mechanism`)."""
+    setup = AnonymizationSetup.from_dict(record) if record else None
+    return {"setup": setup.as_dict() if setup else None, "sentences": mechanism_sentences(setup)}
 
 
 def _sweep(sweep: Mapping[str, Any]) -> dict[str, Any]:

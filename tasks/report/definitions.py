@@ -150,6 +150,9 @@ _ANONYMIZE: dict[str, Definition] = {
     "anonymize/quarantined": _d("Images quarantined by anonymization", "images",
                                 "Images withheld (unreadable, or something sensitive was still found): never "
                                 "written to the output, never trained on."),
+    "anonymize/verify_enabled": _d("Output re-checked by the detectors", YES_NO,
+                                   "Whether anonymize re-ran its detectors on each output (anonymize.verify "
+                                   "regions or whole) and quarantined images where something survived."),
     "anonymize/quarantine_fraction": _d("Share of images quarantined", "share of images",
                                         "Images quarantined by anonymization divided by the images ingested."),
     "anonymize/escalated_images": _d("Images that needed a second pass", "images",
@@ -194,6 +197,15 @@ _QUALITY: dict[str, Definition] = {
     "check_quality/auditor_calibration_images": _d("Raw images the auditor ran on", "images",
                                                    "Sample of raw images the independent detector also ran on, to "
                                                    "measure its own recall."),
+    "check_quality/auditor_calibration_faces": _d("Raw faces the auditor's recall is measured on", "faces",
+                                                  "Ground-truth faces in the raw images the independent detector "
+                                                  "ran on: the sample of its recall (and of its gate's interval)."),
+    "check_quality/ocr_auditor_raw_recall": _d("Independent OCR's recall on raw text", "share of strings",
+                                               "Share of ground-truth personal strings and plates the independent "
+                                               "OCR (not the anonymizer's) reads on raw images: what it can read."),
+    "check_quality/ocr_auditor_raw_n": _d("Raw strings the independent OCR's recall is measured on", "strings",
+                                          "Ground-truth personal strings and plates the independent OCR tried to "
+                                          "read on raw images."),
     "check_quality/residual_face_detections": _d("Auditor face detections after anonymization", "detections",
                                                  "Faces the independent detector (dlib HOG) reports on the "
                                                  "anonymized images, whether on a real face or not."),
@@ -245,6 +257,11 @@ _QUALITY: dict[str, Definition] = {
                                       "(model trained on raw images)."),
     "check_quality/utility_n_images": _d("Test images for the utility check", "images",
                                          "Test images (anonymized, not quarantined) the utility model was scored on."),
+    "check_quality/utility_discordant_share": _d("Test images whose outcome anonymization changed",
+                                                 "share of test images",
+                                                 "Test images classified right on one version (raw or anonymized) "
+                                                 "and wrong on the other: the paired interval of the utility "
+                                                 "ratio rests on it."),
     "check_quality/text_n_images": _d("Images read by OCR", "images",
                                       "Sample of images OCR read, raw and anonymized, for the text checks."),
     "check_quality/body_preserved": _d("Bodies still detected after anonymization", "share of detections",
@@ -259,8 +276,8 @@ _QUALITY: dict[str, Definition] = {
                                    "Mean learned perceptual distance of anonymized to raw images (Zhang et al. "
                                    "2018); higher = looks more different."),
     "check_quality/gx_success": _d("Anonymized manifest checks passed", PASSED,
-                                   "Whether the Great Expectations suite on the anonymized manifest (counts, "
-                                   "metadata, sizes, ids, residuals) passed."),
+                                   "Whether the Great Expectations suite passed: manifest vs files re-read from disk "
+                                   "(hash, size, no metadata, none extra or missing), counts, dlib residual faces."),
     "check_quality/gx_failed_expectations": _d("Anonymized manifest checks failed", "checks",
                                                "How many checks of the anonymized manifest's Great Expectations "
                                                "suite failed."),

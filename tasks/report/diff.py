@@ -11,7 +11,9 @@
            "worse": True | False | None}],
  "gates_changed": [{"name", "before", "after"}]}   # gate status, None where the gate is on one side only
 ```
-`worse` is None when either side is missing; numbers that are NaN (not measured) read as missing.
+`worse` is None when either side is missing; numbers that are NaN (not measured) read as missing. A gate whose
+threshold changed gets a row `gates.<name>.threshold`, worse when loosened (a larger maximum, a smaller
+minimum); its state change then reads worse too, even failed → passed: a lowered bar is not an improvement.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
+from tasks.params import gate_op
 from tasks.report.definitions import define
 
 Direction = Literal["higher_worse", "higher_better"]
@@ -56,13 +59,17 @@ def diff_compliance(current: Mapping[str, Any], previous: Mapping[str, Any] | No
     changed = _gates_changed(current, previous)
     verdicts = previous.get("verdict"), current.get("verdict")
     rows += [_status_row("gates", "verdict", "verdict", *verdicts, rank=VERDICT_RANK)]
-    rows += [_status_row("gates", f"gate {g['name']}", f"gates.{g['name']}", g["before"], g["after"], rank=GATE_RANK)
-             for g in changed]
+    thresholds = _threshold_rows(current, previous)
+    loosened = {r["key"].split(".")[1] for r in thresholds if r["worse"]}
+    rows += [_status_row("gates", f"gate {g['name']}", f"gates.{g['name']}", g["before"], g["after"], rank=GATE_RANK,
+                         loosened=g["name"] in loosened) for g in changed]
+    rows += thresholds
     return {"against": previous_ref, "available": True, "reason": None, "rows": rows, "gates_changed": changed}
 
 
 def _numbers(current: Mapping[str, Any], previous: Mapping[str, Any]) -> Iterator[tuple[str, str, str, Direction]]:
     """(section, label, dotted key, direction) of every number compared, in reading order."""
+    yield "privacy guarantee", "ε (checked: the larger of Opacus and PLD)", "dp.epsilon_checked", "higher_worse"
     yield "privacy guarantee", "ε (recomputed)", "dp.epsilon_recomputed", "higher_worse"
     yield "privacy guarantee", "δ", "dp.delta", "higher_worse"
     yield "privacy guarantee", "ε composed over the dataset (ledger)", "dp.ledger_total_epsilon", "higher_worse"
@@ -110,10 +117,38 @@ def _number_row(section: str, what: str, key: str, direction: Direction, current
 
 
 def _status_row(section: str, what: str, key: str, before: Any, after: Any, *,
-                rank: Mapping[str, int]) -> dict[str, Any]:
+                rank: Mapping[str, int], loosened: bool = False) -> dict[str, Any]:
+    """A state change; worse when the state ranks worse, or when the gate's threshold was loosened (a gate
+    that now passes because its bar was lowered did not improve)."""
     known = before in rank and after in rank
+    worse = True if loosened else rank[after] > rank[before] if known else None
     return {"section": section, "what": what, "key": key, "before": before, "after": after, "change": None,
-            "worse": rank[after] > rank[before] if known else None}
+            "worse": worse}
+
+
+def _threshold_rows(current: Mapping[str, Any], previous: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per gate whose threshold differs from the promoted report's; worse when it is looser (a larger
+    maximum, a smaller minimum). A gate the promoted report lacks is compared with the packaged policy
+    (its `default`) when it is loosened. Sorted by gate name."""
+    then = {str(g["name"]): g for g in previous.get("gates", [])}
+    rows = []
+    for g in sorted(current.get("gates", []), key=lambda g: str(g["name"])):
+        name, after = str(g["name"]), _number(g.get("threshold"))
+        before = _number(then.get(name, {}).get("threshold"))
+        if before is None and g.get("loosened"):
+            before = _number(g.get("default"))
+        if after is None or before is None or after == before:
+            continue
+        op = str(g.get("op") or gate_op(name))
+        rows.append({"section": "gates", "what": f"threshold of {name} ({'maximum' if op == '<=' else 'minimum'})",
+                     "key": f"gates.{name}.threshold", "before": before, "after": after, "change": after - before,
+                     "worse": _looser(op, before, after)})
+    return rows
+
+
+def _looser(op: str, before: float, after: float) -> bool:
+    """A larger maximum or a smaller minimum (`tasks.params.gate_loosened`, for any two thresholds)."""
+    return after > before if op == "<=" else after < before
 
 
 def _gates_changed(current: Mapping[str, Any], previous: Mapping[str, Any]) -> list[dict[str, Any]]:

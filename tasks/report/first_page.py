@@ -9,8 +9,10 @@ key appears here: every number carries its meaning in words.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from tasks.report.mechanism import audit_conclusion
 
 # attack name (the part of an audit metric key) → how the report names it
 ATTACK_LABELS: dict[str, str] = {
@@ -67,7 +69,8 @@ def _category_line(name: str, found: float | None, found_how: str, residual: Seq
 
 def _removed(c: Mapping[str, Any]) -> dict[str, Any]:
     q = c.get("quality", {})
-    lines: list[str] = []
+    said = (c.get("anonymizer") or {}).get("sentences") or {}
+    lines: list[str] = [said[k] for k in ("searched", "verification") if said.get(k)]
     face_found, how = q.get("face_redaction_recall"), "of the faces in the ground truth were covered by a redaction"
     if face_found is None and q.get("face_redaction_recall_detector_proxy") is not None:
         face_found = q["face_redaction_recall_detector_proxy"]
@@ -110,6 +113,18 @@ def _removed(c: Mapping[str, Any]) -> dict[str, Any]:
             "evidence": "#risks"}
 
 
+FEATURE_WORDS = {"placard": "the digit placard cropped from each image (the benchmark's task)",
+                 "full": "whole images"}
+
+
+def training_line(t: Mapping[str, Any]) -> str:
+    """What was trained, on which inputs, and which choice followed the ingest source (`auto`)."""
+    auto = sorted(t.get("auto_resolved") or {})
+    inputs = FEATURE_WORDS.get(str(t.get("features")), str(t.get("features")))
+    chosen = f"; {' and '.join(auto)} followed the {t.get('source')!r} source (auto)" if auto else ""
+    return f"The model is {t['model']}, trained on {inputs}{chosen}."
+
+
 def strongest_attack(attacks: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> tuple[str, Mapping[str, Any]] | None:
     """The membership-inference attack with the highest AUC against the DP model, or None."""
     found = [(a, r["dp"]) for a, r in attacks.items()
@@ -122,13 +137,13 @@ def _model(c: Mapping[str, Any]) -> dict[str, Any]:
     if dp.get("skipped"):
         return {"id": "model", "question": "What may the model reveal?", "evidence": "#measures-dp",
                 "lines": [f"No model was trained or released: {dp['skipped']}."]}
-    eps, delta = dp.get("epsilon_checked") or dp.get("epsilon_recomputed"), dp.get("delta")
+    eps, delta = dp.get("epsilon_checked"), dp.get("delta")  # the one ε: the larger of Opacus and the PLD check
     lines = [
         f"The model was trained with differential privacy: ε = {_num(eps)} and δ = {_num(delta)}; the privacy "
         f"unit is {dp.get('privacy_unit', 'one image')} (ε is a natural-log bound, recomputed from the recorded "
         "training history and checked by an independent accountant).",
         f"In one sentence: whether any single image was in the training data changes the probability of "
-        f"anything the model could reveal by at most a factor of {_num(math.exp(float(eps)))} (e^ε), except with "
+        f"anything the model could reveal by at most a factor of {_exp(eps)} (e^ε), except with "
         f"probability {_num(delta)}.",
     ]
     group = dp.get("group")
@@ -137,6 +152,8 @@ def _model(c: Mapping[str, Any]) -> dict[str, Any]:
                      f"as a whole the guarantee is ε = {_num(group['epsilon'])}, δ = {_num(group['delta'])}"
                      + (" — no meaningful per-person bound; anonymization protects people" if group["delta"] >= 1
                         else "") + ".")
+    if c.get("training", {}).get("model"):
+        lines.append(training_line(c["training"]))
     best = strongest_attack(c.get("attacks", {}))
     if best:
         name, r = best
@@ -145,21 +162,51 @@ def _model(c: Mapping[str, Any]) -> dict[str, Any]:
                      f"others with AUC {_num(r['auc'])} (0.5 is guessing, 1.0 is certainty)"
                      + (f"; allowed 1 % false alarms it finds {pct(tpr)} of training images (guessing: 1.0 %)"
                         if tpr is not None else "") + ".")
-    low = dp.get("empirical_epsilon_lower_bound")
-    if low is not None:
-        lines.append(f"The attacks prove a leak of at least ε = {_num(low)}, below the claimed {_num(eps)}: the "
-                     "implementation behaves as claimed (a bound above the claim would mean it is broken).")
+    design = c.get("audit_design") or {}
+    conclusion = audit_conclusion(lower_bound=dp.get("empirical_epsilon_lower_bound"), claimed=eps,
+                                  ceiling=design.get("ceiling"), ceiling_ratio=design.get("ceiling_ratio"))
+    if conclusion:
+        lines.append(conclusion)
     return {"id": "model", "question": "What may the model reveal?", "lines": lines, "evidence": "#risks-model"}
+
+
+def _exp(eps: Any) -> str:
+    return "not measured" if eps is None else _num(math.exp(float(eps)))
+
+
+def measured(g: Mapping[str, Any], *, num: Callable[[Any], str] = _num) -> str:
+    """A gate's measured value with its confidence interval and sample when the gate has them (`GateResult.as_dict`:
+    lower, upper, n, unit, n_other, other_unit, method, confidence): "0.26 [0.14, 0.42], n = 27 members,
+    9 non-members (Clopper–Pearson, 95 %)"; the value alone when it has none."""
+    text = num(g.get("value"))
+    if g.get("lower") is not None and g.get("upper") is not None:
+        text += f" [{num(g['lower'])}, {num(g['upper'])}]"
+    if g.get("n") is not None:
+        text += f", n = {int(g['n'])}" + (f" {g['unit']}" if g.get("unit") else "")
+        if g.get("n_other") is not None:
+            text += f", {int(g['n_other'])}" + (f" {g['other_unit']}" if g.get("other_unit") else "")
+    if g.get("method"):
+        level = f", {100 * float(g['confidence']):g} %" if g.get("confidence") else ""
+        text += f" ({g['method']}{level})"
+    return text
+
+
+def policy_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One sentence per threshold looser than the packaged policy (`gates_policy_changes`), with its reason."""
+    return [f"Policy change: {ch['name']} is {_num(ch.get('value'))} where the packaged policy is "
+            f"{_num(ch.get('default'))} — reason given: {ch.get('reason') or 'none'}." for ch in changes]
 
 
 def _open(c: Mapping[str, Any]) -> dict[str, Any]:
     items = [{"what": g["description"], "gate": g["name"], "state": STATE_WORDS.get(g["status"], g["status"]),
-              "status": g["status"], "reason": g.get("reason") or ""}
+              "status": g["status"], "reason": g.get("reason") or "", "measured": measured(g)}
              for g in c["gates"] if g["status"] != "passed"]
     n = len(c["gates"])
     lines = [f"All {n} gates passed."] if not items else [
         f"{n - len(items)} of {n} gates passed; {len(items)} did not (below, each with its reason)."]
-    return {"id": "open", "question": "What failed, was waived or was not assessed?", "lines": lines,
+    if "policy_changes" in c:  # tasks.report.gates.policy_changes: thresholds looser than the packaged defaults
+        lines += policy_lines(c["policy_changes"]) or ["No threshold is looser than the packaged policy."]
+    return {"id": "open", "question": "What failed, was waived, was loosened or was not assessed?", "lines": lines,
             "items": items, "evidence": "#measures-gates"}
 
 

@@ -16,11 +16,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from tasks.errors import InvalidInputError
 from tasks.report.definitions import define
-from tasks.report.first_page import ATTACK_LABELS, first_page
+from tasks.report.first_page import ATTACK_LABELS, first_page, measured
+from tasks.report.mechanism import audit_conclusion, mechanism_sentences, searched_words
 
 # requirement → where the evidence is in this report; status is computed from the gates named.
 REGULATIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("GDPR Art. 5(1)(c) data minimisation", "Faces, plates and personal text removed before training",
+    ("GDPR Art. 5(1)(c) data minimisation", "{searched} removed before training",
      "3.1 Re-identification, 4.1 Anonymization", ("min_face_redaction_recall", "min_plate_redaction_recall", "max_residual_face_rate")),
     ("GDPR Art. 25 data protection by design", "Fail-closed anonymization; DP training by default",
      "4.1 Anonymization, 4.2 DP guarantee", ("max_quarantine_fraction", "max_epsilon", "max_delta")),
@@ -47,8 +48,10 @@ def data_uri_png(data: bytes) -> str:
 
 # figure key → (report section anchor, caption, what to look for); only anonymized data and aggregates.
 FIGURES: dict[str, tuple[str, str, str]] = {
-    "method_samples": ("risks-anonymized", "Sample outputs of every anonymization method (crops around a face of "
-                       "the anonymized images; never the raw image)",
+    "method_samples": ("risks-anonymized", "Sample outputs of the anonymization methods: the applied method cut "
+                       "from the files anonymize wrote after verification (every redaction in place); other methods "
+                       "only on the builtin benchmark's package faces, never on your images; the note under the "
+                       "figure says which methods were left out and why",
                        "Look for: no row in which you could recognise the person; the default method should look "
                        "natural rather than damaged."),
     "privacy_utility": ("risks-anonymized", "Privacy–utility of every anonymization method on the same images",
@@ -126,11 +129,34 @@ def figure_list(figures: Mapping[str, Any], *, embed: bool) -> list[dict[str, st
              "uri": data_uri_png(figures[k]) if embed else str(figures[k])} for k in FIGURES if k in figures]
 
 
+def minimised_words(compliance: Mapping[str, Any]) -> str:
+    """What anonymization removed, in words, from the run's recorded targets (never a fixed list)."""
+    setup = (compliance.get("anonymizer") or {}).get("setup")
+    if not setup:
+        return "the categories of anonymize.targets (not recorded)"
+    return searched_words(setup["targets"], text_policy=setup.get("text_policy", "pii"))
+
+
+def _verified(compliance: Mapping[str, Any]) -> bool:
+    """True only when the run recorded that the detectors checked the written images again."""
+    setup = (compliance.get("anonymizer") or {}).get("setup")
+    return setup is not None and setup["verify"] != "off"
+
+
+def _audit_conclusion(compliance: Mapping[str, Any]) -> str | None:
+    dp, design = compliance.get("dp") or {}, compliance.get("audit_design") or {}
+    return audit_conclusion(lower_bound=dp.get("empirical_epsilon_lower_bound"), claimed=dp.get("epsilon_checked"),
+                            ceiling=design.get("ceiling"), ceiling_ratio=design.get("ceiling_ratio"))
+
+
 def _context(compliance: Mapping[str, Any], *, embed: bool, figures: Mapping[str, Any]) -> dict[str, Any]:
+    compliance = {"anonymizer": {"setup": None, "sentences": mechanism_sentences(None)}} | dict(compliance)
     return {"c": compliance, "fp": compliance.get("first_page") or first_page(compliance),
             "figures": figure_list(figures, embed=embed), "regulations": regulation_rows(compliance),
             "sections": SECTIONS, "count_labels": COUNT_LABELS, "attack_labels": ATTACK_LABELS,
-            "key_quality": key_quality_rows(compliance), "appendix": appendix_rows(compliance)}
+            "key_quality": key_quality_rows(compliance), "appendix": appendix_rows(compliance),
+            "minimised": minimised_words(compliance), "verified": _verified(compliance),
+            "audit_conclusion": _audit_conclusion(compliance)}
 
 
 STORAGE_LIMITATION = ("GDPR Art. 5(1)(e) storage limitation", "Raw images kept at most retention.raw_days after "
@@ -160,6 +186,7 @@ def regulation_rows(compliance: Mapping[str, Any]) -> list[dict[str, str]]:
             status = "met" if states <= {"passed", "waived"} else "not met"
         else:
             status = "evidence provided"
+        evidence = evidence.format(searched=minimised_words(compliance).capitalize())
         rows.append({"requirement": requirement, "evidence": evidence, "section": section, "status": status,
                      "gates": ", ".join(gate_names)})
     return rows
@@ -199,12 +226,18 @@ def _env(*, html: bool) -> Environment:
                       trim_blocks=not html, lstrip_blocks=not html, keep_trailing_newline=True)
     env.filters["num"] = _num
     env.filters["cell"] = _cell
+    env.filters["measured"] = _measured
     return env
 
 
 def _cell(value: Any) -> str:
     """A Markdown table cell: no pipes or newlines break the row."""
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _measured(g: Mapping[str, Any]) -> str:
+    """A gate's measured value; with its interval and sample size when the gate has them ("v [lo, hi], n = N")."""
+    return measured(g, num=_num)
 
 
 def _num(value: Any, digits: int = 4) -> str:

@@ -8,6 +8,9 @@ survives copies, `git clone` and `dvc checkout`, which all reset file modificati
 The purge plan is computed from DVC's own records: the raw output's `.dir` listing (md5 → relative path)
 and the md5s every other output of `dvc.lock` references. An object shared with another output (an image
 with nothing to redact is byte-identical after anonymization) is kept: purge deletes raw data and nothing else.
+Every version of the raw output counts, not only the one the workspace's dvc.lock names: earlier commits,
+experiments (`refs/exps`, queued ones included) and the run cache name raw versions of other ingest params
+whose images stay in the DVC cache and on the remote until purged (`plan_purge_versions`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from tasks.errors import InvalidInputError
 
@@ -105,6 +109,29 @@ def cache_relpath(md5: str) -> str:
 
 
 @dataclass(frozen=True)
+class RawVersion:
+    """One version of the raw output, wherever some record names it (dvc.lock of a commit, an experiment,
+    the run cache): its `.dir` digest, the objects its listing names, and when its ingest run started."""
+
+    out_path: str
+    out_md5: str  # md5 of its .dir listing
+    refs: tuple[str, ...]  # where it is named: "workspace", "refs/heads/main", "refs/exps/...", "run-cache", ...
+    files: tuple[str, ...] | None  # md5s of its files (sorted, unique); None: no copy of its .dir listing exists
+    ingested_at: datetime | None  # the start of its ingest run, when a record of it is readable
+    n_files: int = 0  # entries of its .dir listing (files; equal contents count once in `files`)
+
+    @property
+    def objects(self) -> tuple[str, ...]:
+        """Every object of this version: its files' and its .dir listing's (listed last)."""
+        return (*(self.files or ()), self.out_md5)
+
+    def as_dict(self, *, due: bool) -> dict[str, object]:
+        return {"out_path": self.out_path, "out_md5": self.out_md5, "refs": list(self.refs), "due": due,
+                "n_files": self.n_files, "listed": self.files is not None,
+                "ingested_at": None if self.ingested_at is None else self.ingested_at.isoformat()}
+
+
+@dataclass(frozen=True)
 class PurgePlan:
     """What a purge deletes: the raw output's workspace files and its cache objects not shared with other outputs."""
 
@@ -113,6 +140,9 @@ class PurgePlan:
     n_files: int  # files the .dir listing names
     cache_objects: tuple[str, ...]  # md5s to delete from the cache (the .dir listing last)
     shared_objects: tuple[str, ...]  # md5s also referenced by another output: kept
+    # every version of the raw output found (`plan_purge_versions`) and the .dir md5s of those due
+    versions: tuple[RawVersion, ...] = ()
+    due: tuple[str, ...] = ()
 
     @property
     def objects_digest(self) -> str:
@@ -149,6 +179,74 @@ def plan_purge(
         cache_objects=own,
         shared_objects=tuple(m for m in unique if m in keep),
     )
+
+
+def raw_path_of(entry: Mapping[str, Any], *, default: str) -> str:
+    """The raw output's path in one dvc.lock stage entry: the `paths.raw` param it recorded, else `default`."""
+    for values in (entry.get("params") or {}).values():  # {"params.yaml": {"paths": {...}, ...}}
+        paths = values.get("paths") if isinstance(values, Mapping) else None
+        if isinstance(paths, Mapping) and isinstance(paths.get("raw"), str):
+            return str(paths["raw"])
+    return default
+
+
+def split_outs(
+    stages: Mapping[str, Mapping[str, Any]], *, raw_stage: str, default_raw: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(raw, other) outputs, as (path, md5), of one dvc.lock `stages` mapping (or one run-cache entry).
+
+    Raw: the `raw_stage` stage's directory output at its recorded raw path. Other: every output that has
+    an md5 (anonymized data, models, reports, the ingest stage's own records): never deleted.
+    """
+    raw: list[tuple[str, str]] = []
+    other: list[tuple[str, str]] = []
+    for name, entry in stages.items():
+        raw_path = raw_path_of(entry, default=default_raw) if name == raw_stage else None
+        for out in entry.get("outs") or ():
+            md5 = out.get("md5") if isinstance(out, Mapping) else None
+            if not isinstance(md5, str):
+                continue
+            is_raw = out.get("path") == raw_path and md5.endswith(".dir")
+            (raw if is_raw else other).append((str(out.get("path")), md5))
+    return raw, other
+
+
+def version_due(ingested_at: datetime | None, *, raw_days: int, now: datetime) -> bool:
+    """A raw version is due for deletion once older than `raw_days`, or when its age is unknown (fail closed)."""
+    return ingested_at is None or (now - ingested_at).total_seconds() / DAY_SECONDS > raw_days
+
+
+def plan_purge_versions(
+    versions: Sequence[RawVersion], *, current: str | None, keep: Set[str], due: Set[str]
+) -> PurgePlan:
+    """Plan the deletion of every due version of the raw output.
+
+    Args:
+        versions: every version found (one per .dir md5).
+        current: the .dir md5 the workspace's dvc.lock names (its path and file count head the plan), if any.
+        keep: every object any non-raw output of any version references (anonymized data: never deleted).
+        due: .dir md5s of the versions to delete; objects they share with a version kept stay too.
+    Raises:
+        InvalidInputError: `due` or `current` names no version, or a version digest is not a directory.
+    """
+    by_md5 = {v.out_md5: v for v in versions}
+    unknown = sorted((set(due) | ({current} if current else set())) - set(by_md5))
+    if unknown:
+        raise InvalidInputError(f"purge plan: no raw version with digest {unknown}")
+    bad = [v.out_md5 for v in versions if not v.out_md5.endswith(".dir")]
+    if bad:
+        raise InvalidInputError(f"purge plan: raw versions {bad} are not directory outputs")
+    kept_raw = {o for v in versions if v.out_md5 not in due for o in v.objects}
+    wanted = {o for m in due for o in by_md5[m].objects}
+    protected = set(keep) | kept_raw
+    head = by_md5.get(current or "") or next((by_md5[m] for m in sorted(due)), None)
+    return PurgePlan(
+        out_path=head.out_path if head else "", out_md5=head.out_md5 if head else "",
+        n_files=head.n_files if head else 0,
+        cache_objects=tuple(sorted(o for o in wanted - protected if not o.endswith(".dir")))
+        + tuple(sorted(o for o in wanted - protected if o.endswith(".dir"))),
+        shared_objects=tuple(sorted(wanted & protected)), versions=tuple(versions), due=tuple(sorted(due)),
+    )  # fmt: skip
 
 
 PURGE_COUNTS = (
@@ -191,6 +289,7 @@ def ledger_entry(
         "planned_cache_objects": len(plan.cache_objects),
         "kept_shared_objects": len(plan.shared_objects),
         "objects_sha256": plan.objects_digest,
+        "versions": [v.as_dict(due=v.out_md5 in plan.due) for v in plan.versions],
         "ingested_at": status.ingested_at,
         "age_days": status.age_days,
         "raw_days": status.raw_days,

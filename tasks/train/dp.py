@@ -295,16 +295,80 @@ def planned_history(
 ) -> tuple[tuple[float, float, int], ...]:
     """The mechanism history `train_dp` will run, computed before training (same search as Opacus).
 
-    Poisson sampling at rate 1 / ceil(n_train / batch_size) for `epochs` passes of ceil(n / batch) steps.
+    Poisson sampling at the rate and for the steps of `loop_schedule`, at the noise Opacus' search picks.
     Returns ((noise_multiplier, sample_rate, steps),).
     """
-    check_batch(n_train, batch_size, epochs)
-    batches = -(-n_train // batch_size)
-    with warnings.catch_warnings():
+    rate, steps = loop_schedule(n_train, batch_size=batch_size, epochs=epochs)
+    with warnings.catch_warnings():  # Opacus searches σ at the rate it samples: 1 / ceil(n / batch)
         warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
         sigma = get_noise_multiplier(target_epsilon=target_epsilon, target_delta=target_delta,
-                                     sample_rate=1 / batches, epochs=epochs, accountant=accountant)  # fmt: skip
-    return ((float(sigma), 1 / batches, epochs * batches),)
+                                     sample_rate=1 / -(-n_train // batch_size), epochs=epochs,
+                                     accountant=accountant)  # fmt: skip
+    return ((float(sigma), rate, steps),)
+
+
+def loop_schedule(n_train: int, *, batch_size: int, epochs: int) -> tuple[float, int]:
+    """(sample rate, steps) that the DP-SGD loop `train_dp` records in its accountant's history.
+
+    Opacus' Poisson loader samples each image at 1 / ceil(n_train / batch_size) and runs s = int(1 / that)
+    logical steps per epoch (`UniformWithReplacementSampler`); its accountant prices q = 1 / s, the rate
+    of the loader it returns. s = ceil(n / batch) except for lengths where the float 1 / (1 / k) falls
+    below k (e.g. k = 93: 92 steps priced at q = 1/92, above the 1/93 sampled: ε over-, never under-stated).
+    DPDDP shards the same q. Returns (q, epochs × s).
+    Raises:
+        InvalidInputError: batch_size outside [1, n_train], epochs < 1.
+    """
+    check_batch(n_train, batch_size, epochs)
+    per_epoch = int(1 / (1 / -(-n_train // batch_size)))
+    return 1 / per_epoch, epochs * per_epoch
+
+
+_HISTORY_RTOL = 1e-9  # σ and q round-trip JSON exactly; this only absorbs float formatting
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= _HISTORY_RTOL * abs(b)
+
+
+def history_mismatches(record: DpTrainingRecord) -> list[str]:
+    """Every way the record's mechanism history differs from the mechanism its schedule says ran.
+
+    The planned mechanism: Poisson sampling at q and `steps` from `loop_schedule(n_train, batch_size,
+    epochs)`, every step with the recorded noise multiplier σ. Empty when they agree.
+    """
+    rate, steps = loop_schedule(record.n_train, batch_size=record.batch_size, epochs=record.epochs)
+    sigma = record.noise_multiplier
+    out = [] if record.poisson_sampling else ["poisson_sampling is false (both accountants assume it)"]
+    if not record.history:
+        return [*out, "the history is empty"]
+    if (n := sum(int(s) for _, _, s in record.history)) != steps:
+        out.append(f"{n} steps recorded, {steps} planned ({record.epochs} epochs x {steps // record.epochs})")
+    if record.steps != steps:
+        out.append(f"record.steps = {record.steps}, {steps} planned")
+    out += [f"history step {i}: q = {q:.6g}, planned {rate:.6g} (1 / {round(1 / rate)} steps per epoch)"
+            for i, (_, q, _) in enumerate(record.history) if not _close(q, rate)]
+    out += [f"history step {i}: sigma = {n:.6g}, recorded noise multiplier {sigma:.6g}"
+            for i, (n, _, _) in enumerate(record.history) if not _close(n, sigma)]
+    if not _close(record.sample_rate, rate):
+        out.append(f"record.sample_rate = {record.sample_rate:.6g}, planned {rate:.6g}")
+    return out
+
+
+def check_history(record: DpTrainingRecord) -> None:
+    """Refuse to price a history that is not the mechanism the record's schedule ran.
+
+    Both accountants price whatever history they are given: a history with fewer steps, a larger q or a
+    larger σ than training used would understate ε. Checked against n_train, batch_size, epochs and σ.
+    Raises:
+        PrivacyBudgetError: one line naming every mismatch and the schedule's numbers.
+    """
+    problems = history_mismatches(record)
+    if problems:
+        raise PrivacyBudgetError(
+            f"DP record: the mechanism history does not match the training schedule (n_train={record.n_train}, "
+            f"batch_size={record.batch_size}, epochs={record.epochs}, sigma={record.noise_multiplier:.6g}): "
+            + "; ".join(problems) + "; refusing to price it"
+        )
 
 
 def train_dp(

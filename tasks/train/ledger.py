@@ -24,6 +24,7 @@ from typing import Any
 from opacus.accountants import create_accountant
 
 from tasks.errors import InvalidInputError, PrivacyBudgetError
+from tasks.train.checked import checked_epsilon
 from tasks.train.dp import DpTrainingRecord
 
 History = tuple[tuple[float, float, int], ...]
@@ -106,11 +107,18 @@ def dataset_digest(image_sha256s: Iterable[str]) -> str:
 def entry_from_record(
     record: DpTrainingRecord, *, dataset_digest: str, time: str, mlflow_run_id: str, git_sha: str
 ) -> LedgerEntry:
-    """The ledger entry of a finished DP training run described by `record`."""
+    """The ledger entry of a finished DP training run described by `record`.
+
+    Its `epsilon` is the checked ε (`tasks.train.checked.checked_epsilon`: the larger of a fresh Opacus
+    accountant and the PLD one, after the history is checked against the schedule): the same number the
+    report's headline and the registry tag state.
+    Raises:
+        PrivacyBudgetError: the record's history is not the mechanism its schedule ran.
+    """
     return LedgerEntry(
         dataset_digest=dataset_digest, n_train=record.n_train, time=time, mlflow_run_id=mlflow_run_id,
-        git_sha=git_sha, accountant=record.accountant, delta=record.target_delta, epsilon=record.epsilon,
-        history=_history(record.history, where="entry_from_record"),
+        git_sha=git_sha, accountant=record.accountant, delta=record.target_delta,
+        epsilon=checked_epsilon(record).checked, history=_history(record.history, where="entry_from_record"),
     )  # fmt: skip
 
 
@@ -198,6 +206,8 @@ def budget_status(
     mine = [e for e in entries if e.dataset_digest == dataset_digest]
     accountant = composition_accountant(e.accountant for e in mine)
     total = composed_epsilon([e.history for e in mine], accountant=accountant, delta=delta)
+    # composing never costs less than one run: a run priced at a δ >= the budget's (its checked ε) bounds it below
+    total = max([total, *(e.epsilon for e in mine if e.delta >= delta)])
     return BudgetStatus(
         dataset_digest=dataset_digest, runs=len(mine), epsilon_total=total, epsilon_sum=sum(e.epsilon for e in mine),
         accountant=accountant, delta=delta, max_total_epsilon=max_total_epsilon,

@@ -42,6 +42,7 @@ def _ingest_folder(ws: Path, env: dict[str, str], **ingest: object) -> tuple[pd.
     p = yaml.safe_load((ws / "params.yaml").read_text())
     p["ingest"].update({"source": "folder", **{k: str(v) if isinstance(v, Path) else v for k, v in ingest.items()}})
     p["gates"]["max_quarantine_fraction"] = 0.5
+    p["gates_policy_changes"] = {"max_quarantine_fraction": "these tests quarantine broken files on purpose"}
     (ws / "params.yaml").write_text(yaml.safe_dump(p))
     proc = run(["python", "-m", "flows.ingest"], ws, env)
     assert proc.returncode == 0, proc.stderr[-3000:]

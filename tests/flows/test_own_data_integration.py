@@ -103,7 +103,7 @@ def test_the_officer_reads_the_real_photo_run(workspace: tuple[Path, str]) -> No
     keys = {x for k in keys for x in (k, k.split("/", 1)[1]) if "_" in x or "/" in x}
     assert sorted(k for k in keys if re.search(rf"(?<![\w/]){re.escape(k)}(?![\w/])", body)) == []
     assert (ws / "reports/plots/check_quality/method_samples.png").exists()
-    assert "Sample outputs of every anonymization method" in page
+    assert "Sample outputs of the anonymization methods" in page
     from flows.pdf import find_chromium, html_to_pdf
     from tasks.errors import PipelineError
 

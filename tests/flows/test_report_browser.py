@@ -83,7 +83,7 @@ def test_verdict_gates_dp_and_lineage_are_visible(page_and_requests) -> None:
     c, page, _, _ = page_and_requests
     verdict = page.locator("#verdict-value")
     assert verdict.is_visible() and verdict.inner_text() == "FAIL"
-    assert page.locator("#gates-table tr.gate").count() == len(c["gates"]) == 26
+    assert page.locator("#gates-table tr.gate").count() == len(c["gates"]) == 29  # 28 thresholds + the ε agreement check
     shown = {"passed": "pass", "failed": "FAIL", "waived": "waived", "not_assessed": "not assessed"}
     for g in c["gates"]:
         row = page.locator("#gates-table tr.gate", has_text=g["name"])

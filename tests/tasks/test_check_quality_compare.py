@@ -67,7 +67,7 @@ def test_unknown_method_is_refused(samples: list[Sample]) -> None:
 
 def test_compare_rows_clear_vs_mask(samples: list[Sample]) -> None:
     """Clear row: faces named, utility ratio 1, PSNR capped; mask row: naive attack near chance."""
-    train = TrainParams(epochs=2, batch_size=8)
+    train = TrainParams(features="placard", model="digit_hog", epochs=2, batch_size=8)
     x = task_inputs([s.image for s in samples], train=train)
     model = train_task_model(x, np.array([s.label for s in samples]), train=train, seed=0)
     a = AnonymizeParams()

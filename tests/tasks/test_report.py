@@ -30,7 +30,7 @@ RECORD = {  # a consistent record: σ 2.2559 at q 0.2 for 50 steps is ε 2.97 at
 def report_metrics(**over: float) -> dict[str, dict[str, float]]:
     m = {
         "ingest": {"ingest/n_ingested": 100, "ingest/n_quarantined": 0},
-        "anonymize": {"anonymize/processed": 97, "anonymize/quarantined": 3},
+        "anonymize": {"anonymize/processed": 97, "anonymize/quarantined": 3, "anonymize/verify_enabled": 1.0},
         "check_quality": {
             "check_quality/face_redaction_recall": 0.97,
             "check_quality/plate_redaction_recall": 0.95,
@@ -46,9 +46,22 @@ def report_metrics(**over: float) -> dict[str, dict[str, float]]:
             "check_quality/gx_success": 1.0,
             "check_quality/linkage_advantage": 0.01,
             "check_quality/linkage_clear_top1": 0.97,
-            "check_quality/linkage_n_faces": 100,
+            "check_quality/linkage_n_faces": 400,
+            "check_quality/linkage_chance": 1 / 400,
+            "check_quality/auditor_raw_face_recall": 0.92,
+            "check_quality/ocr_auditor_raw_recall": 0.9,
+            # each measured gate's sample size (tasks/report/gates.py `Sample`), large enough that every
+            # value above is resolved against its threshold at 95 % (a passing run)
+            "check_quality/face_redaction_total": 3000, "check_quality/plate_redaction_total": 1000,
+            "check_quality/text_pii_redaction_total": 1000, "check_quality/n_gt_faces": 3000,
+            "check_quality/auditor_calibration_faces": 600, "check_quality/reid_n_probes": 400,
+            "check_quality/utility_n_images": 400, "check_quality/utility_raw_accuracy": 0.98,
+            "check_quality/utility_anon_accuracy": 0.9702, "check_quality/utility_discordant_share": 0.01,
+            "check_quality/text_pii_text_total": 400,
+            "check_quality/plate_text_total": 400, "check_quality/ocr_auditor_raw_n": 400,
+            "check_quality/text_nonpii_text_total": 400, "check_quality/text_nonpii_readable_raw": 0.9,
         },
-        "train": {"train/dp_test_accuracy": 0.9, "train/nonprivate_test_accuracy": 0.95},
+        "train": {"train/dp_test_accuracy": 0.9, "train/nonprivate_test_accuracy": 0.95, "train/n_test": 400},
         "audit": {
             "audit/dp/loss_threshold/auc": 0.51,
             "audit/dp/loss_threshold/tpr_at_1pct_fpr": 0.012,
@@ -66,6 +79,9 @@ def report_metrics(**over: float) -> dict[str, dict[str, float]]:
             "audit/dp/canary/ceiling_ratio": 2.1,
             "audit/dp/gradient_inversion/psnr": 8.0,
             "audit/nonprivate/gradient_inversion/psnr": 100.0,
+            # audit.max_samples a side (2,000): enough non-members for a TPR at 0.1 % FPR
+            **{f"audit/dp/{a}/{k}": 2000 for a in ("loss_threshold", "lira_online", "lira_offline")
+               for k in ("n_members", "n_nonmembers")},
         },
     }
     for key, value in over.items():
@@ -85,10 +101,9 @@ def build_report(metrics: dict, eps: float = 2.985, **extra: object) -> dict:
         metrics=metrics,
         dp_record=RECORD,
         epsilon_recomputed=eps,
-        gates=Gates(),
         lineage=lineage,
         quarantine_reasons=[{"id": "img_1", "reason": "sensitive content survived: 1 face"}],
-        **extra,
+        **({"gates": Gates()} | extra),  # a test may pass its own thresholds
     )
 
 
@@ -203,10 +218,13 @@ def test_unmeasurable_gates_are_not_assessed_with_the_reason_and_fail_the_verdic
         del m["check_quality"][f"check_quality/{key}"]
     c = build_report(m, missing=_capabilities(face_gt="no face ground truth for this camera"))
     gates = {g["name"]: g for g in c["gates"]}
-    for name in ("min_face_redaction_recall", "max_residual_face_rate"):
+    # every gate needing face boxes: the two recall/residual gates and the auditor's calibration (issue 34)
+    face_gates = {n for n, spec in GATE_SPECS.items() if spec.needs == "face_gt"}
+    assert face_gates == {"min_face_redaction_recall", "max_residual_face_rate", "min_residual_auditor_calibration"}
+    for name in face_gates:
         assert gates[name]["status"] == "not_assessed" and gates[name]["reason"] == "no face ground truth for this camera"
         assert not gates[name]["passed"]
-    assert c["verdict"] == "fail" and c["gate_states"]["not_assessed"] == 2
+    assert c["verdict"] == "fail" and c["gate_states"]["not_assessed"] == len(face_gates)
     assert gates["min_plate_redaction_recall"]["status"] == "passed"
     html = render_html(c, title="T", figures={}, reproduce="x")
     assert 'id="open-gates"' in html and "no face ground truth for this camera" in html and "not assessed" in html
@@ -217,10 +235,11 @@ def test_waived_gates_count_towards_a_pass_and_say_why() -> None:
     del m["check_quality"]["check_quality/face_redaction_recall"]
     del m["check_quality"]["check_quality/residual_face_matched_rate"]
     why = "no face ground truth for this camera"
-    waived = {"min_face_redaction_recall": why, "max_residual_face_rate": why}
+    # the auditor's calibration gate (issue 34) needs face boxes too: it is waived with the other two
+    waived = {"min_face_redaction_recall": why, "max_residual_face_rate": why, "min_residual_auditor_calibration": why}
     c = build_report(m, missing=_capabilities(face_gt="no face boxes"), waived=waived)
     gates = {g["name"]: g for g in c["gates"]}
-    assert c["verdict"] == "pass" and c["gate_states"]["waived"] == 2
+    assert c["verdict"] == "pass" and c["gate_states"]["waived"] == 3
     assert gates["min_face_redaction_recall"]["status"] == "waived" and gates["min_face_redaction_recall"]["reason"] == why
     # a waiver does not hide a failure elsewhere, and a gate that fails is not rescued by another's waiver
     c = build_report(report_metrics(**{"audit/dp/loss_threshold/auc": 0.75}), waived=waived)

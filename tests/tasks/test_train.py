@@ -199,12 +199,12 @@ def test_train_params_pair_model_and_features() -> None:
 
     from tasks.params import TrainParams
 
-    assert TrainParams().features == "placard" and TrainParams().model == "digit_hog"
+    assert TrainParams().features == "auto" and TrainParams().model == "auto"  # resolved by Params from the source
     assert TrainParams(features="full", model="gn_cnn").input_size == 28
-    with pytest.raises(ValidationError, match="takes features 'full'"):
-        TrainParams(model="gn_cnn")
-    with pytest.raises(ValidationError, match="takes features 'placard'"):
-        TrainParams(features="full")
+    with pytest.raises(ValidationError, match="takes train.features 'full'"):
+        TrainParams(model="gn_cnn", features="placard")
+    with pytest.raises(ValidationError, match="takes train.features 'placard'"):
+        TrainParams(features="full", model="digit_hog")
 
 
 @pytest.mark.slow
@@ -218,7 +218,7 @@ def test_dp_on_placard_crops_beats_the_bar() -> None:
 
     images, labels, _ = placard_scenes(1000, seed=7)
     split = np.array(assign_splits(labels.tolist(), train=0.6, holdout=0.2, test=0.2, seed=7))
-    p = TrainParams()
+    p = TrainParams(features="placard", model="digit_hog")
     x = prepare_inputs([images[i] for i in np.flatnonzero(split != "test")], features=p.features,
                        input_size=p.input_size)  # fmt: skip
     xt = prepare_inputs([images[i] for i in np.flatnonzero(split == "test")], features=p.features,
