@@ -148,6 +148,14 @@ def _figure_files(params: Params) -> dict[str, str]:
     return {key: f for key, f in wanted.items() if io.path(f).exists()}
 
 
+def _figure_notes(params: Params) -> dict[str, str]:
+    """The run's own sentences about its figures: where the method samples' pixels come from and which
+    methods they leave out, and why (check_quality's method_samples.json)."""
+    f = f"{params.paths.plots}/check_quality/method_samples.json"
+    note = io.read_json(f).get("note") if io.path(f).exists() else None
+    return {"method_samples": str(note)} if note else {}
+
+
 @flow(name="report")
 def report() -> dict[str, float]:
     params = io.load_params()
@@ -168,6 +176,7 @@ def report() -> dict[str, float]:
                                       inventory=_inventory(params, metrics), anonymizer=_anonymizer(params),
                                       policy_changes=_policy_changes(params), training=_training(params))
         compliance["restricted"] = _restricted(params)
+        compliance["figure_notes"] = _figure_notes(params)
         previous, ref = tracking.promoted_compliance(params.promote.model_name, params.promote.alias)
         compliance["since_promoted"] = diff_compliance(compliance, previous, previous_ref=ref)
         compliance["first_page"] = first_page(compliance, model_name=params.promote.model_name,

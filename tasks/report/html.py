@@ -116,8 +116,11 @@ def appendix_rows(compliance: Mapping[str, Any]) -> list[tuple[str, list[dict[st
             for stage, title in APPENDIX_SECTIONS if metrics.get(stage)]
 
 
-def figure_list(figures: Mapping[str, Any], *, embed: bool) -> list[dict[str, str]]:
+def figure_list(figures: Mapping[str, Any], *, embed: bool,
+                notes: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """The figures in `FIGURES` order with section, caption and what to look for; `embed`: bytes → data URI.
+    `notes`: figure key → the run's own sentence about that figure (e.g. which methods the method samples
+    leave out and why), appended to what to look for.
 
     Raises:
         InvalidInputError: a figure key `FIGURES` does not know (every picture must say what it shows).
@@ -125,7 +128,9 @@ def figure_list(figures: Mapping[str, Any], *, embed: bool) -> list[dict[str, st
     unknown = sorted(set(figures) - set(FIGURES))
     if unknown:
         raise InvalidInputError(f"figures: unknown {unknown}; known: {sorted(FIGURES)}")
-    return [{"key": k, "section": FIGURES[k][0], "caption": FIGURES[k][1], "look_for": FIGURES[k][2],
+    notes = notes or {}
+    return [{"key": k, "section": FIGURES[k][0], "caption": FIGURES[k][1],
+             "look_for": " ".join(x for x in (FIGURES[k][2], notes.get(k)) if x),
              "uri": data_uri_png(figures[k]) if embed else str(figures[k])} for k in FIGURES if k in figures]
 
 
@@ -152,7 +157,7 @@ def _audit_conclusion(compliance: Mapping[str, Any]) -> str | None:
 def _context(compliance: Mapping[str, Any], *, embed: bool, figures: Mapping[str, Any]) -> dict[str, Any]:
     compliance = {"anonymizer": {"setup": None, "sentences": mechanism_sentences(None)}} | dict(compliance)
     return {"c": compliance, "fp": compliance.get("first_page") or first_page(compliance),
-            "figures": figure_list(figures, embed=embed), "regulations": regulation_rows(compliance),
+            "figures": figure_list(figures, embed=embed, notes=compliance.get("figure_notes")), "regulations": regulation_rows(compliance),
             "sections": SECTIONS, "count_labels": COUNT_LABELS, "attack_labels": ATTACK_LABELS,
             "key_quality": key_quality_rows(compliance), "appendix": appendix_rows(compliance),
             "minimised": minimised_words(compliance), "verified": _verified(compliance),

@@ -301,3 +301,21 @@ def test_epsilon_gate_uses_the_independent_pld_accountant() -> None:
     assert gates["epsilon_recomputation_agreement"]["status"] == "failed" and c["verdict"] == "fail"
     ok = {g["name"]: g for g in build_report(report_metrics())["gates"]}
     assert ok["epsilon_recomputation_agreement"]["passed"] and ok["max_epsilon"]["value"] == pytest.approx(2.985)
+
+
+def test_the_method_samples_figure_carries_the_runs_own_note() -> None:
+    """The sentence check_quality wrote about its method samples (which methods are left out, and why) is
+    printed under the figure in the report, not only inside the picture."""
+    import io as _io
+
+    import matplotlib.pyplot as plt
+
+    buf = _io.BytesIO()
+    plt.figure(figsize=(1, 1)).savefig(buf, format="png")
+    plt.close("all")
+    c = build_report(report_metrics())
+    note = "blur, pixelate: left out on your own data (the re-identification attacks break them)."
+    html = render_html(c | {"figure_notes": {"method_samples": note}}, title="t",
+                       figures={"method_samples": buf.getvalue()}, reproduce="make pipeline")
+    assert note in html.replace("&#39;", "'")
+    assert note not in render_html(c, title="t", figures={"method_samples": buf.getvalue()}, reproduce="make pipeline")
