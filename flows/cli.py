@@ -9,6 +9,7 @@ from typing import get_args
 
 from tasks.errors import PipelineError
 from tasks.params import Method
+from tasks.redact import redact_uri
 
 
 def _lineage(_: argparse.Namespace) -> int:
@@ -84,7 +85,7 @@ def _trail(args: argparse.Namespace) -> int:
         run_ids = {k.split(".", 1)[1]: v for k, v in tags.items() if k.startswith("run_id.")}
         run_ids |= {"report": tags["report_run_id"]} if tags.get("report_run_id") else {}
         out = {"model": f"{mv['name']} v{mv['version']}", "model_uri": f"models:/{mv['name']}/{mv['version']}",
-               "source_run_id": mv["run_id"], "source": mv["source"]}
+               "source_run_id": mv["run_id"], "source": redact_uri(mv["source"])}
     out |= {k: tags.get(k) for k in ("verdict", "epsilon", "delta", "accountant", "gates_passed", "dvc_lock_sha256",
                                      "reproduce")}
     out["code_commit"] = tags.get("git_sha")

@@ -15,6 +15,7 @@ from tasks.check_quality.compare import Sample, context_region, crop_resized
 from tasks.check_quality.text import TEXT_CATEGORIES
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.params import Gates
+from tasks.report.gates import GATE_SPECS, assess
 from tasks.types import Image
 
 
@@ -167,8 +168,26 @@ def attack_verdict(method: str, row: Mapping[str, Any] | None, *, gates: Gates) 
     checks = _broken_by(row, gates)
     if any(np.isnan(v) for _, v, _ in checks):
         return "its re-identification could not be measured on these images (too few faces)"
-    over = [f"{a} {v:.2f} above the {g} gate {getattr(gates, g):g}" for a, v, g in checks if v > getattr(gates, g)]
-    return f"{'; '.join(over)} in the method table" if over else None
+    unproven = []
+    for attack, value, gate in checks:  # the gate's own rule: shown only when the interval clears it
+        status, reason, _ = assess(value, float(getattr(gates, gate)), GATE_SPECS[gate], _row_values(row, value, gate))
+        if status != "passed":
+            unproven.append(f"{attack} {value:.2f} against the {gate} gate {getattr(gates, gate):g}: "
+                            f"{status.replace('_', ' ')}" + (f" ({reason})" if reason else ""))
+    return f"{'; '.join(unproven)} in the method table" if unproven else None
+
+
+def _row_values(row: Mapping[str, Any], value: float, gate: str) -> dict[str, float | None]:
+    """A method-table row as the flat values `tasks.report.gates.assess` reads for `gate`: the attack's value
+    and its sample (the row's probes; the linkage attack's chance 1/N)."""
+    spec = GATE_SPECS[gate]
+    n = float(row.get("n_probes", np.nan))
+    values: dict[str, float | None] = {spec.value_key: value}
+    if spec.sample is not None:
+        values |= dict.fromkeys(spec.sample.n_keys, n)
+        if spec.sample.offset_key:
+            values[spec.sample.offset_key] = float(row.get("reid_chance", np.nan))
+    return values
 
 
 def plan_samples(methods: Sequence[str], *, applied: str, table: Sequence[Mapping[str, Any]], gates: Gates,

@@ -240,7 +240,7 @@ def _read(
 
 @dataclass(frozen=True)
 class OcrAuditorCalibration:
-    """What the auditor reads on raw images: `read` of `total` personal strings and plates.
+    """What the auditor reads on raw images: `read` of `total` strings of its weakest audited category.
 
     A NaN share (no ground-truth string, or the auditor could not run) can never pass a gate.
     """
@@ -289,7 +289,13 @@ def audit_text(
 
 
 def auditor_calibration(text: TextReadability) -> OcrAuditorCalibration:
-    """The auditor's reads of personal strings and plates on the raw images, from `text`'s counts."""
+    """The auditor's reads on the raw images of its *weakest* audited category (personal strings or plates,
+    whichever it reads least, among those with ground truth), from `text`'s counts.
+
+    Not pooled: an auditor that reads every plate and no personal string must not pass its calibration on
+    the plates' account while the personal-text gate trusts its zero reads.
+    """
     counts = [text.counts.get(c, (0, 0, 0)) for c in AUDITED_CATEGORIES]
-    return OcrAuditorCalibration(read=sum(c[0] for c in counts), total=sum(c[2] for c in counts),
-                                 available=not set(AUDITED_CATEGORIES) & text.unread)
+    present = [(c[0], c[2]) for c in counts if c[2]]
+    read, total = min(present, key=lambda rt: rt[0] / rt[1]) if present else (0, 0)
+    return OcrAuditorCalibration(read=read, total=total, available=not set(AUDITED_CATEGORIES) & text.unread)

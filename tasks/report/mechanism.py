@@ -8,7 +8,8 @@ says. The audit's conclusion states its power (the canary audit's ceiling).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tasks.anonymize.setup import AnonymizationSetup
 
@@ -66,8 +67,43 @@ def _num(value: float) -> str:
     return f"{value:.3g}"
 
 
+MARGIN_GATE = "min_empirical_epsilon_margin"
+
+
 def audit_conclusion(*, lower_bound: float | None, claimed: float | None, ceiling: float | None,
-                     ceiling_ratio: float | None = None) -> str | None:
+                     ceiling_ratio: float | None = None, margin_gate: Mapping[str, Any] | None = None) -> str | None:
+    """The audit's conclusion about the claimed (checked) ε, with its power; None without a bound.
+
+    Args:
+        lower_bound, claimed: the empirical ε lower bound and the checked ε.
+        ceiling, ceiling_ratio: the canary audit's ceiling and its ratio to the claimed ε.
+        margin_gate: compliance.json's gate `min_empirical_epsilon_margin` (the same claimed ε minus the same
+            bound): where its threshold, not the claim, decides it, the sentence says what the gate decided.
+    """
+    found = _claim_conclusion(lower_bound=lower_bound, claimed=claimed, ceiling=ceiling, ceiling_ratio=ceiling_ratio)
+    if found is None or lower_bound is None or claimed is None:
+        return found
+    return found + _margin_clause(margin_gate, violated=lower_bound > claimed)
+
+
+def _margin_clause(gate: Mapping[str, Any] | None, *, violated: bool) -> str:
+    """What the margin gate decided where its threshold differs from the claim's own test (0); empty otherwise."""
+    if not gate or gate.get("value") is None:
+        return ""
+    name, status = f"gates.{MARGIN_GATE}", gate.get("status")
+    if not violated and status == "failed":
+        return (f" The gate {name} fails nonetheless: the claimed ε exceeds the bound by {_num(gate['value'])}, "
+                f"less than the {_num(gate['threshold'])} it requires.")
+    if violated and status == "passed":
+        return (f" The gate {name} passes only because its threshold {_num(gate['threshold'])} tolerates a bound "
+                f"above the claim (margin {_num(gate['value'])}).")
+    if violated and status == "waived":
+        return f" The gate {name} is waived: {gate.get('reason') or 'no reason recorded'}."
+    return ""
+
+
+def _claim_conclusion(*, lower_bound: float | None, claimed: float | None, ceiling: float | None,
+                      ceiling_ratio: float | None = None) -> str | None:
     """The audit's conclusion with its power ("could have detected ε above X", X its ceiling); None without a bound.
 
     It never says the implementation behaves as claimed: an empirical bound can refute a claim, not prove it,
@@ -86,5 +122,6 @@ def audit_conclusion(*, lower_bound: float | None, claimed: float | None, ceilin
                 f"{_num(ceiling)} (its ceiling, below the claim): it could not have detected a violation of the "
                 "claim, so it neither confirms nor refutes it.")
     ratio = f", {_num(ceiling_ratio)}× the claim" if ceiling_ratio is not None else ""
-    return (f"{found}, below the claimed ε = {_num(claimed)}: no violation was detected. Power: the audit could "
-            f"have detected ε above {_num(ceiling)} (its ceiling{ratio}); a smaller violation may go unseen.")
+    return (f"{found}, below the claimed ε = {_num(claimed)}: no violation was detected. Power: this audit could "
+            f"have detected ε above the claim only as far as ε = {_num(ceiling)} (its ceiling{ratio}: what it "
+            "certifies when every guess is right); a violation it cannot measure that strongly goes unseen.")

@@ -60,7 +60,7 @@ def _params(source: str) -> Params:
 def _table(methods: tuple[str, ...]) -> list[dict[str, Any]]:
     """A method table in which every method reads as measured below the attack gates."""
     return [{"method": m, "reid_naive_top1": 0.01, "reid_adaptive_top1": 0.01, "reid_trained_accuracy": 0.01,
-             "reid_chance": 0.01, "reid_worst_rate": 0.01} for m in ("none", *methods)]
+             "reid_chance": 0.01, "reid_worst_rate": 0.01, "n_probes": 2000} for m in ("none", *methods)]
 
 
 @pytest.fixture

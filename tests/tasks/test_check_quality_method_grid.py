@@ -32,9 +32,9 @@ GATES = Gates()
 
 
 def _row(method: str, *, naive: float = 0.01, adaptive: float = 0.01, trained: float = 0.01,
-         chance: float = 0.01, worst: float | None = None) -> dict[str, Any]:
+         chance: float = 0.01, worst: float | None = None, n: int = 2000) -> dict[str, Any]:
     return {"method": method, "reid_naive_top1": naive, "reid_adaptive_top1": adaptive,
-            "reid_trained_accuracy": trained, "reid_chance": chance,
+            "reid_trained_accuracy": trained, "reid_chance": chance, "n_probes": n,
             "reid_worst_rate": max(naive, adaptive, trained) if worst is None else worst}
 
 
@@ -57,10 +57,20 @@ def test_weak_methods_are_broken_whatever_the_table_says(method: str) -> None:
 def test_a_method_above_an_attack_gate_is_broken_and_named_with_its_gate() -> None:
     assert attack_verdict("mask", _row("mask"), gates=GATES) is None
     verdict = attack_verdict("mask", _row("mask", trained=0.4), gates=GATES)
-    assert verdict and "trained re-identification 0.40 above the max_trained_reid_rate gate 0.05" in verdict
+    assert verdict and "trained re-identification 0.40 against the max_trained_reid_rate gate 0.05: failed" in verdict
     linkage = _row("mask", trained=float("nan"), chance=0.1, worst=0.3)  # no identities: the linkage attack
-    assert "linkage advantage 0.20 above the max_linkage_advantage" in str(attack_verdict("mask", linkage, gates=GATES))
+    assert "linkage advantage 0.20 against the max_linkage_advantage gate 0.05: failed" in str(
+        attack_verdict("mask", linkage, gates=GATES))
     assert attack_verdict("mask", _row("mask", trained=float("nan"), chance=0.1, worst=0.12), gates=GATES) is None
+
+
+def test_a_method_whose_attacks_cannot_be_resolved_is_not_shown() -> None:
+    """The gate's own rule, not the point estimate: no face named among 27 probes cannot show "at most 5 %"
+    (the interval reaches 0.128), so the method is treated as broken, with the sample that would resolve it."""
+    few = _row("mask", naive=0.0, adaptive=0.0, trained=0.0, n=27)
+    verdict = str(attack_verdict("mask", few, gates=GATES))
+    assert "not assessed (too few samples (n = 27 probes; needs ≥ 72 probes))" in verdict
+    assert attack_verdict("mask", {k: v for k, v in _row("mask").items() if k != "n_probes"}, gates=GATES)
 
 
 def test_an_unmeasured_method_counts_as_broken() -> None:

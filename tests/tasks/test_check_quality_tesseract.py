@@ -133,3 +133,14 @@ def test_calibration_on_raw_builtin_images() -> None:
     assert m["check_quality/ocr_auditor_raw_n"] >= 7
     assert m["check_quality/ocr_auditor_raw_recall"] >= 0.8
     assert sum(c[1] for c in text.counts.values()) == 0
+
+
+def test_the_calibration_is_the_weakest_category_not_the_pool() -> None:
+    """An auditor that reads every plate and no personal string must not pass its calibration on the plates'
+    account (1,000 plates read, 200 personal strings unread: pooled 0.83, weakest 0.0)."""
+    from tasks.check_quality.tesseract import auditor_calibration
+    from tasks.check_quality.text import readability
+
+    per_image = [{"plate": (1000, 0, 1000), "text_pii": (0, 0, 200), "text_nonpii": (0, 0, 0)}]
+    cal = auditor_calibration(readability(per_image)).as_metrics()
+    assert cal["check_quality/ocr_auditor_raw_recall"] == 0.0 and cal["check_quality/ocr_auditor_raw_n"] == 200

@@ -44,3 +44,17 @@ def test_no_password_survives(secret: str) -> None:
     for uri in (f"postgresql://u:{secret}@h/db", f"https://{secret}@github.com/o/r.git",
                 f"https://h/x?token={secret}", f"mysql://u:{secret}@h:3306/db?x=1"):
         assert secret not in redact_uri(uri), uri
+
+
+@pytest.mark.parametrize("uri", ["postgresql://u:ab/cd@h/db", "postgresql://u:a?b#c@h:5432/db",
+                                 "mysql://root:x/y?z@db.internal/privtrail"])
+def test_a_password_holding_slash_question_mark_or_hash_is_masked(uri: str) -> None:
+    secret = uri.split("://", 1)[1].split(":", 1)[1].rsplit("@", 1)[0]
+    out = redact_uri(uri)
+    assert secret not in out and ":***@" in out and out.endswith(uri.rsplit("@", 1)[1].split("?")[0].split("/")[-1])
+
+
+def test_a_path_with_an_at_sign_is_not_userinfo() -> None:
+    """No "user:" before the "@": a path, left alone. ("http://h:80/a@b" is ambiguous with an unencoded
+    password "80/a" and is masked: over-masking is the safe side.)"""
+    assert redact_uri("http://h/a@b") == "http://h/a@b"
