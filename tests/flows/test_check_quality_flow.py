@@ -154,15 +154,15 @@ def test_gx_suite_fails_when_a_raw_image_is_both_written_and_quarantined(workspa
     assert "expect_column_pair_values_to_be_equal(outcomes=in_raw)" in _failed(workspace.suite())
 
 
-def test_gx_suite_counts_the_check_s_own_residual_faces() -> None:
+def test_gx_suite_counts_the_check_s_own_residual_faces(tmp_path: Path) -> None:
     written = {f"images/{i}.png": FileFacts("0" * 63 + i, "PNG", 8, 8, 0) for i in "ab"}
     raw = pd.DataFrame({"id": ["a", "b"], "path": list(written), "width": [8, 8], "height": [8, 8]})
     anon = raw.assign(sha256=[f.sha256 for f in written.values()])
     frame = audit_frame(raw=raw, anonymized=anon, quarantined=[], written=written, residual={"a": 1, "b": 0})
-    out = validate_anonymized_manifest(frame, out_dir="gx", n_raw=2, max_residual_share=0.02)
+    out = validate_anonymized_manifest(frame, out_dir=str(tmp_path / "gx"), n_raw=2, max_residual_share=0.02)
     assert _failed(out) == {"expect_column_values_to_be_between(n_auditor_residual)"}
     frame = audit_frame(raw=raw, anonymized=anon, quarantined=[], written=written, residual={"a": 0})
-    assert _failed(validate_anonymized_manifest(frame, out_dir="gx", n_raw=2, max_residual_share=0.02)) == {
+    assert _failed(validate_anonymized_manifest(frame, out_dir=str(tmp_path / "gx"), n_raw=2, max_residual_share=0.02)) == {
         "expect_column_pair_values_to_be_equal(audited=processed)"}
 
 
