@@ -292,9 +292,15 @@ def load_state_dict(file: str | Path) -> dict[str, Any]:
     return dict(torch.load(p, map_location="cpu", weights_only=True))
 
 
+def split_rows(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of one split of an image manifest: what `load_split` loads (the train split's count is the
+    n_train DP-SGD runs on, and the report's plan checks the DP record against)."""
+    return manifest[manifest["split"] == split]
+
+
 def load_split(manifest: pd.DataFrame, root: str, split: str) -> tuple[list[np.ndarray], np.ndarray]:
     """Images and labels of one split of an image manifest (pixels stay inside the calling process)."""
-    rows = manifest[manifest["split"] == split]
+    rows = split_rows(manifest, split)
     images = [read_image(f"{root}/{rel}") for rel in rows["path"]]
     return images, rows["label"].to_numpy(dtype=np.int64)
 

@@ -45,7 +45,6 @@ from tasks.report.retention import (
     version_due,
 )
 
-RAW_STAGE = "ingest"
 RUN_RECORD = "runs/ingest.json"  # the ingest output that records when the run started
 EXP_WORKSPACES = ".dvc/tmp/exps"  # where `dvc exp run --queue` / `--temp` run their copies of the workspace
 Stages = Mapping[str, Mapping[str, Any]]
@@ -147,25 +146,21 @@ def experiment_workspaces() -> list[tuple[Path, Stages]]:
     return [(f.parent, dict((yaml.safe_load(f.read_text()) or {}).get("stages") or {})) for f in found]
 
 
-def run_cache_entries(run_cache: Path, ingest_cmds: set[str]) -> list[Stages]:
-    """The run cache's records (one single-stage lock entry each, named by its command: ingest's raw output is
-    raw data, every other entry's outputs are kept): experiments with other params leave them even when no
-    commit names their outputs."""
+def run_cache_entries(run_cache: Path) -> list[Stages]:
+    """The run cache's records (one single-stage lock entry each, labelled by its command): experiments with
+    other params leave them even when no commit names their outputs. Which output is raw is decided by its
+    path (`split_outs`), never by the command: an edited or discarded ingest command is still ingest."""
     files = sorted(f for f in run_cache.rglob("*") if f.is_file()) if run_cache.is_dir() else []
     entries = [e for e in (yaml.safe_load(f.read_text()) for f in files) if isinstance(e, dict)]
-    return [{RAW_STAGE if e.get("cmd") in ingest_cmds else f"run {e.get('cmd')}": e} for e in entries]
+    return [{f"run {e.get('cmd')}": e} for e in entries]
 
 
-def lock_sources(params: Params, run_cache: Path) -> list[tuple[str, Stages]]:
+def lock_sources(run_cache: Path) -> list[tuple[str, Stages]]:
     """(where, stages) of every record that names outputs: the workspace's dvc.lock, git's, experiments',
-    the run cache's ingest entries."""
+    the run cache's entries."""
     sources = [("workspace", tracking.dvc_lock_entries()), *git_locks()]
     sources += [(f"experiment workspace {w.relative_to(io.repo_root())}", s) for w, s in experiment_workspaces()]
-    dvc_yaml = io.path("dvc.yaml")
-    cmds = {str(s[RAW_STAGE]["cmd"]) for _, s in sources if RAW_STAGE in s and "cmd" in s[RAW_STAGE]}
-    if dvc_yaml.exists():
-        cmds.add(str((yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {}).get(RAW_STAGE, {}).get("cmd")))
-    return sources + [("run-cache", s) for s in run_cache_entries(run_cache, cmds)]
+    return sources + [("run-cache", s) for s in run_cache_entries(run_cache)]
 
 
 # --- versions and what they share -------------------------------------------------------------------
@@ -211,8 +206,8 @@ def inventory(params: Params, st: Stores) -> Inventory:
     times: dict[str, datetime] = {}
     keep: set[str] = set()
     current = None
-    for where, stages in lock_sources(params, st.run_cache):
-        raw, others = split_outs(stages, raw_stage=RAW_STAGE, default_raw=params.paths.raw)
+    for where, stages in lock_sources(st.run_cache):
+        raw, others = split_outs(stages, default_raw=params.paths.raw)
         for path, md5 in raw:
             refs.setdefault(md5, (path, []))[1].append(where)
             current = md5 if where == "workspace" else current
@@ -229,7 +224,7 @@ def inventory(params: Params, st: Stores) -> Inventory:
                      for md5, (path, w) in refs.items())
     exp_raw = tuple((w / raw[0][0], raw[0][1]) if raw else (w / params.paths.raw, None)
                     for w, s in experiment_workspaces()
-                    for raw in [split_outs(s, raw_stage=RAW_STAGE, default_raw=params.paths.raw)[0]])
+                    for raw in [split_outs(s, default_raw=params.paths.raw)[0]])
     return Inventory(versions=versions, keep=frozenset(keep), current=current, experiment_raw=exp_raw)
 
 
@@ -253,9 +248,11 @@ def plan(params: Params, st: Stores, status: RetentionStatus, now: datetime) -> 
     if not inv.versions:
         raise InvalidInputError(f"dvc.lock: no ingest output {params.paths.raw} in the workspace, git history, "
                                 "experiments or run cache (run `dvc repro ingest` first)")
+    # the current version too by its own age, whether or not its files are here (a clone that never pulled
+    # them still has them on the remote)
     due = {v.out_md5 for v in inv.versions
-           if (status.expired if v.out_md5 == inv.current
-               else version_due(v.ingested_at, raw_days=params.retention.raw_days, now=now))}
+           if version_due(v.ingested_at, raw_days=params.retention.raw_days, now=now)
+           or (v.out_md5 == inv.current and status.expired)}
     return plan_purge_versions(inv.versions, current=inv.current, keep=inv.keep, due=due), inv
 
 

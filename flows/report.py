@@ -1,6 +1,7 @@
 """report: compliance.json (the contract) and a self-contained compliance.html with every gate.
 
-ε is recomputed here from the recorded DP mechanism history with a fresh Opacus accountant.
+ε is recomputed here from the recorded DP mechanism history with a fresh Opacus accountant, once the record is
+checked against the plan (the manifest's train rows, `train`'s schedule and DP params, Opacus' calibrated σ).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from prefect import flow
 
 from flows import io, tracking
-from flows.common import run_stage, write_metrics
+from flows.common import class_names, run_stage, write_metrics
 from flows.retention import retention
 from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
@@ -23,7 +24,8 @@ from tasks.report.first_page import first_page
 from tasks.report.gates import policy_changes
 from tasks.report.html import render_html, render_markdown
 from tasks.report.inventory import data_inventory
-from tasks.train.dp import DpTrainingRecord, check_history, recompute_epsilon
+from tasks.train.checked import check_plan, check_skipped, dp_plan
+from tasks.train.dp import DpTrainingRecord, recompute_epsilon
 from tasks.train.ledger import budget_status, parse_ledger
 
 UPSTREAM = STAGES[: STAGES.index("report")]
@@ -119,15 +121,26 @@ def _training(params: Params) -> dict[str, Any]:
 
 
 def _policy_changes(params: Params) -> list[dict[str, Any]]:
-    """Thresholds looser than the packaged policy, each with the written reason params give for it."""
-    return [ch.as_dict() for ch in policy_changes(params.gates, params.gates_policy_changes)]
+    """Thresholds looser than the packaged policy (the gates', the privacy budget's), each with its written reason."""
+    return [ch.as_dict() for ch in policy_changes(params.gates, params.gates_policy_changes,
+                                                  budget=params.train.budget)]
 
 
-def _recompute(record: DpTrainingRecord) -> float:
-    """Opacus' ε of the record, after its history is checked against n_train, batch size, epochs and σ (a
-    mismatch raises PrivacyBudgetError before either accountant prices it; compliance adds the PLD one)."""
-    check_history(record)
-    return recompute_epsilon(record)
+def _recompute(params: Params, record: dict[str, Any]) -> float | None:
+    """Opacus' ε of the DP record, once the record and its history are checked against the plan: n_train the
+    manifest's train rows (as the train stage counts them), batch size, epochs and DP params from `train`, σ
+    from Opacus' calibration (a mismatch raises PrivacyBudgetError before either accountant prices it;
+    compliance adds the PLD one). None for a record that says training was skipped, checked against the labels."""
+    data, t = params.paths.anonymized, params.train
+    if "skipped" in record:
+        check_skipped(str(record["skipped"]), n_classes=len(class_names(data)))
+        return None
+    n_train = len(io.split_rows(io.read_table(f"{data}/manifest.parquet"), "train"))
+    plan = dp_plan(n_train, batch_size=t.batch_size, epochs=t.epochs, max_grad_norm=t.dp.max_grad_norm,
+                   target_epsilon=t.dp.target_epsilon, target_delta=t.dp.target_delta, accountant=t.dp.accountant)
+    checked = DpTrainingRecord.from_dict(record)
+    check_plan(checked, plan)
+    return recompute_epsilon(checked)
 
 
 def _figures(params: Params) -> dict[str, bytes]:
@@ -164,7 +177,7 @@ def report() -> dict[str, float]:
                             outputs=[f"{out}/compliance.json", f"{out}/compliance.html", f"{out}/compliance.md"]) as run:
         metrics = {s: io.read_json(f"{params.paths.metrics}/{s}.json") for s in UPSTREAM}
         record = io.read_json(f"{params.paths.models}/dp_record.json")
-        eps = None if "skipped" in record else _recompute(DpTrainingRecord.from_dict(record))
+        eps = _recompute(params, record)
         quarantine = [{"id": q["id"], "reason": q["reason"]}
                       for q in io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl")]
         lineage = _lineage(params)

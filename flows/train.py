@@ -16,6 +16,7 @@ from flows import io, tracking
 from flows.common import SKIPPED, class_names, progress_bar, run_stage, skip_outputs, write_metrics
 from tasks.errors import InvalidInputError
 from tasks.params import TrainParams
+from tasks.train.checked import train_batch_size
 from tasks.train.ddp import train_dp_ddp
 from tasks.train.dp import (
     DpTrainingRecord,
@@ -132,7 +133,7 @@ def train() -> dict[str, float]:
         for note in spec.fixes:
             get_run_logger().warning("train: Opacus ModuleValidator.fix: %s", note)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        common = {"model_name": p.model, "epochs": p.epochs, "batch_size": min(p.batch_size, len(x)),
+        common = {"model_name": p.model, "epochs": p.epochs, "batch_size": train_batch_size(p.batch_size, len(x)),
                   "momentum": p.momentum, "seed": params.seed, "device": device, "x_val": x_test, "y_val": y_test,
                   "num_classes": spec.num_classes}
         # the ledger's key is the raw source (who is in the data), not the anonymized images: re-anonymizing or

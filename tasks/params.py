@@ -283,9 +283,14 @@ class DpParams(_Section):
 
 
 class BudgetParams(_Section):
-    """The privacy budget per dataset, across every DP training run on it (the ledger)."""
+    """The privacy budget per dataset, across every DP training run on it (the ledger).
 
-    max_total_epsilon: float = Field(10.0, gt=0)  # composed over all runs on the same train split
+    `max_total_epsilon` is policy like the gates: its default is the packaged policy, and raising it is a policy
+    change (`budget_loosened`) that needs a written reason in `gates_policy_changes` under `BUDGET_POLICY`.
+    """
+
+    # composed over all runs on the same train split; above 20 a composed ε bounds nothing a reader could use
+    max_total_epsilon: float = Field(10.0, gt=0, le=20)
     delta: float = Field(1e-5, gt=0, lt=1)  # δ at which the composed total is priced
     ledger: str = "ledger/privacy_ledger.jsonl"  # append-only JSONL; committed, not a DVC output
 
@@ -441,7 +446,7 @@ class Gates(_Section):
     max_mia_auc_dp: float = Field(0.6, gt=0.5, le=1)
     max_lira_auc_dp: float = Field(0.56, gt=0.5, le=1)  # the larger of LiRA online / offline
     max_lira_tpr_at_0_1pct_fpr_dp: float = Field(0.02, gt=0, le=1)
-    # theoretical ε − empirical lower bound; < 0: DP is broken. Below −1 a tolerance would accept broken DP-SGD
+    # checked ε (max of Opacus and PLD) − empirical lower bound; < 0: DP is broken. Below −1 a tolerance would accept broken DP-SGD
     min_empirical_epsilon_margin: float = Field(0.0, ge=-1, le=20)
     max_gradient_inversion_psnr_dp: float = Field(15.0, gt=0, le=100)  # dB (100: identical), best reconstruction under DP
     max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, gt=0, le=1)
@@ -473,6 +478,15 @@ def packaged_gates() -> Gates:
     return Gates()
 
 
+# gates_policy_changes key of train.budget.max_total_epsilon: the one policy threshold outside `gates:`
+BUDGET_POLICY = "budget.max_total_epsilon"
+
+
+def budget_loosened(budget: BudgetParams) -> bool:
+    """Whether the privacy budget per dataset is above the packaged policy (`BudgetParams`' default)."""
+    return budget.max_total_epsilon > BudgetParams().max_total_epsilon  # a larger maximum
+
+
 def _check_waivers(waived: dict[str, str]) -> dict[str, str]:
     unknown = sorted(set(waived) - set(Gates.model_fields) - set(CHECK_GATES))
     if unknown:
@@ -485,9 +499,10 @@ def _check_waivers(waived: dict[str, str]) -> dict[str, str]:
 
 def _check_policy_changes(reasons: dict[str, str], info: ValidationInfo) -> dict[str, str]:
     """Every threshold looser than the packaged policy has its written reason (known gates, >= 10 characters)."""
-    unknown = sorted(set(reasons) - set(Gates.model_fields))
+    unknown = sorted(set(reasons) - set(Gates.model_fields) - {BUDGET_POLICY})
     if unknown:
-        raise ValueError(f"unknown gate(s) {unknown}: a policy change names a threshold of `gates:`")
+        raise ValueError(f"unknown gate(s) {unknown}: a policy change names a threshold of `gates:` "
+                         f"(or {BUDGET_POLICY}: train.budget.max_total_epsilon)")
     empty = sorted(k for k, why in reasons.items() if len(why.strip()) < 10)
     if empty:
         raise ValueError(f"policy change of {empty} needs a written reason (at least 10 characters)")
@@ -498,6 +513,10 @@ def _check_policy_changes(reasons: dict[str, str], info: ValidationInfo) -> dict
     loose = [n for n in Gates.model_fields if gate_loosened(n, getattr(gates, n), getattr(policy, n))]
     unexplained = [f"gates.{n} {getattr(gates, n):g} is looser than the packaged policy {getattr(policy, n):g}"
                    for n in loose if n not in reasons]
+    train = info.data.get("train")
+    if isinstance(train, TrainParams) and budget_loosened(train.budget) and BUDGET_POLICY not in reasons:
+        unexplained.append(f"train.budget.max_total_epsilon {train.budget.max_total_epsilon:g} is looser than the "
+                           f"packaged policy {BudgetParams().max_total_epsilon:g} (key {BUDGET_POLICY})")
     if unexplained:
         raise ValueError("; ".join(unexplained) + ": give each a written reason in gates_policy_changes "
                          "(gate: \"reason\"), or restore the packaged threshold")

@@ -249,7 +249,8 @@ def canary_experiment(
         record: the DP target's record (δ of the bound, ε the ceiling is compared with).
         beta: the audit's level (`joint_alpha`).
     Returns:
-        "audit/dp/canary/..." metrics, with the ceiling's ratio to the target ε.
+        "audit/dp/canary/..." metrics, with the ceiling's ratio to the target ε (the ε the audit knows; the
+        report gates the ratio to the checked ε it claims: `tasks.report.compliance.against_claim`).
     """
     cx, cy, inc = make_canaries(canary.n, shape=pool.input_shape, num_classes=spec.num_classes, seed=seed + 77)
     low, high = spec.input_range  # canaries are drawn in [0, 1]: map them into the model's input range
@@ -266,6 +267,10 @@ def canary_experiment(
 def dp_epsilon_summary(metrics: Mapping[str, float], *, epsilon: float, audit: AuditParams) -> dict[str, float]:
     """The DP model's reported empirical ε (the larger of the membership and canary bounds when the canary
     ran), its margin below the accountant's `epsilon`, the confidence and the number of joint tests.
+
+    The margin is the audit stage's own check, against the ε training reported (the flow stops on a negative
+    one); the report's margin gate and conclusion use the checked ε, max(Opacus, PLD) ≥ it
+    (`tasks.report.compliance.against_claim`).
 
     Args:
         metrics: holds "audit/dp/empirical_epsilon_lower_bound" (and the canary's bound when it ran).

@@ -35,6 +35,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -122,6 +123,27 @@ def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, Any]]]
     return out
 
 
+def against_claim(audit: Mapping[str, float], claimed: float | None) -> dict[str, float | None]:
+    """The audit's two numbers that compare with ε, against the claimed (checked) ε.
+
+    The audit stage prices its margin against the ε training reported (Opacus) and its canary ceiling against
+    the target ε; the report claims `dp.epsilon_checked` (the larger of Opacus and PLD), so the margin gate,
+    the ceiling gate and the audit's conclusion are all judged against that one ε.
+
+    Args:
+        audit: the audit stage's metrics ("audit/dp/empirical_epsilon_lower_bound", "audit/dp/canary/ceiling").
+        claimed: the checked ε; None when no model was trained.
+    Returns:
+        "empirical_epsilon_margin" (claimed − lower bound) and "canary_ceiling_ratio" (ceiling ÷ claimed), each
+        None when a part is missing (the gate then fails as not measured, or is not assessed without labels).
+    """
+    if claimed is None or not math.isfinite(claimed) or claimed <= 0:
+        return {"empirical_epsilon_margin": None, "canary_ceiling_ratio": None}
+    bound, ceiling = audit.get("audit/dp/empirical_epsilon_lower_bound"), audit.get("audit/dp/canary/ceiling")
+    return {"empirical_epsilon_margin": None if bound is None else claimed - bound,
+            "canary_ceiling_ratio": None if ceiling is None else ceiling / claimed}
+
+
 def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any],
                 utility: Mapping[str, float], counts: Mapping[str, int]) -> dict[str, float | None]:
     """Flatten the measured values the gates read ("<section>/<metric>")."""
@@ -131,6 +153,7 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
              for k in ("epsilon", "epsilon_recomputed", "delta", "epsilon_pld", "epsilon_checked")}
     flat |= {f"utility/{k}": float(v) for k, v in utility.items()}
     flat |= {f"attacks/{k.split('/', 1)[1]}": v for k, v in metrics.get("audit", {}).items()}
+    flat |= {f"dp/{k}": v for k, v in against_claim(metrics.get("audit", {}), dp.get("epsilon_checked")).items()}
     for field in ("auc", "tpr_at_0_1pct_fpr"):  # LiRA gates check the worse of its two variants
         found = [v for a in LIRA_VARIANTS if (v := flat.get(f"attacks/dp/{a}/{field}")) is not None]
         flat[f"attacks/dp/lira/{field}"] = max(found) if found else None
@@ -172,7 +195,8 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
               "tests": f"{int(audit.get('audit/dp/empirical_epsilon_tests', 0))} pre-registered: LiRA online and the "
                        "one-run canary audit",
               "canaries": audit.get("audit/dp/canary/n_canaries"), "guesses": audit.get("audit/dp/canary/n_guesses"),
-              "ceiling": audit.get("audit/dp/canary/ceiling"), "ceiling_ratio": audit.get("audit/dp/canary/ceiling_ratio"),
+              "ceiling": audit.get("audit/dp/canary/ceiling"),
+              "ceiling_ratio": against_claim(audit, dp.get("epsilon_checked"))["canary_ceiling_ratio"],
               "exploratory": audit.get("audit/dp/exploratory_epsilon_lower_bound")}
     k = int(metrics.get("ingest", {}).get("ingest/max_train_images_per_person", 0) or 0)
     if k and dp.get("epsilon_checked") is not None:  # identities known: the person-level guarantee

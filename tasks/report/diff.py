@@ -14,6 +14,11 @@
 `worse` is None when either side is missing; numbers that are NaN (not measured) read as missing. A gate whose
 threshold changed gets a row `gates.<name>.threshold`, worse when loosened (a larger maximum, a smaller
 minimum); its state change then reads worse too, even failed → passed: a lowered bar is not an improvement.
+A gate's state change is worse unless it now passes: newly waived is a policy decision and newly not assessed
+is lost evidence, whatever it was before (`gate_worse`). The verdict's change to "pass" is worse when a
+threshold was loosened or a gate newly waived: either may be what made it pass. The privacy budget per
+dataset (`dp.ledger_max_total_epsilon`, train.budget.max_total_epsilon) reads worse when raised; against a
+report without it, a budget policy change is compared with the packaged default.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from tasks.params import gate_op
+from tasks.params import BUDGET_POLICY, gate_op
 from tasks.report.definitions import define
 
 Direction = Literal["higher_worse", "higher_better"]
@@ -30,9 +35,10 @@ Direction = Literal["higher_worse", "higher_better"]
 # compliance.json sections holding the anonymizer's redaction metrics, and the stage that measured them
 REDACTION_SECTIONS = {"anonymization": "anonymize", "quality": "check_quality"}
 CATEGORY_WORDS = {"face": "face", "plate": "licence-plate", "text_pii": "personal-text"}
-# better → worse; a gate on one side only has no direction
-GATE_RANK = {"passed": 0, "waived": 1, "not_assessed": 2, "failed": 3}
+# a gate's states (`gate_worse`: any change to a state other than passed is worse); one side only: no direction
+GATE_STATES = frozenset({"passed", "waived", "not_assessed", "failed"})
 VERDICT_RANK = {"pass": 0, "fail": 1}
+BUDGET_KEY = "dp.ledger_max_total_epsilon"  # compliance.json: train.budget.max_total_epsilon, from the ledger
 # attacks.<attack>.dp fields compared; "lira" is the worse of lira_online / lira_offline, already listed
 ATTACK_FIELDS = {"auc": "AUC", "tpr_at_1pct_fpr": "TPR at 1 % FPR"}
 DERIVED_ATTACKS = frozenset({"lira"})
@@ -56,13 +62,15 @@ def diff_compliance(current: Mapping[str, Any], previous: Mapping[str, Any] | No
     rows = [_number_row(section, what, key, direction, current, previous)
             for section, what, key, direction in _numbers(current, previous)]
     rows = [r for r in rows if r["before"] is not None or r["after"] is not None]
+    rows += [r for r in (_budget_row(current, previous),) if r["before"] is not None or r["after"] is not None]
     changed = _gates_changed(current, previous)
-    verdicts = previous.get("verdict"), current.get("verdict")
-    rows += [_status_row("gates", "verdict", "verdict", *verdicts, rank=VERDICT_RANK)]
     thresholds = _threshold_rows(current, previous)
     loosened = {r["key"].split(".")[1] for r in thresholds if r["worse"]}
-    rows += [_status_row("gates", f"gate {g['name']}", f"gates.{g['name']}", g["before"], g["after"], rank=GATE_RANK,
-                         loosened=g["name"] in loosened) for g in changed]
+    waived = any(g["after"] == "waived" and g["before"] is not None for g in changed)
+    verdicts = previous.get("verdict"), current.get("verdict")
+    rows += [_status_row("gates", "verdict", "verdict", *verdicts, rank=VERDICT_RANK,
+                         loosened=verdicts[1] == "pass" and bool(loosened or waived))]
+    rows += [_gate_row(g, loosened=g["name"] in loosened) for g in changed]
     rows += thresholds
     return {"against": previous_ref, "available": True, "reason": None, "rows": rows, "gates_changed": changed}
 
@@ -116,10 +124,38 @@ def _number_row(section: str, what: str, key: str, direction: Direction, current
             "after": after, "change": change, "worse": worse}
 
 
+def _budget_row(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+    """The privacy budget per dataset, worse when raised; a promoted report without it is compared, when this
+    run raised the budget above the policy, with the packaged default (like a gate new since promotion)."""
+    row = _number_row("privacy guarantee", "ε budget per dataset (train.budget.max_total_epsilon)", BUDGET_KEY,
+                      "higher_worse", current, previous)
+    change = next((ch for ch in current.get("policy_changes") or () if ch.get("name") == BUDGET_POLICY), None)
+    default = _number(change.get("default")) if change else None
+    if row["before"] is None and row["after"] is not None and default is not None:
+        row |= {"before": default, "change": row["after"] - default, "worse": row["after"] > default}
+    return row
+
+
+def gate_worse(before: str | None, after: str | None) -> bool | None:
+    """A gate's state change: worse unless it now passes (newly waived: a policy decision; newly not assessed:
+    lost evidence; newly failed); None when either side is missing or unknown."""
+    if before not in GATE_STATES or after not in GATE_STATES:
+        return None
+    return before != after and after != "passed"
+
+
+def _gate_row(g: Mapping[str, Any], *, loosened: bool) -> dict[str, Any]:
+    """A gate's state change (`gate_worse`); worse too when its threshold was loosened: a gate that now passes
+    because its bar was lowered did not improve."""
+    worse = gate_worse(g["before"], g["after"])
+    return {"section": "gates", "what": f"gate {g['name']}", "key": f"gates.{g['name']}", "before": g["before"],
+            "after": g["after"], "change": None, "worse": True if loosened else worse}
+
+
 def _status_row(section: str, what: str, key: str, before: Any, after: Any, *,
                 rank: Mapping[str, int], loosened: bool = False) -> dict[str, Any]:
-    """A state change; worse when the state ranks worse, or when the gate's threshold was loosened (a gate
-    that now passes because its bar was lowered did not improve)."""
+    """A state change; worse when the state ranks worse, or when `loosened` (the verdict passes after a
+    threshold was loosened or a gate newly waived: the lowered bar may be what made it pass)."""
     known = before in rank and after in rank
     worse = True if loosened else rank[after] > rank[before] if known else None
     return {"section": section, "what": what, "key": key, "before": before, "after": after, "change": None,

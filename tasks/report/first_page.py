@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tasks.report.mechanism import audit_conclusion
+from tasks.report.mechanism import MARGIN_GATE, audit_conclusion
 
 # attack name (the part of an audit metric key) → how the report names it
 ATTACK_LABELS: dict[str, str] = {
@@ -164,7 +164,8 @@ def _model(c: Mapping[str, Any]) -> dict[str, Any]:
                         if tpr is not None else "") + ".")
     design = c.get("audit_design") or {}
     conclusion = audit_conclusion(lower_bound=dp.get("empirical_epsilon_lower_bound"), claimed=eps,
-                                  ceiling=design.get("ceiling"), ceiling_ratio=design.get("ceiling_ratio"))
+                                  ceiling=design.get("ceiling"), ceiling_ratio=design.get("ceiling_ratio"),
+                                  margin_gate=next((g for g in c["gates"] if g["name"] == MARGIN_GATE), None))
     if conclusion:
         lines.append(conclusion)
     return {"id": "model", "question": "What may the model reveal?", "lines": lines, "evidence": "#risks-model"}

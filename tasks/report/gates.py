@@ -28,7 +28,15 @@ from typing import Literal
 from scipy.stats import beta, norm
 
 from tasks.errors import InvalidInputError
-from tasks.params import Gates, gate_loosened, gate_op, packaged_gates
+from tasks.params import (
+    BUDGET_POLICY,
+    BudgetParams,
+    Gates,
+    budget_loosened,
+    gate_loosened,
+    gate_op,
+    packaged_gates,
+)
 
 _OPS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge}
 GateStatus = Literal["passed", "failed", "waived", "not_assessed"]
@@ -193,8 +201,9 @@ GATE_SPECS: dict[str, GateSpec] = {
     "max_lira_tpr_at_0_1pct_fpr_dp": GateSpec("attacks/dp/lira/tpr_at_0_1pct_fpr", "<=",
                                               "LiRA TPR at 0.1% FPR against the DP model (worse of online / offline)",
                                               needs="labels", sample=_tpr(LIRA, 0.001)),
-    "min_empirical_epsilon_margin": GateSpec("attacks/dp/empirical_epsilon_margin", ">=",
-                                             "theoretical ε minus the empirical ε lower bound of the pre-registered "
+    "min_empirical_epsilon_margin": GateSpec("dp/empirical_epsilon_margin", ">=",
+                                             "the claimed ε (checked: max of Opacus and PLD) minus the empirical ε "
+                                             "lower bound of the pre-registered "
                                              "tests (LiRA online, Clopper–Pearson; the canary audit, Steinke et al. "
                                              "with δ), 95 % jointly (Bonferroni); negative means DP-SGD is broken",
                                              needs="labels",
@@ -208,7 +217,7 @@ GATE_SPECS: dict[str, GateSpec] = {
     "max_mia_tpr_at_1pct_fpr_dp": GateSpec("attacks/dp/loss_threshold/tpr_at_1pct_fpr", "<=",
                                            "membership-inference TPR at 1% FPR against the DP model", needs="labels",
                                            sample=_tpr(("loss_threshold",), 0.01)),
-    "min_audit_ceiling_ratio": GateSpec("attacks/dp/canary/ceiling_ratio", ">=",
+    "min_audit_ceiling_ratio": GateSpec("dp/canary_ceiling_ratio", ">=",
                                         "the largest ε the canary audit can certify (every guess right, at its "
                                         "joint confidence and δ) over the claimed ε: an audit that cannot "
                                         "reach the claim cannot catch a broken DP-SGD", needs="labels",
@@ -418,7 +427,7 @@ def assess(value: float, threshold: float, spec: GateSpec,
         ok = _OPS[spec.op](value, threshold)
         return ("passed", None, None) if ok else ("failed", f"measured {value:.4g}, needs {spec.op} {threshold:g}", None)
     m = _measure(value, sample, values)
-    if isinstance(m, str) or m.n < 1:
+    if isinstance(m, str) or m.n < 1 or (sample.other_keys and (m.n_other or 0) < 1):
         return "failed", m if isinstance(m, str) else "measured on an empty sample (n = 0)", None
     bounds, words = INTERVALS[sample.method]
     lo, hi = bounds(m)
@@ -570,13 +579,16 @@ class PolicyChange:
                 "op": self.op}
 
 
-def policy_changes(gates: Gates, reasons: Mapping[str, str], defaults: Gates | None = None) -> list[PolicyChange]:
-    """Every threshold of `gates` looser than `defaults` (a larger maximum, a smaller minimum), in gate order.
+def policy_changes(gates: Gates, reasons: Mapping[str, str], defaults: Gates | None = None, *,
+                   budget: BudgetParams | None = None) -> list[PolicyChange]:
+    """Every threshold of `gates` looser than `defaults` (a larger maximum, a smaller minimum), in gate order,
+    then the privacy budget per dataset when it is above the packaged one (`BUDGET_POLICY`).
 
     Args:
         gates: the run's thresholds (params' `gates`).
-        reasons: params' `gates_policy_changes` (gate → written reason).
+        reasons: params' `gates_policy_changes` (gate or `BUDGET_POLICY` → written reason).
         defaults: the policy; None: the packaged one (`tasks.params.Gates`' defaults).
+        budget: params' `train.budget`; None: not compared.
     Raises:
         InvalidInputError: a loosened threshold without a written reason (params refuse it at load; this
             refuses it again for any other caller).
@@ -584,8 +596,11 @@ def policy_changes(gates: Gates, reasons: Mapping[str, str], defaults: Gates | N
     policy = defaults or packaged_gates()
     out = [PolicyChange(n, float(getattr(policy, n)), float(getattr(gates, n)), reasons.get(n, "").strip(), gate_op(n))
            for n in Gates.model_fields if gate_loosened(n, getattr(gates, n), getattr(policy, n))]
+    if budget is not None and budget_loosened(budget):
+        out.append(PolicyChange(BUDGET_POLICY, BudgetParams().max_total_epsilon, budget.max_total_epsilon,
+                                reasons.get(BUDGET_POLICY, "").strip(), "<="))
     bare = [c.name for c in out if not c.reason]
     if bare:
-        raise InvalidInputError(f"gates {bare}: looser than the packaged policy without a written reason in "
+        raise InvalidInputError(f"thresholds {bare}: looser than the packaged policy without a written reason in "
                                 "gates_policy_changes")
     return out

@@ -17,14 +17,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from tasks.errors import InvalidInputError
 from tasks.report.definitions import define
 from tasks.report.first_page import ATTACK_LABELS, first_page, measured
-from tasks.report.mechanism import audit_conclusion, mechanism_sentences, searched_words
+from tasks.report.mechanism import MARGIN_GATE, audit_conclusion, mechanism_sentences, searched_words
 
 # requirement → where the evidence is in this report; status is computed from the gates named.
 REGULATIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("GDPR Art. 5(1)(c) data minimisation", "{searched} removed before training",
      "3.1 Re-identification, 4.1 Anonymization", ("min_face_redaction_recall", "min_plate_redaction_recall", "max_residual_face_rate")),
-    ("GDPR Art. 25 data protection by design", "Fail-closed anonymization; DP training by default",
-     "4.1 Anonymization, 4.2 DP guarantee", ("max_quarantine_fraction", "max_epsilon", "max_delta")),
+    ("GDPR Art. 25 data protection by design", "{by_design}; DP training by default",
+     "4.1 Anonymization, 4.2 DP guarantee",
+     ("anonymize_verification_on", "max_quarantine_fraction", "max_epsilon", "max_delta")),
     ("GDPR Art. 32 security of processing", "Attack audit of the released model", "3.2 What the model may reveal",
      ("max_mia_auc_dp", "max_mia_tpr_at_1pct_fpr_dp", "max_lira_auc_dp", "max_lira_tpr_at_0_1pct_fpr_dp",
       "max_gradient_inversion_psnr_dp")),
@@ -148,10 +149,24 @@ def _verified(compliance: Mapping[str, Any]) -> bool:
     return setup is not None and setup["verify"] != "off"
 
 
+def by_design_words(compliance: Mapping[str, Any]) -> str:
+    """Whether anonymization was fail-closed, from the run's recorded verification (never assumed)."""
+    setup = (compliance.get("anonymizer") or {}).get("setup")
+    if setup is None:
+        return ("Anonymization fail-closed only if verified: this run's verification setting was not recorded, so "
+                "the report cannot say it")
+    if not _verified(compliance):
+        return ("Anonymization not fail-closed: anonymize.verify is off, so no written image was checked by the "
+                "detectors after obfuscation")
+    return (f"Fail-closed anonymization: the detectors checked each written image again (anonymize.verify: "
+            f"{setup['verify']}) and quarantined every image in which a sensitive detection survived")
+
+
 def _audit_conclusion(compliance: Mapping[str, Any]) -> str | None:
     dp, design = compliance.get("dp") or {}, compliance.get("audit_design") or {}
     return audit_conclusion(lower_bound=dp.get("empirical_epsilon_lower_bound"), claimed=dp.get("epsilon_checked"),
-                            ceiling=design.get("ceiling"), ceiling_ratio=design.get("ceiling_ratio"))
+                            ceiling=design.get("ceiling"), ceiling_ratio=design.get("ceiling_ratio"),
+                            margin_gate=next((g for g in compliance.get("gates", []) if g["name"] == MARGIN_GATE), None))
 
 
 def _context(compliance: Mapping[str, Any], *, embed: bool, figures: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,6 +194,7 @@ def _retention_row(compliance: Mapping[str, Any]) -> dict[str, str]:
 def regulation_rows(compliance: Mapping[str, Any]) -> list[dict[str, str]]:
     """One row per requirement: its evidence, the report section and a status from the gates it names.
 
+    A row whose gates are met only because some are waived says so, naming them ("met only by waiver (...)").
     The storage-limitation row's status comes from the raw data's retention state (not a gate).
     """
     state = {g["name"]: g.get("status", "passed" if g["passed"] else "failed") for g in compliance["gates"]}
@@ -188,10 +204,13 @@ def regulation_rows(compliance: Mapping[str, Any]) -> list[dict[str, str]]:
         if gate_names and states <= {"not_assessed"}:
             status = "not assessed"
         elif gate_names:
-            status = "met" if states <= {"passed", "waived"} else "not met"
+            waived = [g for g in gate_names if state.get(g) == "waived"]
+            status = ("not met" if not states <= {"passed", "waived"} else
+                      f"met only by waiver ({', '.join(waived)})" if waived else "met")
         else:
             status = "evidence provided"
-        evidence = evidence.format(searched=minimised_words(compliance).capitalize())
+        evidence = evidence.format(searched=minimised_words(compliance).capitalize(),
+                                   by_design=by_design_words(compliance))
         rows.append({"requirement": requirement, "evidence": evidence, "section": section, "status": status,
                      "gates": ", ".join(gate_names)})
     return rows

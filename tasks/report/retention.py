@@ -16,6 +16,7 @@ whose images stay in the DVC cache and on the remote until purged (`plan_purge_v
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -191,23 +192,29 @@ def raw_path_of(entry: Mapping[str, Any], *, default: str) -> str:
 
 
 def split_outs(
-    stages: Mapping[str, Mapping[str, Any]], *, raw_stage: str, default_raw: str
+    stages: Mapping[str, Mapping[str, Any]], *, default_raw: str
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(raw, other) outputs, as (path, md5), of one dvc.lock `stages` mapping (or one run-cache entry).
 
-    Raw: the `raw_stage` stage's directory output at its recorded raw path. Other: every output that has
-    an md5 (anonymized data, models, reports, the ingest stage's own records): never deleted.
+    Raw outputs are recognised by their path, never by a stage name or command (a run-cache entry of an
+    edited or discarded ingest command names neither): every directory output at a raw path, i.e. the
+    `paths.raw` its entry recorded or `default_raw`. Other: every other output that has an md5 (anonymized
+    data, models, reports, the ingest stage's own records): never deleted. An output at a raw path is never
+    other, whatever its kind: kept, it would shield raw objects from deletion.
     """
     raw: list[tuple[str, str]] = []
     other: list[tuple[str, str]] = []
-    for name, entry in stages.items():
-        raw_path = raw_path_of(entry, default=default_raw) if name == raw_stage else None
+    for entry in stages.values():
+        raw_paths = {posixpath.normpath(p) for p in (raw_path_of(entry, default=default_raw), default_raw)}
         for out in entry.get("outs") or ():
             md5 = out.get("md5") if isinstance(out, Mapping) else None
             if not isinstance(md5, str):
                 continue
-            is_raw = out.get("path") == raw_path and md5.endswith(".dir")
-            (raw if is_raw else other).append((str(out.get("path")), md5))
+            path = str(out.get("path"))
+            if posixpath.normpath(path) not in raw_paths:
+                other.append((path, md5))
+            elif md5.endswith(".dir"):
+                raw.append((path, md5))
     return raw, other
 
 

@@ -1,4 +1,10 @@
-"""The checked ε of a DP record: its history checked against the schedule, then priced by two accountants.
+"""The checked ε of a DP record: its history checked against the plan, then priced by two accountants.
+
+The plan (`dp_plan`) is what the params and the data say training had to run, computed without the record:
+n_train = the train rows of the anonymized manifest, batch size and epochs from `train`, q and steps from
+`loop_schedule`, σ from Opacus' own calibration (`planned_history`, the call `make_private_with_epsilon`
+makes). A record is priced only when it and its history are that mechanism (`check_plan`), whatever it
+says of itself: a self-consistent record with a smaller σ or another n_train would understate ε.
 
 A fresh Opacus accountant of the recorded type (`tasks.train.dp.recompute_epsilon`) and the
 privacy-loss-distribution accountant of Google's dp-accounting (Meiser & Mohammadi 2018; Doroshenko et
@@ -13,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tasks.errors import InvalidInputError
-from tasks.train.dp import DpTrainingRecord, check_history, recompute_epsilon
+from tasks.errors import InvalidInputError, PrivacyBudgetError
+from tasks.train.dp import DpTrainingRecord, check_history, planned_history, recompute_epsilon
 
 PLD_DISCRETIZATION = 1e-4  # value discretisation interval: ε within ~0.1 % of the exact PLD on our schedules
 
@@ -64,3 +70,103 @@ def checked_epsilon(record: DpTrainingRecord) -> CheckedEpsilon:
     check_history(record)
     return CheckedEpsilon(opacus=recompute_epsilon(record), pld=pld_epsilon(record.history, delta=record.target_delta),
                           delta=record.target_delta)
+
+
+_PLAN_RTOL = 1e-9  # σ, q and the DP params round-trip JSON exactly, and the σ search is deterministic
+
+
+def _differs(a: float, b: float) -> bool:
+    return abs(a - b) > _PLAN_RTOL * abs(b)
+
+
+@dataclass(frozen=True)
+class DpPlan:
+    """The DP-SGD mechanism the params and the data plan, computed without reading any record."""
+
+    n_train: int  # train rows of the anonymized manifest (the DP unit count)
+    batch_size: int  # train.batch_size, capped at n_train as the train stage caps it
+    epochs: int
+    max_grad_norm: float
+    target_epsilon: float
+    target_delta: float
+    accountant: str
+    noise_multiplier: float  # Opacus' calibration for target_epsilon at this q and these epochs
+    sample_rate: float  # q the accountant prices (`loop_schedule`)
+    steps: int
+
+    def describe(self) -> str:
+        """The plan's numbers, for error messages."""
+        return (f"n_train={self.n_train}, batch_size={self.batch_size}, epochs={self.epochs}, q={self.sample_rate:.6g}, "
+                f"steps={self.steps}, sigma={self.noise_multiplier:.6g} ({self.accountant} calibration for "
+                f"epsilon={self.target_epsilon:g}, delta={self.target_delta:g}), max_grad_norm={self.max_grad_norm:g}")
+
+
+def train_batch_size(batch_size: int, n_train: int) -> int:
+    """The logical batch the train stage runs: `train.batch_size`, capped at the train split's size."""
+    return min(batch_size, n_train)
+
+
+def dp_plan(
+    n_train: int, *, batch_size: int, epochs: int, max_grad_norm: float, target_epsilon: float,
+    target_delta: float, accountant: str,
+) -> DpPlan:
+    """The mechanism `train_dp` (one process, or `train_dp_ddp`: the same q and σ on the global batch) runs.
+
+    Args:
+        n_train: train rows of the anonymized manifest.
+        batch_size, epochs: `train`'s (batch_size uncapped: capped here as the train stage caps it).
+        max_grad_norm, target_epsilon, target_delta, accountant: `train.dp`'s.
+    Raises:
+        InvalidInputError: no train rows, or a schedule `loop_schedule` refuses.
+    """
+    if n_train < 1:
+        raise InvalidInputError(f"DP plan: the anonymized manifest has {n_train} train rows")
+    batch = train_batch_size(batch_size, n_train)
+    ((sigma, rate, steps),) = planned_history(n_train, batch_size=batch, epochs=epochs, target_epsilon=target_epsilon,
+                                              target_delta=target_delta, accountant=accountant)
+    return DpPlan(n_train=n_train, batch_size=batch, epochs=epochs, max_grad_norm=max_grad_norm,
+                  target_epsilon=target_epsilon, target_delta=target_delta, accountant=accountant,
+                  noise_multiplier=sigma, sample_rate=rate, steps=steps)
+
+
+def plan_mismatches(record: DpTrainingRecord, plan: DpPlan) -> list[str]:
+    """Every way the record, or the history it would be priced from, differs from the plan; empty when none."""
+    out = [f"{k} recorded {getattr(record, k)}, planned {getattr(plan, k)}"
+           for k in ("n_train", "batch_size", "epochs", "steps") if int(getattr(record, k)) != getattr(plan, k)]
+    out += [f"{k} recorded {getattr(record, k):.6g}, planned {getattr(plan, k):.6g}"
+            for k in ("noise_multiplier", "sample_rate", "max_grad_norm", "target_epsilon", "target_delta")
+            if _differs(float(getattr(record, k)), float(getattr(plan, k)))]
+    if record.accountant != plan.accountant:
+        out.append(f"accountant recorded {record.accountant!r}, planned {plan.accountant!r}")
+    if not record.poisson_sampling:
+        out.append("poisson_sampling is false (the plan, and both accountants, assume it)")
+    if (n := sum(int(s) for _, _, s in record.history)) != plan.steps:
+        out.append(f"history has {n} steps, planned {plan.steps}")
+    out += [f"history step {i}: sigma {s:.6g}, q {q:.6g}; planned sigma {plan.noise_multiplier:.6g}, q "
+            f"{plan.sample_rate:.6g}" for i, (s, q, _) in enumerate(record.history)
+            if _differs(s, plan.noise_multiplier) or _differs(q, plan.sample_rate)]
+    return out
+
+
+def check_plan(record: DpTrainingRecord, plan: DpPlan) -> None:
+    """Refuse to price a record that is not the planned mechanism (then check its history against itself).
+
+    Raises:
+        PrivacyBudgetError: one line naming every mismatch and the plan's numbers.
+    """
+    problems = plan_mismatches(record, plan)
+    if problems:
+        raise PrivacyBudgetError(f"DP record: not the mechanism the params and the data plan ({plan.describe()}): "
+                                 + "; ".join(problems) + "; refusing to price it")
+    check_history(record)
+
+
+def check_skipped(reason: str, *, n_classes: int) -> None:
+    """A record that says training was skipped is true only when the data has no labels (nothing to train).
+
+    Raises:
+        PrivacyBudgetError: the data names `n_classes` > 0 classes, so training had to run.
+    """
+    if n_classes > 0:
+        raise PrivacyBudgetError(f"DP record says training was skipped ({reason}), but the anonymized data names "
+                                 f"{n_classes} classes: the train stage had to run DP-SGD; refusing the record")

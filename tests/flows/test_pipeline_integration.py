@@ -23,7 +23,9 @@ LOOSE_GATES = {"min_face_redaction_recall": 0.0, "min_plate_redaction_recall": 0
                "min_utility_ratio": 0.0, "max_text_pii_readable": 1.0, "max_plate_readable": 1.0,
                "min_nonpii_text_preserved": 0.0, "max_gradient_inversion_psnr_dp": 100.0,
                # 16 canaries certify little (the default 5,000 reach 2x epsilon); 64 images hold few faces
-               "min_audit_ceiling_ratio": 0.0, "max_linkage_advantage": 1.0, "min_linkage_calibration": 0.0}
+               "min_audit_ceiling_ratio": 0.0, "max_linkage_advantage": 1.0, "min_linkage_calibration": 0.0,
+               # ~20 calibration faces and ~8 strings cannot show an auditor's recall at 95 %
+               "min_residual_auditor_calibration": 0.0, "min_ocr_auditor_calibration": 0.0}
 
 
 def _ran(stdout: str) -> list[str]:

@@ -264,3 +264,8 @@ def test_paired_utility_counts_the_changed_outcomes() -> None:
     r = paired_utility(Pick(), raw, anon, y)
     assert (r.raw_accuracy, r.anon_accuracy, r.n_images, r.discordant) == (0.75, 0.75, 4, 2)
     assert r.as_metrics()["check_quality/utility_discordant_share"] == 0.5
+
+
+def test_an_auc_without_non_members_fails_closed() -> None:
+    g = _gates(evaluate_gates(Gates(), _lira(auc=0.5, members=2000, nonmembers=0)))["max_lira_auc_dp"]
+    assert g.status == "failed" and "empty sample" in (g.reason or "")

@@ -27,9 +27,10 @@ def test_split_outs_uses_the_raw_path_each_lock_recorded() -> None:
                             {"path": "data/raw", "md5": V2}]},
         "anonymize": {"outs": [{"path": "data/anonymized", "md5": ANON}, {"path": "x", "hash": "md5"}]},
     }
-    raw, other = split_outs(stages, raw_stage="ingest", default_raw="data/raw")
-    assert raw == [("old/raw", V1)]  # the params of that commit said where raw data lived
-    assert other == [("reports/runs/ingest.json", A), ("data/raw", V2), ("data/anonymized", ANON)]
+    raw, other = split_outs(stages, default_raw="data/raw")
+    assert raw[0] == ("old/raw", V1)  # the params of that commit said where raw data lived
+    assert raw[1] == ("data/raw", V2)  # and today's raw path is raw too: never kept
+    assert other == [("reports/runs/ingest.json", A), ("data/anonymized", ANON)]
 
 
 def test_only_due_versions_go_and_what_others_need_stays() -> None:
@@ -52,3 +53,14 @@ def test_unknown_age_is_due_and_an_unlisted_version_still_loses_its_listing() ->
     assert plan.versions[0].as_dict(due=True)["listed"] is False
     with pytest.raises(InvalidInputError, match="no raw version"):
         plan_purge_versions([gone], current=V2, keep=set(), due={V1})
+
+
+def test_an_output_at_the_raw_path_is_raw_whatever_command_or_label_wrote_it() -> None:
+    """A run-cache entry of an ingest command no dvc.lock names (edited dvc.yaml, discarded experiment):
+    its raw output is a raw version, never an object other outputs keep (that would shield raw data)."""
+    entry = {"cmd": "python -m flows.ingest --edited", "params": {"params.yaml": {"paths": {"raw": "data/raw"}}},
+             "outs": [{"path": "data/raw", "md5": V1}, {"path": "reports/runs/ingest.json", "md5": A}]}
+    raw, other = split_outs({"run python -m flows.ingest --edited": entry}, default_raw="data/raw")
+    assert raw == [("data/raw", V1)] and other == [("reports/runs/ingest.json", A)]
+    no_params = {"outs": [{"path": "data/raw", "md5": V2}, {"path": "./data/raw/", "md5": B}]}  # a file there: neither
+    assert split_outs({"anything": no_params}, default_raw="data/raw") == ([("data/raw", V2)], [])
