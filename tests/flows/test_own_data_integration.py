@@ -104,6 +104,20 @@ def test_the_officer_reads_the_real_photo_run(workspace: tuple[Path, str]) -> No
     assert sorted(k for k in keys if re.search(rf"(?<![\w/]){re.escape(k)}(?![\w/])", body)) == []
     assert (ws / "reports/plots/check_quality/method_samples.png").exists()
     assert "Sample outputs of the anonymization methods" in page
+    # issue 34 on real photos: figure pixels only from the written files, weak methods never shown, and the
+    # note saying so; sentences from this run's params; every loosened threshold on the first page
+    samples = json.loads((ws / "reports/plots/check_quality/method_samples.json").read_text())
+    assert all(row["source"] == "written" for row in samples["shown"]), samples
+    assert {"blur", "pixelate"} & {o["method"] for o in samples["omitted"]} or not samples["shown"]
+    assert samples["note"] and samples["note"] in html_lib.unescape(page)
+    setup = c["anonymizer"]["setup"]
+    p = yaml.safe_load((ws / "params.yaml").read_text())
+    assert setup["targets"] == p["anonymize"]["targets"] and setup["verify"] == p["anonymize"]["verify"]
+    assert f"Verification ({p['anonymize']['verify']})" in c["anonymizer"]["sentences"]["verification"]
+    loosened = {ch["name"] for ch in c["policy_changes"]}
+    assert loosened == set(p["gates_policy_changes"]) and loosened, loosened
+    first = " ".join(line for q in c["first_page"]["questions"] for line in q["lines"])
+    assert all(f"Policy change: {name} is" in first for name in loosened)
     from flows.pdf import find_chromium, html_to_pdf
     from tasks.errors import PipelineError
 

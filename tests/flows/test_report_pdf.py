@@ -40,14 +40,15 @@ def test_pdf_first_page_is_the_summary_with_the_verdict(pdf: Path) -> None:
     assert len(doc) >= 3  # summary, body, appendix
     first_text = doc[0].get_textpage().get_text_range()
     assert "What data was processed?" in first_text and "Appendix A" not in first_text
-    assert "What failed, was waived or was not assessed?" in first_text
+    assert "What failed, was waived, was loosened or was not assessed?" in first_text
     image = np.asarray(doc[0].render(scale=2).to_pil().convert("RGB"))
     from rapidocr_onnxruntime import RapidOCR
 
     lines, _ = RapidOCR()(image[: image.shape[0] // 4])  # the top quarter of page 1, as pixels
     words = [text.replace(" ", "") for _, text, _ in (lines or [])]  # OCR drops most spaces
     assert "FAIL" in words  # the verdict badge, read from the pixels
-    assert any("of26gatespassed" in w for w in words) and any("whatdatawasprocessed" in w.lower() for w in words)
+    n = len(build_report(report_metrics(**{"check_quality/face_redaction_recall": 0.5}))["gates"])
+    assert any(f"of{n}gatespassed" in w for w in words) and any("whatdatawasprocessed" in w.lower() for w in words)
     assert "Appendix A: every measured value" in " ".join(p.get_textpage().get_text_range() for p in doc)
 
 
