@@ -64,11 +64,19 @@ def _data(c: Mapping[str, Any]) -> dict[str, Any]:
 
 def _category_line(name: str, found: float | None, found_how: str, residual: Sequence[str]) -> str:
     rest = "; ".join(residual) if residual else "no residual measure for this data"
+    if found is None:  # never "not measured of the faces …": say what could not be measured, then what was
+        return f"{name}: how many were covered could not be measured on this data (no ground truth); {rest}."
     return f"{name}: {pct(found)} {found_how}; {rest}."
 
 
+def _measured(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that hold a number: a NaN (nothing to measure it on) reads as not there."""
+    return {k: v for k, v in values.items()
+            if v is not None and not (isinstance(v, float) and math.isnan(v))}
+
+
 def _removed(c: Mapping[str, Any]) -> dict[str, Any]:
-    q = c.get("quality", {})
+    q = _measured(c.get("quality", {}))
     said = (c.get("anonymizer") or {}).get("sentences") or {}
     lines: list[str] = [said[k] for k in ("searched", "verification") if said.get(k)]
     face_found, how = q.get("face_redaction_recall"), "of the faces in the ground truth were covered by a redaction"

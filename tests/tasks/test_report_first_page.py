@@ -91,3 +91,15 @@ def test_markdown_shows_no_raw_metric_key_before_the_appendix() -> None:
     keys = {k for k in keys if "_" in k or "/" in k}
     assert sorted(k for k in keys if re.search(rf"(?<![\w/]){re.escape(k)}(?![\w/])", body)) == []
     assert "`check_quality/face_redaction_recall`" in appendix
+
+
+def test_unmeasured_categories_read_as_sentences_not_as_not_measured_of() -> None:
+    """On data without ground truth the quality values are NaN: the page says what could not be measured,
+    never "Faces: not measured of the faces in the ground truth were covered"."""
+    nan = float("nan")
+    c = build_report(report_metrics(**{f"check_quality/{k}": nan for k in (
+        "face_redaction_recall", "residual_face_matched_rate", "face_redaction_recall_detector_proxy",
+        "plate_redaction_recall", "plate_readable_anon", "text_pii_redaction_recall", "text_pii_readable_anon")}))
+    removed = " ".join(next(q for q in first_page(c)["questions"] if q["id"] == "removed")["lines"])
+    assert "not measured of" not in removed and "of plate strings" not in removed
+    assert "Faces: how many were covered could not be measured on this data (no ground truth)" in removed
