@@ -88,13 +88,13 @@ def _removed(c: Mapping[str, Any]) -> dict[str, Any]:
     if q.get("residual_face_matched_rate") is not None:
         residual.append(f"an independent face detector still finds {pct(q['residual_face_matched_rate'])} of them "
                         "after anonymization")
-    reid = [(q.get(k), label) for k, label in (("reid_adaptive_top1", "an attacker who anonymizes a gallery of the "
+    reid = [(float(q[k]), label) for k, label in (("reid_adaptive_top1", "an attacker who anonymizes a gallery of the "
                                                 "people the same way"),
                                                ("reid_trained_accuracy", "a classifier trained on anonymized faces "
                                                 "of the people"))
-            if q.get(k) is not None]
+            if k in q]
     if reid:
-        rate, label = max(reid, key=lambda r: float(r[0]))
+        rate, label = max(reid, key=lambda r: r[0])
         chance = q.get("reid_chance")
         residual.append(f"the strongest re-identification attack ({label}) names the right person for "
                         f"{pct(rate)} of anonymized faces" + (f" (guessing: {pct(chance)})" if chance else ""))
