@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 
 pipeline: setup
 	@test -d .dvc || $(BIN)/dvc init --quiet
-	$(BIN)/python -m flows.pipeline repro
+	@$(BIN)/python -m flows.pipeline repro || { rc=$$?; echo "report: reports/compliance.html (when the report stage ran: its first page lists every gate that failed or could not be assessed, with the sample that would resolve it)"; exit $$rc; }
 	@echo "report: reports/compliance.html  |  MLflow UI: make ui"
 
 # privacy–utility sweep over the target ε (dvc exp run --queue); needs `make pipeline` first (run cache).

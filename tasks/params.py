@@ -438,7 +438,7 @@ class Gates(_Section):
     max_text_pii_readable: float = Field(0.02, gt=0, le=1)  # GT personal strings OCR still reads
     max_plate_readable: float = Field(0.02, gt=0, le=1)
     # the independent OCR on raw text: one that cannot read clear strings proves nothing by not reading them after
-    min_ocr_auditor_calibration: float = Field(0.8, ge=0, lt=1)
+    min_ocr_auditor_calibration: float = Field(0.75, ge=0, lt=1)
     min_nonpii_text_preserved: float = Field(0.8, ge=0, lt=1)  # non-personal text still readable
     min_gx_anonymized_manifest: float = Field(1.0, ge=0, le=1)  # GX suite on the anonymized manifest
     # anonymize.verify regions | whole (1) or off (0): fixed at 1, so `verify: off` passes only by a waiver
