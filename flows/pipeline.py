@@ -75,14 +75,27 @@ def pipeline(force: bool = False, push: bool = True) -> dict[str, Any]:
         PipelineError: `dvc repro` or `dvc push` failed; the message carries the failing stage's error.
     """
     io.load_params()  # params that cannot work are refused here, in one line, before any stage runs
-    lines = _dvc("repro", *(["--force"] if force else []))
+    code, lines = _run(["dvc", "repro", *(["--force"] if force else [])])
+    refused = code != 0 and promote_refused(lines)
+    if code != 0 and not refused:
+        raise PipelineError(f"`dvc repro` failed (exit {code}):\n{failure_summary(lines)}")
     ran = re.findall(r"Running stage '(\w+)'", "\n".join(lines))
+    # a refusal at promote is a finished run with a FAIL verdict: its report, lineage and data are kept and
+    # pushed like any other run's; the flow still ends failed, naming the refusal
     lineage = tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
     remote = default_remote() if push else None
     if remote:
         _dvc("push", "--remote", remote)
     get_run_logger().info(f"stages run: {ran or 'none (up to date)'}; pushed to: {remote}")
+    if refused:
+        raise PipelineError(f"promote refused the model (report, lineage and data recorded"
+                            f"{f', pushed to {remote}' if remote else ''}):\n{failure_summary(lines)}")
     return {"stages_ran": ran, "lineage": lineage, "pushed_to": remote}
+
+
+def promote_refused(lines: list[str]) -> bool:
+    """`dvc repro` stopped at promote only (every stage before it finished): promote refused the model."""
+    return any("failed to reproduce 'promote'" in line for line in lines)
 
 
 def repro(*, force: bool = False) -> int:
@@ -98,8 +111,8 @@ def repro(*, force: bool = False) -> int:
     with local_prefect_api() as url:
         print(f"privtrail: one Prefect API for every stage: {url}", flush=True)
         code = subprocess.run(["dvc", "repro", *(["--force"] if force else [])], cwd=io.repo_root(), check=False).returncode
-        if code == 0:
-            tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
+        # every stage that finished is tagged, also when promote refused (the report is written)
+        tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
     print(f"privtrail: dvc repro {'finished' if code == 0 else f'failed (exit {code})'} in "
           f"{time.monotonic() - started:.0f} s", flush=True)
     return code

@@ -37,15 +37,14 @@ def redact_uri(uri: str) -> str:
     if match is None:
         return uri
     scheme, rest = match.group(1), uri[match.end():]
-    # user-info first: a password may hold an unencoded "/", "?" or "#" (it ends at the last "@" before the host)
-    userinfo = re.match(r"[^@]*@(?=[^@/?#]*(?:[/?#]|$))", rest)
-    if userinfo is not None and re.match(r"[^/?#@]*:", rest) and re.search(r"[/?#]", userinfo.group(0)) \
-            and not re.match(r"[^/?#]*@", rest):
-        masked = _redact_authority(userinfo.group(0) + "h", scheme=scheme.lower())[:-1]
-        rest_after = rest[userinfo.end():]
-        cut = min((i for i in (rest_after.find("/"), rest_after.find("?"), rest_after.find("#")) if i >= 0),
-                  default=len(rest_after))
-        return f"{scheme}://{masked}{rest_after[:cut]}{_redact_params(rest_after[cut:])}"
+    # user-info first: a password may hold an unencoded "/", "?", "#" or "@"; with a "user:" prefix and such a
+    # character before the last "@", everything up to that last "@" is masked (over-masking is the safe side)
+    last = rest.rfind("@")
+    if last > 0 and re.match(r"[^/?#@]*:", rest) and re.search(r"[/?#]", rest[:last]):
+        masked = _redact_authority(rest[: last + 1] + "h", scheme=scheme.lower())[:-1]
+        after = rest[last + 1 :]
+        cut = min((i for i in (after.find("/"), after.find("?"), after.find("#")) if i >= 0), default=len(after))
+        return f"{scheme}://{masked}{after[:cut]}{_redact_params(after[cut:])}"
     cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     authority, tail = rest[:cut], rest[cut:]
     return f"{scheme}://{_redact_authority(authority, scheme=scheme.lower())}{_redact_params(tail)}"

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import beta
 
 from tasks.boxes import as_boxes
 from tasks.check_quality.text import TextReadability, similarity
@@ -290,12 +291,20 @@ def audit_text(
 
 def auditor_calibration(text: TextReadability) -> OcrAuditorCalibration:
     """The auditor's reads on the raw images of its *weakest* audited category (personal strings or plates,
-    whichever it reads least, among those with ground truth), from `text`'s counts.
+    whichever has the lowest 95 % lower bound on its share read, among those with ground truth), from
+    `text`'s counts.
 
     Not pooled: an auditor that reads every plate and no personal string must not pass its calibration on
     the plates' account while the personal-text gate trusts its zero reads.
     """
     counts = [text.counts.get(c, (0, 0, 0)) for c in AUDITED_CATEGORIES]
     present = [(c[0], c[2]) for c in counts if c[2]]
-    read, total = min(present, key=lambda rt: rt[0] / rt[1]) if present else (0, 0)
+    read, total = min(present, key=lambda rt: _lower_bound(*rt)) if present else (0, 0)
     return OcrAuditorCalibration(read=read, total=total, available=not set(AUDITED_CATEGORIES) & text.unread)
+
+
+def _lower_bound(read: int, total: int) -> float:
+    """The exact (Clopper–Pearson) 97.5 % lower bound of read / total: the category least *proven* to be read
+    is the weakest, so a few well-read plates cannot stand in for many poorly read personal strings, nor the
+    other way round (a minimum gate passes only when this bound clears it)."""
+    return 0.0 if read == 0 else float(beta.ppf(0.025, read, total - read + 1))

@@ -118,7 +118,9 @@ def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, Any]]]
             out.setdefault(attack, {}).setdefault(model, {})[names[field]] = float(value)
     lira = {v: out[v] for v in LIRA_VARIANTS if v in out}
     if lira:  # attacks.lira: the worse (higher AUC) variant per model, and both variants
-        out["lira"] = {m: max((r[m] | {"variant": v} for v, r in lira.items() if m in r), key=lambda r: r["auc"])
+        # an unmeasured (NaN) variant ranks worst: its NaN reaches the gate, which then fails closed
+        out["lira"] = {m: max((r[m] | {"variant": v} for v, r in lira.items() if m in r),
+                              key=lambda r: math.inf if math.isnan(r.get("auc", math.nan)) else r["auc"])
                        for m in ("dp", "nonprivate") if any(m in r for r in lira.values())}
     return out
 
@@ -156,7 +158,9 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
     flat |= {f"dp/{k}": v for k, v in against_claim(metrics.get("audit", {}), dp.get("epsilon_checked")).items()}
     for field in ("auc", "tpr_at_0_1pct_fpr"):  # LiRA gates check the worse of its two variants
         found = [v for a in LIRA_VARIANTS if (v := flat.get(f"attacks/dp/{a}/{field}")) is not None]
-        flat[f"attacks/dp/lira/{field}"] = max(found) if found else None
+        # the worse variant; an unmeasured (NaN) one is the worst, so the gate fails closed on it
+        flat[f"attacks/dp/lira/{field}"] = (math.nan if any(math.isnan(v) for v in found) else max(found)) \
+            if found else None
     return flat
 
 

@@ -201,11 +201,12 @@ _QUALITY: dict[str, Definition] = {
                                                   "Ground-truth faces in the raw images the independent detector "
                                                   "ran on: the sample of its recall (and of its gate's interval)."),
     "check_quality/ocr_auditor_raw_recall": _d("Independent OCR's recall on raw text", "share of strings",
-                                               "Share of ground-truth personal strings and plates the independent "
-                                               "OCR (not the anonymizer's) reads on raw images: what it can read."),
+                                               "Share of the ground-truth strings of its weakest category (personal "
+                                               "text or plates: the lower 95 % bound decides) the independent OCR "
+                                               "(not the anonymizer's) reads on raw images: what it can read."),
     "check_quality/ocr_auditor_raw_n": _d("Raw strings the independent OCR's recall is measured on", "strings",
-                                          "Ground-truth personal strings and plates the independent OCR tried to "
-                                          "read on raw images."),
+                                          "Ground-truth strings of that weakest category the independent OCR "
+                                          "tried to read on raw images."),
     "check_quality/residual_face_detections": _d("Auditor face detections after anonymization", "detections",
                                                  "Faces the independent detector (dlib HOG) reports on the "
                                                  "anonymized images, whether on a real face or not."),

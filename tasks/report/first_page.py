@@ -133,10 +133,15 @@ def training_line(t: Mapping[str, Any]) -> str:
     return f"The model is {t['model']}, trained on {inputs}{chosen}."
 
 
+def _finite(value: Any) -> bool:
+    """A number that was measured (not None, not NaN, not infinite)."""
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def strongest_attack(attacks: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> tuple[str, Mapping[str, Any]] | None:
     """The membership-inference attack with the highest AUC against the DP model, or None."""
     found = [(a, r["dp"]) for a, r in attacks.items()
-             if a in MEMBERSHIP_ATTACKS and "dp" in r and r["dp"].get("auc") is not None]
+             if a in MEMBERSHIP_ATTACKS and "dp" in r and _finite(r["dp"].get("auc"))]
     return max(found, key=lambda ar: float(ar[1]["auc"])) if found else None
 
 
@@ -169,7 +174,7 @@ def _model(c: Mapping[str, Any]) -> dict[str, Any]:
         lines.append(f"The strongest attack measured, {ATTACK_LABELS.get(name, name)}, tells training images from "
                      f"others with AUC {_num(r['auc'])} (0.5 is guessing, 1.0 is certainty)"
                      + (f"; allowed 1 % false alarms it finds {pct(tpr)} of training images (guessing: 1.0 %)"
-                        if tpr is not None else "") + ".")
+                        if _finite(tpr) else "") + ".")
     design = c.get("audit_design") or {}
     conclusion = audit_conclusion(lower_bound=dp.get("empirical_epsilon_lower_bound"), claimed=eps,
                                   ceiling=design.get("ceiling"), ceiling_ratio=design.get("ceiling_ratio"),

@@ -165,9 +165,10 @@ GATE_SPECS: dict[str, GateSpec] = {
                                    "ground-truth licence plates an independent OCR still reads on anonymized images",
                                    needs="plate_gt", sample=_share("check_quality/plate_text_total", "plates")),
     "min_ocr_auditor_calibration": GateSpec("check_quality/ocr_auditor_raw_recall", ">=",
-                                            "ground-truth personal strings and plates the same independent OCR reads "
-                                            "on the raw images (an OCR that cannot read clear text proves nothing by "
-                                            "not reading it after)", needs="text_pii_gt",
+                                            "ground-truth strings of its weakest category (personal text or plates) "
+                                            "the same independent OCR reads on the raw images (an OCR that cannot "
+                                            "read clear text proves nothing by not reading it after)",
+                                            needs="text_pii_gt",
                                             sample=_share("check_quality/ocr_auditor_raw_n", "strings")),
     "min_nonpii_text_preserved": GateSpec("check_quality/text_nonpii_preserved", ">=",
                                           "non-personal text readable on raw images still readable after",

@@ -17,7 +17,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from tasks.errors import InvalidInputError
 from tasks.report.definitions import define
 from tasks.report.first_page import ATTACK_LABELS, first_page, measured
-from tasks.report.mechanism import MARGIN_GATE, audit_conclusion, mechanism_sentences, searched_words
+from tasks.report.mechanism import (
+    MARGIN_GATE,
+    VERIFY_WORDS,
+    audit_conclusion,
+    mechanism_sentences,
+    searched_words,
+)
 
 # requirement → where the evidence is in this report; status is computed from the gates named.
 REGULATIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -158,8 +164,9 @@ def by_design_words(compliance: Mapping[str, Any]) -> str:
     if not _verified(compliance):
         return ("Anonymization not fail-closed: anonymize.verify is off, so no written image was checked by the "
                 "detectors after obfuscation")
-    return (f"Fail-closed anonymization: the detectors checked each written image again (anonymize.verify: "
-            f"{setup['verify']}) and quarantined every image in which a sensitive detection survived")
+    return (f"Fail-closed anonymization (anonymize.verify: {setup['verify']}): "
+            f"{VERIFY_WORDS.get(setup['verify'], 'the detectors ran again on each written image')}, and every image "
+            "in which a sensitive detection survived there was quarantined")
 
 
 def _audit_conclusion(compliance: Mapping[str, Any]) -> str | None:

@@ -134,8 +134,13 @@ def plan_mismatches(record: DpTrainingRecord, plan: DpPlan) -> list[str]:
     out = [f"{k} recorded {getattr(record, k)}, planned {getattr(plan, k)}"
            for k in ("n_train", "batch_size", "epochs", "steps") if int(getattr(record, k)) != getattr(plan, k)]
     out += [f"{k} recorded {getattr(record, k):.6g}, planned {getattr(plan, k):.6g}"
-            for k in ("noise_multiplier", "sample_rate", "max_grad_norm", "target_epsilon", "target_delta")
+            for k in ("sample_rate", "max_grad_norm", "target_epsilon", "target_delta")
             if _differs(float(getattr(record, k)), float(getattr(plan, k)))]
+    # σ one-sided: less noise than the plan understates ε; more (e.g. a newer Opacus calibrating a little
+    # higher) is priced from the recorded history as it is and never understates it
+    if _below(float(record.noise_multiplier), plan.noise_multiplier):
+        out.append(f"noise_multiplier recorded {record.noise_multiplier:.6g}, below the planned "
+                   f"{plan.noise_multiplier:.6g}")
     if record.accountant != plan.accountant:
         out.append(f"accountant recorded {record.accountant!r}, planned {plan.accountant!r}")
     if not record.poisson_sampling:
@@ -144,8 +149,13 @@ def plan_mismatches(record: DpTrainingRecord, plan: DpPlan) -> list[str]:
         out.append(f"history has {n} steps, planned {plan.steps}")
     out += [f"history step {i}: sigma {s:.6g}, q {q:.6g}; planned sigma {plan.noise_multiplier:.6g}, q "
             f"{plan.sample_rate:.6g}" for i, (s, q, _) in enumerate(record.history)
-            if _differs(s, plan.noise_multiplier) or _differs(q, plan.sample_rate)]
+            if _below(s, plan.noise_multiplier) or _differs(q, plan.sample_rate)]
     return out
+
+
+def _below(value: float, planned: float) -> bool:
+    """`value` is below `planned` beyond floating-point noise (the relative tolerance of `_differs`)."""
+    return value < planned and _differs(value, planned)
 
 
 def check_plan(record: DpTrainingRecord, plan: DpPlan) -> None:

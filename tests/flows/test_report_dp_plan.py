@@ -84,8 +84,17 @@ def test_a_self_consistent_record_with_less_noise_than_the_plan_is_refused(works
     with pytest.raises(PrivacyBudgetError, match="not the mechanism the params and the data plan") as err:
         _recompute(workspace(), low.as_dict())
     msg = str(err.value)
-    assert f"noise_multiplier recorded {sigma:.6g}, planned {honest.noise_multiplier:.6g}" in msg
+    assert f"noise_multiplier recorded {sigma:.6g}, below the planned {honest.noise_multiplier:.6g}" in msg
     assert "history step 0: sigma" in msg and "rdp calibration for epsilon=8" in msg
+
+
+def test_more_noise_than_the_plan_is_priced_as_recorded(workspace, honest: DpTrainingRecord) -> None:
+    """σ is checked one-sided: a record with more noise than today's calibration (another Opacus version)
+    never understates ε, and is priced from its own history."""
+    sigma = 1.1 * honest.noise_multiplier
+    high = replace(honest, noise_multiplier=sigma, history=tuple((sigma, q, s) for _, q, s in honest.history))
+    high = replace(high, epsilon=recompute_epsilon(high))
+    assert _recompute(workspace(), high.as_dict()) == pytest.approx(high.epsilon)
 
 
 def test_a_record_whose_n_train_is_not_the_manifests_is_refused(workspace, honest: DpTrainingRecord) -> None:

@@ -58,3 +58,8 @@ def test_a_path_with_an_at_sign_is_not_userinfo() -> None:
     """No "user:" before the "@": a path, left alone. ("http://h:80/a@b" is ambiguous with an unencoded
     password "80/a" and is masked: over-masking is the safe side.)"""
     assert redact_uri("http://h/a@b") == "http://h/a@b"
+
+
+def test_a_password_with_at_signs_and_slashes_is_masked_whole() -> None:
+    assert redact_uri("postgresql://u:p@ss/w0rd@h/db") == "postgresql://u:***@h/db"
+    assert redact_uri("postgresql://u:a@b?c#d@db.internal:5432/x") == "postgresql://u:***@db.internal:5432/x"

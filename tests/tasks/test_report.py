@@ -320,3 +320,11 @@ def test_the_method_samples_figure_carries_the_runs_own_note() -> None:
                        figures={"method_samples": buf.getvalue()}, reproduce="make pipeline")
     assert note in html.replace("&#39;", "'")
     assert note not in render_html(c, title="t", figures={"method_samples": buf.getvalue()}, reproduce="make pipeline")
+
+
+@pytest.mark.parametrize("unmeasured", ["audit/dp/lira_online/auc", "audit/dp/lira_offline/auc"])
+def test_an_unmeasured_lira_variant_fails_the_gate_whichever_it_is(unmeasured: str) -> None:
+    """The LiRA gate takes the worse variant; an unmeasured one is the worst (fail closed), not skipped."""
+    c = build_report(report_metrics(**{unmeasured: float("nan")}))
+    gate = next(g for g in c["gates"] if g["name"] == "max_lira_auc_dp")
+    assert gate["status"] == "failed" and gate["reason"] == "not measured"

@@ -103,3 +103,15 @@ def test_unmeasured_categories_read_as_sentences_not_as_not_measured_of() -> Non
     removed = " ".join(next(q for q in first_page(c)["questions"] if q["id"] == "removed")["lines"])
     assert "not measured of" not in removed and "of plate strings" not in removed
     assert "Faces: how many were covered could not be measured on this data (no ground truth)" in removed
+
+
+def test_an_unmeasured_attack_is_never_the_strongest_nor_printed_as_not_measured() -> None:
+    from tasks.report.first_page import strongest_attack
+
+    attacks = {"lira_online": {"dp": {"auc": float("nan"), "tpr_at_1pct_fpr": float("nan")}},
+               "loss_threshold": {"dp": {"auc": 0.51, "tpr_at_1pct_fpr": float("nan")}}}
+    assert strongest_attack(attacks)[0] == "loss_threshold"
+    c = build_report(report_metrics())
+    c["attacks"] = attacks
+    model = " ".join(next(q for q in first_page(c)["questions"] if q["id"] == "model")["lines"])
+    assert "not measured of training images" not in model and "AUC 0.51" in model

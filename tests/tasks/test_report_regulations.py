@@ -32,8 +32,10 @@ def test_verify_off_with_a_waiver_reads_met_only_by_that_waiver() -> None:
 
 def test_verified_run_is_fail_closed_and_met() -> None:
     row = _row("regions")
-    assert row["evidence"].startswith("Fail-closed anonymization: the detectors checked each written image again "
-                                      "(anonymize.verify: regions)")
+    # regions mode re-detects around the changed regions only: never claimed as a check of the whole image
+    assert row["evidence"].startswith("Fail-closed anonymization (anonymize.verify: regions): the detectors ran "
+                                      "again on each written image, around every changed region")
+    assert "each whole written image" in _row("whole")["evidence"]
     assert row["status"] == "met"
 
 
