@@ -58,9 +58,9 @@ class Sample:
     Attributes:
         method: "clopper_pearson" (a share k / n), "hanley_mcneil" (an AUC over members and non-members),
             "tpr_at_fpr" (a TPR at a fixed FPR: Clopper–Pearson over the members, resolvable only when the
-            non-members allow one false positive at `fpr`), "katz_ratio" (a ratio of two shares on n each) or
-            "paired_ratio" (a ratio of two shares measured on the same n items: `parts` holds the numerator,
-            the denominator and the share of items on which the two outcomes differ).
+            non-members allow one false positive at `fpr`) or "paired_ratio" (a ratio of two shares measured
+            on the same n items: `parts` holds the numerator, the denominator and the share of items on which
+            the two outcomes differ).
         n_keys: keys holding n; the first one present is used (LiRA: either variant, both score the same samples).
         unit: what n counts, plural ("faces", "probes", "members").
         other_keys: keys holding the second sample's size (non-members): hanley_mcneil and tpr_at_fpr.
@@ -68,8 +68,7 @@ class Sample:
         share_key: n is n_keys' value times this share (non-personal strings that were read on raw images).
         offset_key: the value is a share minus this key's value (linkage advantage: top-1 minus chance 1/N).
         fpr: the false-positive rate a TPR is read at (tpr_at_fpr).
-        parts: (numerator, denominator) share keys of a ratio (katz_ratio), plus the discordant share's key
-            (paired_ratio).
+        parts: the (numerator, denominator, discordant) share keys of a paired ratio (paired_ratio).
     """
 
     method: str
@@ -288,20 +287,6 @@ def _hanley_mcneil(m: Measure) -> tuple[float, float]:
     return max(a - half, 0.0), min(a + half, 1.0)
 
 
-def _katz_ratio(m: Measure) -> tuple[float, float]:
-    """Katz et al. (1978) log interval of a ratio of two shares, each on n; each share k / n is smoothed to
-    (k + 0.5) / (n + 1), so a perfect score still has a spread. It treats the two as independent samples:
-    conservative when they are the same images (paired)."""
-    num, den = (m.parts or (m.value, 1.0))[:2]
-
-    def term(p: float) -> float:
-        smooth = (min(max(round(p * m.n), 0), m.n) + 0.5) / (m.n + 1)
-        return (1 - smooth) / (m.n * smooth)
-
-    half = _Z * math.sqrt(term(num) + term(den))
-    return m.value * math.exp(-half), m.value * math.exp(half)
-
-
 def _paired_ratio(m: Measure) -> tuple[float, float]:
     """Wald interval of the log of a ratio of two shares measured on the same n items (Nam & Blackwelder
     2002): var ln(p2 / p1) = (b + c) / (n p1 p2), with b + c the share of items whose two outcomes differ
@@ -316,14 +301,12 @@ def _paired_ratio(m: Measure) -> tuple[float, float]:
 
 # method → the values its measure can take (a threshold met by all of them is met whatever the sample)
 DOMAINS: dict[str, tuple[float, float]] = {"clopper_pearson": (0.0, 1.0), "tpr_at_fpr": (0.0, 1.0),
-                                           "hanley_mcneil": (0.0, 1.0), "katz_ratio": (0.0, math.inf),
-                                           "paired_ratio": (0.0, math.inf)}
+                                           "hanley_mcneil": (0.0, 1.0), "paired_ratio": (0.0, math.inf)}
 # method → (the interval of a measure, how the report names it)
 INTERVALS: dict[str, tuple[Callable[[Measure], tuple[float, float]], str]] = {
     "clopper_pearson": (_clopper_pearson, "Clopper–Pearson exact binomial"),
     "tpr_at_fpr": (_clopper_pearson, "Clopper–Pearson exact binomial over the members"),
     "hanley_mcneil": (_hanley_mcneil, "Hanley–McNeil normal approximation"),
-    "katz_ratio": (_katz_ratio, "Katz log interval of a ratio (independent samples: conservative)"),
     "paired_ratio": (_paired_ratio, "Nam–Blackwelder log interval of a paired ratio (the same test images)"),
 }
 
