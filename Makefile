@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_HOME ?= $(abspath .prefect)
 export MPLBACKEND := Agg
 
-.PHONY: setup pipeline sweep test test-all browser tesseract lint ui bench server server-stop clean
+.PHONY: setup setup-gpu pipeline sweep test test-all browser tesseract lint ui bench server server-stop clean
 
 setup: $(VENV)/.installed tesseract
 
@@ -25,6 +25,22 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip check
 	$(BIN)/python -m flows.setup_models
 	touch $@
+
+# GPU execution (anonymize.device: auto | cuda; `privtrail anonymize --device`), after `make setup`, on a machine
+# with an NVIDIA GPU. onnxruntime-gpu (the `gpu` extra) must REPLACE onnxruntime: both wheels ship the same
+# `onnxruntime` module, so installed side by side each overwrites the other's files. So: uninstall both, then
+# install the GPU wheel alone (--no-deps: its requirements are the CPU wheel's, already there). It needs the
+# NVIDIA driver and CUDA 13 + cuDNN 9 runtime libraries (a CUDA toolkit, or the nvidia-* wheels of
+# `onnxruntime-gpu[cuda,cudnn]` plus nvidia-cublas). Afterwards `pip check` names "rapidocr-onnxruntime 1.4.4
+# requires onnxruntime, which is not installed": expected and harmless, since rapidocr needs the distribution
+# *name* while it imports the module, which onnxruntime-gpu provides with the same API. `make setup` reinstalls
+# the CPU wheel whenever pyproject.toml changes: run `make setup-gpu` again after it. The last line says what
+# anonymize.device: auto resolves to here, and why (a CUDA provider that cannot start is reported, not used).
+setup-gpu: setup
+	$(BIN)/python -m pip uninstall --quiet --yes onnxruntime onnxruntime-gpu
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps 'onnxruntime-gpu==1.31.1'
+	$(BIN)/python -c "import onnxruntime as ort; print('onnxruntime', ort.__version__, 'providers:', ort.get_available_providers())"
+	$(BIN)/python -c "from tasks.anonymize.device import resolve_device; d = resolve_device('auto'); print('anonymize.device auto:', d.describe(), '--', d.reason)"
 
 pipeline: setup
 	@test -d .dvc || $(BIN)/dvc init --quiet

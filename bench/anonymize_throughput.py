@@ -97,18 +97,25 @@ def _wall(cmd: list[str], *, cwd: Path) -> float:
     return seconds
 
 
-def _deface(files: list[Path], work: Path, *, thresh: float = 0.2) -> float:
+def _deface(files: list[Path], work: Path, *, thresh: float = 0.2, keep: bool = False) -> float:
+    """Seconds `deface` takes on copies of `files` in `work`; keep: leave `work` (and its
+    `<stem>_anonymized.jpg` outputs) in place."""
     work.mkdir(parents=True)
     copies = []
     for f in files:  # deface writes <name>_anonymized.jpg beside each input: give it a fresh folder
         copies.append(work / f.name)
         shutil.copy(f, copies[-1])
     seconds = _wall([str(BIN / "deface"), *map(str, copies), "--backend", "onnxrt", "--thresh", str(thresh)], cwd=work)
-    shutil.rmtree(work)
+    if not keep:
+        shutil.rmtree(work)
     return seconds
 
 
-def _privtrail(files: list[Path], work: Path, *, targets: tuple[str, ...], jobs: int, extra: tuple[str, ...] = ()) -> float:
+def _privtrail(
+    files: list[Path], work: Path, *, targets: tuple[str, ...], jobs: int, extra: tuple[str, ...] = (), keep: bool = False
+) -> float:
+    """Seconds `privtrail anonymize` takes on copies of `files` in `work/in`; keep: leave `work` (and
+    `work/out`) in place."""
     src = work / "in"
     src.mkdir(parents=True)
     for f in files:
@@ -116,7 +123,8 @@ def _privtrail(files: list[Path], work: Path, *, targets: tuple[str, ...], jobs:
     cmd = [sys.executable, "-m", "flows.cli", "anonymize", str(src), str(work / "out"),
            "--targets", ",".join(targets), "--jobs", str(jobs), *extra]  # fmt: skip
     seconds = _wall(cmd, cwd=REPO)
-    shutil.rmtree(work)
+    if not keep:
+        shutil.rmtree(work)
     return seconds
 
 

@@ -10,6 +10,7 @@ same task, absolute paths in, records out, so both give byte-identical outputs.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from typing import Any
@@ -21,6 +22,7 @@ from flows import io, tracking
 from flows.common import check_counts, one_cv_thread, progress_results, run_stage, shard_runner, write_metrics
 from tasks.anonymize.detectors import build_detectors
 from tasks.anonymize.detectors.common import DetectorSet
+from tasks.anonymize.device import ResolvedDevice, resolve_device
 from tasks.anonymize.engine import AnonymizedImage, anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.gt_eval import evaluate_image
 from tasks.anonymize.records import gt_metrics, image_record, summarize_records, unreadable_record
@@ -32,16 +34,32 @@ from tasks.groundtruth import gt_details
 from tasks.ingest.manifest import manifest_frame
 from tasks.params import AnonymizeParams
 
-# the detectors' onnxruntime sessions (CenterFace, YuNet, PP-OCR) are built with the CPU provider; OpenCV runs on CPU
-DETECTOR_DEVICE = "cpu (onnxruntime CPUExecutionProvider, OpenCV)"
 _local = threading.local()  # detectors (and the k-Same pool) built once per worker, reused across shards
+
+
+@functools.cache
+def detector_device(requested: str) -> ResolvedDevice:
+    """`anonymize.device` resolved once per process (with CUDA listed, a probe session checks that it runs).
+
+    Raises:
+        InvalidInputError: an unknown value, or cuda where it cannot run (`resolve_device`).
+    """
+    return resolve_device(requested)
+
+
+def resolved(p: AnonymizeParams) -> tuple[AnonymizeParams, ResolvedDevice]:
+    """`p` with `device` resolved to cpu or cuda (what the workers get: they build their sessions there, or fail
+    closed, whatever a worker would pick for auto on its own), and the resolution (the run's record)."""
+    device = detector_device(p.device)
+    return p.model_copy(update={"device": device.name}), device
 
 
 def _engine(p: AnonymizeParams, threads: int = 1) -> tuple[Any, dict[str, dict[str, Any]]]:
     if getattr(_local, "key", None) != (p, threads):
         _local.key = (p, threads)
         detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                    body=p.body.model_dump(), plate=p.plate.model_dump())
+                                    body=p.body.model_dump(), plate=p.plate.model_dump(),
+                                    providers=detector_device(p.device).providers)
         if p.detect_max_side is not None:
             detectors = {k: Downscaled(d, max_side=p.detect_max_side) for k, d in detectors.items()}
         _local.engine = (DetectorSet(detectors, threads=threads), obfuscation_options(p))
@@ -134,11 +152,12 @@ def map_shards(shards: list[list[dict[str, Any]]], *, raw: str, out: str, p: Ano
 def anonymize() -> dict[str, float]:
     params = io.load_params()
     p, raw, out = params.anonymize, params.paths.raw, params.paths.anonymized
+    run_p, device = resolved(p)  # before anything is deleted: cuda where it cannot run stops here
     io.clean_dir(out)
     with tracking.stage_run("anonymize", params=params, inputs=[raw], outputs=[out]) as run:
         rows = _with_ground_truth(io.read_table(f"{raw}/manifest.parquet").to_dict("records"), raw)
         shards = [rows[i : i + p.shard_size] for i in range(0, len(rows), p.shard_size)]
-        records = map_shards(shards, raw=raw, out=out, p=p)  # dp_pixelate's noise: secret, drawn per shard
+        records = map_shards(shards, raw=raw, out=out, p=run_p)  # dp_pixelate's noise: secret, drawn per shard
         io.write_jsonl(f"{out}/records.jsonl", records)
         io.write_jsonl(f"{out}/quarantine.jsonl", [{"id": r["id"], "path": r["path"], "reason": r["reason"]}
                                                    for r in records if r["status"] == "quarantined"])
@@ -149,7 +168,7 @@ def anonymize() -> dict[str, float]:
         metrics = summarize_records(records).as_metrics() | gt_metrics(records) | {
             "anonymize/verify_enabled": float(p.verify != "off")}  # the gate anonymize_verification_on reads it
         # what the anonymizer was set to do (targets, detectors, verification, device): the report's sentences
-        run.extra["setup"] = anonymization_setup(p, device=DETECTOR_DEVICE).as_dict()
+        run.extra["setup"] = anonymization_setup(p, device=device.describe(), device_reason=device.reason).as_dict()
         metrics = write_metrics("anonymize", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.log_dataset(manifest, name="anonymized_manifest", source=out, context="anonymize")

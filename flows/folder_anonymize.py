@@ -21,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from flows import io
-from flows.anonymize import anonymize_one
+from flows.anonymize import anonymize_one, resolved
 from flows.common import one_cv_thread
 from flows.video_anonymize import VIDEO_EXTENSIONS, anonymize_video, video_output_names
 from tasks.anonymize.engine import AnonymizedImage, image_rng
@@ -190,6 +190,7 @@ def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizePar
     `seed` seeds dp_pixelate's noise; None (the default) draws a secret one from the OS (see `image_rng`).
     """
     src, dst = _check_dirs(in_dir, out_dir)
+    p, device = resolved(p)  # once, before any file is read; the workers get cpu or cuda, never auto
     found, refused, unlisted = list_inputs(src, dst)
     videos = [rel for rel in found if PurePosixPath(rel).suffix.lower() in VIDEO_EXTENSIONS]
     images = [rel for rel in found if rel not in set(videos)]
@@ -205,7 +206,8 @@ def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizePar
     rows = sorted(rows + [_file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
     report = {"in_dir": str(src), "out_dir": str(dst), "counts": _counts(rows), "files": rows,
               "unlisted_folders": unlisted,
-              "params": {"targets": list(p.targets), "method": p.method, "methods": dict(p.methods), "text_policy": p.text.policy}}
+              "params": {"targets": list(p.targets), "method": p.method, "methods": dict(p.methods), "text_policy": p.text.policy},
+              "device": device.as_record()}
     io.write_json(dst / "anonymize_report.json", report)
     io.write_jsonl(dst / "privtrail-manifest.jsonl", [{k: r[k] for k in _MANIFEST_KEYS} for r in rows])
     return report

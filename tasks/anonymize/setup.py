@@ -22,7 +22,9 @@ class AnonymizationSetup:
         verify: "regions" | "whole" | "off" (anonymize.verify).
         detectors: category → the detectors that searched for it, in words.
         methods: category → the obfuscation method applied to it.
-        device: where the detectors ran ("cpu", or the onnxruntime provider used).
+        device: where the detectors ran, in words (`ResolvedDevice.describe()`: "cpu (...)" or "cuda (...)").
+        device_reason: why that device (`ResolvedDevice.reason`, e.g. "auto: CUDAExecutionProvider not
+            available (...)"); "" when not recorded.
         preset: the detector preset the params named (anonymize.preset), None when none.
         text_policy: "pii" (personal text only) | "all" (every string OCR finds) — anonymize.text.policy.
     """
@@ -32,6 +34,7 @@ class AnonymizationSetup:
     detectors: dict[str, tuple[str, ...]] = field(default_factory=dict)
     methods: dict[str, str] = field(default_factory=dict)
     device: str = "cpu"
+    device_reason: str = ""
     preset: str | None = None
     text_policy: str = "pii"
 
@@ -46,13 +49,18 @@ class AnonymizationSetup:
         return cls(targets=tuple(d["targets"]), verify=str(d["verify"]),
                    detectors={k: tuple(v) for k, v in (d.get("detectors") or {}).items()},
                    methods=dict(d.get("methods") or {}), device=str(d.get("device") or "cpu"),
+                   device_reason=str(d.get("device_reason") or ""),
                    preset=d.get("preset"), text_policy=str(d.get("text_policy") or "pii"))
 
 
 def _face_detectors(face: Mapping[str, Any]) -> tuple[str, ...]:
-    found = (["CenterFace"] if face["centerface"] else []) + (["YuNet"] if face["yunet"] > 0 else [])
+    found = ["CenterFace"] if face["centerface"] else []
+    if face["yunet"] > 0:
+        found.append("YuNet" + (f" (on a {face['yunet']:g}x copy)" if face["yunet"] != 1 else ""))
     if face["cascades"]:
-        found.append("Haar cascades (" + ", ".join(sorted(face["cascades"])) + ")")
+        limit = face.get("cascade_max_pixels") or 0
+        found.append("Haar cascades (" + ", ".join(sorted(face["cascades"])) + ")"
+                     + (f" on images of at most {limit:,} pixels" if limit else ""))
     if face["verify"] > 0:
         found.append("a second look by CenterFace at each weak candidate")
     return tuple(found)
@@ -77,9 +85,11 @@ def detectors_of(p: AnonymizeParams) -> dict[str, tuple[str, ...]]:
     return {c: every[c] for c in p.targets}
 
 
-def anonymization_setup(p: AnonymizeParams, *, device: str = "cpu") -> AnonymizationSetup:
-    """The record of what `p` makes the anonymizer do (`device`: where its detectors run)."""
+def anonymization_setup(p: AnonymizeParams, *, device: str = "cpu", device_reason: str = "") -> AnonymizationSetup:
+    """The record of what `p` makes the anonymizer do (`device`: where its detectors run, in words;
+    `device_reason`: why there, as `tasks.anonymize.device.resolve_device` said)."""
     preset = getattr(p, "preset", None)  # a detector preset, where the params have one
     return AnonymizationSetup(targets=tuple(p.targets), verify=p.verify, detectors=detectors_of(p),
                               methods={c: p.methods.get(c, p.method) for c in p.targets}, device=device,
+                              device_reason=device_reason,
                               preset=None if preset is None else str(preset), text_policy=p.text.policy)

@@ -58,10 +58,11 @@ def test_detectors_and_device_come_from_the_params() -> None:
     p = AnonymizeParams(targets=("face", "plate", "body"), plate={"cascade": True}, body={"pose": True},
                         face={"centerface": False, "yunet": 2.0, "cascades": {}, "verify": 0.0})
     setup = anonymization_setup(p, device="cuda (CUDAExecutionProvider)")
-    assert setup.detectors["face"] == ("YuNet",)
+    assert setup.detectors["face"] == ("YuNet (on a 2x copy)",)
     assert "licence-plate Haar cascade" in setup.detectors["plate"] and "BlazePose" in setup.detectors["body"]
     html = _texts(build_report(report_metrics(), anonymizer=setup.as_dict()))["html"]
-    assert "The detectors ran on cuda (CUDAExecutionProvider)." in html
+    assert "The detectors ran on cuda (CUDAExecutionProvider), detector preset &#39;default&#39;." in html \
+        or "The detectors ran on cuda (CUDAExecutionProvider), detector preset 'default'." in html
 
 
 def test_no_recorded_setup_claims_nothing() -> None:

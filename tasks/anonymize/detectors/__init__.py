@@ -27,6 +27,7 @@ from tasks.anonymize.detectors.common import BACKEND_ERRORS
 from tasks.anonymize.detectors.face import DEFAULT_CASCADES, FACE_CASCADES, FaceDetector, decode_centerface
 from tasks.anonymize.detectors.plate import PlateCascadeDetector
 from tasks.anonymize.detectors.text import OcrTextDetector
+from tasks.anonymize.device import CPU_PROVIDER
 from tasks.errors import InvalidInputError
 from tasks.types import Detector
 
@@ -45,6 +46,7 @@ def build_detectors(
     text: Mapping[str, Any],
     body: Mapping[str, Any] | None = None,
     plate: Mapping[str, Any] | None = None,
+    providers: tuple[str, ...] = (CPU_PROVIDER,),
 ) -> dict[str, Detector]:
     """Build one detector per model for the stage's `targets`.
 
@@ -57,6 +59,8 @@ def build_detectors(
         text: `TextDetectorParams` fields.
         body: `BodyDetectorParams` fields (defaults when None).
         plate: `PlateDetectorParams` fields: cascade (bool), neighbors, pad (defaults when None).
+        providers: onnxruntime providers of the face and OCR detectors' sessions
+            (`tasks.anonymize.device.resolve_device(...).providers`); the OpenCV detectors run on the CPU.
     Raises:
         InvalidInputError: a target without a detector (e.g. "car").
     """
@@ -67,12 +71,12 @@ def build_detectors(
         )
     built: dict[str, Detector] = {}
     if "face" in targets:
-        built["face"] = DETECTORS["face"](**face)
+        built["face"] = DETECTORS["face"](**face, providers=providers)
     if "body" in targets:
         built["body"] = DETECTORS["body"](**(body or {}))
     ocr_categories = tuple(t for t in ("plate", "text") if t in targets)
     if ocr_categories:
-        built["+".join(ocr_categories)] = OcrTextDetector(**text, categories=ocr_categories)  # type: ignore[arg-type]
+        built["+".join(ocr_categories)] = OcrTextDetector(**text, categories=ocr_categories, providers=providers)  # type: ignore[arg-type]
     cascade = dict(plate or {})
     if "plate" in targets and cascade.pop("cascade", False):
         built["plate cascade"] = PlateCascadeDetector(**cascade)

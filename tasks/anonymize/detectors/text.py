@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from tasks.anonymize.detectors.common import (
     BACKEND_ERRORS,
 )
+from tasks.anonymize.device import CPU_PROVIDER, CUDA_PROVIDER, check_providers, confirm_providers
 from tasks.anonymize.pii import TextClass, classify_texts, is_fragment, text_lines
 from tasks.boxes import pad_boxes
 from tasks.errors import AnonymizationError, InvalidInputError
@@ -103,6 +104,7 @@ class OcrTextDetector:
         max_pixels: int = 0,
         threads: int = 1,
         rec_batch: int = _REC_BATCH,
+        providers: tuple[str, ...] = (CPU_PROVIDER,),
     ) -> None:
         """Configure the detector; models load on first call.
 
@@ -130,6 +132,9 @@ class OcrTextDetector:
                 is large too: the builtin 256 px images (upsampled to 512) are far below any cap.
             threads: onnxruntime intra-op threads.
             rec_batch: lines recognised per onnxruntime call (`_REC_BATCH`; rapidocr's own default is 6).
+            providers: onnxruntime providers of the detection and recognition sessions (`resolve_device`):
+                CUDA first switches rapidocr's `det_use_cuda` / `rec_use_cuda` on (its angle classifier
+                never runs here and stays on the CPU).
         """
         if max_pixels < 0 or rec_batch < 1:
             raise InvalidInputError(f"text detector: max_pixels must be >= 0 and rec_batch >= 1, got {max_pixels}, {rec_batch}")
@@ -150,6 +155,7 @@ class OcrTextDetector:
         self.categories, self.limit_side_len, self.threads = tuple(categories), limit_side_len, threads
         self.gammas, self.unclip_ratio = tuple(float(g) for g in gammas), unclip_ratio
         self.line_scale, self.max_pixels, self.rec_batch = line_scale, max_pixels, rec_batch
+        self.providers = check_providers(providers, what="text detector")
         self._ocr: Any = None
         self._norm: NDArray[np.float32] | None = None  # DB input value of each uint8 level, per channel
         self._full_shape: tuple[int, int] | None = None  # set by `detect_crop`: the whole image's (H, W)
@@ -160,15 +166,20 @@ class OcrTextDetector:
     def _load(self) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
-        self._ocr = RapidOCR(
+        ocr = RapidOCR(
             intra_op_num_threads=self.threads,
             inter_op_num_threads=1,
             det_box_thresh=self.box_threshold,
             det_limit_side_len=self.limit_side_len,
             det_limit_type="min",
             det_unclip_ratio=self.unclip_ratio,
+            det_use_cuda=self.providers[0] == CUDA_PROVIDER,  # rapidocr puts the CPU provider after it
+            rec_use_cuda=self.providers[0] == CUDA_PROVIDER,
         )
-        self._ocr.text_rec.rec_batch_num = self.rec_batch
+        ocr.text_rec.rec_batch_num = self.rec_batch
+        sessions = [ocr.text_det.infer.session, ocr.text_rec.session.session]
+        confirm_providers(sessions, self.providers, what="text detector")  # kept only if on the providers asked for
+        self._ocr = ocr
 
     def det_scale(self, shape: tuple[int, ...]) -> float:
         """The factor (<= 1) a whole image of `shape` is shrunk by before detection (`max_pixels`)."""
