@@ -52,7 +52,9 @@ from tasks.types import Detections
 
 SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
 TARGETS = {"faces": ("face",), "all": ("face", "plate", "text")}
-GOALS = {"faces": 1.0, "all": 0.5}  # issue 18: privtrail / deface (thresh 0.2) images/s at 640×480
+PRESETS = ("fast", "default", "thorough")
+# issue 35: privtrail / deface (thresh 0.2) images/s at 640×480, per (preset, targets)
+GOALS = {("fast", "faces"): 1.0, ("default", "faces"): 0.5, ("default", "all"): 0.25}
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -214,10 +216,10 @@ def profile_face_parts(files: list[Path]) -> dict[str, float]:
 DEFACE_THRESHOLDS = (0.2, 0.1)  # deface's default, and a looser one that trades false positives for recall
 
 
-def face_recall(files: list[Path], faces: list[NDArray[np.int64]]) -> dict[str, float]:
+def face_recall(files: list[Path], faces: list[NDArray[np.int64]], presets: tuple[str, ...] = PRESETS) -> dict[str, float]:
     """Share of ground-truth faces (>= 70 % of the box) that each tool's redactions cover, in-process on
     the same files: deface's CenterFace at each threshold with its 1.3 mask scale, and privtrail's engine
-    (faces only, all targets) with the default params, counting every box it redacted."""
+    (faces only, all targets) with each preset's params, counting every box it redacted."""
     from deface.centerface import CenterFace
     from deface.deface import scale_bb
 
@@ -230,14 +232,16 @@ def face_recall(files: list[Path], faces: list[NDArray[np.int64]]) -> dict[str, 
             found, _ = centerface(image, threshold=t)
             boxes = [scale_bb(*d[:4], mask_scale=1.3) for d in found]
             redacted[f"deface (faces, thresh {t})"].append(np.asarray(boxes, np.int64).reshape(-1, 4))
-    for kind, targets in TARGETS.items():
-        p = AnonymizeParams(targets=targets)  # type: ignore[arg-type]
-        detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                    plate=p.plate.model_dump())
-        options = obfuscation_options(p)
-        for i, image in enumerate(images):
-            result = anonymize_image(image, detectors=detectors, options=options, rng=image_rng(0, str(i)))
-            redacted[f"privtrail {kind}"].append(result.detections.boxes)
+    for preset in presets:
+        for kind, targets in TARGETS.items():
+            p = AnonymizeParams(targets=targets, preset=preset)  # type: ignore[arg-type]
+            detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
+                                        plate=p.plate.model_dump())
+            options = obfuscation_options(p)
+            stage = {"method": p.method, "methods": p.methods, "verify": p.verify}
+            for i, image in enumerate(images):
+                result = anonymize_image(image, detectors=detectors, options=options, rng=image_rng(0, str(i)), **stage)
+                redacted[f"privtrail {preset} {kind}"].append(result.detections.boxes)
     out = {}
     for name, per_image_boxes in redacted.items():
         covered = total = 0
@@ -248,16 +252,14 @@ def face_recall(files: list[Path], faces: list[NDArray[np.int64]]) -> dict[str, 
     return out
 
 
-def _rows(files: list[Path], tmp: Path, jobs: tuple[int, ...]) -> list[tuple[str, float, float]]:
+def _rows(files: list[Path], tmp: Path, jobs: tuple[int, ...], presets: tuple[str, ...]) -> list[tuple[str, float, float]]:
     rows = [(f"deface (faces, thresh {t})", *per_image(functools.partial(_deface, thresh=t), files, tmp))
             for t in DEFACE_THRESHOLDS]
-    for kind, targets in TARGETS.items():
-        for j in jobs:
-            run = lambda fs, w, t=targets, j=j: _privtrail(fs, w, targets=t, jobs=j)  # noqa: E731
-            rows.append((f"privtrail {kind} --jobs {j}", *per_image(run, files, tmp)))
-    fast = ("--face-detector", "centerface")
-    run = lambda fs, w: _privtrail(fs, w, targets=("face",), jobs=jobs[-1], extra=fast)  # noqa: E731
-    rows.append((f"privtrail faces --jobs {jobs[-1]} centerface-only", *per_image(run, files, tmp)))
+    for preset in presets:
+        for kind, targets in TARGETS.items():
+            for j in jobs if preset == "default" else jobs[-1:]:
+                run = lambda fs, w, t=targets, j=j, pr=preset: _privtrail(fs, w, targets=t, jobs=j, extra=("--preset", pr))  # noqa: E731
+                rows.append((f"privtrail {preset} {kind} --jobs {j}", *per_image(run, files, tmp)))
     return rows
 
 
@@ -270,7 +272,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--profile-images", type=int, default=8, help="images profiled in-process per size (0: none)"
     )
+    ap.add_argument("--presets", default=",".join(PRESETS), help=f"among {', '.join(PRESETS)}")
     args = ap.parse_args(argv)
+    presets = tuple(p for p in args.presets.split(",") if p)
     cores = len(os.sched_getaffinity(0))
     jobs = tuple(sorted({1, cores}))
     print(
@@ -281,17 +285,17 @@ def main(argv: list[str] | None = None) -> None:
         for size in args.sizes.split(","):
             width, height = SIZES[size]
             files, faces = make_scenes(tmp / f"src{size}", width=width, height=height, n=args.images)
-            rows = _rows(files, tmp, jobs)
-            recall = face_recall(files, faces)
+            rows = _rows(files, tmp, jobs, presets)
+            recall = face_recall(files, faces, presets)
             base = 1 / rows[0][1]
             n_faces = sum(len(f) for f in faces)
             print(f"\n{size}: {'tool':36} {'images/s':>9} {'start-up s':>10} {'÷ deface':>9} "
                   f"{'face recall':>11} (of {n_faces})")
             for name, step, startup in rows:
-                kind = name.split()[1]
-                key = name if name.startswith("deface") else " ".join(name.split()[:2])
-                rec = f"{recall[key]:11.3f}" if key in recall and "centerface" not in name else f"{'-':>11}"
-                goal = f"  (goal >= {GOALS[kind]:g}x)" if size == "640x480" and kind in GOALS else ""
+                key = name if name.startswith("deface") else " ".join(name.split()[:3])
+                rec = f"{recall[key]:11.3f}" if key in recall else f"{'-':>11}"
+                aim = GOALS.get(tuple(name.split()[1:3]))  # type: ignore[arg-type]
+                goal = f"  (goal >= {aim:g}x)" if size == "640x480" and aim and f"--jobs {jobs[-1]}" in name else ""
                 print(f"{'':9}{name:36} {1 / step:9.2f} {startup:10.2f} {1 / step / base:9.2f} {rec}{goal}")
             if args.profile_images > 0:
                 _print_profile(files[: args.profile_images])

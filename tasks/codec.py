@@ -166,6 +166,7 @@ def encode_png(image: NDArray[np.uint8]) -> bytes:
     """
     pixels = np.ascontiguousarray(check_image(image, name="encode_png"))
     buffer = io.BytesIO()
-    # Level 3 compresses these images as well as the default 6, three times faster.
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=3)
+    # Level 1: ~3 % larger files than level 3 on 640x480 photos, ~25 % less time (the encoder is a tenth of
+    # the anonymizer's time per image with the fast detector preset); the default 6 is slower still.
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
