@@ -99,7 +99,7 @@ def _wall(cmd: list[str], *, cwd: Path) -> float:
     return seconds
 
 
-def _deface(files: list[Path], work: Path, *, thresh: float = 0.2, keep: bool = False) -> float:
+def run_deface(files: list[Path], work: Path, *, thresh: float = 0.2, keep: bool = False) -> float:
     """Seconds `deface` takes on copies of `files` in `work`; keep: leave `work` (and its
     `<stem>_anonymized.jpg` outputs) in place."""
     work.mkdir(parents=True)
@@ -113,7 +113,7 @@ def _deface(files: list[Path], work: Path, *, thresh: float = 0.2, keep: bool = 
     return seconds
 
 
-def _privtrail(
+def run_privtrail(
     files: list[Path], work: Path, *, targets: tuple[str, ...], jobs: int, extra: tuple[str, ...] = (), keep: bool = False
 ) -> float:
     """Seconds `privtrail anonymize` takes on copies of `files` in `work/in`; keep: leave `work` (and
@@ -130,12 +130,20 @@ def _privtrail(
     return seconds
 
 
-def per_image(run: Callable[[list[Path], Path], float], files: list[Path], tmp: Path) -> tuple[float, float]:
-    """(seconds per image, start-up seconds) from one run on every file and one on the first file."""
+def per_image(run: Callable[[list[Path], Path], float], files: list[Path], tmp: Path, *,
+              base: int = 1) -> tuple[float, float]:
+    """(seconds per image, start-up seconds) from one run on every file and one on the first `base` files.
+
+    `base` is the number of worker processes the run starts (`--jobs`): with as many files as workers, the
+    short run starts (and loads the models in) every worker too, so start-up is the same in both runs and
+    drops out of the difference. With one file, the second worker's start-up would count as work.
+    """
+    if not 1 <= base < len(files):
+        raise ValueError(f"per_image: base must be in [1, {len(files) - 1}] for {len(files)} files, got {base}")
     t_all = run(files, tmp / "all")
-    t_one = run(files[:1], tmp / "one")
-    step = max(t_all - t_one, 1e-9) / (len(files) - 1)
-    return step, t_one - step
+    t_base = run(files[:base], tmp / "base")
+    step = max(t_all - t_base, 1e-9) / (len(files) - base)
+    return step, t_base - base * step
 
 
 class _Timed:
@@ -253,13 +261,13 @@ def face_recall(files: list[Path], faces: list[NDArray[np.int64]], presets: tupl
 
 
 def _rows(files: list[Path], tmp: Path, jobs: tuple[int, ...], presets: tuple[str, ...]) -> list[tuple[str, float, float]]:
-    rows = [(f"deface (faces, thresh {t})", *per_image(functools.partial(_deface, thresh=t), files, tmp))
+    rows = [(f"deface (faces, thresh {t})", *per_image(functools.partial(run_deface, thresh=t), files, tmp))
             for t in DEFACE_THRESHOLDS]
     for preset in presets:
         for kind, targets in TARGETS.items():
             for j in jobs if preset == "default" else jobs[-1:]:
-                run = lambda fs, w, t=targets, j=j, pr=preset: _privtrail(fs, w, targets=t, jobs=j, extra=("--preset", pr))  # noqa: E731
-                rows.append((f"privtrail {preset} {kind} --jobs {j}", *per_image(run, files, tmp)))
+                run = lambda fs, w, t=targets, j=j, pr=preset: run_privtrail(fs, w, targets=t, jobs=j, extra=("--preset", pr))  # noqa: E731
+                rows.append((f"privtrail {preset} {kind} --jobs {j}", *per_image(run, files, tmp, base=j)))
     return rows
 
 

@@ -6,7 +6,8 @@ for byte as JPEG files into a temp folder: the same files for every tool.
 
 Each row:
 - **images/s**: both tools as the command a user runs, in subprocesses (`bench.anonymize_throughput`'s
-  `_deface` / `_privtrail`): once on all 9 photos, once on the first; (T_9 - T_1) / 8 per image, so
+  `run_deface` / `run_privtrail`): once on all 9 photos, once on the first J (J: the tool's worker
+  processes, 1 for deface, so every worker starts in both runs); (T_9 - T_J) / (9 - J) per image, so
   start-up (imports, model load, process pool) is excluded and shown apart (`per_image`).
   deface: its defaults (`--thresh 0.2`, onnxrt backend, blur, its own threads on every core).
   privtrail: `privtrail anonymize IN OUT --preset P --targets T --jobs J`, T = faces or all (face, plate,
@@ -51,7 +52,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image as PILImage
 
-from bench.anonymize_throughput import TARGETS, _deface, _privtrail, per_image
+from bench.anonymize_throughput import TARGETS, per_image, run_deface, run_privtrail
 from bench.real_photos import face_hit
 from tasks.auditors import dlib_cnn_detector, dlib_hog_detector
 from tasks.codec import decode_image
@@ -157,10 +158,11 @@ def _decode(file: Path) -> Image:
 
 
 def _timed(name: str, run: Callable[[list[Path], Path], float], files: list[Path], tmp: Path,
-           output: Callable[[Path, Path], Path], reference: Reference) -> Row:  # fmt: skip
-    """Time `run` with `per_image` in `tmp/name`; decode what the all-files run wrote (`output(work, file)`)."""
+           output: Callable[[Path, Path], Path], reference: Reference, *, base: int = 1) -> Row:  # fmt: skip
+    """Time `run` with `per_image` in `tmp/name` (`base`: its worker processes); decode what the all-files
+    run wrote (`output(work, file)`)."""
     work = tmp / name.replace(" ", "_")
-    step, startup = per_image(run, files, work)
+    step, startup = per_image(run, files, work, base=base)
     outputs: dict[str, Image | None] = {}
     for f in files:
         file = output(work / "all", f)
@@ -171,7 +173,7 @@ def _timed(name: str, run: Callable[[list[Path], Path], float], files: list[Path
 
 def deface_row(files: list[Path], tmp: Path) -> Row:
     """deface with its defaults; outputs `<stem>_anonymized.jpg` beside the copies."""
-    run = functools.partial(_deface, thresh=0.2, keep=True)
+    run = functools.partial(run_deface, thresh=0.2, keep=True)
     output: Callable[[Path, Path], Path] = lambda work, f: work / f"{f.stem}_anonymized{f.suffix}"  # noqa: E731
     return _timed("deface (thresh 0.2)", run, files, tmp, output, deface_jpeg)
 
@@ -183,9 +185,9 @@ def privtrail_row(files: list[Path], tmp: Path, *, preset: str, kind: str, jobs:
         RuntimeError: the CLI failed (a rejected `--preset` among others; the message has its stderr).
     """
     extra = () if preset == "none" else ("--preset", preset)
-    run = functools.partial(_privtrail, targets=TARGETS[kind], jobs=jobs, extra=extra, keep=True)
+    run = functools.partial(run_privtrail, targets=TARGETS[kind], jobs=jobs, extra=extra, keep=True)
     output: Callable[[Path, Path], Path] = lambda work, f: work / "out" / f"{f.stem}.png"  # noqa: E731
-    return _timed(f"privtrail {preset} {kind} --jobs {jobs}", run, files, tmp, output, lossless)
+    return _timed(f"privtrail {preset} {kind} --jobs {jobs}", run, files, tmp, output, lossless, base=jobs)
 
 
 def _rows(files: list[Path], tmp: Path, presets: list[str], kinds: list[str], jobs: int) -> list[Row]:

@@ -206,7 +206,7 @@ def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizePar
     rows = sorted(rows + [_file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
     report = {"in_dir": str(src), "out_dir": str(dst), "counts": _counts(rows), "files": rows,
               "unlisted_folders": unlisted,
-              "params": {"targets": list(p.targets), "method": p.method, "methods": dict(p.methods), "text_policy": p.text.policy},
+              "params": {"targets": list(p.targets), "preset": p.preset, "face": p.face.model_dump(), "method": p.method, "methods": dict(p.methods), "text_policy": p.text.policy},
               "device": device.as_record()}
     io.write_json(dst / "anonymize_report.json", report)
     io.write_jsonl(dst / "privtrail-manifest.jsonl", [{k: r[k] for k in _MANIFEST_KEYS} for r in rows])

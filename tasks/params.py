@@ -126,10 +126,12 @@ class FaceDetectorParams(_Section):
     cascade_neighbors: int = Field(1, ge=0, le=10)  # a cascade hit needs > this many overlapping windows
     # second look: CenterFace on a crop around each candidate, the face upscaled to 48 px; kept at >= verify
     verify: float = Field(0.07, ge=0, lt=1)  # 0: no second look, every candidate is redacted
-    verify_skip: float = Field(0.5, gt=0, le=1)  # CenterFace / YuNet hits scoring >= this skip it
+    verify_skip: float = Field(0.6, gt=0, le=1)  # CenterFace / YuNet hits scoring >= this skip it
+    # ... and, for hits of >= 96 px, also >= this (1.0: every large hit gets the second look)
+    verify_skip_large: float = Field(1.0, ge=0, le=1)
     # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp); 0: off. 0.2 drops
     # cascade boxes on graffiti/facades (0.13-0.16; 0.39 stays) but lost 1 of 94 blurry large faces (README)
-    verify_large: float = Field(0.0, ge=0, lt=1)
+    verify_large: float = Field(0.2, ge=0, lt=1)
     large_yunet: float = Field(0.5, ge=0, lt=1)  # large candidates needing the second look: YuNet must see them too (0: off)
     centerface: bool = False  # CenterFace at native resolution as a member (it always makes the second looks)
     yunet: float = Field(2.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member

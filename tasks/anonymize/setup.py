@@ -26,6 +26,8 @@ class AnonymizationSetup:
         device_reason: why that device (`ResolvedDevice.reason`, e.g. "auto: CUDAExecutionProvider not
             available (...)"); "" when not recorded.
         preset: the detector preset the params named (anonymize.preset), None when none.
+        face_params: the face detector's resolved params (the preset's, with the keys params set on top);
+            empty when faces were not a target.
         text_policy: "pii" (personal text only) | "all" (every string OCR finds) — anonymize.text.policy.
     """
 
@@ -37,6 +39,7 @@ class AnonymizationSetup:
     device_reason: str = ""
     preset: str | None = None
     text_policy: str = "pii"
+    face_params: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (tuples as lists)."""
@@ -50,7 +53,8 @@ class AnonymizationSetup:
                    detectors={k: tuple(v) for k, v in (d.get("detectors") or {}).items()},
                    methods=dict(d.get("methods") or {}), device=str(d.get("device") or "cpu"),
                    device_reason=str(d.get("device_reason") or ""),
-                   preset=d.get("preset"), text_policy=str(d.get("text_policy") or "pii"))
+                   preset=d.get("preset"), text_policy=str(d.get("text_policy") or "pii"),
+                   face_params=dict(d.get("face_params") or {}))
 
 
 def _face_detectors(face: Mapping[str, Any]) -> tuple[str, ...]:
@@ -92,4 +96,5 @@ def anonymization_setup(p: AnonymizeParams, *, device: str = "cpu", device_reaso
     return AnonymizationSetup(targets=tuple(p.targets), verify=p.verify, detectors=detectors_of(p),
                               methods={c: p.methods.get(c, p.method) for c in p.targets}, device=device,
                               device_reason=device_reason,
-                              preset=None if preset is None else str(preset), text_policy=p.text.policy)
+                              preset=None if preset is None else str(preset), text_policy=p.text.policy,
+                              face_params=p.face.model_dump() if "face" in p.targets else {})

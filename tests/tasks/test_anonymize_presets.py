@@ -90,3 +90,37 @@ def test_the_cli_preset_reaches_the_params(tmp_path: Path, monkeypatch: pytest.M
     assert cli.main(["anonymize", str(tmp_path), str(tmp_path / "o2"), "--preset", "thorough",
                      "--face-detector", "centerface", "--device", "cpu"]) == 0
     assert seen["p"].face.centerface is True and seen["p"].face.cascades == {} and seen["p"].face.yunet == 0
+
+
+def test_the_setup_record_keeps_the_resolved_face_params_through_json() -> None:
+    from tasks.anonymize.setup import AnonymizationSetup
+
+    setup = anonymization_setup(AnonymizeParams(preset="fast", face={"yunet": 1.5}))
+    again = AnonymizationSetup.from_dict(setup.as_dict())
+    assert again.face_params["yunet"] == 1.5 and again.face_params["verify_skip"] == 0.3 and again.preset == "fast"
+    assert anonymization_setup(AnonymizeParams(targets=("text",))).face_params == {}
+
+
+def test_a_large_trusted_hit_gets_the_second_look_unless_told_to_skip_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """YuNet takes a squirrel's face (opencv-doc's squirrel_cls.jpg, 139 px) for a face; CenterFace's look scores
+    it 0.146. With the default preset a large hit is looked at whatever its score and dropped under verify_large
+    (0.2); with verify_skip_large 0 a hit over verify_skip skips the look and stays. A small one skips it either way."""
+    image = np.zeros((400, 400, 3), np.uint8)
+    large = np.array([[100.0, 100.0, 239.0, 239.0, 0.7]])
+    small = np.array([[10.0, 10.0, 42.0, 42.0, 0.7]])
+    seen = []
+
+    def fake_look(self: FaceDetector, im: object, box: np.ndarray) -> float:
+        seen.append(int(box[2] - box[0]))
+        return 0.146
+
+    monkeypatch.setattr(FaceDetector, "second_look", fake_look)
+    monkeypatch.setattr(FaceDetector, "yunet_look", lambda self, im, box: 0.9)
+    monkeypatch.setattr(FaceDetector, "_load", lambda self: setattr(self, "_sess", object()))
+    for params, kept_large in ((AnonymizeParams().face, False), (AnonymizeParams(face={"verify_skip_large": 0.0}).face, True)):
+        detector = FaceDetector(**params.model_dump())
+        monkeypatch.setattr(detector, "candidates", lambda im: [np.concatenate([large, small]), np.zeros((0, 5))])
+        seen.clear()
+        boxes = detector(image).boxes
+        assert (len(boxes) == 2) is kept_large, (params, boxes)
+        assert seen == ([] if kept_large else [139]), seen

@@ -117,6 +117,7 @@ class FaceDetector:
         providers: tuple[str, ...] = (CPU_PROVIDER,),
         cascade_scale: float = 1.1,
         cascade_max_pixels: int = 0,
+        verify_skip_large: float = 0.0,
     ) -> None:
         """Configure the detector; models load on first call.
 
@@ -145,6 +146,9 @@ class FaceDetector:
             cascade_max_pixels: the cascades run only on images of at most this many pixels (0: on every
                 image). They exist for the small, degraded frontal faces of low-resolution images; on larger
                 images their cost (a dense scan of an upscaled copy) is most of the detector's.
+            verify_skip_large: a trusted member's candidate of >= `LARGE_FACE_PX` skips the second look only when
+                it scores at least this too (1.0: always looked at). YuNet takes some animal faces and faces in
+                pictures for large faces with high scores; CenterFace, seeing them sharp at 48 px, does not.
             max_pixels: every member's upscale is lowered so that its copy has at most this many pixels
                 (never below 1x); 0: no cap. Bounds the cost on large photos.
             providers: onnxruntime execution providers of the CenterFace session, in order of preference
@@ -159,6 +163,7 @@ class FaceDetector:
             or not (yunet == 0 or 1 <= yunet <= 4)
             or max_pixels < 0
             or cascade_max_pixels < 0
+            or not 0 <= verify_skip_large <= 1.0
             or not 1 < cascade_scale <= 2
             or not (centerface or yunet or cascades)
         ):
@@ -167,7 +172,8 @@ class FaceDetector:
                 f"(known: {sorted(FACE_CASCADES)}, upscale >= 1), verify={verify}, verify_skip={verify_skip}, "
                 f"verify_large={verify_large}, large_yunet={large_yunet} (0 off, else in (0, 1)), "
                 f"min_face={min_face}, yunet={yunet} (0 or 1-4), max_pixels={max_pixels}, cascade_scale={cascade_scale} "
-                f"(in (1, 2]), cascade_max_pixels={cascade_max_pixels} (>= 0), and at least one member"
+                f"(in (1, 2]), cascade_max_pixels={cascade_max_pixels} (>= 0), verify_skip_large={verify_skip_large} "
+                f"(in [0, 1]), and at least one member"
             )
         self.threshold, self.pad, self.cascades = threshold, pad, cascades
         self.cascade_neighbors, self.min_face, self.threads = cascade_neighbors, min_face, threads
@@ -175,6 +181,7 @@ class FaceDetector:
         self.large_yunet = large_yunet
         self.centerface, self.yunet, self.max_pixels = centerface, float(yunet), max_pixels
         self.cascade_scale, self.cascade_max_pixels = cascade_scale, cascade_max_pixels
+        self.verify_skip_large = verify_skip_large
         self.providers = check_providers(providers, what="face detector")
         self._sess: Any = None
         self._haar: dict[str, Any] = {}
@@ -335,10 +342,16 @@ class FaceDetector:
         for i in np.argsort(-dets[:, 4].astype(np.float32), kind="stable"):
             if kept and float(iou_matrix(dets[None, i, :4], dets[kept, :4]).max()) > NMS_IOU + _IOU_EPS:
                 continue
-            if (trusted[i] and dets[i, 4] >= self.verify_skip) or self._passes(image, dets[i]):
+            if (trusted[i] and dets[i, 4] >= self.skip_for(dets[i])) or self._passes(image, dets[i]):
                 kept.append(int(i))
         passed = dets[sorted(kept)]
         return passed[nms(passed[:, :4], passed[:, 4].astype(np.float32), iou=NMS_IOU)]
+
+    def skip_for(self, box: NDArray[np.float64]) -> float:
+        """The score at which a trusted member's candidate [x0, y0, x1, y1, ...] skips the second look:
+        `verify_skip`, or at least `verify_skip_large` when its longer side is >= `LARGE_FACE_PX`."""
+        side = max(float(box[2] - box[0]), float(box[3] - box[1]))
+        return max(self.verify_skip, self.verify_skip_large) if side >= LARGE_FACE_PX else self.verify_skip
 
     def verify_for(self, box: NDArray[np.float64]) -> float:
         """The second look's threshold for a candidate [x0, y0, x1, y1, ...]: `verify`, or at least
