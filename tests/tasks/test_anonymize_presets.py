@@ -11,9 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from tasks.anonymize.detectors import FaceDetector
-from tasks.anonymize.presets import PRESET_NAMES, PRESETS
 from tasks.anonymize.setup import anonymization_setup
-from tasks.params import AnonymizeParams, FaceDetectorParams
+from tasks.params import PRESET_NAMES, PRESETS, AnonymizeParams, FaceDetectorParams
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +51,7 @@ def test_the_setup_record_names_the_preset_and_its_detectors() -> None:
     fast, default, thorough = (anonymization_setup(AnonymizeParams(preset=n)) for n in ("fast", "default", "thorough"))
     assert (fast.preset, default.preset, thorough.preset) == ("fast", "default", "thorough")
     assert fast.detectors["face"][0] == "YuNet" and not any("Haar" in d for d in fast.detectors["face"])
-    assert any("at most 262,144 pixels" in d for d in default.detectors["face"])
+    assert any("at most 100,000 pixels" in d for d in default.detectors["face"])
     assert thorough.detectors["face"][:2] == ("CenterFace", "Haar cascades (alt2, default)")
 
 
