@@ -120,18 +120,22 @@ class IngestParams(_Section):
 #   thumbnails of at most `cascade_max_pixels` (100,000 px, e.g. 256x256 or 320x240), where faces of 20-30 px are
 #   common and YuNet misses some degraded ones (the builtin benchmark's grey 25 px LFW faces). On real photos
 #   YuNet alone found every labelled face, and the cascade on their 2x copy cost more than the rest of the
-#   detector together (docs/benchmarks.md); candidates under 0.6, and every large one, get the second look, which a
-#   large one passes at 0.2 (YuNet takes some animal faces for large faces; CenterFace at 48 px does not).
+#   detector together (docs/benchmarks.md); YuNet hits under 0.4 are dropped (on a 2x copy of gravel or foliage
+#   its weakest hits are stones and leaves, and their fills draw more); candidates under 0.6, and every large one,
+#   get the second look, which a large one passes at 0.2 (YuNet takes some animal faces for large faces;
+#   CenterFace at 48 px does not).
 # - `thorough`: the earlier ensemble: CenterFace at native resolution with the `alt2` (2x) and `default` (1.5x)
 #   cascades on every image, up to 1.2 MP copies. Several times slower; for audits and small collections.
 PRESET_NAMES = ("fast", "default", "thorough")
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"centerface": False, "yunet": 1.0, "cascades": {}, "max_pixels": 409600, "cascade_max_pixels": 0,
-             "verify_skip": 0.3, "verify_skip_large": 1.0, "verify_large": 0.0},
+             "verify_skip": 0.3, "verify_skip_large": 1.0, "verify_large": 0.0, "yunet_threshold": 0.0},
     "default": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}, "max_pixels": 409600,
-                "cascade_max_pixels": 100000, "verify_skip": 0.6, "verify_skip_large": 1.0, "verify_large": 0.2},
+                "cascade_max_pixels": 100000, "verify_skip": 0.6, "verify_skip_large": 1.0, "verify_large": 0.2,
+                "yunet_threshold": 0.4},
     "thorough": {"centerface": True, "yunet": 0.0, "cascades": {"alt2": 2.0, "default": 1.5}, "max_pixels": 1228800,
-                 "cascade_max_pixels": 0, "verify_skip": 0.5, "verify_skip_large": 0.0, "verify_large": 0.0},
+                 "cascade_max_pixels": 0, "verify_skip": 0.5, "verify_skip_large": 0.0, "verify_large": 0.0,
+                 "yunet_threshold": 0.0},
 }
 
 
@@ -171,6 +175,7 @@ class FaceDetectorParams(_Section):
     large_yunet: float = Field(0.5, ge=0, lt=1)  # large candidates needing the second look: YuNet must see them too (0: off)
     centerface: bool = False  # CenterFace at native resolution as a member (it always makes the second looks)
     yunet: float = Field(2.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
+    yunet_threshold: float = Field(0.4, ge=0, lt=1)  # YuNet member hits under this are dropped (0: keep every hit)
     # upscaled copies capped at this many pixels (never below 1x); 0: no cap. The cascades' smallest face is
     # min_face px either way: a copy only scans 20-40 px faces with a denser stride
     max_pixels: int = Field(409600, ge=0)

