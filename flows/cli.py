@@ -146,10 +146,11 @@ def _anonymize(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--targets: unknown {bad or 'none given'}; choose among {', '.join(get_args(Category))}")
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs: must be >= 1, got {args.jobs}")
-    face = (FaceDetectorParams(threshold=0.3, cascades={}, verify=0, centerface=True, yunet=0)
-            if args.face_detector == "centerface" else FaceDetectorParams.model_construct())  # nothing set: the preset's
+    # --face-detector centerface overrides the preset's members; otherwise the preset's face params apply as they are
+    face = ({"face": FaceDetectorParams(threshold=0.3, cascades={}, verify=0, centerface=True, yunet=0)}
+            if args.face_detector == "centerface" else {})
     chosen = {} if args.method is None else {"method": args.method, "methods": {}}  # --method: every target
-    p = AnonymizeParams(targets=targets, text=TextDetectorParams(policy=args.text_policy), face=face, device=args.device,
+    p = AnonymizeParams(targets=targets, text=TextDetectorParams(policy=args.text_policy), device=args.device, **face,
                         preset=args.preset,
                         **chosen)
     try:
