@@ -55,12 +55,16 @@ def _load_model(folder: str, which: str, spec: ModelSpec) -> torch.nn.Module:
 
 
 def _pool(params: Any, meta: ModelSpec) -> Pool:
-    """Audited samples: up to max_samples members (train) then non-members (holdout)."""
+    """Audited samples: up to max_samples members (the train images DP-SGD used) then non-members (holdout)."""
     data = params.paths.anonymized
     manifest = io.read_table(f"{data}/manifest.parquet")
     splits = []
+    kept = io.path(f"{params.paths.models}/kept_train_ids.json")  # what DP-SGD trained on (train.dp.unit: a selection)
+    trained = set(map(str, io.read_json(kept))) if kept.exists() else None
     for split, offset in (("train", 0), ("holdout", 1)):
         rows = manifest[manifest["split"] == split]
+        if split == "train" and trained is not None:  # dropped by the per-unit cap: not members of the DP model
+            rows = rows[rows["id"].astype(str).isin(trained)]
         # read only what is attacked
         rows = rows.iloc[subsample(len(rows), params.audit.max_samples, seed=params.seed + offset)]
         images, labels = io.load_split(rows, data, split)

@@ -18,6 +18,7 @@ from flows.common import class_names, run_stage, write_metrics
 from flows.retention import retention
 from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
+from tasks.report.accounting import unit_dp_plan, unit_guarantee
 from tasks.report.compliance import build_compliance, data_capabilities
 from tasks.report.diff import diff_compliance
 from tasks.report.first_page import first_page
@@ -27,6 +28,7 @@ from tasks.report.inventory import data_inventory
 from tasks.train.checked import check_plan, check_skipped, dp_plan
 from tasks.train.dp import DpTrainingRecord, recompute_epsilon
 from tasks.train.ledger import budget_status, parse_ledger
+from tasks.train.person import image_units, known_units
 
 UPSTREAM = STAGES[: STAGES.index("report")]
 REPRODUCE = "git clone {remote} privtrail && cd privtrail && git checkout {sha} && make pipeline"
@@ -81,7 +83,7 @@ def _ledger(params: Params) -> dict[str, Any] | None:
                                 "(was the privacy ledger moved or reset?)")
     b = params.train.budget
     s = budget_status(entries, dataset_digest=train_run["dataset_digest"], delta=b.delta,
-                      max_total_epsilon=b.max_total_epsilon)
+                      max_total_epsilon=b.max_total_epsilon, unit=params.train.dp.unit)  # the budget of the unit
     return {"ledger_total_epsilon": s.epsilon_total, "ledger_runs": s.runs, "ledger_max_total_epsilon":
             s.max_total_epsilon, "ledger_delta": s.delta, "dataset_digest": s.dataset_digest}
 
@@ -137,10 +139,29 @@ def _recompute(params: Params, record: dict[str, Any]) -> float | None:
         return None
     n_train = len(io.split_rows(io.read_table(f"{data}/manifest.parquet"), "train"))
     plan = dp_plan(n_train, batch_size=t.batch_size, epochs=t.epochs, max_grad_norm=t.dp.max_grad_norm,
-                   target_epsilon=t.dp.target_epsilon, target_delta=t.dp.target_delta, accountant=t.dp.accountant)
+                   target_epsilon=t.dp.target_epsilon, target_delta=t.dp.target_delta, accountant=t.dp.accountant
+                   ) if not record.get("privacy_unit") else unit_dp_plan(  # per unit: the bounded selection, its σ
+        len(io.read_json(f"{params.paths.models}/kept_train_ids.json")), cap=int(record["privacy_unit"]["cap"]),
+        batch_size=t.batch_size, epochs=t.epochs, max_grad_norm=t.dp.max_grad_norm, target_epsilon=t.dp.target_epsilon,
+        target_delta=t.dp.target_delta, accountant=t.dp.accountant)
     checked = DpTrainingRecord.from_dict(record)
     check_plan(checked, plan)
     return recompute_epsilon(checked)
+
+
+def _unit(params: Params, record: dict[str, Any]) -> dict[str, Any] | None:
+    """A per-unit run's guarantee recomputed from the data: every unit's images among those DP-SGD trained on
+    (identities from the ingest ground truth, or a manifest column), re-priced by both accountants; None when
+    the unit is one image."""
+    if not record.get("privacy_unit"):
+        return None
+    manifest = io.read_table(f"{params.paths.anonymized}/manifest.parquet")
+    rows, unit = io.split_rows(manifest, "train"), str(record["privacy_unit"]["unit"])
+    ids = [str(i) for i in rows["id"]]
+    found = known_units(unit, image_ids=ids, columns={str(c): rows[c].tolist() for c in rows.columns},
+                        coco=io.read_json(f"{params.paths.raw}/annotations.json") if unit == "person" else None)
+    trained = [str(i) for i in io.read_json(f"{params.paths.models}/kept_train_ids.json")]
+    return unit_guarantee(record, units=image_units(ids, found, prefix=f"{unit}:"), trained=trained)
 
 
 def _figures(params: Params) -> dict[str, bytes]:
@@ -187,7 +208,8 @@ def report() -> dict[str, float]:
                                       sweep=_sweep(params), methods=io.read_json(
                                           f"{params.paths.plots}/check_quality/compare_methods.json"),
                                       inventory=_inventory(params, metrics), anonymizer=_anonymizer(params),
-                                      policy_changes=_policy_changes(params), training=_training(params))
+                                      policy_changes=_policy_changes(params), training=_training(params),
+                                      unit=_unit(params, record) if eps is not None else None)
         compliance["restricted"] = _restricted(params)
         compliance["figure_notes"] = _figure_notes(params)
         previous, ref = tracking.promoted_compliance(params.promote.model_name, params.promote.alias)

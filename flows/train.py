@@ -3,6 +3,7 @@ and schedule, both on the anonymized train split; test accuracy of both; the DP 
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from tasks.train.dp import (
     EpochStats,
     check_delta,
     evaluate,
+    loop_schedule,
     planned_history,
     train_dp,
     train_nonprivate,
@@ -38,6 +40,16 @@ from tasks.train.ledger import (
     parse_ledger,
 )
 from tasks.train.models import model_spec
+from tasks.train.person import (
+    UnitAccounting,
+    UnitPlan,
+    image_units,
+    known_units,
+    max_contribution,
+    persons_from_coco,
+    plan_units,
+    price_unit,
+)
 from tasks.train.preprocess import prepare_inputs
 
 
@@ -52,24 +64,80 @@ def read_ledger(p: TrainParams) -> tuple[LedgerEntry, ...]:
     return parse_ledger(io.read_text_if_exists(file), source=file)
 
 
-def refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: int) -> BudgetStatus:
-    """Before any compute: would the planned run push the dataset's composed ε over the budget?"""
+def refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: int,
+                       unit: UnitPlan | None = None) -> BudgetStatus:
+    """Before any compute: would the planned run push the dataset's composed ε (per unit) over the budget?"""
     check_delta(p.dp.target_delta, n_train)
     history = planned_history(n_train, batch_size=batch_size, epochs=p.epochs, target_epsilon=p.dp.target_epsilon,
-                              target_delta=p.dp.target_delta, accountant=p.dp.accountant)
+                              target_delta=p.dp.target_delta, accountant=p.dp.accountant) if unit is None else (
+        (unit.noise_multiplier, unit.sample_rate, unit.steps),)
     planned = LedgerEntry(dataset_digest=digest, n_train=n_train, time="planned", mlflow_run_id="planned",
                           git_sha="planned", accountant=p.dp.accountant, delta=p.dp.target_delta,
-                          epsilon=p.dp.target_epsilon, history=history)
+                          epsilon=p.dp.target_epsilon, history=history, unit=p.dp.unit,
+                          cap=1 if unit is None else unit.cap,
+                          person_cap=unit.cap if unit is not None and p.dp.unit == "person" else None)
     return check_budget(read_ledger(p), planned, delta=p.budget.delta, max_total_epsilon=p.budget.max_total_epsilon)
 
 
-def spend_budget(p: TrainParams, record: DpTrainingRecord, *, digest: str, run_id: str) -> BudgetStatus:
-    """Append the finished run to the ledger; the dataset's composed status with it."""
+def spend_budget(p: TrainParams, record: DpTrainingRecord, *, digest: str, run_id: str,
+                 person_cap: int | None = None) -> BudgetStatus:
+    """Append the finished run to the ledger (with what it cost a person, `person_cap`, when identities are known);
+    the dataset's composed status for the run's unit with it."""
     entry = entry_from_record(record, dataset_digest=digest, time=datetime.now(UTC).isoformat(timespec="seconds"),
-                              mlflow_run_id=run_id, git_sha=tracking.git_sha())
+                              mlflow_run_id=run_id, git_sha=tracking.git_sha(), person_cap=person_cap)
     io.append_line(io.ledger_path(p), format_entry(entry))
     return budget_status(read_ledger(p), dataset_digest=digest, delta=p.budget.delta,
-                         max_total_epsilon=p.budget.max_total_epsilon)
+                         max_total_epsilon=p.budget.max_total_epsilon, unit=entry.unit)
+
+
+def unit_ids(params: Any, manifest: pd.DataFrame, unit: str) -> dict[str, tuple[str, ...]]:
+    """Train image id → its units (`tasks.train.person.known_units`): the identities of the raw COCO ground truth
+    (`person`), a manifest column, or the video file of each frame (`video`)."""
+    rows = io.split_rows(manifest, "train")
+    coco = io.read_json(f"{params.paths.raw}/annotations.json") if unit == "person" else None
+    return known_units(unit, image_ids=[str(i) for i in rows["id"]], coco=coco,
+                       columns={str(c): rows[c].tolist() for c in rows.columns})
+
+
+def plan_unit(params: Any, manifest: pd.DataFrame) -> tuple[UnitPlan, dict[str, tuple[str, ...]]] | None:
+    """The per-unit plan (kept images, cap, σ for the per-unit target); None when the unit is one image."""
+    p = params.train
+    if p.dp.unit == "image":
+        return None
+    ids = [str(i) for i in io.split_rows(manifest, "train")["id"]]
+    found = unit_ids(params, manifest, p.dp.unit)
+    if not any(found.get(i) for i in ids):  # fail closed: a per-person ε over data with no identities means nothing
+        raise InvalidInputError(f"train.dp.unit={p.dp.unit!r}: no train image has a known {p.dp.unit} (identities "
+                                "come from the ingest ground truth: builtin faces, COCO person / track ids)")
+    units = image_units(ids, found, prefix=f"{p.dp.unit}:")
+
+    def schedule(n: int) -> tuple[float, int]:
+        return loop_schedule(n, batch_size=train_batch_size(p.batch_size, n), epochs=p.epochs)
+
+    plan = plan_units(units, cap=None if p.dp.cap == "auto" else int(p.dp.cap), seed=p.dp.selection_seed,
+                      schedule=schedule, target_epsilon=p.dp.target_epsilon, delta=p.dp.target_delta)
+    return plan, units
+
+
+def person_cap(params: Any, trained: list[str]) -> int | None:
+    """The most training images of one known person among `trained` (the raw ground truth's identities); None
+    without identities: what the run cost a person, recorded in the ledger whatever the run's unit."""
+    file = io.path(f"{params.paths.raw}/annotations.json")
+    persons = persons_from_coco(io.read_json(file)) if file.exists() else {}
+    if not any(persons.get(i) for i in trained):
+        return None
+    return max_contribution(image_units(trained, persons))
+
+
+def unit_accounting(p: TrainParams, plan: UnitPlan, units: dict[str, tuple[str, ...]],
+                    record: DpTrainingRecord) -> UnitAccounting:
+    """The record of the unit: cap, rule, counts, and the ran history priced per unit by both accountants."""
+    pld, prv = price_unit(record.history, cap=plan.cap, delta=record.target_delta)
+    kept_units = {u for i in plan.kept for u in units[i]}
+    return UnitAccounting(unit=p.dp.unit, cap=plan.cap, rule=plan.rule, selection_seed=p.dp.selection_seed,
+                          n_before=len(units), n_kept=len(plan.kept), n_units=len(kept_units),
+                          max_observed=max_contribution(units, plan.kept), epsilon_pld=pld, epsilon_prv=prv,
+                          delta=record.target_delta)
 
 
 def _curve_table(dp: tuple[EpochStats, ...], base: tuple[EpochStats, ...]) -> pd.DataFrame:
@@ -79,14 +147,18 @@ def _curve_table(dp: tuple[EpochStats, ...], base: tuple[EpochStats, ...]) -> pd
                          "epsilon": [e.epsilon for e in dp]})
 
 
-def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict, on_epoch: Any = None) -> Any:
+def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict, on_epoch: Any = None,
+              noise_multiplier: float | None = None) -> Any:
     """DP-SGD in this process, or on `train.world_size` processes with Opacus DPDDP (same accounting);
-    `on_epoch` (a progress bar) sees the one-process epochs."""
+    `on_epoch` (a progress bar) sees the one-process epochs; `noise_multiplier`: a per-unit σ (one process)."""
     opts = {"lr": p.lr, "target_epsilon": p.dp.target_epsilon, "target_delta": p.dp.target_delta,
             "max_grad_norm": p.dp.max_grad_norm, "accountant": p.dp.accountant,
             "physical_batch_size": p.physical_batch_size, "grad_sample_mode": p.dp.grad_sample_mode}
     if p.world_size == 1:
-        return train_dp(x, y, secure_mode=p.dp.secure_mode, on_epoch=on_epoch, **opts, **common)
+        return train_dp(x, y, secure_mode=p.dp.secure_mode, on_epoch=on_epoch, noise_multiplier=noise_multiplier,
+                        **opts, **common)
+    if noise_multiplier is not None:
+        raise InvalidInputError(f"train.dp.unit={p.dp.unit!r} with train.world_size > 1 is not supported")
     if p.dp.secure_mode:
         raise InvalidInputError("train.dp.secure_mode with train.world_size > 1 is not supported")
     backend = "nccl" if common["device"] == "cuda" else "gloo"
@@ -99,6 +171,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def unit_metrics(record: DpTrainingRecord) -> dict[str, float]:
+    """train/unit_* metrics of a per-unit run (the cap, kept images, per-unit ε of both accountants)."""
+    u = record.privacy_unit
+    if not u:
+        return {}
+    return {f"train/unit_{k}": float(u[k]) for k in ("cap", "n_before", "n_kept", "n_units", "max_observed",
+                                                      "epsilon_pld", "epsilon_prv", "checked")}
 
 
 RESTRICTED_NOTE = {"what": "the non-private baseline of the DP model (same architecture and schedule, no DP)",
@@ -143,13 +224,29 @@ def train() -> dict[str, float]:
         run.extra |= {"dataset_digest": digest, "source_identity": source["identity"],
                       "raw_digest": source["raw_digest"],
                       "anonymized_digest": dataset_digest(manifest.loc[manifest["split"] == "train", "sha256"])}
-        refuse_over_budget(p, digest, len(x), common["batch_size"])
+        unit = plan_unit(params, manifest)
+        x_dp, y_dp = x, y
+        ids = [str(i) for i in io.split_rows(manifest, "train")["id"]]
+        if unit is not None:  # per-unit DP: every unit's images capped, σ calibrated for the per-unit target
+            where = {image: k for k, image in enumerate(ids)}
+            keep = torch.tensor([where[i] for i in unit[0].kept], dtype=torch.long)
+            x_dp, y_dp = x[keep], y[keep]
+        # the images DP-SGD saw (the audit's members; the report recounts every unit's images in them)
+        io.write_json(f"{models}/kept_train_ids.json", list(unit[0].kept) if unit else ids)
+        dp_common = common | {"batch_size": train_batch_size(p.batch_size, len(x_dp))}
+        refuse_over_budget(p, digest, len(x_dp), dp_common["batch_size"], unit[0] if unit else None)
         t0 = time.perf_counter()
         with progress_bar("train DP-SGD", total=p.epochs, unit="epoch") as bar:
-            dp = _train_dp(x, y, p, common, on_epoch=lambda _: bar.update())
+            dp = _train_dp(x_dp, y_dp, p, dp_common, on_epoch=lambda _: bar.update(),
+                           noise_multiplier=unit[0].noise_multiplier if unit else None)
         t1 = time.perf_counter()
         assert dp.record is not None
-        budget = spend_budget(p, dp.record, digest=digest, run_id=run.run_id)
+        if unit is not None:
+            per_unit = unit_accounting(p, unit[0], unit[1], dp.record)
+            dp = dataclasses.replace(dp, record=dataclasses.replace(dp.record, privacy_unit=per_unit.as_dict()))
+            run.extra["privacy_unit"] = per_unit.as_dict() | {"candidates": [list(c) for c in unit[0].candidates]}
+        budget = spend_budget(p, dp.record, digest=digest, run_id=run.run_id,
+                              person_cap=person_cap(params, list(unit[0].kept) if unit else ids))
         for warning in dp.record.warnings:
             get_run_logger().warning("train: %s", warning)
         with progress_bar("train baseline", total=p.epochs, unit="epoch") as bar:
@@ -163,10 +260,10 @@ def train() -> dict[str, float]:
         metrics = dp.record.as_metrics() | {
             "train/dp_test_accuracy": evaluate(dp.model, x_test, y_test),
             "train/nonprivate_test_accuracy": evaluate(base.model, x_test, y_test),
-            "train/dp_train_accuracy": evaluate(dp.model, x, y),
+            "train/dp_train_accuracy": evaluate(dp.model, x_dp, y_dp),
             "train/nonprivate_train_accuracy": evaluate(base.model, x, y),
             "train/n_test": len(x_test), "train/world_size": p.world_size, "train/dp_seconds": t1 - t0, "train/nonprivate_seconds": t2 - t1,
-            **budget.as_metrics()}
+            **budget.as_metrics(), **unit_metrics(dp.record)}
         metrics = write_metrics("train", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         io.write_csv(f"{params.paths.plots}/train/curve.csv", _curve_table(dp.curve, base.curve))

@@ -155,12 +155,21 @@ def _model(c: Mapping[str, Any]) -> dict[str, Any]:
         f"The model was trained with differential privacy: ε = {_num(eps)} and δ = {_num(delta)}; the privacy "
         f"unit is {dp.get('privacy_unit', 'one image')} (ε is a natural-log bound, recomputed from the recorded "
         "training history and checked by an independent accountant).",
-        f"In one sentence: whether any single image was in the training data changes the probability of "
+        f"In one sentence: whether {_unit_words(dp)} in the training data changes the probability of "
         f"anything the model could reveal by at most a factor of {_exp(eps)} (e^ε), except with "
         f"probability {_num(delta)}.",
     ]
     group = dp.get("group")
-    if group:
+    if group and group.get("tight"):
+        u = dp["unit"]
+        lines.append(f"Each {u['unit']} was capped at {u['cap']} training images ({u['n_kept']} of {u['n_before']} "
+                     f"kept; {u['rule']}); the per-{u['unit']} ε is priced by dp-accounting's mixture PLD "
+                     f"({_num(u['epsilon_pld'])}) and, independently, a PRV accountant ({_num(u['epsilon_prv'])})"
+                     + ("." if u["agreement"] else f", which do not agree with the record: {'; '.join(u['problems'])}.")
+                     + (f" {u['images_without_unit']} of the kept images show no known {u['unit']}: each is its own "
+                        f"unit, so anyone unidentified in them is protected per image (ε = {_num(dp.get('epsilon_image'))})."
+                        if u.get("images_without_unit") else ""))
+    elif group:
         lines.append(f"One person appears in up to {group['images_per_person']} training images: for a person "
                      f"as a whole the guarantee is ε = {_num(group['epsilon'])}, δ = {_num(group['delta'])}"
                      + (" — no meaningful per-person bound; anonymization protects people" if group["delta"] >= 1
@@ -182,6 +191,12 @@ def _model(c: Mapping[str, Any]) -> dict[str, Any]:
     if conclusion:
         lines.append(conclusion)
     return {"id": "model", "question": "What may the model reveal?", "lines": lines, "evidence": "#risks-model"}
+
+
+def _unit_words(dp: Mapping[str, Any]) -> str:
+    """What one guarantee covers: one image, or all the training images of one unit (a person, a video)."""
+    unit = (dp.get("unit") or {}).get("unit")
+    return f"all the training images of any one {unit} were" if unit else "any single image was"
 
 
 def _exp(eps: Any) -> str:

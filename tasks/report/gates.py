@@ -241,6 +241,12 @@ AGREEMENT_SPEC = GateSpec("dp/epsilon_understatement", "<=",
                           "(relative); also fails when a fresh Opacus accountant disagrees with training by > 1 %",
                           needs="labels", no_interval="two accountants' prices of the same history, not sampled")
 
+UNIT_AGREEMENT_SPEC = GateSpec("dp/unit_problems", "<=",
+                               "problems re-pricing the per-unit ε from the data (a unit above the recorded cap, "
+                               "trained images not the bounded selection, dp-accounting's mixture PLD and the "
+                               "independent PRV disagreeing, a recorded ε below the recomputed one)",
+                               needs="labels", no_interval="two accountants' prices of the same mechanism, not sampled")
+
 
 # ------------------------------------------------------------------------------------------ intervals
 
@@ -538,6 +544,8 @@ def evaluate_gates(gates: Gates, values: Mapping[str, float | None], *,
         opacus_gap = abs(eps_re - eps) / eps  # the same accountant, fresh: a mismatch means a wrong record
         gap = (eps_pld - eps) / eps_pld if opacus_gap <= 0.01 else float("inf")
     results.append(one("epsilon_recomputation_agreement", EPSILON_AGREEMENT, gap, AGREEMENT_SPEC))
+    if "dp/unit_problems" in values:  # a per-unit run (train.dp.unit): its accounting re-priced from the data
+        results.append(one("unit_accounting_agreement", 0.0, values["dp/unit_problems"], UNIT_AGREEMENT_SPEC))
     return results
 
 

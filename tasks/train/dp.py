@@ -60,6 +60,9 @@ class DpTrainingRecord:
     # (Opacus secure_mode), "seeded" (an explicit noise_seed: tests only; the guarantee does not hold against
     # whoever knows the seed). Records written before this field existed seeded both from the public seed.
     rng: str = "seeded"
+    # the privacy unit when it is not one image (`tasks.train.person.UnitAccounting.as_dict()`: unit, cap, rule,
+    # the per-unit ε of both accountants); None: the unit is one image
+    privacy_unit: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (history as lists)."""
@@ -215,7 +218,8 @@ def make_private(
     loader: DataLoader[Any],
     **kw: Any,
 ) -> tuple[Any, Any, Any, DataLoader[Any]]:
-    """Opacus' `make_private_with_epsilon` with Poisson sampling, its warnings about secure RNG and GDP muted.
+    """Opacus' `make_private_with_epsilon` with Poisson sampling, its warnings about secure RNG and GDP muted;
+    with `noise_multiplier` (not None) in `kw`, Opacus' `make_private` at that σ instead (no search).
 
     Returns:
         (module, optimizer, criterion or None, loader); ghost clipping returns a criterion that must be used.
@@ -225,9 +229,15 @@ def make_private(
         # and that GDP is experimental.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
         warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
-        out = engine.make_private_with_epsilon(
-            module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True, **kw
-        )
+        if kw.get("noise_multiplier") is not None:  # σ calibrated by the caller (a per-unit target)
+            fixed = {k: v for k, v in kw.items() if k not in ("target_epsilon", "target_delta", "epochs")}
+            out = engine.make_private(module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True,
+                                      **fixed)
+        else:
+            kw.pop("noise_multiplier", None)
+            out = engine.make_private_with_epsilon(
+                module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True, **kw
+            )
     return (out[0], out[1], out[2], out[3]) if len(out) == 4 else (out[0], out[1], None, out[2])
 
 
@@ -394,6 +404,7 @@ def train_dp(
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    noise_multiplier: float | None = None,
 ) -> TrainResult:
     """Train `model_name` with DP-SGD (Abadi et al. 2016) to (target_epsilon, target_delta)-DP.
 
@@ -420,6 +431,9 @@ def train_dp(
         noise_seed: seed the noise and the sampling instead (tests comparing two runs; recorded as
             "seeded", with a warning in the record: the guarantee does not hold against its holder).
         x_val, y_val: optional validation set for the per-epoch accuracy curve.
+        noise_multiplier: run at this σ instead of Opacus' search for the per-image target (a per-unit
+            target calibrated by the caller, `tasks.train.person.calibrate_noise`); the record's `epsilon`
+            stays the per-image ε of the accountant, which must still be within `target_epsilon`.
     Returns:
         The unwrapped model (plain state_dict keys), its `DpTrainingRecord`, the per-epoch curve.
     Raises:
@@ -446,7 +460,7 @@ def train_dp(
     dp_model, dp_opt, criterion, dp_loader = make_private(
         engine, model, optimizer, loader, target_epsilon=target_epsilon, target_delta=target_delta,
         epochs=epochs, max_grad_norm=max_grad_norm, noise_generator=None if secure_mode else noise_gen,
-        grad_sample_mode=grad_sample_mode, criterion=nn.CrossEntropyLoss(),
+        grad_sample_mode=grad_sample_mode, criterion=nn.CrossEntropyLoss(), noise_multiplier=noise_multiplier,
     )  # fmt: skip
     dp_opt.secure_mode = True  # the 2n-draw Gaussian of Opacus' secure mode, from our generator
     curve = dp_epochs(engine, model, dp_model, dp_opt, criterion, dp_loader, epochs=epochs,

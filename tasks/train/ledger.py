@@ -26,6 +26,7 @@ from opacus.accountants import create_accountant
 from tasks.errors import InvalidInputError, PrivacyBudgetError
 from tasks.train.checked import checked_epsilon
 from tasks.train.dp import DpTrainingRecord
+from tasks.train.person import composed_unit_epsilon
 
 History = tuple[tuple[float, float, int], ...]
 LEDGER_VERSION = 1
@@ -57,11 +58,19 @@ class LedgerEntry:
     delta: float
     epsilon: float
     history: History
+    # the privacy unit the run's ε is about, and the most images one unit had in it (`tasks.train.person`);
+    # entries written before units existed are per image
+    unit: str = "image"
+    cap: int = 1
+    # the most training images of one known person in the run (identities known), whatever its unit: what the
+    # run cost a person. None: unknown (no identities, or an entry older than this field)
+    person_cap: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the ledger format version."""
         d = {k: getattr(self, k) for k in _FIELDS}
-        return {"version": LEDGER_VERSION, **d, "history": [list(h) for h in self.history]}
+        return {"version": LEDGER_VERSION, **d, "history": [list(h) for h in self.history], "unit": self.unit,
+                "cap": self.cap, "person_cap": self.person_cap}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, where: str = "ledger entry") -> LedgerEntry:
@@ -74,7 +83,9 @@ class LedgerEntry:
         if missing:
             raise InvalidInputError(f"{where}: missing fields {missing}")
         history = _history(d["history"], where=where)
-        return cls(**{k: d[k] for k in _FIELDS if k != "history"}, history=history)
+        person_cap = d.get("person_cap")
+        return cls(**{k: d[k] for k in _FIELDS if k != "history"}, history=history, unit=str(d.get("unit", "image")),
+                   cap=int(d.get("cap", 1)), person_cap=None if person_cap is None else int(person_cap))
 
 
 def _history(raw: Any, *, where: str) -> History:
@@ -105,20 +116,27 @@ def dataset_digest(image_sha256s: Iterable[str]) -> str:
 
 
 def entry_from_record(
-    record: DpTrainingRecord, *, dataset_digest: str, time: str, mlflow_run_id: str, git_sha: str
+    record: DpTrainingRecord, *, dataset_digest: str, time: str, mlflow_run_id: str, git_sha: str,
+    person_cap: int | None = None,
 ) -> LedgerEntry:
     """The ledger entry of a finished DP training run described by `record`.
 
     Its `epsilon` is the checked ε (`tasks.train.checked.checked_epsilon`: the larger of a fresh Opacus
     accountant and the PLD one, after the history is checked against the schedule): the same number the
-    report's headline and the registry tag state.
+    report's headline and the registry tag state; a per-unit record spends its per-unit ε. `person_cap`: the
+    most training images of one known person in the run (None: no identities); a per-person run's is its cap.
     Raises:
         PrivacyBudgetError: the record's history is not the mechanism its schedule ran.
     """
+    image_epsilon = checked_epsilon(record).checked  # checks the history against the schedule first
+    unit = record.privacy_unit or {}
     return LedgerEntry(
         dataset_digest=dataset_digest, n_train=record.n_train, time=time, mlflow_run_id=mlflow_run_id,
         git_sha=git_sha, accountant=record.accountant, delta=record.target_delta,
-        epsilon=checked_epsilon(record).checked, history=_history(record.history, where="entry_from_record"),
+        epsilon=float(unit["checked"]) if unit else image_epsilon,
+        history=_history(record.history, where="entry_from_record"),
+        unit=str(unit.get("unit", "image")), cap=int(unit.get("cap", 1)),
+        person_cap=int(unit["cap"]) if unit.get("unit") == "person" else person_cap,
     )  # fmt: skip
 
 
@@ -187,6 +205,7 @@ class BudgetStatus:
     accountant: str
     delta: float
     max_total_epsilon: float
+    unit: str = "image"  # the privacy unit this budget is about
 
     @property
     def remaining(self) -> float:
@@ -200,17 +219,38 @@ class BudgetStatus:
 
 
 def budget_status(
-    entries: Sequence[LedgerEntry], *, dataset_digest: str, delta: float, max_total_epsilon: float
+    entries: Sequence[LedgerEntry], *, dataset_digest: str, delta: float, max_total_epsilon: float,
+    unit: str = "image",
 ) -> BudgetStatus:
-    """Compose the runs of `entries` on `dataset_digest` (others are ignored) at `delta`."""
-    mine = [e for e in entries if e.dataset_digest == dataset_digest]
-    accountant = composition_accountant(e.accountant for e in mine)
-    total = composed_epsilon([e.history for e in mine], accountant=accountant, delta=delta)
+    """Compose the runs of `entries` on `dataset_digest` at `delta`, each priced for one `unit`.
+
+    Each unit has its own budget. Per image: every run on the data (a per-person run is a per-image mechanism
+    too). Per person: every run on the data, each run's mixture at the most images one person had in it
+    (`person_cap`, composed with `tasks.train.person.composed_unit_epsilon`). Another unit (a manifest column):
+    the runs with that unit, at their caps.
+    Raises:
+        PrivacyBudgetError: a per-person budget over a run whose per-person contribution is unknown.
+    """
+    same = [e for e in entries if e.dataset_digest == dataset_digest]
+    mine = same if unit in ("image", "person") else [e for e in same if e.unit == unit]
+    if unit == "image":
+        accountant = composition_accountant(e.accountant for e in mine)
+        total = composed_epsilon([e.history for e in mine], accountant=accountant, delta=delta)
+    else:  # per unit: each run's mixture at its cap, composed (`tasks.train.person`)
+        unknown = [e.mlflow_run_id for e in mine if unit == "person" and e.person_cap is None]
+        if unknown:
+            raise PrivacyBudgetError(
+                f"per-person budget of dataset {dataset_digest[:12]}: {len(unknown)} earlier run(s) on it record no "
+                f"per-person contribution (e.g. run {unknown[0]}: older than per-person accounting, or no "
+                "identities), so what they cost a person is unknown; refusing (start a new ledger deliberately)")
+        accountant = "pld_mixture"
+        total = composed_unit_epsilon([(e.history, e.person_cap if unit == "person" and e.person_cap else e.cap)
+                                       for e in mine], delta=delta)
     # composing never costs less than one run: a run priced at a δ >= the budget's (its checked ε) bounds it below
-    total = max([total, *(e.epsilon for e in mine if e.delta >= delta)])
+    total = max([total, *(e.epsilon for e in mine if e.delta >= delta and e.unit == unit)])
     return BudgetStatus(
         dataset_digest=dataset_digest, runs=len(mine), epsilon_total=total, epsilon_sum=sum(e.epsilon for e in mine),
-        accountant=accountant, delta=delta, max_total_epsilon=max_total_epsilon,
+        accountant=accountant, delta=delta, max_total_epsilon=max_total_epsilon, unit=unit,
     )  # fmt: skip
 
 
@@ -229,14 +269,15 @@ def check_budget(
         PrivacyBudgetError: the composed total would exceed `max_total_epsilon`; one line naming the
             dataset, the ε already spent and the ε requested.
     """
-    digest = planned.dataset_digest
-    before = budget_status(entries, dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon)
+    digest, unit = planned.dataset_digest, planned.unit
+    before = budget_status(entries, dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon,
+                           unit=unit)
     after = budget_status(
-        [*entries, planned], dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon
+        [*entries, planned], dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon, unit=unit
     )
     if after.epsilon_total > max_total_epsilon:
         raise PrivacyBudgetError(
-            f"privacy budget exhausted for dataset {digest[:12]} (n_train={planned.n_train}): "
+            f"privacy budget (per {unit}) exhausted for dataset {digest[:12]} (n_train={planned.n_train}): "
             f"{before.runs} earlier run(s) spent epsilon {before.epsilon_total:.3f}, this run requests "
             f"epsilon {planned.epsilon:.3f}; composed total {after.epsilon_total:.3f} ({after.accountant}, "
             f"delta={delta:g}) > train.budget.max_total_epsilon={max_total_epsilon:g}"
@@ -248,10 +289,10 @@ def summarize(
     entries: Sequence[LedgerEntry], *, delta: float, max_total_epsilon: float
 ) -> tuple[BudgetStatus, ...]:
     """One `BudgetStatus` per dataset in the ledger, in order of first appearance."""
-    digests = dict.fromkeys(e.dataset_digest for e in entries)
+    keys = dict.fromkeys((e.dataset_digest, e.unit) for e in entries)
     return tuple(
-        budget_status(entries, dataset_digest=d, delta=delta, max_total_epsilon=max_total_epsilon)
-        for d in digests
+        budget_status(entries, dataset_digest=d, delta=delta, max_total_epsilon=max_total_epsilon, unit=u)
+        for d, u in keys
     )
 
 
@@ -262,10 +303,12 @@ def format_summary(entries: Sequence[LedgerEntry], *, delta: float, max_total_ep
     lines = []
     for s in summarize(entries, delta=delta, max_total_epsilon=max_total_epsilon):
         state = "EXCEEDED" if s.remaining < 0 else f"{s.remaining:.3f} left"
-        lines.append(f"dataset {s.dataset_digest[:12]}  runs {s.runs}  epsilon composed {s.epsilon_total:.3f} "
+        per = "" if s.unit == "image" else f" (epsilon per {s.unit})"
+        lines.append(f"dataset {s.dataset_digest[:12]}{per}  runs {s.runs}  epsilon composed {s.epsilon_total:.3f} "
                      f"({s.accountant}, delta={s.delta:g}; sum of runs {s.epsilon_sum:.3f})  "
                      f"budget {s.max_total_epsilon:g}: {state}")  # fmt: skip
-        for e in (e for e in entries if e.dataset_digest == s.dataset_digest):
+        for e in (e for e in entries if e.dataset_digest == s.dataset_digest
+                  and (s.unit in ("image", "person") or e.unit == s.unit)):
             sigma, q, steps = e.history[0]
             lines.append(f"  {e.time}  run {e.mlflow_run_id}  {e.accountant}  epsilon {e.epsilon:.3f} "
                          f"delta {e.delta:g}  noise {sigma:.4f} q {q:.4g} steps {sum(h[2] for h in e.history)}")  # fmt: skip
