@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_HOME ?= $(abspath .prefect)
 export MPLBACKEND := Agg
 
-.PHONY: setup setup-gpu pipeline sweep test test-all browser tesseract lint ui bench server server-stop clean
+.PHONY: setup setup-gpu pipeline sweep test test-all browser tesseract lint ui bench gallery server server-stop clean
 
 setup: $(VENV)/.installed tesseract
 
@@ -83,6 +83,10 @@ ui: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# docs/gallery/ (gitignored): deface beside privtrail's face methods on public-domain / package photos (docs/gallery.md)
+gallery: setup
+	$(BIN)/python -m bench.gallery
 
 # A long-running Prefect server (UI + schedules; no per-process ephemeral start-up) and an MLflow tracking
 # server (sqlite store, artifact directory), both under .servers/, in the background. Ports: make server

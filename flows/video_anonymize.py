@@ -120,7 +120,7 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
             (dst.suffix if reason is None else PurePosixPath(rel).suffix) + ".frames.jsonl")
         io.write_jsonl(manifest, rows)
     print(f"privtrail anonymize: {rel}: {len(rows)} frames, {reason or 'anonymized'}", file=sys.stderr)
-    return _row(rel, None if reason else out_rel, reason, counts, len(rows))
+    return _row(rel, None if reason else out_rel, reason, counts, rows)
 
 
 def count_frames(file: Path) -> int:
@@ -136,6 +136,10 @@ def count_frames(file: Path) -> int:
     return n
 
 
-def _row(rel: str, out: str | None, reason: str | None, counts: dict[str, int], frames: int) -> dict[str, Any]:
+def _row(rel: str, out: str | None, reason: str | None, counts: dict[str, int],
+         frames: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """The video's manifest row; escalated and masked are frames, not boxes (the frame rows have the boxes)."""
     return {"input": rel, "output": out, "status": "quarantined" if out is None else "anonymized",
-            "reason": reason, "detections": dict(sorted(counts.items())), "frames": frames}  # fmt: skip
+            "reason": reason, "detections": dict(sorted(counts.items())), "frames": len(frames),
+            "escalated": sum(r["escalated"] > 0 for r in frames),
+            "masked": sum(r["masked"] > 0 for r in frames)}  # fmt: skip

@@ -25,7 +25,7 @@ from pydantic import (
 from tasks.errors import InvalidInputError
 
 Category = Literal["face", "body", "plate", "text"]
-Method = Literal["blur", "pixelate", "mask", "dp_pixelate", "inpaint", "inpaint_soft", "replace"]
+Method = Literal["blur", "pixelate", "mask", "dp_pixelate", "inpaint", "inpaint_soft", "replace", "silhouette"]
 Accountant = Literal["prv", "rdp", "gdp"]
 
 
@@ -244,8 +244,9 @@ def _verify_mode(value: Any) -> Any:
 
 
 def _default_methods() -> dict[Category, Method]:
-    """Faces get the elliptical, feathered fill; every other category `method` (README: face methods)."""
-    return {"face": "inpaint_soft"}
+    """Faces get the elliptical, feathered fill; bodies a flat silhouette (people stay countable, their
+    clothes do not: `python -m bench.body_methods`); every other category `method` (README: face methods)."""
+    return {"face": "inpaint_soft", "body": "silhouette"}
 
 
 class AnonymizeParams(_Section):
@@ -330,6 +331,7 @@ class CheckQualityParams(_Section):
     compare_probes: int = Field(80, ge=1)  # faces attacked per method
     compare_residual_images: int = Field(40, ge=0)  # of those, images the residual auditor runs on
     compare_text_images: int = Field(20, ge=0)  # of those, images OCR reads per method (0: no text columns)
+    compare_people_images: int = Field(20, ge=0)  # of those, images the body detector reads per method (body_check)
 
 
 class DpParams(_Section):
@@ -339,6 +341,12 @@ class DpParams(_Section):
     accountant: Accountant = "prv"
     grad_sample_mode: Literal["hooks", "functorch", "ghost"] = "hooks"  # how Opacus gets per-sample gradients
     secure_mode: bool = False  # cryptographically secure noise (needs torchcsprng); recorded in the report
+    # the privacy unit ε is about: image, person (the data's identities: builtin faces, COCO person / track ids),
+    # video (the frames of one video file), or a manifest column (session, camera_day, ...). Not image: every unit's images are capped at `cap` (auto: chosen
+    # from the data, `tasks.train.person.plan_units`), σ is calibrated so that target_epsilon is per unit
+    unit: Annotated[str, Field(pattern=r"^[A-Za-z_]\w*$")] = "image"
+    cap: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
+    selection_seed: int = 0  # which images a capped unit keeps (public: not the DP noise)
 
 
 class BudgetParams(_Section):

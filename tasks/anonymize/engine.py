@@ -1,14 +1,17 @@
 """Anonymize one image: detect, obfuscate, verify; fail closed.
 
 Verification re-runs every detector on the obfuscated image. Detectors only report sensitive content
-(faces, plates, personal text), so anything they still report is a residual. A residual is escalated:
-its box and every earlier box it overlaps are masked (filled black), and the detectors run again, for
-up to `ESCALATIONS` rounds (masking one damaged line can damage the next). If anything is still
-reported then, the image is quarantined (`image is None`) with the reason. A properly
-pixelated face (block 8 on ≥ 24 px faces) rarely fires the face detector (~1 in 7 fire the `default`
-Haar cascade again); escalation exists because a pixelated or blurred line of text can still look like
-"text" to the OCR detector and a coarse mosaic can look like a face to a Haar cascade. The default
-method, inpaint, leaves no face structure behind.
+(faces, plates, personal text), so anything they still report is a residual. A residual is escalated in
+proportion: its box and every earlier box it overlaps get their category's own method again, on a region
+grown by `ESCALATE_GROW` of its side per round and at a stronger setting (`OWN_ROUNDS` rounds); only then
+are those boxes masked (filled black, `MASK_ROUNDS` rounds: masking one damaged line can damage the next),
+and the masked boxes are counted (`AnonymizedImage.masked`). No round covers more than the boxes it
+escalates plus that growth. If anything is still reported then, the image is quarantined
+(`image is None`) with the reason — never blacked out wholesale. Escalation exists because a pixelated or
+blurred line of text can still look like "text" to the OCR detector, a coarse mosaic can look like a face
+to a Haar cascade, and redacting one line can damage the next. A shape kept on purpose is no residual:
+a k-Same surrogate found again by the face detector, a body `silhouette` by the body detector
+(`KEEPS_SHAPE`).
 
 By default (`verify="regions"`) the verification pass runs only around the changed boxes
 (`tasks.anonymize.regions`); `verify="whole"` re-runs every detector on the whole output.
@@ -31,9 +34,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tasks.anonymize.detectors.common import each_detector
-from tasks.anonymize.obfuscate import mask_regions, obfuscate, soft_core
+from tasks.anonymize.obfuscate import mask_regions, obfuscate, soft_core, soft_extent
 from tasks.anonymize.pii import recognised_pii
-from tasks.anonymize.regions import detect_changed
+from tasks.anonymize.regions import detect_changed, merge
 from tasks.anonymize.replace import lfw_pool
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.params import AnonymizeParams
@@ -43,13 +46,20 @@ from tasks.types import Detections, Detector, Image, check_image
 # Anything else (TypeError, IndexError, ...) is a bug in our code and must not become a quarantine.
 _EXPECTED = (AnonymizationError, InvalidInputError)
 # Obfuscation order: methods that read only inside their boxes first, then those that read around them.
-_ORDER = ("mask", "pixelate", "blur", "dp_pixelate", "replace", "inpaint_soft", "inpaint")
+_ORDER = ("mask", "pixelate", "blur", "silhouette", "dp_pixelate", "replace", "inpaint_soft", "inpaint")
 FACE_ONLY = ("replace", "inpaint_soft")  # face methods: any other category they are asked for is inpainted
+BODY_ONLY = ("silhouette",)  # body methods: a person-shaped figure is no way to hide text, a plate or a face
+# Methods that keep a shape on purpose: a detector of that category finding it again is no residual (a
+# k-Same surrogate is a face by construction; a silhouette is meant to stay a person).
+KEEPS_SHAPE = {"replace": "face", "silhouette": "body"}
 VERIFY_MODES = ("regions", "whole", "off")
-# Masking rounds before an image is quarantined. A redaction can damage a kept neighbour (an inpainted
-# text line bites into the sign line above it, which then reads as an unknown, so personal, word); masking
-# that damage can bite the next line. Real photo scenetext02 needs 2 rounds; each round only masks more.
-ESCALATIONS = 3
+# Escalation rounds before an image is quarantined: first the category's own method again on a grown
+# region at a stronger setting, then masks. A redaction can damage a kept neighbour (an inpainted text line
+# bites into the sign line above it, which then reads as an unknown, so personal, word); redoing that
+# damage can bite the next line. Real photo scenetext02 needed 2 rounds.
+OWN_ROUNDS, MASK_ROUNDS = 2, 2
+ESCALATIONS = OWN_ROUNDS + MASK_ROUNDS
+ESCALATE_GROW = 0.1  # each own-method round grows a box by this share of its side on every side
 # A residual text box is a damaged re-read of a kept line (`drop_rereads`) when the two boxes cover this
 # much of each other and the strings are this alike (difflib ratio): "SportsCantra" / "Sports Centre" 0.83.
 REREAD_COVER, REREAD_SIMILAR = 0.5, 0.75
@@ -65,9 +75,12 @@ class AnonymizedImage:
         detections: what the first pass found and redacted.
         residual: what the last verification pass still found (empty unless quarantined).
         quarantine_reason: why the image was quarantined, or None.
-        escalated: boxes masked in the escalation rounds (0 when the first obfuscation sufficed).
+        escalated: boxes redone in the escalation rounds (0 when the first obfuscation sufficed).
         methods: the obfuscator applied to each detection (parallel to `detections`).
         dp_epsilon: the ε this image spent when any box was `dp_pixelate`d, else None.
+        masked: boxes filled black in the last escalation rounds (0 unless its own method never sufficed).
+        changed: (K, 4) every region the output may differ from the input in: each detection's region
+            (`changed_regions`) and each escalation round's (empty when verification did not run).
     """
 
     image: NDArray[np.uint8] | None
@@ -77,6 +90,8 @@ class AnonymizedImage:
     escalated: int = 0
     methods: tuple[str, ...] = ()
     dp_epsilon: float | None = None
+    masked: int = 0
+    changed: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 4), np.int64))
 
 
 def detect(image: Image, detectors: Mapping[str, Detector]) -> Detections:
@@ -167,19 +182,89 @@ def _quarantine(
     )
 
 
-def _escalate(output: Image, found: Detections, residual: Detections) -> tuple[Image, NDArray[np.int64]]:
-    """Mask the residual boxes and every earlier box they overlap; return the output and those boxes."""
-    hit = overlaps(found.boxes, residual.boxes).any(axis=1)
-    boxes = np.unique(np.concatenate([residual.boxes, found.boxes[hit]]), axis=0)
-    return mask_regions(output, boxes), boxes
+def escalation_targets(found: Detections, residual: Detections) -> Detections:
+    """What an escalation round redoes: the residual detections and every earlier detection they overlap."""
+    hit = np.asarray(overlaps(found.boxes, residual.boxes).any(axis=1), bool)
+    return Detections.concat([residual, found.select(hit)])
+
+
+def grow(boxes: NDArray[np.int64], share: float, *, width: int, height: int) -> NDArray[np.int64]:
+    """`boxes` grown by `share` of their own side on every side, clipped to the image."""
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    m = np.ceil((b[:, 2:] - b[:, :2]) * share).astype(np.int64)
+    return np.asarray(np.clip(np.concatenate([b[:, :2] - m, b[:, 2:] + m], axis=1), 0, [width, height, width, height]), np.int64)
+
+
+def stronger(options: Mapping[str, Mapping[str, Any]], *, block: int, blur_strength: float,
+             level: int) -> tuple[dict[str, dict[str, Any]], int, float]:  # fmt: skip
+    """Options, block and blur strength for escalation round `level` (1, 2, ...): mosaics with cells
+    (1 + level) times as large, blur (1 + level) times as strong; the other methods as they were."""
+    f = 1 + level
+    opts = {name: dict(o) for name, o in options.items()}
+    for name in ("pixelate", "dp_pixelate"):
+        if "block" in opts.get(name, {}):
+            opts[name]["block"] = int(opts[name]["block"]) * f
+    if "strength" in opts.get("blur", {}):
+        opts["blur"]["strength"] = float(opts["blur"]["strength"]) * f
+    return opts, block * f, blur_strength * f
 
 
 def method_for(category: str, *, method: str, methods: Mapping[str, str]) -> str:
     """The obfuscator for one category: `methods[category]`, else `method`; `replace` and `inpaint_soft`
-    (an ellipse shaped for a head) only treat faces — any other category they are asked for is
-    inpainted (removed whole) instead."""
+    (an ellipse shaped for a head) only treat faces and `silhouette` only bodies — any other category
+    they are asked for is inpainted (removed whole) instead."""
     chosen = methods.get(category, method)
-    return "inpaint" if chosen in FACE_ONLY and category != "face" else chosen
+    if (chosen in FACE_ONLY and category != "face") or (chosen in BODY_ONLY and category != "body"):
+        return "inpaint"
+    return chosen
+
+
+# Methods that obfuscate each box on its own: overlapping boxes of one category are merged into their
+# bounding box first, so a box is never obfuscated inside another's result (a mosaic within a mosaic).
+# inpaint treats all its boxes as one mask and inpaint_soft joins overlapping ellipses itself.
+_MERGED = ("mask", "pixelate", "blur", "dp_pixelate", "replace")
+
+
+def merge_overlapping(found: Detections, chosen: tuple[str, ...]) -> tuple[Detections, tuple[str, ...]]:
+    """Detections whose boxes overlap (positive area) and share a category and a `_MERGED` method become one
+    detection over their bounding box (the highest score kept); the rest are returned unchanged."""
+    keep, parts, names = np.ones(len(found), bool), [], []
+    for category, name in sorted(set(zip(found.category, chosen, strict=True))):
+        if name not in _MERGED:
+            continue
+        idx = np.flatnonzero([c == category and m == name for c, m in zip(found.category, chosen, strict=True)])
+        boxes = found.boxes[idx]
+        if len(idx) < 2 or not (overlaps(boxes, boxes).sum() > len(idx)):
+            continue
+        keep[idx] = False
+        merged = _merge_positive(boxes)
+        parts.append(Detections(merged, np.full(len(merged), float(found.scores[idx].max()), np.float32),
+                                (category,) * len(merged), ("",) * len(merged) if found.text else ()))  # fmt: skip
+        names += [name] * len(merged)
+    if not parts:
+        return found, chosen
+    rest = found.select(keep)
+    return Detections.concat([rest, *parts]), (*(m for m, k in zip(chosen, keep, strict=True) if k), *names)
+
+
+def _merge_positive(boxes: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Bounding boxes of the groups of boxes that overlap with a positive area (touching is not enough)."""
+    shrunk = np.asarray(boxes, np.int64) * 2 + np.array([1, 1, -1, -1])  # touching no longer overlaps
+    merged = merge(shrunk)
+    return np.asarray((merged + np.array([-1, -1, 1, 1])) // 2, np.int64)
+
+
+def changed_regions(found: Detections, chosen: tuple[str, ...], options: Mapping[str, Mapping[str, Any]],
+                    *, width: int, height: int) -> NDArray[np.int64]:  # fmt: skip
+    """(N, 4) the region each detection's method may change: its box, or for `inpaint_soft` the reach of
+    its ellipse and fade beyond the box (`soft_extent`)."""
+    regions = found.boxes.astype(np.int64).reshape(-1, 4).copy()
+    soft = np.array([m == "inpaint_soft" for m in chosen], bool)
+    if soft.any():
+        o = options.get("inpaint_soft", {})
+        regions[soft] = soft_extent(regions[soft], core=float(o.get("core", 1.1)), feather=float(o.get("feather", 0.25)),
+                                    width=width, height=height)  # fmt: skip
+    return regions
 
 
 def obfuscate_detections(
@@ -196,14 +281,16 @@ def obfuscate_detections(
 
     Methods that read only inside their boxes run first; `replace` (Poisson boundary) and `inpaint`
     (fills from the surroundings) run last, so they never read a sensitive box not yet obfuscated.
+    Overlapping boxes of one category and method are obfuscated once, as one region (`merge_overlapping`).
 
     Raises:
         InvalidInputError, AnonymizationError: as `obfuscate`.
     """
     chosen = tuple(method_for(c, method=method, methods=methods) for c in found.category)
+    regions, region_methods = merge_overlapping(found, chosen)
     output = image.copy()
-    for name in sorted(set(chosen), key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m)):
-        boxes = found.boxes[np.array([c == name for c in chosen], bool)]
+    for name in sorted(set(region_methods), key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m)):
+        boxes = regions.boxes[np.array([c == name for c in region_methods], bool)]
         opts = options
         if name == "inpaint_soft":  # it fills from its surroundings: never from another box not yet done
             opts = {**options, name: {**options.get(name, {}), "avoid": found.boxes}}
@@ -316,25 +403,41 @@ def anonymize_image(
     except _EXPECTED as err:
         return _quarantine(found, f"anonymization failed: {err}")
     eps = float(opts["dp_pixelate"]["epsilon"]) if "dp_pixelate" in chosen else None
+    height, width = image.shape[:2]
+    regions = changed_regions(found, chosen, opts, width=width, height=height)
     if mode == "off" or not len(found):
-        return AnonymizedImage(output, found, Detections.empty(), None, 0, chosen, eps)
+        return AnonymizedImage(output, found, Detections.empty(), None, 0, chosen, eps, changed=regions)
+
+    def redo(out: Image, targets: Detections, level: int) -> tuple[Image, NDArray[np.int64]]:
+        grown = Detections(grow(targets.boxes, ESCALATE_GROW * level, width=width, height=height),
+                           targets.scores, targets.category, targets.text)  # fmt: skip
+        o, b, bs = stronger(opts, block=block, blur_strength=blur_strength, level=level)
+        result, how = obfuscate_detections(out, grown, method=method, methods=methods, block=b, blur_strength=bs,
+                                           options=o)  # fmt: skip
+        return result, changed_regions(grown, how, o, width=width, height=height)
+
     result = _verify(
-        output, found, detectors, synthetic=_replaced(found, chosen), kept=kept,
-        before=image if mode == "regions" else None,
+        output, found, detectors, synthetic=_shape_kept(found, chosen), kept=kept,
+        before=image if mode == "regions" else None, redo=redo, regions=regions,
     )  # fmt: skip
     return dataclasses.replace(result, methods=chosen, dp_epsilon=eps)
 
 
-def _replaced(found: Detections, chosen: tuple[str, ...]) -> NDArray[np.int64]:
-    """(K, 4) boxes that now hold a synthetic (k-Same) face."""
-    return np.asarray(found.boxes[np.array([m == "replace" for m in chosen], bool)].reshape(-1, 4), np.int64)
+def _shape_kept(found: Detections, chosen: tuple[str, ...]) -> dict[str, NDArray[np.int64]]:
+    """Category → (K, 4) boxes that now hold a shape of that category on purpose (`KEEPS_SHAPE`)."""
+    out: dict[str, NDArray[np.int64]] = {}
+    for name, category in KEEPS_SHAPE.items():
+        boxes = found.boxes[np.array([m == name for m in chosen], bool)].reshape(-1, 4)
+        if len(boxes):
+            out[category] = np.concatenate([out.get(category, np.zeros((0, 4), np.int64)), boxes]).astype(np.int64)
+    return out
 
 
-def drop_synthetic(residual: Detections, synthetic: NDArray[np.int64], *, inside: float = 0.5) -> Detections:
-    """Drop residual faces lying mostly (>= `inside` of their area) in a box we filled with a surrogate face.
-
-    A k-Same surrogate is a face by construction, so the face detector is expected to find it again.
-    """
+def drop_synthetic(residual: Detections, synthetic: NDArray[np.int64], *, inside: float = 0.5,
+                   category: str = "face") -> Detections:  # fmt: skip
+    """Drop residual detections of `category` lying mostly (>= `inside` of their area) in a box we filled
+    with a shape of that category on purpose: a k-Same surrogate face (the face detector is expected to find
+    it again), a body silhouette (a person detector is meant to)."""
     if not len(residual) or not len(synthetic):
         return residual
     a, b = residual.boxes, synthetic
@@ -342,8 +445,15 @@ def drop_synthetic(residual: Detections, synthetic: NDArray[np.int64], *, inside
     iy = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
     area = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
     covered = ((ix * iy) / area >= inside).any(axis=1)
-    is_face = np.array([c == "face" for c in residual.category], bool)
-    return residual.select(~(covered & is_face))
+    same = np.array([c == category for c in residual.category], bool)
+    return residual.select(~(covered & same))
+
+
+def drop_kept_shapes(residual: Detections, kept: Mapping[str, NDArray[np.int64]]) -> Detections:
+    """`drop_synthetic` for every category with a shape kept on purpose (`_shape_kept`)."""
+    for category, boxes in kept.items():
+        residual = drop_synthetic(residual, boxes, category=category)
+    return residual
 
 
 def detect_residual(
@@ -366,24 +476,37 @@ def _verify(
     found: Detections,
     detectors: Mapping[str, Detector],
     *,
-    synthetic: NDArray[np.int64],
+    synthetic: Mapping[str, NDArray[np.int64]],
     kept: Detections,
     before: Image | None,
+    redo: Callable[[Image, Detections, int], tuple[Image, NDArray[np.int64]]],
+    regions: NDArray[np.int64],
 ) -> AnonymizedImage:
-    escalated, changed, masked_all = 0, found.boxes, np.zeros((0, 4), np.int64)
+    """Verify `output`; escalate what survives (own method on grown regions, then masks); quarantine last."""
+    touched, masked, changed = np.zeros((0, 4), np.int64), np.zeros((0, 4), np.int64), regions
     for attempt in range(ESCALATIONS + 1):
         try:
             residual = detect_residual(output, detectors, before=before, changed=changed)
-            residual = drop_rereads(drop_synthetic(residual, synthetic), kept)
+            residual = drop_rereads(drop_kept_shapes(residual, synthetic), kept)
         except _EXPECTED as err:
-            return _quarantine(found, f"verification failed: {err}", escalated=escalated)
+            return _quarantine(found, f"verification failed: {err}", escalated=len(touched))
         if not len(residual):
-            return AnonymizedImage(output, found, residual, None, escalated)
-        if attempt < ESCALATIONS:
-            output, masked = _escalate(output, found, residual)
-            masked_all = np.unique(np.concatenate([masked_all, masked]), axis=0)
-            escalated, changed = len(masked_all), np.concatenate([found.boxes, masked_all])
-    return _quarantine(found, f"sensitive content survived: {describe(residual)}", residual, escalated)
+            return AnonymizedImage(output, found, residual, None, len(touched), masked=len(masked), changed=changed)
+        if attempt == ESCALATIONS:
+            break
+        targets = escalation_targets(found, residual)
+        try:
+            if attempt < OWN_ROUNDS:
+                output, region = redo(output, targets, attempt + 1)
+            else:
+                region = np.unique(targets.boxes, axis=0)
+                output = mask_regions(output, region)
+                masked = np.unique(np.concatenate([masked, region]), axis=0)
+        except _EXPECTED as err:
+            return _quarantine(found, f"anonymization failed: {err}", residual, len(touched))
+        touched = np.unique(np.concatenate([touched, np.unique(targets.boxes, axis=0)]), axis=0)
+        changed = np.concatenate([changed, region])
+    return _quarantine(found, f"sensitive content survived: {describe(residual)}", residual, len(touched))
 
 
 @dataclass(frozen=True)
@@ -395,7 +518,8 @@ class AnonymizeSummary:
         processed: images written to the anonymized output.
         quarantined: images withheld.
         detections: redacted boxes per category (first pass).
-        escalated_images: images that needed the masking retry.
+        escalated_images: images that needed an escalation round (their own method again, or a mask).
+        masked_images: images where an escalation round ended in a solid mask.
         reasons: quarantine reason → count.
         dp_images: images with at least one `dp_pixelate`d box.
         dp_epsilon_max: the largest per-image ε among them (0.0 when there are none).
@@ -409,6 +533,7 @@ class AnonymizeSummary:
     reasons: Mapping[str, int] = field(default_factory=dict)
     dp_images: int = 0
     dp_epsilon_max: float = 0.0
+    masked_images: int = 0
 
     def as_metrics(self) -> dict[str, float]:
         """Flat metrics keyed "anonymize/<metric>"."""
@@ -418,6 +543,7 @@ class AnonymizeSummary:
             "anonymize/quarantined": float(self.quarantined),
             "anonymize/quarantine_fraction": self.quarantined / self.images if self.images else 0.0,
             "anonymize/escalated_images": float(self.escalated_images),
+            "anonymize/masked_images": float(self.masked_images),
         }
         metrics |= {f"anonymize/detections_{cat}": float(n) for cat, n in sorted(self.detections.items())}
         if self.dp_images:  # no DP pixelization: no ε to report (0 would read as "perfectly private")
@@ -431,20 +557,22 @@ class AnonymizeSummary:
 def summarize(results: Iterable[AnonymizedImage]) -> AnonymizeSummary:
     """Aggregate per-image results into counts per category, quarantine reasons and DP ε."""
     return summarize_outcomes(
-        (r.detections.category, r.escalated, r.quarantine_reason, r.dp_epsilon) for r in results
+        (r.detections.category, r.escalated, r.quarantine_reason, r.dp_epsilon, r.masked) for r in results
     )
 
 
 def summarize_outcomes(
-    outcomes: Iterable[tuple[Iterable[str], int, str | None, float | None]],
+    outcomes: Iterable[tuple[Iterable[str], int, str | None, float | None, int]],
 ) -> AnonymizeSummary:
-    """Aggregate (categories, escalated boxes, quarantine reason or None, ε or None), one per image."""
-    images = quarantined = escalated = dp_images = 0
+    """Aggregate (categories, escalated boxes, quarantine reason or None, ε or None, masked boxes), one per
+    image; a quarantined image's masks are not counted (it was not written)."""
+    images = quarantined = escalated = dp_images = masked = 0
     eps_max = 0.0
     detections: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    for categories, n_escalated, reason, eps in outcomes:
+    for categories, n_escalated, reason, eps, n_masked in outcomes:
         images += 1
+        masked += n_masked > 0 and reason is None
         detections.update(categories)
         escalated += n_escalated > 0
         if reason is not None:
@@ -461,4 +589,5 @@ def summarize_outcomes(
         dict(reasons),
         dp_images,
         eps_max,
+        masked,
     )

@@ -1,7 +1,8 @@
 """Obfuscate rectangular regions of an image: pixelate, blur, mask, dp_pixelate, inpaint (hard-edged or
 soft: elliptical, feathered, re-textured) or replace.
 
-Always on a copy; pixels outside the boxes never change.
+Always on a copy; pixels outside the boxes never change — except under `inpaint_soft`, whose fade reaches
+past each box, never beyond its `soft_extent`.
 
 Registry: `OBFUSCATORS[name](image, boxes, **options)`; `obfuscate` dispatches with the stage's params.
 """
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tasks.anonymize.replace import FacePool, replace_region
+from tasks.anonymize.silhouette import silhouette_regions
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Image, check_image
 
@@ -210,13 +212,27 @@ def soft_core(pad: float) -> float:
     return max(1.0, 2**0.5 / (1 + 2 * pad)) * 1.02
 
 
-def _soft_alpha(box: NDArray[np.int64], *, width: int, height: int, core: float, feather: float) -> NDArray[np.float64]:
-    """(h, w) weight of the fill over one box: 1 inside the ellipse of normalised radius `core`, falling
-    smoothly to 0 at `core + feather`. A box on the image border is open on that side (the face may go on
-    beyond it), so the weight there reaches the border at full strength."""
+def soft_extent(boxes: Boxes, *, core: float, feather: float, width: int, height: int) -> Boxes:
+    """(N, 4) the region each box's ellipse and its fade reach: the box grown about its centre by
+    `core + feather` (its normalised outer radius), clipped to the image. `soft_inpaint_regions` changes
+    pixels only inside these regions; the engine verifies around them."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    centre, half = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2]) / 2 * (core + feather)
+    grown = np.concatenate([np.floor(centre - half), np.ceil(centre + half)], axis=1)
+    return np.asarray(np.clip(grown, 0, [width, height, width, height]), np.int64)
+
+
+def _soft_alpha(
+    box: NDArray[np.int64], region: NDArray[np.int64], *, width: int, height: int, core: float, feather: float
+) -> NDArray[np.float64]:
+    """(h, w) weight of the fill over `region` (the box's `soft_extent`): 1 inside the ellipse of normalised
+    radius `core` (1 = inscribed in the box), falling smoothly to 0 at `core + feather`, so no edge of the
+    box ever shows. A box on the image border is open on that side (the face may go on beyond it), so the
+    weight there reaches the border at full strength."""
     x0, y0, x1, y1 = (int(v) for v in box)
+    rx0, ry0, rx1, ry1 = (int(v) for v in region)
     cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-    xs, ys = np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5
+    xs, ys = np.arange(rx0, rx1) + 0.5, np.arange(ry0, ry1) + 0.5
     dx, dy = (xs - cx) / hw, (ys - cy) / hh
     dx = np.where(((dx < 0) & (x0 == 0)) | ((dx > 0) & (x1 == width)), 0.0, dx)
     dy = np.where(((dy < 0) & (y0 == 0)) | ((dy > 0) & (y1 == height)), 0.0, dy)
@@ -241,22 +257,24 @@ def soft_inpaint_regions(
 
     Telea inpainting of a large rectangle smears its border inwards into a diamond with a hard outline.
     Here each box gets an ellipse (normalised radius `core`, 1 = inscribed in the box; `soft_core(pad)`
-    contains the whole detected box) whose edge fades out over `feather` into the original pixels; the
-    fill is inpainted at a reduced scale (the box's short side brought down to `fill_side` pixels, then
-    smoothly upscaled), so it is a soft continuation of the surroundings, and re-textured with grey noise
-    of the surroundings' own high-frequency strength (× `grain`), so it does not look airbrushed.
+    contains the whole detected box) whose edge fades out over `feather` into the original pixels, beyond
+    the box where the ellipse reaches past it (`soft_extent`), so no side of the box shows. Overlapping
+    ellipses are one region: their weights combine (the largest counts) and the region gets one fill, so
+    two detections of one face never leave one shape nested in another. The fill is inpainted at a
+    reduced scale (the region's short side brought down to `fill_side` pixels, then smoothly upscaled), so
+    it is a soft continuation of the surroundings, and re-textured with grey noise of the surroundings' own
+    high-frequency strength (× `grain`), so it does not look airbrushed.
 
     Nothing from inside an ellipse survives: the inpainting reads only pixels the output still shows (any
     reduced-scale pixel whose footprint touches a weighted pixel counts as unknown), and inside the core
-    the output is the fill alone. Box corners outside the ellipse and its fade keep their pixels, and
-    pixels outside the boxes never change.
+    the output is the fill alone. Pixels outside every ellipse and its fade never change.
 
     Args:
         image: (H, W, 3) uint8.
         boxes: (N, 4) int64 [x0, y0, x1, y1] in pixels, inside the image.
         core: normalised radius of full replacement, >= 1.
         feather: width of the fade beyond `core`, in normalised radius, in [0, 1].
-        fill_side: short side, in pixels, the fill is inpainted at (>= 4); larger boxes are inpainted
+        fill_side: short side, in pixels, the fill is inpainted at (>= 4); larger regions are inpainted
             downscaled to it.
         grain: noise strength relative to the surroundings' high-pass standard deviation, >= 0.
         radius: Telea neighbourhood radius at the reduced scale, >= 1.
@@ -274,26 +292,29 @@ def soft_inpaint_regions(
     b = check_boxes(boxes, image=image)
     h, w = image.shape[:2]
     alpha = np.zeros((h, w), np.float64)
-    for box in b:
-        x0, y0, x1, y1 = box
+    for box, (x0, y0, x1, y1) in zip(b, soft_extent(b, core=core, feather=feather, width=w, height=h), strict=True):
         sub = alpha[y0:y1, x0:x1]
-        np.maximum(sub, _soft_alpha(box, width=w, height=h, core=core, feather=feather), out=sub)
-    hidden = alpha > 0  # every pixel the fill touches: never a source of the fill
+        region = np.asarray([x0, y0, x1, y1], np.int64)
+        np.maximum(sub, _soft_alpha(box, region, width=w, height=h, core=core, feather=feather), out=sub)
+    weighted = alpha > 0
+    hidden = weighted.copy()  # every pixel the fill touches: never a source of the fill
     for x0, y0, x1, y1 in check_boxes(avoid, image=image, name="avoid") if avoid is not None else ():
         hidden[y0:y1, x0:x1] = True
     gen = rng if rng is not None else np.random.default_rng(0)
-    for x0, y0, x1, y1 in b:
-        bw, bh = x1 - x0, y1 - y0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(weighted.astype(np.uint8), connectivity=8)
+    for k in range(1, count):  # one fill per connected region: overlapping ellipses are one shape
+        x0, y0, bw, bh = (int(v) for v in stats[k, :4])
+        x1, y1 = x0 + bw, y0 + bh
         cx0, cy0, cx1, cy1 = max(0, x0 - bw // 2), max(0, y0 - bh // 2), min(w, x1 + bw // 2), min(h, y1 + bh // 2)
         crop, hid = image[cy0:cy1, cx0:cx1], hidden[cy0:cy1, cx0:cx1]
         fill = _soft_fill(crop, hid, scale=min(1.0, fill_side / min(bw, bh)), radius=radius)
         fill = _grain(fill, crop, hid, grain=grain, rng=gen)
+        take = labels[y0:y1, x0:x1] == k
         a = alpha[y0:y1, x0:x1, None]
         fx0, fy0 = x0 - cx0, y0 - cy0
         blended = a * fill[fy0 : fy0 + bh, fx0 : fx0 + bw] + (1 - a) * image[y0:y1, x0:x1].astype(np.float64)
-        region = out[y0:y1, x0:x1]
-        take = alpha[y0:y1, x0:x1] > 0
-        region[take] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)[take]
+        region_out = out[y0:y1, x0:x1]
+        region_out[take] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)[take]
     return out
 
 
@@ -357,6 +378,7 @@ OBFUSCATORS: dict[str, Callable[..., Image]] = {
     "inpaint": inpaint_regions,
     "inpaint_soft": soft_inpaint_regions,
     "replace": replace_regions,
+    "silhouette": silhouette_regions,
 }
 
 

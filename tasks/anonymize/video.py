@@ -30,12 +30,15 @@ class FrameOutcome:
     moving: int  # foreground blobs of the motion cue (`tasks.anonymize.motion`), redacted as body
     categories: tuple[str, ...]
     reason: str | None
+    escalated: int = 0  # boxes redone in escalation rounds (`AnonymizedImage.escalated`)
+    masked: int = 0  # boxes filled black in the last rounds (`AnonymizedImage.masked`)
 
     def as_row(self) -> dict[str, object]:
         """The frame's manifest row (no pixels, no recognised text)."""
         return {"frame": self.index, "status": "ok" if self.image is not None else "failed",
                 "detected": self.detected, "carried": self.carried, "moving": self.moving,
-                "categories": sorted(set(self.categories)), "reason": self.reason}  # fmt: skip
+                "categories": sorted(set(self.categories)), "reason": self.reason,
+                "escalated": self.escalated, "masked": self.masked}  # fmt: skip
 
 
 Anonymize = Callable[[Image, Callable[[Detections], Detections], int], AnonymizedImage]
@@ -66,7 +69,8 @@ def anonymize_frames(frames: Iterable[Image], *, anonymize: Anonymize, tracker: 
         if "detected" not in counts:  # detection failed before the tracker saw the frame: it missed a frame
             tracker.update(Detections.empty(), shape=frame.shape[:2])
         yield FrameOutcome(index, result.image, counts.get("detected", 0), counts.get("carried", 0), len(moving),
-                           result.detections.category, result.quarantine_reason)  # fmt: skip
+                           result.detections.category, result.quarantine_reason, result.escalated,
+                           result.masked)  # fmt: skip
 
 
 def frame_ranges(indices: Iterable[int]) -> list[tuple[int, int]]:

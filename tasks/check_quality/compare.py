@@ -5,8 +5,10 @@ Each method of `compare_methods` (plus "none", the clear calibration row) is app
 pad theirs — so the rows differ only in the method, not in what a detector happened to find. Per row:
 quality (PSNR / SSIM / MS-SSIM, whole and outside the boxes), residual faces found by the independent
 auditor, the naive / adaptive / trained re-identification rates (`reid.attack`), the task model's
-accuracy ratio (`utility`) and, on a smaller sample, the share of personal and non-personal text OCR
-still reads (`text`).
+accuracy ratio (`utility`), what a person sees (`appearance`: the share changed, overall and outside the
+padded boxes, border edge energy, regions with a seam, nested and flat regions; pooled over the images), the share of the body
+detector's people still found (bodies are never targeted here) and, on a smaller sample, the share of
+personal and non-personal text OCR still reads (`text`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from numpy.typing import NDArray
 from tasks.anonymize.engine import image_rng, obfuscation_options
 from tasks.anonymize.obfuscate import OBFUSCATORS
 from tasks.anonymize.replace import lfw_pool
-from tasks.boxes import pad_boxes
+from tasks.check_quality.appearance import appearance, pad_sensitive, pooled
 from tasks.check_quality.image_metrics import image_quality
 from tasks.check_quality.linkage import linkage_attack
 from tasks.check_quality.reid import NONE, AttackConfig, Embeddings, attack
 from tasks.check_quality.text import read_strings
-from tasks.check_quality.utility import accuracy, task_inputs
+from tasks.check_quality.utility import accuracy, preserved, task_inputs
 from tasks.coverage import residual_faces
 from tasks.errors import InvalidInputError
 from tasks.params import AnonymizeParams, TrainParams
@@ -68,14 +70,12 @@ def method_options(anonymize: AnonymizeParams) -> dict[str, dict[str, Any]]:
 
 def padded_sensitive(sample: Sample, anonymize: AnonymizeParams) -> NDArray[np.int64]:
     """The sample's face / plate / personal-text boxes, padded like the anonymizer's detectors pad them."""
-    h, w = sample.image.shape[:2]
-    out = [np.zeros((0, 4), np.int64)]
-    for cat in SENSITIVE:
-        boxes = np.asarray(sample.boxes.get(cat, np.zeros((0, 4))), np.float64).reshape(-1, 4)
-        pad = anonymize.face.pad if cat == "face" else anonymize.text.pad
-        if len(boxes):
-            out.append(pad_boxes(boxes, pad=pad, width=w, height=h))
-    return np.concatenate(out)
+    return pad_sensitive(sample.boxes, pads=sensitive_pads(anonymize), shape=sample.image.shape[:2])
+
+
+def sensitive_pads(anonymize: AnonymizeParams) -> dict[str, float]:
+    """`SENSITIVE` category → the padding the anonymizer's detectors give its boxes (share of the box per side)."""
+    return {cat: anonymize.face.pad if cat == "face" else anonymize.text.pad for cat in SENSITIVE}
 
 
 def obfuscate_sample(
@@ -150,6 +150,14 @@ class MethodRow:
     text_pii_readable: float
     text_nonpii_readable: float
     plate_readable: float
+    # what a person sees (tasks.check_quality.appearance, pooled over the images; NaN: not measured)
+    changed_share: float = float("nan")
+    changed_outside: float = float("nan")
+    border_edge_energy: float = float("nan")
+    nested_regions: float = float("nan")
+    flat_regions: float = float("nan")
+    seam_regions: float = float("nan")
+    body_preserved: float = float("nan")  # the body detector's raw people found again (bodies not targeted)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON/CSV-ready row."""
@@ -174,6 +182,7 @@ class CompareTools:
     model: torch.nn.Module | None  # None: no labels, no task model (utility columns NaN)
     train: TrainParams
     ocr: OcrReader | None = None
+    body: Detector | None = None  # people detector of the non-targeted check (None: body_preserved NaN)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -203,6 +212,32 @@ def _residual(samples: Sequence[Sample], outs: Sequence[Image], detector: Detect
         found += residual_faces(detector(o), faces, match_iou=0.3)[0]
         total += len(faces)
     return found / total if total else float("nan")
+
+
+def _appearance(
+    samples: Sequence[Sample], outs: Sequence[Image], anonymize: AnonymizeParams
+) -> dict[str, float]:
+    """The appearance columns, pooled over the images (boxes padded as the anonymizer pads them)."""
+    a = pooled(
+        appearance(s.image, o, sensitive_boxes=padded_sensitive(s, anonymize))
+        for s, o in zip(samples, outs, strict=True)
+    )
+    return {"changed_share": a.changed_share, "changed_outside": a.changed_outside_share,
+            "border_edge_energy": a.border_edge_energy, "nested_regions": float(a.nested),
+            "flat_regions": float(a.flat), "seam_regions": float(a.seams)}
+
+
+def _people(
+    samples: Sequence[Sample], outs: Sequence[Image], body: Detector | None, n: int, match_iou: float
+) -> float:
+    """Share of the body detector's raw detections found again on the outputs (NaN: no detector or none)."""
+    kept = total = 0
+    for s, o in list(zip(samples, outs, strict=True))[: n if body is not None else 0]:
+        raw = body(s.image)  # type: ignore[misc]
+        if len(raw):  # the output is read only where there is someone to find
+            k, t = preserved(raw, body(o), match_iou=match_iou)  # type: ignore[misc]
+            kept, total = kept + k, total + t
+    return kept / total if total else float("nan")
 
 
 def _probes(
@@ -243,6 +278,8 @@ class CompareConfig:
     text_images: int = 20
     text_min_similarity: float = 0.8
     seed: int = 0
+    match_iou: float = 0.3  # IoU at which an output detection is the raw one (body_preserved)
+    people_images: int = 20  # of the samples, images the people detector reads (body_preserved)
 
 
 def compare_method(
@@ -284,6 +321,8 @@ def compare_method(
         utility_anon_accuracy=anon_acc,
         utility_ratio=anon_acc / raw_acc if raw_acc > 0 else float("nan"),
         **_text(samples, outs, tools.ocr, config.text_images, config.text_min_similarity),
+        **_appearance(samples, outs, config.anonymize),
+        body_preserved=_people(samples, outs, tools.body, config.people_images, config.match_iou),
     )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from tasks.boxes import as_boxes
+from tasks.check_quality.appearance import Appearance, appearance, pooled
 from tasks.check_quality.image_metrics import ImageQuality, image_quality
 from tasks.coverage import OVERREDACTION_CATEGORIES, overredaction, redaction_recall, residual_faces
 from tasks.errors import InvalidInputError
@@ -41,6 +42,7 @@ class ImageRecord:
         calibrated: whether the auditor also ran on the raw image (the raw_* fields are 0 otherwise).
         raw_detections_covered: of the auditor's face detections on the raw image, how many the
             redactions cover (>= `min_coverage`): a ground-truth-free proxy of face redaction recall.
+        appearance: what a person sees (`tasks.check_quality.appearance`; None: records written before it).
     """
 
     image_id: str
@@ -54,6 +56,7 @@ class ImageRecord:
     residual_face_detections: int
     calibrated: bool = True
     raw_detections_covered: int = 0
+    appearance: Appearance | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists); `from_dict` reads it back."""
@@ -66,6 +69,8 @@ class ImageRecord:
         fields["quality"] = ImageQuality(**fields["quality"])
         for key in ("recall", "overredaction"):
             fields[key] = {c: (int(v[0]), int(v[1])) for c, v in fields[key].items()}
+        if fields.get("appearance") is not None:
+            fields["appearance"] = Appearance(**fields["appearance"])
         return ImageRecord(**fields)
 
 
@@ -80,6 +85,7 @@ def image_record(
     match_iou: float,
     min_coverage: float = 0.7,
     calibrate: bool = True,
+    appearance_boxes: ArrayLike | None = None,
 ) -> ImageRecord:
     """Measure one image: quality outside the sensitive boxes, redaction coverage, residual faces.
 
@@ -97,6 +103,8 @@ def image_record(
         min_coverage: fraction of a ground-truth box that must be redacted for it to count as covered.
         calibrate: also run the auditor on the raw image (to measure what it can see at all). The
             auditor is the slow part; calibrating on a sample of images halves the stage's time.
+        appearance_boxes: (K, 4) boxes the anonymizer was meant to change, already padded (the ground
+            truth padded as its detectors pad, `appearance.pad_sensitive`); None: `redacted_boxes`.
     Raises:
         InvalidInputError: bad image, boxes, category or threshold.
     """
@@ -123,6 +131,7 @@ def image_record(
         residual_face_detections=left_dets,
         calibrated=calibrate,
         raw_detections_covered=proxy[0],
+        appearance=appearance(raw, anon, sensitive_boxes=red if appearance_boxes is None else appearance_boxes),
     )
 
 
@@ -181,6 +190,7 @@ class QualitySummary:
     n_gt_faces_calibrated: int
     raw_detections_covered: int = 0
     msssim: dict[str, tuple[float, float]] | None = None  # "whole"/"outside" → (mean, median) MS-SSIM
+    appearance: Appearance | None = None  # pooled over the records that carry one
 
     @property
     def auditor_raw_face_recall(self) -> float:
@@ -223,7 +233,8 @@ class QualitySummary:
             "face_redaction_recall_detector_proxy": _ratio(self.raw_detections_covered, self.raw_face_detections),
             "residual_face_detections_per_image_proxy": _ratio(self.residual_face_detections, self.n_images),
         }
-        return {f"check_quality/{k}": float(v) for k, v in m.items()}
+        seen = self.appearance.as_metrics("check_quality/appearance") if self.appearance is not None else {}
+        return {f"check_quality/{k}": float(v) for k, v in m.items()} | seen
 
 
 def summarize(records: Sequence[ImageRecord]) -> QualitySummary:
@@ -260,4 +271,10 @@ def summarize(records: Sequence[ImageRecord]) -> QualitySummary:
             "whole": _mean_median([np.nan if x.msssim_whole is None else x.msssim_whole for x in q]),
             "outside": _mean_median([np.nan if x.msssim_outside is None else x.msssim_outside for x in q]),
         },
+        appearance=_pooled_appearance(records),
     )
+
+
+def _pooled_appearance(records: Sequence[ImageRecord]) -> Appearance | None:
+    looks = [r.appearance for r in records if r.appearance is not None]
+    return pooled(looks) if looks else None

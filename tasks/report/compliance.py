@@ -65,7 +65,10 @@ LIRA_VARIANTS = ("lira_online", "lira_offline")
 # compare_methods.json columns carried into the report's per-method table
 METHOD_COLUMNS = ("method", "psnr_whole", "ssim_whole", "msssim_whole", "psnr_outside", "residual_face_rate",
                   "reid_naive_top1", "reid_adaptive_top1", "reid_trained_accuracy", "reid_chance", "utility_ratio",
-                  "text_pii_readable", "plate_readable", "text_nonpii_readable", "n_probes")
+                  "text_pii_readable", "plate_readable", "text_nonpii_readable", "n_probes",
+                  # what a person sees (tasks/check_quality/appearance.py)
+                  "changed_outside", "border_edge_energy", "seam_regions", "nested_regions", "flat_regions",
+                  "body_preserved")
 
 
 def _counts(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
@@ -76,7 +79,9 @@ def _counts(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
         raise InvalidInputError(f"counts do not add up: {anonymized} anonymized + {quarantined} quarantined "
                                 f"!= {ingested} ingested")
     return {"ingested": ingested, "anonymized": anonymized, "quarantined": quarantined,
-            "ingest_quarantined": int(metrics["ingest"]["ingest/n_quarantined"])}
+            "ingest_quarantined": int(metrics["ingest"]["ingest/n_quarantined"]),
+            # anonymized images where an escalation ended in a solid mask (runs before issue 36: unknown)
+            "masked": int(metrics["anonymize"].get("anonymize/masked_images", -1))}
 
 
 def _dp(record: Mapping[str, Any], epsilon_recomputed: float | None,
@@ -103,7 +108,9 @@ def _mechanism(record: Mapping[str, Any]) -> str:
     """The DP mechanism in words, from the record: its sampling decides what the accountant's ε assumes."""
     sampling = ("Poisson-subsampled Gaussian" if record.get("poisson_sampling", True) else
                 "Gaussian noise on shuffled fixed-size batches, priced as if Poisson-subsampled")
-    return f"DP-SGD ({sampling}), per-sample clipping at norm {record['max_grad_norm']:g}"
+    unit = record.get("privacy_unit")
+    capped = f", each {unit['unit']}'s training images capped at {unit['cap']}" if unit else ""
+    return f"DP-SGD ({sampling}), per-sample clipping at norm {record['max_grad_norm']:g}{capped}"
 
 
 def _attacks(audit: Mapping[str, float]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -156,6 +163,8 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
     flat |= {f"utility/{k}": float(v) for k, v in utility.items()}
     flat |= {f"attacks/{k.split('/', 1)[1]}": v for k, v in metrics.get("audit", {}).items()}
     flat |= {f"dp/{k}": v for k, v in against_claim(metrics.get("audit", {}), dp.get("epsilon_checked")).items()}
+    if dp.get("unit"):  # per-unit run: the problems re-pricing it from the data found (0: the accountants agree)
+        flat["dp/unit_problems"] = float(len(dp["unit"]["problems"]))
     for field in ("auc", "tpr_at_0_1pct_fpr"):  # LiRA gates check the worse of its two variants
         found = [v for a in LIRA_VARIANTS if (v := flat.get(f"attacks/dp/{a}/{field}")) is not None]
         # the worse variant; an unmeasured (NaN) one is the worst, so the gate fails closed on it
@@ -175,7 +184,8 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
                      inventory: Mapping[str, Any] | None = None,
                      anonymizer: Mapping[str, Any] | None = None,
                      policy_changes: Sequence[Mapping[str, Any]] | None = None,
-                     training: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     training: Mapping[str, Any] | None = None,
+                     unit: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble compliance.json from the stages' metrics, the DP record and lineage; evaluate every gate.
 
     `ledger` (from the privacy budget ledger): ledger_total_epsilon (composed over every DP run on the
@@ -190,6 +200,8 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
     `policy_changes`: thresholds looser than the packaged policy, each {name, default, value, reason}
     (`tasks.report.gates.policy_changes`), listed on the first page; None: not evaluated (key absent).
     `training`: the train run's record {source, features, model, auto_resolved}; None: key absent.
+    `unit`: a per-unit run's guarantee recomputed from the data (`tasks.report.accounting.unit_guarantee`): the
+    headline ε becomes the per-unit one, and its agreement is a gate; None: the unit is one image.
     """
     counts = _counts(metrics)
     dp = _dp(dp_record, epsilon_recomputed, ledger)
@@ -203,7 +215,9 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
               "ceiling_ratio": against_claim(audit, dp.get("epsilon_checked"))["canary_ceiling_ratio"],
               "exploratory": audit.get("audit/dp/exploratory_epsilon_lower_bound")}
     k = int(metrics.get("ingest", {}).get("ingest/max_train_images_per_person", 0) or 0)
-    if k and dp.get("epsilon_checked") is not None:  # identities known: the person-level guarantee
+    if unit is not None and dp.get("epsilon_checked") is not None:  # per-unit DP: the tight per-unit guarantee
+        dp |= per_unit_dp(dp, unit)
+    elif k and dp.get("epsilon_checked") is not None:  # identities known: the person-level guarantee
         g_eps, g_delta = group_privacy(float(dp["epsilon_checked"]), float(dp["delta"]), k=k)
         dp["group"] = {"images_per_person": k, "epsilon": g_eps, "delta": g_delta}
     train = metrics.get("train", {})
@@ -236,6 +250,16 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
     } | ({"dp_sweep": _sweep(sweep)} if sweep else {}) | ({"inventory": dict(inventory)} if inventory else {}) | (
         {"policy_changes": [dict(ch) for ch in policy_changes]} if policy_changes is not None else {}) | (
         {"training": dict(training)} if training else {})
+
+
+def per_unit_dp(dp: Mapping[str, Any], unit: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's dp fields for a per-unit run: the headline ε is the per-unit one (never below the per-image
+    one), the unit in words, the cap, and the agreement (`dp/unit_problems`, a gate)."""
+    eps = max(float(dp["epsilon_checked"]), float(unit["epsilon"]))
+    return {"epsilon_image": dp["epsilon_checked"], "epsilon_checked": eps, "unit": dict(unit),
+            "privacy_unit": f"one {unit['unit']} (at most {unit['cap']} training image{'s' * (unit['cap'] != 1)} "
+                            "each, enforced)",
+            "group": {"images_per_person": unit["cap"], "epsilon": eps, "delta": unit["delta"], "tight": True}}
 
 
 def _anonymizer(record: Mapping[str, Any] | None) -> dict[str, Any]:

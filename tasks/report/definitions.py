@@ -157,7 +157,12 @@ _ANONYMIZE: dict[str, Definition] = {
                                         "Images quarantined by anonymization divided by the images ingested."),
     "anonymize/escalated_images": _d("Images that needed a second pass", "images",
                                      "Images where the check after anonymization still found something, so those "
-                                     "areas were masked solid and checked again."),
+                                     "areas were redone (their own method on a slightly larger region, then, as a "
+                                     "last resort, a solid mask) and checked again."),
+    "anonymize/masked_images": _d("Images with a solid mask", "images",
+                                  "Written images where redoing a region with its own method did not pass the "
+                                  "check, so that region was filled solid black (the last round before "
+                                  "quarantine)."),
     "anonymize/dp_images": _d("Images with DP pixelization", "images",
                               "Images in which at least one region was pixelated with differential-privacy noise."),
     "anonymize/dp_epsilon_max": _d("Largest DP-pixelization ε per image", EPS,
@@ -270,6 +275,31 @@ _QUALITY: dict[str, Definition] = {
                                        "(bodies are not targeted: utility kept)."),
     "check_quality/body_raw_detections": _d("Body detections on raw images", "detections",
                                             "Bodies the body detector finds on the raw images of the OCR sample."),
+    "check_quality/face_preserved": _d("Faces still detected after anonymization", "share of detections",
+                                       "Share of the auditor's face detections on raw images found again after "
+                                       "anonymization (faces are not targeted: utility kept)."),
+    "check_quality/face_raw_detections": _d("Face detections on raw images (faces not targeted)", "detections",
+                                            "Faces the auditor finds on the raw images of the OCR sample."),
+    "check_quality/appearance_changed_share": _d("Pixels changed", "share of pixels",
+                                                 "Share of all pixels anonymization changed (any channel)."),
+    "check_quality/appearance_changed_outside": _d("Pixels changed outside the padded sensitive boxes", "share of pixels",
+                                                   "Share of the pixels outside the padded sensitive boxes that "
+                                                   "anonymization changed (0 = nothing else touched)."),
+    "check_quality/appearance_border_edge_energy": _d("Edge energy on the redaction borders", "ratio (1 = no seam)",
+                                                      "Mean gradient of the output on a 2-px ring around each visible "
+                                                      "change over the raw image's on the same ring (> 1: a seam)."),
+    "check_quality/appearance_regions_per_image": _d("Redaction regions per image", "regions",
+                                                     "Connected regions of visible change per anonymized image."),
+    "check_quality/appearance_nested_regions": _d("Redactions with a seam inside", "regions",
+                                                  "Regions showing a hard straight edge inside them: a second "
+                                                  "redaction within or across the first."),
+    "check_quality/appearance_flat_regions": _d("Solid redactions", "regions",
+                                                "Regions filled with one flat colour (a mask), over all images."),
+    "check_quality/appearance_seam_regions": _d("Redactions with a visible outline", "regions",
+                                                "Regions whose own border ring has 1.5 times the raw image's edge "
+                                                "energy or more, over all images."),
+    "check_quality/appearance_black_regions": _d("Black redactions", "regions",
+                                                 "Solid regions that are black (a mask), over all images."),
     "check_quality/lpips_available": _d("LPIPS measured", YES_NO,
                                         "Whether the perceptual distance LPIPS ran (it needs AlexNet weights, "
                                         "check_quality.lpips_weights)."),
@@ -338,6 +368,22 @@ _TRAIN: dict[str, Definition] = {
                                          "a run that would exceed it is refused."),
     "train/ledger_remaining_epsilon": _d("Ledger: ε left", EPS,
                                          "Budget minus composed ε: what later runs on this dataset may still spend."),
+    # train.dp.unit not image (tasks/train/person.py): the cap on each unit's images and the per-unit ε
+    "train/unit_cap": _d("Per-unit cap", "images per unit",
+                         "The most training images one unit (person, video) kept: train.dp.cap or chosen from the data."),
+    "train/unit_n_before": _d("Train images before the cap", "images", "Train split images before each unit's cap."),
+    "train/unit_n_kept": _d("Train images kept under the cap", "images",
+                            "Train images DP-SGD used after every unit was capped."),
+    "train/unit_n_units": _d("Units among the kept images", "units",
+                             "Distinct units (persons, videos, images of nobody) in the kept training images."),
+    "train/unit_max_observed": _d("Most kept images of one unit", "images",
+                                  "The most kept training images of any one unit; never above the cap."),
+    "train/unit_epsilon_pld": _d("Per-unit ε (mixture PLD)", EPS,
+                                 "ε for one whole unit: dp-accounting's PLD of the subsampled mixture of Gaussians."),
+    "train/unit_epsilon_prv": _d("Per-unit ε (independent PRV)", EPS,
+                                 "The same per-unit ε from privtrail's own PRV accountant, sharing no code with "
+                                 "dp-accounting."),
+    "train/unit_checked": _d("Per-unit ε checked", EPS, "The larger of the two per-unit ε: the one stated."),
     "train/skipped": _d("Training skipped", YES_NO,
                         "1 when the data had no labels: no model was trained, so none was released."),
 }
@@ -399,6 +445,12 @@ _REPORT: dict[str, Definition] = {
     "dp/epsilon_understatement": _d("ε understatement vs the PLD accountant", "share of the PLD ε",
                                     "(PLD ε − reported ε) ÷ PLD ε; infinite when a fresh Opacus accountant "
                                     "disagrees with training by more than 1 %."),
+    "dp/epsilon_image": _d("ε per image", EPS,
+                           "A per-unit run's ε for one image (the checked ε of the recorded history); the headline is "
+                           "the per-unit ε."),
+    "dp/unit_problems": _d("Per-unit accounting problems", "problems",
+                           "Problems re-pricing the per-unit ε from the data (unit above the cap, accountants "
+                           "disagreeing); 0 passes."),
     "dp/ledger_delta": _d("Ledger δ", DELTA, "The δ at which the ledger composes all runs' ε (train.budget.delta)."),
     "dp/group/epsilon": _d("Per-person ε (group privacy)", EPS,
                            "ε for one person in k training images: k × the per-image ε (group privacy, Dwork & "
@@ -470,6 +522,7 @@ ALIASES: dict[str, str] = {
     "counts/anonymized": "anonymize/processed",
     "counts/quarantined": "anonymize/quarantined",
     "counts/ingest_quarantined": "ingest/n_quarantined",
+    "counts/masked": "anonymize/masked_images",
     "audit_design/confidence": "audit/dp/empirical_epsilon_confidence",
     "audit_design/canaries": "audit/dp/canary/n_canaries",
     "audit_design/guesses": "audit/dp/canary/n_guesses",
@@ -660,6 +713,18 @@ _COMPARE: dict[str, tuple[str, str, str]] = {
                              "Share of ground-truth non-personal strings (signs) OCR still reads after the method."),
     "plate_readable": ("licence plates readable", "share of strings",
                        "Share of ground-truth licence-plate strings OCR still reads after the method."),
+    "changed_share": ("pixels changed", "share of pixels", "Share of all pixels the method changed."),
+    "changed_outside": ("pixels changed outside the boxes", "share of pixels",
+                        "Share of pixels outside the padded sensitive boxes the method changed (0 = none)."),
+    "border_edge_energy": ("edge energy on redaction borders", "ratio (1 = no seam)",
+                           "Output gradient on a 2-px ring around each visible change over the raw image's (> 1: a seam)."),
+    "nested_regions": ("redactions with a seam inside", "regions",
+                       "Regions showing a hard straight edge inside them (a redaction within a redaction)."),
+    "flat_regions": ("solid redactions", "regions", "Regions filled with one flat colour, over the compared images."),
+    "seam_regions": ("redactions with a visible outline", "regions",
+                     "Regions whose own border ring has 1.5 times the raw image's edge energy or more."),
+    "body_preserved": ("people still detected", "share of detections",
+                       "Share of the body detector's people on the raw images found again after the method."),
 }
 
 

@@ -71,8 +71,9 @@ def test_anonymizes_the_tree_and_reports(
     assert files["a.jpg"]["output"] == "a.jpg.png" and files["a.png"]["output"] == "a.png"
     assert "notes.txt" not in files
     assert all(
-        set(f) <= {"input", "output", "status", "reason", "detections"} for f in files.values()
+        set(f) <= {"input", "output", "status", "reason", "detections", "escalated", "masked"} for f in files.values()
     )  # no text
+    assert all(f["masked"] == 0 for f in files.values()) and report["counts"]["masked"] == 0
     manifest = [json.loads(line) for line in (out_dir / "privtrail-manifest.jsonl").read_text().splitlines()]
     assert manifest == report["files"]
     original = np.asarray(Image.open(in_dir / "a.png"))

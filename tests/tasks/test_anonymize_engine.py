@@ -228,3 +228,87 @@ def test_a_detector_set_names_the_first_member_that_failed(image: np.ndarray) ->
     assert result.quarantine_reason == "detection failed: plate: onnxruntime: Fail: bad input"
     with pytest.raises(InvalidInputError):
         DetectorSet({}, threads=0)
+
+
+# --- issue 36: one region per overlapping group, proportionate escalation -------------------------------
+
+
+def test_overlapping_boxes_of_one_category_are_obfuscated_once_as_one_region(image: np.ndarray) -> None:
+    """Two detections of one face, pixelated: one mosaic over their bounding box, not a mosaic inside another
+    (whose cells would not line up); a box of another category beside them keeps its own mosaic."""
+    from tasks.anonymize.obfuscate import pixelate_regions
+
+    result = anonymize_image(image, detectors={"a": Fake([[10, 10, 40, 40], [20, 14, 50, 44]]),
+                                               "b": Fake([[30, 46, 60, 60]], "plate")},
+                             method="pixelate", block=8, verify=False)  # type: ignore[dict-item]  # fmt: skip
+    expected = pixelate_regions(pixelate_regions(image, np.array([[10, 10, 50, 44]]), block=8),
+                                np.array([[30, 46, 60, 60]]), block=8)  # fmt: skip
+    np.testing.assert_array_equal(result.image, expected)
+    assert len(result.detections) == 3 and result.methods == ("pixelate",) * 3  # what was found is kept whole
+
+
+class FiresUntil:
+    """A face detector that fires on its box while the pixels there vary by more than `flat` (std)."""
+
+    def __init__(self, box: list[int], flat: float) -> None:
+        self.box, self.flat = box, flat
+
+    def __call__(self, img: np.ndarray) -> Detections:
+        x0, y0, x1, y1 = self.box
+        hit = img[y0:y1, x0:x1].astype(np.float64).std() > self.flat
+        boxes = np.asarray([self.box] if hit else [], np.int64).reshape(-1, 4)
+        return Detections(boxes, np.ones(len(boxes), np.float32), ("face",) * len(boxes))
+
+
+def test_escalation_first_redoes_the_own_method_on_a_slightly_larger_region() -> None:
+    """A residual that a stronger mosaic removes is redone with the category's own method on its box grown by
+    `ESCALATE_GROW`: no black box, nothing masked, nothing changed beyond the grown box."""
+    from tasks.anonymize.engine import ESCALATE_GROW, grow
+    from tasks.anonymize.obfuscate import pixelate_regions
+
+    img = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    first = pixelate_regions(img, np.array([[30, 30, 62, 62]]), block=8)
+    flat = float(first[30:62, 30:62].astype(np.float64).std()) - 1  # block 8 still fires, 16 does not
+    result = anonymize_image(img, detectors={"f": FiresUntil([30, 30, 62, 62], flat=flat)}, method="pixelate",
+                             block=8)  # fmt: skip
+    assert result.image is not None and result.escalated == 1 and result.masked == 0
+    assert not (result.image == 0).all(axis=2).any()  # no solid black anywhere
+    x0, y0, x1, y1 = grow(np.array([[30, 30, 62, 62]]), ESCALATE_GROW, width=96, height=96)[0]
+    outside = np.ones((96, 96), bool)
+    outside[y0:y1, x0:x1] = False
+    np.testing.assert_array_equal(result.image[outside], img[outside])
+    assert (result.image[y0:30, 30:62] != img[y0:30, 30:62]).any()  # the growth was used
+
+
+def test_a_mask_is_the_last_round_and_is_counted(image: np.ndarray) -> None:
+    """When the own method never suffices, the boxes are masked (and only they), counted in the result, the
+    record and the summary; a residual that survives even the mask quarantines the image."""
+    from tasks.anonymize.records import image_record
+
+    result = run(image, face=Fake([BOX], flat=0.5))  # fires on anything but a flat region
+    assert result.image is not None and result.masked == 1 and result.escalated == 1
+    assert (result.image[10:40, 10:40] == 0).all()
+    changed = (result.image != image).any(axis=2)
+    assert not changed[:, 50:].any() and not changed[50:].any()  # within BOX grown by the own rounds
+    record = image_record({"id": "x", "path": "x.png", "split": "train", "label": 0}, result)
+    assert record["masked"] == 1
+    summary = summarize([result, run(image, face=Fake([BOX], flat=20.0)), run(image, face=Fake([BOX]))])
+    assert summary.masked_images == 1 and summary.quarantined == 1
+    assert summary.as_metrics()["anonymize/masked_images"] == 1.0
+
+
+def test_a_silhouette_found_again_by_the_body_detector_is_no_residual_but_a_face_in_it_is() -> None:
+    """`silhouette` keeps a person-shaped figure on purpose: the body detector finding it again is expected,
+    not a leak; a face detector firing inside it still escalates; asked for text, silhouette inpaints."""
+    from tasks.anonymize.engine import drop_kept_shapes, method_for
+
+    body, face = [[10, 10, 40, 60]], [[15, 12, 30, 27]]
+    residual = Detections(np.array(body + face + [[50, 50, 60, 60]], np.int64), np.ones(3, np.float32),
+                          ("body", "face", "body"))  # fmt: skip
+    left = drop_kept_shapes(residual, {"body": np.array(body, np.int64)})
+    assert left.category == ("face", "body") and left.boxes[1].tolist() == [50, 50, 60, 60]
+    assert method_for("text", method="inpaint", methods={"text": "silhouette"}) == "inpaint"
+    assert method_for("body", method="silhouette", methods={}) == "silhouette"
+    img = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    result = anonymize_image(img, detectors={"b": Fake(body, "body")}, method="silhouette")  # type: ignore[dict-item]
+    assert result.image is not None and result.escalated == 0 and result.methods == ("silhouette",)

@@ -46,8 +46,14 @@ class Textured:
 
     def detect_crop(self, crop: np.ndarray, *, full_shape: tuple[int, int]) -> Detections:
         self.seen.append(crop.shape[:2])
-        # the test places crops by their content: the engine's windows are recomputed here
-        wins = windows(self.boxes, width=full_shape[1], height=full_shape[0], context=self.context)
+        # the test places crops by their content: the engine's windows are recomputed here, around the boxes
+        # and, after escalation rounds, around the boxes grown by them too
+        from tasks.anonymize.engine import ESCALATE_GROW, OWN_ROUNDS, grow
+
+        h, w = full_shape
+        grown = [grow(self.boxes, ESCALATE_GROW * k, width=w, height=h) for k in range(OWN_ROUNDS + 1)]
+        wins = np.concatenate([windows(np.concatenate(grown[: k + 1]), width=w, height=h, context=self.context)
+                               for k in range(OWN_ROUNDS + 1)])  # fmt: skip
         for x0, y0, x1, y1 in wins:
             if (y1 - y0, x1 - x0) == crop.shape[:2]:
                 return self._find(crop, int(x0), int(y0), full_shape)

@@ -8,7 +8,7 @@ from tasks.errors import InvalidInputError
 from tasks.params import Gates, Params
 from tasks.report.compliance import build_compliance
 from tasks.report.gates import GATE_SPECS, evaluate_gates
-from tasks.report.html import render_html
+from tasks.report.html import render_html, render_markdown
 
 RECORD = {  # a consistent record: σ 2.2559 at q 0.2 for 50 steps is ε 2.97 at δ 1e-5 (PRV and PLD)
     "noise_multiplier": 2.255859375,
@@ -112,7 +112,16 @@ def test_contract_keys_and_passing_verdict() -> None:
     c = build_report(report_metrics())
     assert c["verdict"] == "pass"
     assert {"verdict", "gates", "counts", "dp", "utility", "attacks", "lineage"} <= set(c)
-    assert c["counts"] == {"ingested": 100, "anonymized": 97, "quarantined": 3, "ingest_quarantined": 0}
+    assert c["counts"] == {"ingested": 100, "anonymized": 97, "quarantined": 3, "ingest_quarantined": 0,
+                           "masked": -1}  # metrics from before masks were counted: unknown, not 0
+    masked = report_metrics()
+    masked["anonymize"]["anonymize/masked_images"] = 2
+    c2 = build_report(masked)
+    assert c2["counts"]["masked"] == 2
+    kw = {"title": "T", "figures": {}, "reproduce": "x"}
+    html, md = render_html(c2, **kw), render_markdown(c2, **kw)
+    assert "2 of the anonymized images carry a solid black mask" in html and "2 of the anonymized" in md
+    assert "carry a solid black mask" not in render_markdown(c, **kw)
     assert set(c["dp"]) >= {
         "epsilon",
         "delta",
