@@ -184,7 +184,7 @@ def _check_run(tree: Path, out: Path, done: subprocess.CompletedProcess[str]) ->
     rows = {r["input"]: r for r in manifest}
     assert len(rows) == len(manifest) == len(VALID) + len(BROKEN)
     assert set(rows) == set(VALID) | set(BROKEN)  # etc/ (a folder link) and readme.txt are not image-named
-    assert all(list(r) == ["detections", "input", "output", "reason", "status"] for r in manifest)
+    assert all(list(r) == ["detections", "escalated", "input", "masked", "output", "reason", "status"] for r in manifest)
     for rel, (width, height) in VALID.items():
         row = rows[rel]
         assert row["status"] == "anonymized" and row["reason"] is None, row
