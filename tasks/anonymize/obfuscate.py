@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from tasks.anonymize.replace import FacePool, replace_region
 from tasks.anonymize.silhouette import silhouette_regions
+from tasks.boxes import check_inside
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Image, check_image
 
@@ -39,21 +40,8 @@ def check_boxes(boxes: object, *, image: Image, name: str = "boxes") -> Boxes:
         raise InvalidInputError(f"{name}: expected an (N, 4) array of [x0, y0, x1, y1], got {desc}")
     if boxes.size and not np.issubdtype(boxes.dtype, np.integer):
         raise InvalidInputError(f"{name}: expected integer pixel coordinates, got {boxes.dtype}")
-    b = boxes.astype(np.int64)
     h, w = image.shape[:2]
-    bad = (
-        (b[:, 0] < 0)
-        | (b[:, 1] < 0)
-        | (b[:, 2] > w)
-        | (b[:, 3] > h)
-        | (b[:, 0] >= b[:, 2])
-        | (b[:, 1] >= b[:, 3])
-    )
-    if bad.any():
-        raise InvalidInputError(
-            f"{name}: box {b[np.flatnonzero(bad)[0]].tolist()} is empty or outside the {w}x{h} image"
-        )
-    return b
+    return check_inside(boxes.astype(np.int64), width=w, height=h, name=name)
 
 
 def pixelate_regions(image: Image, boxes: Boxes, *, block: int) -> Image:

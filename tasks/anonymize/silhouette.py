@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.boxes import as_boxes
+from tasks.boxes import as_boxes, check_inside
 from tasks.errors import InvalidInputError
 from tasks.types import Image, check_image
 
@@ -103,21 +103,8 @@ def _inside(boxes: object, image: Image) -> Boxes:
         raise InvalidInputError(
             f"boxes: expected an (N, 4) array of [x0, y0, x1, y1], got {type(boxes).__name__}"
         )
-    b = as_boxes(boxes, name="boxes")
     h, w = image.shape[:2]
-    bad = (
-        (b[:, 0] < 0)
-        | (b[:, 1] < 0)
-        | (b[:, 2] > w)
-        | (b[:, 3] > h)
-        | (b[:, 0] >= b[:, 2])
-        | (b[:, 1] >= b[:, 3])
-    )
-    if bad.any():
-        raise InvalidInputError(
-            f"boxes: box {b[np.flatnonzero(bad)[0]].tolist()} is empty or outside the {w}x{h} image"
-        )
-    return b
+    return check_inside(as_boxes(boxes, name="boxes"), width=w, height=h)
 
 
 def person_mask(crop: Image, *, side: int = 64, contrast: float = 12.0) -> Mask:
