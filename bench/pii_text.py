@@ -18,17 +18,28 @@ Each half is scored once more with the spaces of its strings dropped, as OCR oft
 ("NOPARKING", "JOHNSMITH"): the policy splits glued words (`tasks.anonymize.pii.respaced`), and a
 personal string must stay caught.
 
-    python -m bench.pii_text [--n 2000] [--seed 0] [--misses 20]
+Other languages (`bench.pii_languages`: Czech, Polish, German, French, Spanish, Chinese; halves A and B):
+per language, ordinary kept, personal caught and phone numbers caught (and the first two again with the
+diacritics dropped, as the anonymizer's OCR reads such lines); then phone numbers of every EU
+country and China. The time the policy takes per string is printed for each corpus (the first one also
+pays for loading the word lists; the language table's first row for loading the other languages' lists,
+Chinese's for jieba's dictionary).
+
+    python -m bench.pii_text [--n 2000] [--seed 0] [--misses 20] [--languages cs,pl,de,fr,es,zh]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
+from bench import pii_languages
+from bench.pii_languages import digits, letters, pick  # one set of corpus helpers
+from tasks.anonymize.lexicon import plain
 from tasks.anonymize.pii import classify_text
 
 WARNINGS = (
@@ -77,7 +88,6 @@ LAST = (
 TITLES = ("Mr", "Mrs", "Ms", "Dr", "Prof")
 STREETS = ("Street", "Road", "Avenue", "Lane", "Close", "Drive", "Way", "Crescent", "Place", "Gardens")
 DOMAINS = ("gmail.com", "outlook.com", "yahoo.co.uk", "web.de", "company.org", "uni.edu")
-LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 # Half C: vocabularies written after half B's misses had been seen once, scored once when first run.
 C_VOCAB: dict[str, tuple[str, ...]] = {
     "warnings": ("NO LOITERING", "SECURITY CAMERAS IN USE", "CLEAN UP AFTER YOUR DOG", "NO SWIMMING",
@@ -113,64 +123,52 @@ def _vocab(name: str, half: str) -> list[str]:
     return list(items[0 if half == "A" else 1 :: 2])
 
 
-def _pick(rng: np.random.Generator, items: Sequence[str]) -> str:
-    return items[int(rng.integers(len(items)))]
-
-
-def _digits(rng: np.random.Generator, n: int) -> str:
-    return "".join(str(d) for d in rng.integers(0, 10, size=n))
-
-
-def _letters(rng: np.random.Generator, n: int) -> str:
-    return "".join(_pick(rng, LETTERS) for _ in range(n))
-
-
 def _ordinary(rng: np.random.Generator, half: str) -> tuple[str, str]:
-    kind = _pick(rng, ("warning", "shop", "furniture", "hours"))
+    kind = pick(rng, ("warning", "shop", "furniture", "hours"))
     if kind == "warning":
-        text = _pick(rng, _vocab("warnings", half))
+        text = pick(rng, _vocab("warnings", half))
     elif kind == "shop":
-        text = f"{_pick(rng, _vocab('shop_words', half))} {_pick(rng, _vocab('shop_types', half))}"
+        text = f"{pick(rng, _vocab('shop_words', half))} {pick(rng, _vocab('shop_types', half))}"
     elif kind == "furniture":
-        text = _pick(rng, _vocab("furniture", half))
+        text = pick(rng, _vocab("furniture", half))
     else:
-        text = _pick(rng, _vocab("hours", half))
+        text = pick(rng, _vocab("hours", half))
     return kind, text
 
 
 def _name(rng: np.random.Generator, half: str) -> str:
-    first, last = _pick(rng, _vocab("first", half)), _pick(rng, _vocab("last", half))
-    return _pick(rng, (f"{first} {last}", f"{last}, {first}", f"{_pick(rng, TITLES)} {last}",
-                       f"{first[0]}. {last}", f"{_pick(rng, TITLES)} {first} {last}", f"{first} {_letters(rng, 1)}. {last}"))  # fmt: skip
+    first, last = pick(rng, _vocab("first", half)), pick(rng, _vocab("last", half))
+    return pick(rng, (f"{first} {last}", f"{last}, {first}", f"{pick(rng, TITLES)} {last}",
+                       f"{first[0]}. {last}", f"{pick(rng, TITLES)} {first} {last}", f"{first} {letters(rng, 1)}. {last}"))  # fmt: skip
 
 
 _PERSONAL: dict[str, Callable[[np.random.Generator, str], str]] = {
     "name": _name,
-    "phone": lambda r, h: _pick(r, (
-        f"+44 20 {_digits(r, 4)} {_digits(r, 4)}", f"0{_digits(r, 3)} {_digits(r, 3)} {_digits(r, 4)}",
-        f"({_digits(r, 3)}) {_digits(r, 3)}-{_digits(r, 4)}", f"{_digits(r, 3)}.{_digits(r, 3)}.{_digits(r, 4)}",
-        f"+49 {_digits(r, 2)} {_digits(r, 7)}", f"+33 {_digits(r, 1)} {_digits(r, 2)} {_digits(r, 2)} {_digits(r, 2)} {_digits(r, 2)}",
-        f"Tel: 0{_digits(r, 4)} {_digits(r, 6)}", f"Call {_digits(r, 5)} {_digits(r, 6)}")),  # fmt: skip
-    "email": lambda r, h: f"{_pick(r, _vocab('first', h)).lower()}.{_pick(r, _vocab('last', h)).lower().replace(chr(39), '')}@{_pick(r, DOMAINS)}",
-    "date of birth": lambda r, h: _pick(r, (
-        f"DOB {_digits(r, 1)}{_digits(r, 1)}/0{r.integers(1, 10)}/19{_digits(r, 2)}", f"Born 19{_digits(r, 2)}-0{r.integers(1, 10)}-1{_digits(r, 1)}",
-        f"{r.integers(1, 29)} March 19{_digits(r, 2)}", f"{r.integers(10, 29)}.0{r.integers(1, 10)}.19{_digits(r, 2)}")),  # fmt: skip
-    "address": lambda r, h: _pick(r, (
-        f"{r.integers(1, 300)} {_pick(r, _vocab('shop_words', h))} {_pick(r, STREETS)}",
-        f"{r.integers(1, 99)}{_pick(r, 'ABC')} {_pick(r, _vocab('last', h))} {_pick(r, STREETS)}",
-        f"Flat {r.integers(1, 40)}, {r.integers(1, 200)} {_pick(r, _vocab('shop_words', h))} Road")),  # fmt: skip
-    "id number": lambda r, h: _pick(r, (
-        f"ID {_digits(r, 4)} {_digits(r, 4)}", f"{_letters(r, 2)}{_digits(r, 6)}{_letters(r, 1)}",
-        f"Member No. {_digits(r, 7)}", f"Patient {_digits(r, 3)}-{_digits(r, 3)}-{_digits(r, 4)}")),  # fmt: skip
-    "plate": lambda r, h: _pick(r, (
-        f"{_letters(r, 2)}{_digits(r, 2)} {_letters(r, 3)}", f"{_letters(r, 1)} {_letters(r, 2)} {_digits(r, 4)}",
-        f"{_digits(r, 1)}{_letters(r, 3)}{_digits(r, 3)}", f"{_letters(r, 2)}-{_digits(r, 3)}-{_letters(r, 2)}",
-        f"{_letters(r, 3)} {_digits(r, 4)}")),  # fmt: skip
+    "phone": lambda r, h: pick(r, (
+        f"+44 20 {digits(r, 4)} {digits(r, 4)}", f"0{digits(r, 3)} {digits(r, 3)} {digits(r, 4)}",
+        f"({digits(r, 3)}) {digits(r, 3)}-{digits(r, 4)}", f"{digits(r, 3)}.{digits(r, 3)}.{digits(r, 4)}",
+        f"+49 {digits(r, 2)} {digits(r, 7)}", f"+33 {digits(r, 1)} {digits(r, 2)} {digits(r, 2)} {digits(r, 2)} {digits(r, 2)}",
+        f"Tel: 0{digits(r, 4)} {digits(r, 6)}", f"Call {digits(r, 5)} {digits(r, 6)}")),  # fmt: skip
+    "email": lambda r, h: f"{pick(r, _vocab('first', h)).lower()}.{pick(r, _vocab('last', h)).lower().replace(chr(39), '')}@{pick(r, DOMAINS)}",
+    "date of birth": lambda r, h: pick(r, (
+        f"DOB {digits(r, 1)}{digits(r, 1)}/0{r.integers(1, 10)}/19{digits(r, 2)}", f"Born 19{digits(r, 2)}-0{r.integers(1, 10)}-1{digits(r, 1)}",
+        f"{r.integers(1, 29)} March 19{digits(r, 2)}", f"{r.integers(10, 29)}.0{r.integers(1, 10)}.19{digits(r, 2)}")),  # fmt: skip
+    "address": lambda r, h: pick(r, (
+        f"{r.integers(1, 300)} {pick(r, _vocab('shop_words', h))} {pick(r, STREETS)}",
+        f"{r.integers(1, 99)}{pick(r, 'ABC')} {pick(r, _vocab('last', h))} {pick(r, STREETS)}",
+        f"Flat {r.integers(1, 40)}, {r.integers(1, 200)} {pick(r, _vocab('shop_words', h))} Road")),  # fmt: skip
+    "id number": lambda r, h: pick(r, (
+        f"ID {digits(r, 4)} {digits(r, 4)}", f"{letters(r, 2)}{digits(r, 6)}{letters(r, 1)}",
+        f"Member No. {digits(r, 7)}", f"Patient {digits(r, 3)}-{digits(r, 3)}-{digits(r, 4)}")),  # fmt: skip
+    "plate": lambda r, h: pick(r, (
+        f"{letters(r, 2)}{digits(r, 2)} {letters(r, 3)}", f"{letters(r, 1)} {letters(r, 2)} {digits(r, 4)}",
+        f"{digits(r, 1)}{letters(r, 3)}{digits(r, 3)}", f"{letters(r, 2)}-{digits(r, 3)}-{letters(r, 2)}",
+        f"{letters(r, 3)} {digits(r, 4)}")),  # fmt: skip
 }
 
 
 def _cased(rng: np.random.Generator, text: str) -> str:
-    return _pick(rng, (text.upper(), text.title(), text.lower(), text))
+    return pick(rng, (text.upper(), text.title(), text.lower(), text))
 
 
 def corpus(n: int, *, half: str, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -182,7 +180,7 @@ def corpus(n: int, *, half: str, seed: int = 0) -> list[tuple[str, str, str]]:
             kind, text = _ordinary(rng, half)
             rows.append((kind, _cased(rng, text), "ordinary"))
         else:
-            kind = _pick(rng, list(_PERSONAL))
+            kind = pick(rng, list(_PERSONAL))
             rows.append((kind, _PERSONAL[kind](rng, half), "personal"))
     return rows
 
@@ -203,11 +201,17 @@ def score(rows: list[tuple[str, str, str]]) -> tuple[dict[str, tuple[int, int]],
 
 def rates(tally: dict[str, tuple[int, int]]) -> tuple[float, float]:
     """(ordinary kept, personal caught) over all kinds."""
-    ordinary = [v for k, v in tally.items() if k in ("warning", "shop", "furniture", "hours")]
-    personal = [v for k, v in tally.items() if k in _PERSONAL]
+    ordinary = [v for k, v in tally.items() if k in ("warning", "shop", "furniture", "hours", "ordinary")]
+    personal = [v for k, v in tally.items() if k in _PERSONAL or k in pii_languages.PERSONAL]
     kept = sum(v[0] for v in ordinary) / max(sum(v[1] for v in ordinary), 1)
     caught = sum(v[0] for v in personal) / max(sum(v[1] for v in personal), 1)
     return kept, caught
+
+
+def bare(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The rows with Latin diacritics dropped ("Zakaz koureni"), as the anonymizer's OCR (PP-OCR's Chinese
+    and Latin recogniser, which has no "ř", "š", "ł", "ñ", "ß") reads them."""
+    return [(kind, plain(text), truth) for kind, text, truth in rows]
 
 
 def glued(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -224,11 +228,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=2000, help="strings per half")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--misses", type=int, default=10, help="misses printed per half")
+    ap.add_argument("--languages", default=",".join(pii_languages.LANGUAGES), help="other-language corpora")
     args = ap.parse_args(argv)
     for half in ("A", "B", "C"):
-        tally, misses = score(corpus(args.n, half=half, seed=args.seed))
+        rows = corpus(args.n, half=half, seed=args.seed)
+        start = time.perf_counter()
+        tally, misses = score(rows)
+        cost = 1e6 * (time.perf_counter() - start) / args.n
         kept, caught = rates(tally)
-        print(f"half {half} ({HALVES[half]}): ordinary kept {kept:.3f}, personal caught {caught:.3f}")
+        print(f"half {half} ({HALVES[half]}): ordinary kept {kept:.3f}, personal caught {caught:.3f} "
+              f"({cost:.0f} us per string)")
         for kind, (ok, total) in sorted(tally.items()):
             print(f"    {kind:14} {ok:5d} / {total:5d} = {ok / total:.3f}")
         for kind, text, cls in misses[: args.misses]:
@@ -240,6 +249,36 @@ def main(argv: list[str] | None = None) -> None:
               f"personal caught {caught:.3f}")
         for kind, text, cls in [m for m in misses if m[0] in _PERSONAL][: args.misses]:
             print(f"    miss: {kind:14} {text!r} -> {cls}")
+    languages(args)
+
+
+def languages(args: argparse.Namespace) -> None:
+    """The other-language table: per language and half, ordinary kept, personal caught, phones caught."""
+    print(f"{'lang':4} {'half':4} {'ordinary kept':>14} {'personal caught':>16} {'phones caught':>14} {'us/string':>10}"
+          f"  {'no diacritics: kept, caught':>28}")
+    for lang in [x for x in args.languages.split(",") if x]:
+        for half in ("A", "B"):
+            rows = pii_languages.corpus(lang, args.n, half=half, seed=args.seed)
+            start = time.perf_counter()
+            tally, misses = score(rows)
+            cost = 1e6 * (time.perf_counter() - start) / args.n
+            kept, caught = rates(tally)
+            ok, total = tally.get("phone", (0, 0))
+            bare_kept, bare_caught = rates(score(bare(rows))[0])
+            print(f"{lang:4} {half:4} {kept:14.3f} {caught:16.3f} {ok / max(total, 1):14.3f} {cost:10.0f}"
+                  f"  {bare_kept:14.3f} {bare_caught:13.3f}")
+            for kind, text, cls in misses[: args.misses]:
+                print(f"    miss: {kind:10} {text!r} -> {cls}")
+    rows = pii_languages.phones(args.n, seed=args.seed)
+    caught = {region: [0, 0] for region in pii_languages.EU_AND_CN}
+    for region, text, _ in rows:
+        caught[region][0] += classify_text(text) != "nonpii"
+        caught[region][1] += 1
+    total = sum(v[0] for v in caught.values()) / max(len(rows), 1)
+    print(f"phone numbers of the EU and China ({len(rows)}): caught {total:.4f}; by country: "
+          + ", ".join(f"{r} {v[0] / max(v[1], 1):.2f}" for r, v in caught.items()))
+    for region, text, _ in [r for r in rows if classify_text(r[1]) == "nonpii"][: args.misses]:
+        print(f"    miss: {region} {text!r}")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def _engine(p: AnonymizeParams, threads: int = 1) -> tuple[Any, dict[str, dict[s
         _local.key = (p, threads)
         detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
                                     body=p.body.model_dump(), plate=p.plate.model_dump(),
-                                    providers=detector_device(p.device).providers)
+                                    providers=detector_device(p.device).providers, orientation=p.orientation)
         if p.detect_max_side is not None:
             detectors = {k: Downscaled(d, max_side=p.detect_max_side) for k, d in detectors.items()}
         _local.engine = (DetectorSet(detectors, threads=threads), obfuscation_options(p))

@@ -7,7 +7,7 @@ A typo or an out-of-range value fails at start-up with a message naming the key
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -139,6 +139,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Per preset, `anonymize.orientation` unless set: content turned by 90/180/270 degrees is looked for where a
+# cheap cue says so ("cue": a YuNet thumbnail turned 3 ways for faces, line shapes and PP-OCR's direction
+# classifier for text), or, under `thorough`, the face detector always looks all 4 ways ("all").
+# `python -m bench.orientation` measures both (tasks/anonymize/detectors/orient.py).
+PRESET_ORIENTATION: dict[str, str] = {"fast": "cue", "default": "cue", "thorough": "all"}
+
+
 def face_params(preset: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
     """The face-detector params of `preset` with the keys in `given` (what the user set) on top.
 
@@ -196,6 +203,11 @@ class PlateDetectorParams(_Section):
     pad: float = Field(0.15, ge=0, le=1)
 
 
+TextLanguage = Literal["en", "bg", "cs", "da", "de", "el", "es", "fi", "fr", "hr", "hu", "it", "lt", "lv", "nl", "pl",
+                      "pt", "ro", "sk", "sl", "sv", "zh"]
+_TEXT_LANGUAGES: tuple[TextLanguage, ...] = tuple(x for x in get_args(TextLanguage) if x not in ("el", "bg"))
+
+
 class TextDetectorParams(_Section):
     box_threshold: float = Field(0.3, gt=0, lt=1)
     pad: float = Field(0.1, ge=0, le=1)
@@ -213,6 +225,9 @@ class TextDetectorParams(_Section):
     line_scale: float = Field(3.0, ge=0, le=8)
     # the DB detector sees larger images shrunk to this many pixels (recognition reads full size); 0: never
     max_pixels: int = Field(0, ge=0)
+    # languages whose ordinary words the pii policy keeps (ISO 639-1, tasks.anonymize.languages: the EU's languages
+    # wordfreq covers, and zh; el and bg only on request); text in any other language is redacted
+    languages: tuple[TextLanguage, ...] = Field(_TEXT_LANGUAGES, min_length=1)
 
 
 class BodyDetectorParams(_Section):
@@ -254,6 +269,9 @@ class AnonymizeParams(_Section):
     # the face detector's named set (PRESETS, above): fast | default | thorough; keys under `face`
     # override the preset's; recorded in the run's setup
     preset: Literal["fast", "default", "thorough"] = "default"
+    # turned content (90/180/270 degrees): off | cue (look where a cheap cue says) | all (faces all 4 ways);
+    # unset: the preset's (PRESET_ORIENTATION)
+    orientation: Literal["off", "cue", "all"] = "cue"
     # where the ONNX models (CenterFace, PP-OCR) run: auto (CUDA when onnxruntime-gpu can, else CPU) | cpu | cuda
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # for every category not listed in `methods`. The default resists the trained re-identification attack
@@ -307,7 +325,8 @@ class AnonymizeParams(_Section):
             given = given.model_dump(exclude_unset=True)
         if given is not None and not isinstance(given, dict):
             return data  # pydantic reports the type
-        return {**data, "face": face_params(preset, given)}
+        orientation = data.get("orientation", PRESET_ORIENTATION[preset])
+        return {**data, "face": face_params(preset, given), "orientation": orientation}
 
 
 class CheckQualityParams(_Section):

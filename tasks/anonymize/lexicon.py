@@ -13,6 +13,7 @@ dataset's words.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from importlib import resources
 
 from tasks.errors import AnonymizationError
@@ -53,3 +54,73 @@ def first_names() -> dict[str, float]:
 def surnames() -> dict[str, float]:
     """Lower-case US census surnames → the share of people called so, in percent."""
     return _census("dist.all.last")
+
+
+# gender-guesser's country columns (from column 30 of its name lines, one character each), in order.
+NAME_COUNTRIES: tuple[str, ...] = (
+    "great_britain", "ireland", "usa", "italy", "malta", "portugal", "spain", "france", "belgium", "luxembourg",
+    "the_netherlands", "east_frisia", "germany", "austria", "swiss", "iceland", "denmark", "norway", "sweden",
+    "finland", "estonia", "latvia", "lithuania", "poland", "czech_republic", "slovakia", "hungary", "romania",
+    "bulgaria", "bosnia_and_herzegovina", "croatia", "kosovo", "macedonia", "montenegro", "serbia", "slovenia",
+    "albania", "greece", "russia", "belarus", "moldova", "ukraine", "armenia", "azerbaijan", "georgia",
+    "the_stans", "turkey", "arabia", "israel", "china", "india", "japan", "korea", "vietnam", "other_countries",
+)
+
+
+@functools.cache
+def world_first_names() -> dict[str, dict[str, int]]:
+    """Lower-case first names of Europe and beyond → {country: popularity 1-13} where it is given.
+
+    From Jörg Michael's name dictionary as shipped in the `gender-guesser` package (~45,000 names with a
+    popularity digit per country, `NAME_COUNTRIES`; GFDL); a compound written "Jan+Peter" stands for
+    "janpeter", "jan peter" and "jan-peter". Names with diacritics are also listed without them ("jiri").
+    """
+    try:
+        text = (resources.files("gender_guesser") / "data" / "nam_dict.txt").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError) as err:  # pragma: no cover - a pinned dependency
+        raise AnonymizationError(f"PII text policy: gender-guesser's name list is missing: {err}") from err
+    names: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        if not line or line[0] in "#=" or len(line) < 31:
+            continue
+        popularity = {country: int(ch, 16) for country, ch in zip(NAME_COUNTRIES, line[30:], strict=False)
+                      if ch in "123456789ABCDEF"}  # fmt: skip
+        name = line.split()[1].lower()
+        forms = {name.replace("+", sep) for sep in ("", " ", "-")}
+        for form in forms | {plain(f) for f in forms}:
+            entry = names.setdefault(form, {})
+            for country, value in popularity.items():
+                entry[country] = max(entry.get(country, 0), value)
+    return names
+
+
+# Greek (ELOT 743, simplified) and Cyrillic (Bulgaria's 2009 streamlined system; Russian letters too) to Latin,
+# so that "Μαρία" and "Мария" are looked up as "maria".
+_TO_LATIN = str.maketrans({
+    **dict(zip("αβγδεζηικλμνξοπρσςτυφω", "abgdezi" "iklmnxoprsstyfo", strict=True)), "θ": "th", "χ": "ch", "ψ": "ps",
+    **dict(zip("абвгдезийклмнопрстуфхъьыэё", "abvgdeziyklmnoprstufhayyee", strict=True)),
+    "ж": "zh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sht", "ю": "yu", "я": "ya",
+})
+
+
+def latin(word: str) -> str:
+    """A lower-case Greek or Cyrillic `word` in Latin letters, accents dropped ("γιώργος" -> "giorgos")."""
+    return plain(word.translate(_TO_LATIN)).translate(_TO_LATIN)  # "й" first, then accented Greek letters
+
+
+_UNDECOMPOSED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "ı": "i"})
+
+
+@functools.lru_cache(maxsize=65536)
+def plain(word: str) -> str:
+    """`word` without its diacritics ("jiří" -> "jiri"; "ł" -> "l")."""
+    decomposed = unicodedata.normalize("NFKD", word.translate(_UNDECOMPOSED))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+# The commonest Chinese surnames (about 85 % of people: the 2020 census' top 100 and the usual compound
+# ones), written in simplified characters.
+CHINESE_SURNAMES: frozenset[str] = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
+    "崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+) | frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "慕容", "尉迟", "公孙", "夏侯", "端木"})

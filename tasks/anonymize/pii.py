@@ -6,6 +6,11 @@ formats), then a person-name recogniser (US census first names; census surnames 
 English words), then a dictionary test: a string is `nonpii` only when it is at most two alphanumerics
 (a lone digit: the task's placard must survive) or when every word is an ordinary English word
 (`tasks.anonymize.lexicon`: wordfreq's English frequencies) and every number has at most 3 digits.
+A line English does not keep is judged in its own language (issue 37; `tasks.anonymize.languages`, the
+`languages` argument: `anonymize.text.languages`): every word common there (diacritics optional, as OCR
+drops them), none a first name of the world list, a census surname, a title's name or, in Chinese, a
+surname before one or two characters. Digit groups on a line are judged together (a phone number), and
+Chinese resident IDs (checksum), IBANs (mod 97) and Chinese plates are recognised.
 Everything else that is not a plate is `pii`: names, codes, and words we cannot classify (OCR misreads,
 rare words) are redacted rather than risked. Redacting a harmless sign costs a little utility; keeping a
 name costs privacy. No word list here is taken from the builtin dataset.
@@ -24,6 +29,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from tasks.anonymize import languages as langs
 from tasks.anonymize import lexicon
 from tasks.errors import InvalidInputError
 
@@ -49,6 +55,29 @@ NAME_ZIPF = 4.0
 LONE_SURNAME_SHARE = 0.05
 # First names that are first of all calendar words or auxiliaries: read as the word ("OPEN MAY-SEPT").
 NAME_WORDS: frozenset[str] = frozenset({"may", "june", "april", "august", "will", "can"})
+# Other languages (`tasks.anonymize.languages`): a word is ordinary when it is at least `COMMON_ZIPF` common in
+# the line's language (1- and 2-letter words: `OTHER_SHORT_ZIPF`) and no first name. Wordfreq's lists hold
+# names as words ("jean" 5.5 in French, "jan" 5.3 in Czech), so the world name list decides
+# (`lexicon.world_first_names`): a first name given in the language's countries (`languages.NAME_COUNTRIES`)
+# (in any EU language's countries: names travel, "Richard, Sophie" is no Romanian) is a name unless commoner
+# than `OTHER_NAME_ZIPF` as a word; one given only elsewhere is a name when rarer than `ABROAD_NAME_ZIPF`
+# ("loi", a Vietnamese name, is French "law"). In English lines, the census rules below judge names.
+# Chosen on half A of `bench.pii_languages`' corpora.
+OTHER_SHORT_ZIPF = (6.0, 4.5)
+OTHER_NAME_ZIPF = 6.0
+ABROAD_NAME_ZIPF = 4.0
+# Surnames: the census list holds Europe's too ("novak" 0.010 %, "kowalski", "schmidt"); words are kept that
+# are commoner than `OTHER_SURNAME_ZIPF` in the line's language ("post" 4.9 in German, "pan" 4.8 in Spanish).
+OTHER_SURNAME_SHARE, OTHER_SURNAME_ZIPF = 0.001, 4.5
+EUROPE_POPULARITY = 2  # of gender-guesser's 1-13: "bitte" and "caja" (1: a handful of people) are words
+_EUROPE = frozenset(c for lang, countries in langs.NAME_COUNTRIES.items() if lang != "zh" for c in countries)
+_CONTINENT = _EUROPE - set(langs.NAME_COUNTRIES["en"])
+CONTINENTAL_POPULARITY = 5  # of gender-guesser's 1-13 ("ferry" 4 in the Netherlands stays an English word)
+# Chinese: a word (jieba's cut) is ordinary when at least `ZH_COMMON_ZIPF` common; a word shaped like a name
+# (a common surname, then one or two characters) is a name unless commoner than `ZH_NAME_ZIPF` ("王伟" 2.6,
+# "李女士" 3.5 are names; "周末" 4.7, "马上" 4.8 are words).
+ZH_COMMON_ZIPF = 3.0
+ZH_NAME_ZIPF = 4.0
 _MAX_DIGITS = 3  # longer numbers are phone pieces, IDs, house or account numbers: not ordinary
 # OCR drops the spaces between words ("NOPARKING", "FOR HOME OROFFICE USE"). A glued token of >= `GLUED_MIN`
 # letters that is no census name is read again split at its camel-case humps, and each hump that is no word
@@ -64,7 +93,33 @@ _HUMPS = (re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])"), re.compile(r"[A-Z]+|[a-z]
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)*", re.IGNORECASE)
 _URL = re.compile(r"(https?:|www\.)\S+", re.IGNORECASE)
-_PHONE_CHARS = re.compile(r"^[+(]?[\d][\d\s().\-/]*$")
+# Digit groups on one line are judged together: a run of digit groups joined by spaces, dots, dashes, slashes
+# or brackets ("Tel. 601 234 567", "+420 601-234-567", "(0)30 / 123 45 67") with >= `PHONE_DIGITS` digits is
+# a phone number (or an ID, a date, an account number: personal in any case). A time range ("9.00-17.00") is
+# no phone number. The shortest national numbers of the EU and China have 7 digits.
+PHONE_DIGITS = 7
+_DIGIT_RUN = re.compile(r"(?:\+|(?<!\d)00)?\(?\d+\)?(?:[ \t.\-/\u2013()]{1,3}\d+\)?)*")
+_TIME_RANGE = re.compile(r"(?<!\d)\d{1,2}[:.h]\d{2}\s*[-\u2013\u2014]\s*\d{1,2}[:.h]\d{2}(?!\d)")
+# Chinese resident identity numbers: 17 digits and an ISO 7064 MOD 11-2 check character (GB 11643-1999).
+_CN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dXx])")
+_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
+# Chinese plates: the province's character, the city's letter, then five (six: new energy) characters.
+_CN_PLATE = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][\s·•.\-]?[A-Z0-9]{5,6}(?![A-Z0-9])")
+_CN_ADDRESS = re.compile(r"[路街道巷弄]\s*\d+\s*[号號]|\d+\s*(号楼|號樓|室|单元|單元)")
+_CN_TITLE = re.compile("[" + "".join(sorted(c for c in lexicon.CHINESE_SURNAMES if len(c) == 1)) + "]"
+                       r"(先生|女士|小姐|老师|經理|经理|医生|醫生|教授|律师|主任|同学)")
+# Titles before a name, per language (English's are `_TITLE`).
+_OTHER_TITLES = {
+    "de": "herr|frau|hr|fr|dr|prof|dipl|ing", "fr": "m|mme|mlle|me|dr|pr", "es": "sr|sra|srta|don|do\u00f1a|dona|d\u00f1a|dna|dr|dra",
+    "it": "sig|sig\\.ra|dott|dott\\.ssa|ing|avv|prof|dr", "pt": "sr|sra|dr|dra", "nl": "dhr|mevr|mw|dr|ir|mr",
+    "cs": "pan|pan\u00ed|pani|ing|mgr|mudr|judr|bc|phdr|rndr|doc|prof|dr", "sk": "pan|pani|ing|mgr|mudr|judr|bc|doc|prof|dr",
+    "pl": "pan|pani|in\u017c|inz|mgr|dr|prof", "hu": "dr|prof|id|ifj", "ro": "dl|dna|dr|prof", "sl": "g|ga|dr|prof",
+    "hr": "g|ga|dr|prof",
+}  # fmt: skip
+_OTHER_TITLE = {lang: re.compile(rf"\b({t})\b\.?\s+[^\W\d_]", re.IGNORECASE) for lang, t in _OTHER_TITLES.items()}
+_DEFAULT_TITLE = re.compile(r"\b(dr|prof)\b\.?\s+[^\W\d_]", re.IGNORECASE)
+_ELIDED = ("fr", "it", "ca")  # languages whose articles elide ("l'entrée", "dell'arte")
 _PLATE_CHARS = re.compile(r"^[A-Z0-9][A-Z0-9 .·\-]*[A-Z0-9]$")
 _MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE = re.compile(
@@ -74,16 +129,28 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _STREET = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|court|ct|place|pl|square|sq|boulevard|blvd"
-           r"|crescent|terrace|gardens|grove|row|walk|mews|parade|rue|strasse|straße|str|via|calle|avenida")
+           r"|crescent|terrace|gardens|grove|row|walk|mews|parade|rue|strasse|straße|str|via|calle|avenida"
+           r"|ulice|ul|náměstí|namesti|nám|nam|třída|trida|tř|tr|nábřeží|nabrezi|ulica|aleja|al|plac|os|osiedle|weg|platz|allee|gasse|chemin|allée"
+           r"|impasse|quai|cours|bd|avda|av|plaza|paseo|pza|carrer|rua|viale|piazza|corso|largo|straat|laan|plein"
+           r"|gatan|vägen|vagen|gade|vej|utca|út|ut|tér|ter|ulitsa|odos|strada|bulevardul|cesta|trg")
 _ADDRESS = re.compile(
     rf"\b\d{{1,5}}[a-z]?\s*,?\s+([^\W\d_][\w'.-]*\s+){{0,3}}({_STREET})\b\.?|\b({_STREET})\.?\s+[^\W\d_][\w'-]*\s+\d{{1,5}}\b"
-    r"|\b(flat|apt|apartment|suite|unit|po box)\s*\d",
+    r"|\b(flat|apt|apartment|suite|unit|po box)\s*\d"
+    r"|(straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|straat|laan|gracht|gatan|vägen|vagen|vej)\s+\d{1,4}\b"
+    r"|(?<![\d.,:])\b\d{3}\s\d{2}\s+[^\W\d_]{3,}|\b\d{2}-\d{3}\s+[^\W\d_]{3,}"  # postal codes: CZ/SK/GR, PL
+    r"|\bc/\s*[^\W\d_]",
     re.IGNORECASE,
 )
 _TITLE = re.compile(r"\b(mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev|lord|lady)\b\.?\s+[^\W\d_]", re.IGNORECASE)
-_INITIAL = re.compile(r"\b[A-Z]\.\s*[A-Z][^\W\d_]+")  # "J. Smith", "J.Smith"
+_INITIAL = re.compile(r"\b([^\W\d_])\.\s*([^\W\d_])[^\W\d_]+")  # "J. Smith", "J.Smith", "V. Černá"
+# Titles that are no English word, in any line: "Frau Wolf" must not pass as two English words.
+_WORLD_TITLE = re.compile(r"\b(herr|frau|mme|mlle|monsieur|madame|mademoiselle|se\u00f1or|senor|se\u00f1ora|senora"
+                          r"|se\u00f1orita|senorita|signor|signora|signorina|mevr|dhr|sra|srta|d\u00f1a|do\u00f1a|pan\u00ed|mudr|judr|mgr|phdr|rndr"
+                          r"|dott|dott\.ssa|sig\.ra|in\u017c)\b\.?\s+[^\W\d_]", re.IGNORECASE)
+_NOT_ALNUM, _DIGIT = re.compile(r"[\W_]+"), re.compile(r"\d")
 _TOKENS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # words, numbers and glued codes ("7ABC123"), apostrophes kept
 _SHORT = 2  # a string of at most this many alphanumerics is a lone glyph or a fragment, not a word
+# (a Chinese character counts twice: each is a syllable, two make a name such as "王伟")
 # Two boxes are on one text line when neither is more than this much taller than the other, each one's
 # vertical centre lies within the other's rows, and the horizontal gap between them is at most this many
 # heights (of the taller). The task placard's lone digit is 2-4x taller than any text line: never on one.
@@ -92,12 +159,64 @@ _LINE_GAP = 1.0
 
 
 def _alnum(s: str) -> str:
-    return "".join(ch for ch in s if ch.isalnum())
+    return _NOT_ALNUM.sub("", s)
+
+
+def _digit_count(s: str) -> int:
+    return len(_DIGIT.findall(s))
+
+
+def _size(s: str) -> int:
+    """Alphanumerics of `s`, a Chinese character counting twice (`_SHORT`)."""
+    core = _alnum(s)
+    return len(core) + len(langs.HAN.findall(core))
 
 
 def _is_phone(s: str) -> bool:
-    digits = sum(ch.isdigit() for ch in s)
-    return digits >= 7 and bool(_PHONE_CHARS.match(s.strip()))
+    """A run of digit groups with >= `PHONE_DIGITS` digits, time ranges aside (`PHONE_DIGITS`)."""
+    if _digit_count(s) < PHONE_DIGITS:
+        return False
+    s = _TIME_RANGE.sub(" ", s)
+    return any(_digit_count(m.group()) >= PHONE_DIGITS for m in _DIGIT_RUN.finditer(s))
+
+
+def _is_initial(s: str) -> bool:
+    """An upper-case initial, a full stop, then a capitalised word, in any alphabet ("Č. Dvořák")."""
+    return any(m.group(1).isupper() and m.group(2).isupper() for m in _INITIAL.finditer(s))
+
+
+def _is_address(s: str) -> bool:
+    """A street address (`_ADDRESS`): every one has a digit, so a line without one is not tried (fast)."""
+    return bool(_DIGIT.search(s) and _ADDRESS.search(s))
+
+
+def _is_date(s: str) -> bool:
+    """A date, or a word that introduces one ("DOB"); a time range ("9.00-17.00") is none."""
+    return bool(_DATE.search(_TIME_RANGE.sub(" ", s)))
+
+
+def _is_cn_id(s: str) -> bool:
+    """A Chinese resident identity number whose check character is right."""
+    if _digit_count(s) < 17:
+        return False
+    for m in _CN_ID.finditer(s):
+        number = m.group()
+        total = sum(int(d) * w for d, w in zip(number[:17], _CN_ID_WEIGHTS, strict=True))
+        if "10X98765432"[total % 11] == number[17].upper():
+            return True
+    return False
+
+
+def _is_iban(s: str) -> bool:
+    """An IBAN whose ISO 13616 mod-97 check holds."""
+    if _digit_count(s) < 4:
+        return False
+    for m in _IBAN.finditer(s.upper()):
+        code = m.group().replace(" ", "")
+        digits = "".join(str(int(ch, 36)) for ch in code[4:] + code[:4])
+        if int(digits) % 97 == 1:
+            return True
+    return False
 
 
 def _is_plate(s: str) -> bool:
@@ -120,14 +239,26 @@ def _is_ordinary_word(token: str) -> bool:
     freq = max(lexicon.zipf(f) for f in forms)
     if freq < COMMON_ZIPF:
         return False
-    if any(_is_first_name(f) for f in forms):
+    if any(_is_first_name(f) for f in forms) or _continental_name(word, freq):
         return False
-    return not (word in lexicon.surnames() and freq < SURNAME_ZIPF)
+    return not (lexicon.plain(word) in lexicon.surnames() and freq < SURNAME_ZIPF)  # "müller" is "muller"
+
+
+def _continental_name(word: str, freq: float) -> bool:
+    """In an English line: a first name the census lacks, popular (>= `CONTINENTAL_POPULARITY`) in a
+    non-English European country, and rarer than `ABROAD_NAME_ZIPF` in English ("François", "José")."""
+    if word in lexicon.first_names() or freq >= ABROAD_NAME_ZIPF:
+        return False
+    given = lexicon.world_first_names().get(word, {})
+    return max((v for c, v in given.items() if c in _CONTINENT), default=0) >= CONTINENTAL_POPULARITY
 
 
 def _plate_first(s: str) -> bool:
     """A plate-shaped string whose letter groups are not all words of >= 4 letters ("ABC 123", "CAR 911";
-    not "OPEN 24", "EXIT 4") is judged as a plate before the dictionary sees it."""
+    not "OPEN 24", "EXIT 4"), or a Chinese plate ("京A·12345"), is judged as a plate before the dictionary
+    sees it."""
+    if _CN_PLATE.search(s):
+        return True
     letters = [t for t in _TOKENS.findall(s) if t.isalpha()]
     return _is_plate(s) and not (letters and all(len(t) >= 4 for t in letters))
 
@@ -138,7 +269,7 @@ def _is_first_name(word: str) -> bool:
 
 
 def _looks_like_a_name(tokens: list[str]) -> bool:
-    words = [t.lower().removesuffix("'s") for t in tokens]
+    words = [lexicon.plain(t.lower().removesuffix("'s")) for t in tokens]  # the census writes "garcia", "jose"
     if len(words) == 1:
         return lexicon.surnames().get(words[0], 0.0) >= LONE_SURNAME_SHARE
     # "May" / "Will" before a surname count only before a common one ("Will Smith", not "MAY-SEPT")
@@ -147,12 +278,104 @@ def _looks_like_a_name(tokens: list[str]) -> bool:
                for a, b in zip(words, words[1:], strict=False))
 
 
-def is_ordinary(s: str) -> bool:
-    """True when every token of `s` is ordinary (`_is_ordinary_word`), at least one is a word, and the
-    tokens do not read as a name (a lone common surname, a first name before a surname)."""
+def is_ordinary(s: str, *, languages: Sequence[str] = langs.DEFAULT) -> bool:
+    """True when `s` reads as ordinary words in one of `languages` and not as a name.
+
+    English first (today's rule: every token ordinary by `_is_ordinary_word`, at least one a word, and the
+    tokens do not read as a name: a lone common surname, a first name before a surname); otherwise the
+    line's language (`languages.line_language`) judges it (`_other_ordinary`, `_chinese_ordinary`).
+    """
     tokens = _TOKENS.findall(s)
-    return (any(not t.isdigit() for t in tokens) and all(_is_ordinary_word(t) for t in tokens)
-            and not _looks_like_a_name(tokens))
+    if not any(not t.isdigit() for t in tokens):
+        return False
+    english = "en" in languages and langs.script(s) == "latin"
+    if english and all(_is_ordinary_word(t) for t in tokens) and not _looks_like_a_name(tokens):
+        return True
+    han = langs.HAN.search(s) is not None
+    if not han and any(any(ch.isdigit() for ch in t) and not (t.isdigit() and len(t) <= _MAX_DIGITS) for t in tokens):
+        return False  # a code ("A1") or a long number: ordinary in no language (Chinese is cut anew below)
+    lang = langs.line_language(s, [t.lower() for t in tokens if not t.isdigit()], languages)
+    if lang is None or lang == "en":
+        return False
+    if lang == "zh":
+        return _chinese_ordinary(s, languages)
+    title = _OTHER_TITLE.get(lang, _DEFAULT_TITLE)
+    return not (title.search(s) or title.search(lexicon.plain(s))) and all(_other_word(t, lang) for t in tokens)
+
+
+def _other_word(token: str, lang: str) -> bool:
+    """One token is ordinary in `lang` (not English): a short number, or a common word that is no name."""
+    if token.isdigit():
+        return len(token) <= _MAX_DIGITS
+    if any(ch.isdigit() for ch in token) or _camel(token):  # "MrEze": glued words, not Croatian "mreže"
+        return False
+    parts = token.lower().split("'")
+    if len(parts) > 1 and lang in _ELIDED and len(parts[0]) <= 3:  # "l'entrée": the article, then its word
+        parts = parts[1:]
+    return all(_other_form(part, lang) for part in parts)
+
+
+def _camel(token: str) -> bool:
+    """A lower-case letter right before a capital ("MrEze", "RahulBauer"): words glued together."""
+    return any(a.islower() and b.isupper() for a, b in zip(token, token[1:], strict=False))
+
+
+def _other_form(word: str, lang: str) -> bool:
+    freq = langs.zipf(word, lang)
+    if len(word) <= len(OTHER_SHORT_ZIPF):
+        return freq >= OTHER_SHORT_ZIPF[len(word) - 1]
+    if freq < COMMON_ZIPF:
+        return False
+    return not (_world_name(word, lang, freq) or _other_surname(word, lang, freq))
+
+
+def _other_surname(word: str, lang: str, freq: float) -> bool:
+    """`word` (`freq` common in `lang`) is a surname: a US census surname (diacritics dropped: "novák" is
+    "novak") borne by many ("garcía", "schmidt": `LONE_SURNAME_SHARE`) unless very common as a word, or by a
+    few thousand (`OTHER_SURNAME_SHARE`) and not common as a word (`OTHER_SURNAME_ZIPF`: "Post", "Herbst"
+    stay words); or a Czech or Slovak married name ("Nováková") that is no common word."""
+    share = lexicon.surnames().get(lexicon.plain(word), 0.0)
+    if (share >= LONE_SURNAME_SHARE and freq < OTHER_NAME_ZIPF) or (
+            share >= OTHER_SURNAME_SHARE and freq < OTHER_SURNAME_ZIPF):
+        return True
+    return lang in ("cs", "sk") and word.endswith("ová") and freq < OTHER_SURNAME_ZIPF
+
+
+def _world_name(word: str, lang: str, freq: float) -> bool:
+    """`word` (`freq` common in `lang`) is a first name (`OTHER_NAME_ZIPF`): one given in Europe, unless very
+    common as a word; one given only elsewhere, unless common."""
+    given = lexicon.world_first_names().get(lexicon.latin(word) if lang in ("el", "bg") else word)
+    if not given:
+        return False
+    europe = any(given.get(country, 0) >= EUROPE_POPULARITY for country in _EUROPE)
+    return freq < (OTHER_NAME_ZIPF if europe else ABROAD_NAME_ZIPF)
+
+
+def _name_shaped(word: str) -> bool:
+    """A Chinese word that is a common surname and one or two more characters ("王伟", "欧阳娜娜")."""
+    return any(word[:n] in lexicon.CHINESE_SURNAMES and 1 <= len(word) - n <= 2 for n in (1, 2))
+
+
+def _chinese_ordinary(s: str, languages: Sequence[str]) -> bool:
+    """Every jieba word of `s` is a common Chinese word that is not shaped like a name (or, in Latin
+    script, ordinary in English or another allowed language; a number of at most 3 digits); a surname
+    before a title ("王先生") or a lone surname character before a short rare word is a name."""
+    if _CN_TITLE.search(s):
+        return False
+    words = [w for w in langs.han_words(s) if any(ch.isalnum() for ch in w)]
+    for word, after in zip(words, [*words[1:], ""], strict=True):
+        if langs.script(word) != "han":
+            latin = [lang for lang in languages if lang != "zh"]
+            if not (word.isdigit() and len(word) <= _MAX_DIGITS) and not (latin and is_ordinary(word, languages=latin)):
+                return False
+            continue
+        freq = langs.zipf(word, "zh")
+        if freq < ZH_COMMON_ZIPF or (_name_shaped(word) and freq < ZH_NAME_ZIPF):
+            return False
+        if (word in lexicon.CHINESE_SURNAMES and langs.script(after) == "han" and len(after) <= 2
+                and langs.zipf(after, "zh") < ZH_NAME_ZIPF):
+            return False
+    return True
 
 
 def _census_name(word: str) -> bool:
@@ -208,7 +431,8 @@ def respaced(s: str) -> str | None:
             continue
         if not token.isalpha() or len(token) < GLUED_MIN or _census_name(token):
             return None
-        parts = next((p for p in (_split_humps(h.findall(token)) for h in _HUMPS) if p is not None), None)
+        humps = [found for found in (h.findall(token) for h in _HUMPS) if "".join(found) == token]
+        parts = next((p for p in map(_split_humps, humps) if p is not None), None)  # "Marková": no humps
         if parts is None:
             return None
         out.append(" ".join(parts))
@@ -217,14 +441,16 @@ def respaced(s: str) -> str | None:
 
 
 def recognised_pii(s: str) -> str | None:
-    """The first pattern recogniser that fires on `s` ("email", "url", "phone", "date", "address", "name"),
-    or None."""
-    checks = (("email", _EMAIL.search), ("url", _URL.search), ("phone", _is_phone), ("date", _DATE.search),
-              ("address", _ADDRESS.search), ("name", _TITLE.search), ("name", _INITIAL.search))  # fmt: skip
-    return next((kind for kind, check in checks if check(s)), None)
+    """The first pattern recogniser that fires on `s` ("email", "url", "id", "iban", "phone", "date",
+    "address", "name"), or None."""
+    checks = (("email", _EMAIL.search), ("url", _URL.search), ("id", _is_cn_id), ("iban", _is_iban),
+              ("phone", _is_phone), ("date", _is_date), ("address", _is_address),
+              ("address", _CN_ADDRESS.search), ("name", _TITLE.search), ("name", _is_initial), ("name", _WORLD_TITLE.search), ("name", _CN_TITLE.search))  # fmt: skip
+    bare = lexicon.plain(s)  # OCR without the diacritics: "namesti Prochazka 85", "Dna. Lopez"
+    return next((kind for kind, check in checks if check(s) or (bare != s and check(bare))), None)
 
 
-def classify_text(s: str) -> TextClass:
+def classify_text(s: str, *, languages: Sequence[str] = langs.DEFAULT) -> TextClass:
     """Classify one recognised string.
 
     Rules, in order: ≤ 2 alphanumerics → nonpii (a lone digit such as the task placard); a pattern
@@ -236,20 +462,21 @@ def classify_text(s: str) -> TextClass:
 
     Args:
         s: the recognised string.
+        languages: the ISO codes whose ordinary words are kept (`languages.DEFAULT`, or any subset of
+            `languages.SUPPORTED`: `anonymize.text.languages`); a line in none of them stays personal.
     Returns:
         "plate", "pii" or "nonpii".
     """
-    core = _alnum(s)
-    if len(core) <= _SHORT:
+    if _size(s) <= _SHORT:
         return "nonpii"
     if recognised_pii(s):
         return "pii"
     if _plate_first(s):
         return "plate"
-    if is_ordinary(s):
+    if is_ordinary(s, languages=languages):
         return "nonpii"
     split = respaced(s)
-    if split is not None and classify_text(split) == "nonpii":
+    if split is not None and classify_text(split, languages=languages) == "nonpii":
         return "nonpii"
     if _is_plate(s):
         return "plate"
@@ -258,7 +485,7 @@ def classify_text(s: str) -> TextClass:
 
 def is_fragment(s: str) -> bool:
     """True when `s` has at most two alphanumerics: `classify_text` calls it nonpii only for its length."""
-    return len(_alnum(s)) <= _SHORT
+    return _size(s) <= _SHORT
 
 
 def _same_line(boxes: NDArray[np.float64], height_ratio: float, gap: float) -> NDArray[np.bool_]:
@@ -298,18 +525,22 @@ def text_lines(
     return list(groups.values())
 
 
-def classify_texts(texts: Sequence[str], boxes: NDArray[np.float64]) -> list[TextClass]:
+def classify_texts(
+    texts: Sequence[str], boxes: NDArray[np.float64], *, languages: Sequence[str] = langs.DEFAULT
+) -> list[TextClass]:
     """Classify the strings of one image, each with its box: `classify_text`, then as text lines.
 
     The detector may split one line into pieces ("RNM" | "3882", "+1" | "555 016 6524"). Pieces on one
     text line (similar height, same rows, at most a line height apart) are also judged together: when
-    the joined line is a plate, every piece is "plate"; otherwise, when a piece is personal, each short
+    the joined line is a plate, every piece is "plate"; when its digit groups make a phone number
+    ("Tel. 601" | "234 567"), every piece is "pii"; otherwise, when a piece is personal, each short
     fragment (<= 2 alphanumerics) beside it becomes "pii". A lone short string (the task's placard digit,
     far taller than a text line) stays "nonpii"; so does ordinary text (`is_ordinary`).
 
     Args:
         texts: N recognised strings.
         boxes: (N, 4) float [x0, y0, x1, y1] boxes of the strings, in pixels.
+        languages: as `classify_text`.
     Returns:
         N classes, as `classify_text`.
     Raises:
@@ -318,13 +549,16 @@ def classify_texts(texts: Sequence[str], boxes: NDArray[np.float64]) -> list[Tex
     boxes = np.asarray(boxes, np.float64)
     if boxes.shape != (len(texts), 4):
         raise InvalidInputError(f"classify_texts: boxes {boxes.shape} do not match {len(texts)} strings")
-    classes = [classify_text(t) for t in texts]
+    classes = [classify_text(t, languages=languages) for t in texts]
     for line in text_lines(boxes) if len(texts) > 1 else []:
         if len(line) < 2:
             continue
         pieces = [i for i in line if classes[i] != "nonpii" or is_fragment(texts[i])]  # signage stays
-        if classify_text(" ".join(texts[i] for i in line)) == "plate":
+        joined = " ".join(texts[i] for i in line)
+        if classify_text(joined, languages=languages) == "plate":
             new: TextClass = "plate"
+        elif _is_phone(joined):  # digit groups split over pieces are one number
+            pieces, new = [i for i in line if classes[i] == "nonpii"], "pii"
         elif any(classes[i] != "nonpii" for i in line):
             pieces, new = [i for i in pieces if classes[i] == "nonpii"], "pii"
         else:

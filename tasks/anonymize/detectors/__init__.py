@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from tasks.anonymize.detectors.body import BodyDetector
 from tasks.anonymize.detectors.common import BACKEND_ERRORS
 from tasks.anonymize.detectors.face import DEFAULT_CASCADES, FACE_CASCADES, FaceDetector, decode_centerface
+from tasks.anonymize.detectors.orient import FaceTurnCue, Oriented, TextTurnCue, oriented
 from tasks.anonymize.detectors.plate import PlateCascadeDetector
 from tasks.anonymize.detectors.text import OcrTextDetector
 from tasks.anonymize.device import CPU_PROVIDER
@@ -44,6 +45,7 @@ def build_detectors(
     body: Mapping[str, Any] | None = None,
     plate: Mapping[str, Any] | None = None,
     providers: tuple[str, ...] = (CPU_PROVIDER,),
+    orientation: Literal["off", "cue", "all"] = "cue",
 ) -> dict[str, Detector]:
     """Build one detector per model for the stage's `targets`.
 
@@ -58,6 +60,9 @@ def build_detectors(
         plate: `PlateDetectorParams` fields: cascade (bool), neighbors, pad (defaults when None).
         providers: onnxruntime providers of the face and OCR detectors' sessions
             (`tasks.anonymize.device.resolve_device(...).providers`); the OpenCV detectors run on the CPU.
+        orientation: content turned by 90/180/270 degrees (`orient.Oriented`): "cue" looks at a turn when a
+            cheap cue says so (faces: `FaceTurnCue`; text: `TextTurnCue`), "all" makes the face detector look
+            all 4 ways (text keeps its cue: a wrong-way read is an unknown string, redacted), "off" never.
     Raises:
         InvalidInputError: a target without a detector (e.g. "car").
     """
@@ -68,12 +73,15 @@ def build_detectors(
         )
     built: dict[str, Detector] = {}
     if "face" in targets:
-        built["face"] = DETECTORS["face"](**face, providers=providers)
+        built["face"] = oriented(DETECTORS["face"](**face, providers=providers), mode=orientation,
+                                 cue=FaceTurnCue(threads=int(face.get("threads", 1))))
     if "body" in targets:
         built["body"] = DETECTORS["body"](**(body or {}))
     ocr_categories = tuple(t for t in ("plate", "text") if t in targets)
     if ocr_categories:
-        built["+".join(ocr_categories)] = OcrTextDetector(**text, categories=ocr_categories, providers=providers)  # type: ignore[arg-type]
+        ocr = OcrTextDetector(**text, categories=ocr_categories, providers=providers)  # type: ignore[arg-type]
+        built["+".join(ocr_categories)] = oriented(ocr, mode="off" if orientation == "off" else "cue",
+                                                   cue=TextTurnCue(ocr), combine="replace")
     cascade = dict(plate or {})
     if "plate" in targets and cascade.pop("cascade", False):
         built["plate cascade"] = PlateCascadeDetector(**cascade)
@@ -86,8 +94,11 @@ __all__ = [
     "FACE_CASCADES",
     "BodyDetector",
     "FaceDetector",
+    "FaceTurnCue",
     "OcrTextDetector",
+    "Oriented",
     "PlateCascadeDetector",
+    "TextTurnCue",
     "build_detectors",
     "decode_centerface",
 ]

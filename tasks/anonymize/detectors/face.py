@@ -210,7 +210,7 @@ class FaceDetector:
             if self._haar[name].empty():
                 raise AnonymizationError(f"face detector: cannot load the Haar cascade {FACE_CASCADES[name]} from cv2.data")
         if self.yunet or self.large_yunet:
-            self._yunet = _import_yuface(self.threads).c_detect
+            self._yunet = import_yuface(self.threads).c_detect
 
     def _centerface(self, image: Image, threshold: float) -> NDArray[np.float64]:
         h, w = image.shape[:2]
@@ -408,7 +408,7 @@ class FaceDetector:
         return Detections(boxes, dets[:, 4].astype(np.float32), ("face",) * len(boxes))
 
 
-def _import_yuface(threads: int) -> Any:
+def import_yuface(threads: int) -> Any:
     """The `yuface` module, its bundled OpenMP runtime started with `threads` threads (the orchestrator
     parallelises over processes; libgomp reads OMP_NUM_THREADS once, when it loads)."""
     before = os.environ.get("OMP_NUM_THREADS")

@@ -14,6 +14,8 @@ from tasks.anonymize.detectors.common import (
     BACKEND_ERRORS,
 )
 from tasks.anonymize.device import CPU_PROVIDER, CUDA_PROVIDER, check_providers, confirm_providers
+from tasks.anonymize.languages import DEFAULT as DEFAULT_LANGUAGES
+from tasks.anonymize.languages import check_languages
 from tasks.anonymize.pii import TextClass, classify_texts, is_fragment, text_lines
 from tasks.boxes import pad_boxes
 from tasks.errors import AnonymizationError, InvalidInputError
@@ -105,6 +107,7 @@ class OcrTextDetector:
         threads: int = 1,
         rec_batch: int = _REC_BATCH,
         providers: tuple[str, ...] = (CPU_PROVIDER,),
+        languages: tuple[str, ...] = DEFAULT_LANGUAGES,
     ) -> None:
         """Configure the detector; models load on first call.
 
@@ -135,6 +138,7 @@ class OcrTextDetector:
             providers: onnxruntime providers of the detection and recognition sessions (`resolve_device`):
                 CUDA first switches rapidocr's `det_use_cuda` / `rec_use_cuda` on (its angle classifier
                 never runs here and stays on the CPU).
+            languages: ISO codes whose ordinary words the "pii" policy keeps (`classify_texts`).
         """
         if max_pixels < 0 or rec_batch < 1:
             raise InvalidInputError(f"text detector: max_pixels must be >= 0 and rec_batch >= 1, got {max_pixels}, {rec_batch}")
@@ -156,6 +160,7 @@ class OcrTextDetector:
         self.gammas, self.unclip_ratio = tuple(float(g) for g in gammas), unclip_ratio
         self.line_scale, self.max_pixels, self.rec_batch = line_scale, max_pixels, rec_batch
         self.providers = check_providers(providers, what="text detector")
+        self.languages = check_languages(languages)
         self._ocr: Any = None
         self._norm: NDArray[np.float32] | None = None  # DB input value of each uint8 level, per channel
         self._full_shape: tuple[int, int] | None = None  # set by `detect_crop`: the whole image's (H, W)
@@ -270,7 +275,7 @@ class OcrTextDetector:
     ) -> tuple[NDArray[np.float64], tuple[str, ...], NDArray[np.float32], list[TextClass]]:
         """`read` and its classes, plus what a second look at the rows of its personal lines finds."""
         boxes, texts, scores = read
-        classes = classify_texts(texts, boxes)
+        classes = classify_texts(texts, boxes, languages=self.languages)
         lines = np.array([c == "pii" for c in classes], bool)
         if not self.line_scale or not lines.any():
             return boxes, texts, scores, classes
@@ -282,7 +287,7 @@ class OcrTextDetector:
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"text detector failed on a {image.shape} image: {err}") from err
         boxes, texts = np.concatenate([boxes, more[0]]), texts + more[1]
-        return boxes, texts, np.concatenate([scores, more[2]]), classify_texts(texts, boxes)
+        return boxes, texts, np.concatenate([scores, more[2]]), classify_texts(texts, boxes, languages=self.languages)
 
     def __call__(self, image: Image) -> Detections:
         """Find the text to redact in an (H, W, 3) uint8 RGB image; `Detections.text` holds the strings.
@@ -335,6 +340,33 @@ class OcrTextDetector:
         if len(padded) != len(boxes):  # pragma: no cover - rapidocr drops boxes under 4 px, so none are empty
             raise AnonymizationError(f"text detector: an empty box in a {image.shape} image")
         return Detections(padded, scores, category, texts).select(keep), kept
+
+    def upside_down(
+        self, image: Image, boxes: NDArray[np.int64], upright: NDArray[np.float32] | None = None
+    ) -> NDArray[np.bool_]:
+        """Per (N, 4) [x0, y0, x1, y1] line box of `image` (non-empty): does the line read better upside
+        down? The recogniser reads each crop turned by 180 degrees, and as it is unless its score is given
+        (`upright`, (N,)); True where the turned read scores higher. The orientation cue's judge
+        (`tasks.anonymize.detectors.orient.TextTurnCue`): on rendered lines rapidocr's direction classifier
+        (`cls`) stayed under its own 0.9 threshold either way.
+
+        Raises:
+            AnonymizationError: onnxruntime or OpenCV failed.
+        """
+        b = np.asarray(boxes, np.int64).reshape(-1, 4)
+        crops = [np.ascontiguousarray(image[max(0, y0):y1, max(0, x0):x1, ::-1]) for x0, y0, x1, y1 in b]
+        if not crops:
+            return np.zeros(0, bool)
+        try:
+            if self._ocr is None:
+                self._load()
+            turned = [np.ascontiguousarray(c[::-1, ::-1]) for c in crops]
+            recs, _ = self._ocr.text_rec(turned + (crops if upright is None else []))
+        except BACKEND_ERRORS as err:
+            raise AnonymizationError(f"text detector: recogniser failed on a {image.shape} image: {err}") from err
+        scores = np.asarray([float(r[1]) for r in recs], np.float64)
+        as_is = scores[len(b):] if upright is None else np.asarray(upright, np.float64).reshape(-1)
+        return np.asarray(scores[: len(b)] > as_is, bool)
 
     def detect_crop(self, crop: Image, *, full_shape: tuple[int, int]) -> Detections:
         """`self(crop)` at the scale the detector gives a whole image of `full_shape` (H, W): its short
