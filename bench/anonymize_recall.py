@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from tasks.anonymize.detectors import build_detectors
+from tasks.anonymize.detectors import detectors_from_params
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.gt_eval import GtTally, evaluate_image
 from tasks.ingest.builtin import generate_builtin
@@ -50,13 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         _set(params["anonymize"], assignment)
     p = AnonymizeParams(**params["anonymize"])
     ing = params["ingest"]
-    detectors = build_detectors(
-        targets=p.targets,
-        face=p.face.model_dump(),
-        text=p.text.model_dump(),
-        body=p.body.model_dump(),
-        plate=p.plate.model_dump(),
-    )
+    detectors = detectors_from_params(p)
     options = obfuscation_options(p)
     tally = GtTally()
     misses: dict[str, list[Any]] = defaultdict(list)

@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from tasks.anonymize.detectors import build_detectors
+from tasks.anonymize.detectors import build_detectors, detectors_from_params
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.regions import detect_crop
 from tasks.codec import decode_image, encode_png
@@ -173,8 +173,7 @@ class _Timed:
 def profile(files: list[Path], *, targets: tuple[str, ...]) -> dict[str, float]:
     """Seconds per image spent in each part of privtrail's engine, in this process (models warm)."""
     p = AnonymizeParams(targets=targets)  # type: ignore[arg-type]
-    detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                plate=p.plate.model_dump())
+    detectors = detectors_from_params(p)
     options = obfuscation_options(p)
     log: dict[str, float] = defaultdict(float)
     images = [decode_image(f.read_bytes(), name=f.name) for f in files]
@@ -243,8 +242,7 @@ def face_recall(files: list[Path], faces: list[NDArray[np.int64]], presets: tupl
     for preset in presets:
         for kind, targets in TARGETS.items():
             p = AnonymizeParams(targets=targets, preset=preset)  # type: ignore[arg-type]
-            detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                        plate=p.plate.model_dump())
+            detectors = detectors_from_params(p)
             options = obfuscation_options(p)
             stage = {"method": p.method, "methods": p.methods, "verify": p.verify}
             for i, image in enumerate(images):

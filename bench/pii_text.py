@@ -33,14 +33,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
 from bench import pii_languages
 from bench.pii_languages import digits, letters, pick  # one set of corpus helpers
+from tasks.anonymize.languages import DEFAULT
 from tasks.anonymize.lexicon import plain
-from tasks.anonymize.pii import classify_text
+from tasks.anonymize.pii import classify_text, ordinary_language
 
 WARNINGS = (
     "NO PARKING", "KEEP CLEAR", "DANGER HIGH VOLTAGE", "MIND THE GAP", "WET FLOOR", "STAFF ONLY",
@@ -185,12 +186,15 @@ def corpus(n: int, *, half: str, seed: int = 0) -> list[tuple[str, str, str]]:
     return rows
 
 
-def score(rows: list[tuple[str, str, str]]) -> tuple[dict[str, tuple[int, int]], list[tuple[str, str, str]]]:
-    """Per kind (ok, total): ordinary kept (`nonpii`), personal caught (`pii` or `plate`); and the misses."""
+def score(
+    rows: list[tuple[str, str, str]], *, languages: Sequence[str] = DEFAULT, settled: Collection[str] = ()
+) -> tuple[dict[str, tuple[int, int]], list[tuple[str, str, str]]]:
+    """Per kind (ok, total): ordinary kept (`nonpii`), personal caught (`pii` or `plate`); and the misses.
+    `languages`, `settled`: as `classify_text`."""
     tally: dict[str, list[int]] = {}
     misses = []
     for kind, text, truth in rows:
-        cls = classify_text(text)
+        cls = classify_text(text, languages=languages, settled=settled)
         ok = (cls == "nonpii") == (truth == "ordinary")
         t = tally.setdefault(kind, [0, 0])
         t[0], t[1] = t[0] + ok, t[1] + 1
@@ -253,22 +257,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def languages(args: argparse.Namespace) -> None:
-    """The other-language table: per language and half, ordinary kept, personal caught, phones caught."""
-    print(f"{'lang':4} {'half':4} {'ordinary kept':>14} {'personal caught':>16} {'phones caught':>14} {'us/string':>10}"
-          f"  {'no diacritics: kept, caught':>28}")
+    """The other-language table: per language and half, ordinary kept and personal caught for a line alone
+    (default languages), on a page whose other lines settle its language, and with only English and the
+    line's language named (`anonymize.text.languages`); phones caught; the page's lines without diacritics."""
+    print("ordinary kept / personal caught: alone (default languages) | on a page in its language | "
+          "languages: en + its own")
+    print(f"{'lang':4} {'half':4} {'alone':>13} {'on a page':>13} {'named':>13} {'phones':>7} {'us/string':>9}"
+          f"  {'page, no diacritics':>19}")
     for lang in [x for x in args.languages.split(",") if x]:
         for half in ("A", "B"):
             rows = pii_languages.corpus(lang, args.n, half=half, seed=args.seed)
             start = time.perf_counter()
             tally, misses = score(rows)
             cost = 1e6 * (time.perf_counter() - start) / args.n
-            kept, caught = rates(tally)
+            page_tally, page_misses = score(rows, settled={lang})
+            named = rates(score(rows, languages=("en", lang))[0])
             ok, total = tally.get("phone", (0, 0))
-            bare_kept, bare_caught = rates(score(bare(rows))[0])
-            print(f"{lang:4} {half:4} {kept:14.3f} {caught:16.3f} {ok / max(total, 1):14.3f} {cost:10.0f}"
-                  f"  {bare_kept:14.3f} {bare_caught:13.3f}")
-            for kind, text, cls in misses[: args.misses]:
-                print(f"    miss: {kind:10} {text!r} -> {cls}")
+            cells = [rates(tally), rates(page_tally), named, rates(score(bare(rows), settled={lang})[0])]
+            kept_caught = [f"{k:.3f} / {c:.3f}" for k, c in cells]
+            print(f"{lang:4} {half:4} {kept_caught[0]:>13} {kept_caught[1]:>13} {kept_caught[2]:>13} "
+                  f"{ok / max(total, 1):7.3f} {cost:9.0f}  {kept_caught[3]:>19}")
+            for kind, text, cls in page_misses[: args.misses]:
+                print(f"    miss on a page: {kind:10} {text!r} -> {cls}")
+    fragments(args)
     rows = pii_languages.phones(args.n, seed=args.seed)
     caught = {region: [0, 0] for region in pii_languages.EU_AND_CN}
     for region, text, _ in rows:
@@ -279,6 +290,24 @@ def languages(args: argparse.Namespace) -> None:
           + ", ".join(f"{r} {v[0] / max(v[1], 1):.2f}" for r, v in caught.items()))
     for region, text, _ in [r for r in rows if classify_text(r[1]) == "nonpii"][: args.misses]:
         print(f"    miss: {region} {text!r}")
+
+
+def fragments(args: argparse.Namespace) -> None:
+    """OCR often reads a piece of a name alone ("Hado" of "Li Haddad"): every 3- to 6-letter prefix and
+    suffix of the bench's first names and surnames in every language, judged alone with the default
+    languages. Caught: personal or plate. Kept ones are split by the language they were kept in."""
+    names = {n for lang in pii_languages.LANGUAGES if lang != "zh" for kind in ("first", "last")
+             for n in pii_languages.VOCAB[lang][kind]}
+    pieces = sorted({p for n in names for k in range(3, min(len(n), 6) + 1) for p in (n[:k], n[-k:].capitalize())}
+                    - {n for n in names})
+    kept = [p for p in pieces if classify_text(p) == "nonpii"]
+    where: dict[str, int] = {}
+    for p in kept:
+        lang = ordinary_language(p) or "short"
+        where[lang] = where.get(lang, 0) + 1
+    print(f"name fragments alone ({len(pieces)}): caught {1 - len(kept) / max(len(pieces), 1):.3f}; kept as "
+          + ", ".join(f"{k} {v}" for k, v in sorted(where.items(), key=lambda kv: -kv[1])))
+    print("    kept, e.g.: " + ", ".join(repr(p) for p in kept[: args.misses]))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import yaml
 
-from tasks.anonymize.detectors import build_detectors
+from tasks.anonymize.detectors import detectors_from_params
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
 from tasks.auditors import dlib_cnn_detector, dlib_hog_detector
 from tasks.check_quality.text import ocr_reader, read_strings
@@ -64,8 +64,7 @@ Run = Callable[[str], tuple[np.ndarray, np.ndarray | None, str | None, float]]
 def runner(examples: Path, p: AnonymizeParams) -> Run:
     """source -> (RGB photo, anonymized output or None, quarantine reason or None, seconds), each source
     anonymized once with `p` (the stage's params; seeded per source)."""
-    detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                body=p.body.model_dump(), plate=p.plate.model_dump())  # fmt: skip
+    detectors = detectors_from_params(p)
     options = obfuscation_options(p)
     done: dict[str, tuple[np.ndarray, np.ndarray | None, str | None, float]] = {}
 

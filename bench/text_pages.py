@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import yaml
 
-from tasks.anonymize.detectors import build_detectors
+from tasks.anonymize.detectors import detectors_from_params
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
 from tasks.params import AnonymizeParams
 from tests.real_photos import default_cache, fetch_opencv_doc
@@ -70,8 +70,7 @@ def main() -> None:
     ap.parse_args()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     p = AnonymizeParams(**params["anonymize"])
-    det = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                          body=p.body.model_dump(), plate=p.plate.model_dump())  # fmt: skip
+    det = detectors_from_params(p)
     root = fetch_opencv_doc(default_cache())
     print(f"{'picture':34} {'size':>9} {'boxes %':>8} {'changed %':>9} {'excess':>7} {'outside':>7} "
           f"{'largest %':>9} {'escal.':>6} {'masked':>6} quarantined")  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tasks.anonymize.detectors import build_detectors
+from tasks.anonymize.detectors import detectors_from_params
 from tasks.anonymize.engine import anonymize_image, image_rng, obfuscation_options
 from tasks.anonymize.regions import context_of, detect_crop
 from tasks.ingest.builtin import generate_builtin
@@ -58,8 +58,7 @@ def compare(*, images: int, size: int, seed: int = 1, params: AnonymizeParams | 
     """Anonymize `images` builtin scenes of side `size` (faces 24–72 px, as the default set) in both modes."""
     cv2.setNumThreads(1)
     p = params or AnonymizeParams()
-    detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                body=p.body.model_dump(), plate=p.plate.model_dump())
+    detectors = detectors_from_params(p)
     counted = {name: _Crops(det) for name, det in detectors.items()}
     options = obfuscation_options(p)
     out = Comparison()

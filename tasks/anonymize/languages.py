@@ -46,6 +46,7 @@ NAME_COUNTRIES: dict[str, tuple[str, ...]] = {
 DEFAULT: tuple[str, ...] = tuple(lang for lang in SUPPORTED if lang not in ("el", "bg"))
 _WORDFREQ_CODE = {"hr": "sh"}  # wordfreq's Croatian is its Serbo-Croatian list
 _SCRIPT_LANGUAGE = {"han": "zh", "greek": "el", "cyrillic": "bg"}
+NON_LATIN: frozenset[str] = frozenset(_SCRIPT_LANGUAGE.values())  # languages told by their script
 # wordfreq's "small" lists hold every word at least once per million (Zipf >= 3, the policy's threshold for
 # a common word): the same decisions as its "large" lists in a fifth of the memory (~140 MB for all).
 WORDLIST = "small"
@@ -128,7 +129,7 @@ def line_language(text: str, words: Sequence[str], languages: Sequence[str]) -> 
     if found != "latin":
         lang = _SCRIPT_LANGUAGE[found]
         return lang if lang in languages else None
-    latin = tuple(lang for lang in languages if lang not in _SCRIPT_LANGUAGE.values())
+    latin = tuple(lang for lang in languages if lang not in NON_LATIN)
     if not latin:
         return None
     profiles = [_profile(w, latin) for w in words]

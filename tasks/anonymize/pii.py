@@ -22,8 +22,9 @@ lone short string (the placard digit, a glyph much taller than any text line) su
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 import numpy as np
@@ -76,6 +77,13 @@ CONTINENTAL_POPULARITY = 5  # of gender-guesser's 1-13 ("ferry" 4 in the Netherl
 # Chinese: a word (jieba's cut) is ordinary when at least `ZH_COMMON_ZIPF` common; a word shaped like a name
 # (a common surname, then one or two characters) is a name unless commoner than `ZH_NAME_ZIPF` ("王伟" 2.6,
 # "李女士" 3.5 are names; "周末" 4.7, "马上" 4.8 are words).
+# One word alone says little about its language: among K candidate languages, some list holds almost any
+# short string of letters as a rare word ("Hado", an OCR fragment of "Haddad", is Lithuanian at Zipf 3.4).
+# A line of one word is kept in a language other than English only when that language is settled on its
+# image (a line of >= `SETTLING_WORDS` words is ordinary there: `classify_texts`), or when the word is K times
+# commoner there than `COMMON_ZIPF` asks (+log10 K on the Zipf scale; K: the allowed Latin-script languages
+# but English, 18 by default: 4.26). Naming fewer languages (`anonymize.text.languages`) lowers the bar.
+SETTLING_WORDS = 2
 ZH_COMMON_ZIPF = 3.0
 ZH_NAME_ZIPF = 4.0
 _MAX_DIGITS = 3  # longer numbers are phone pieces, IDs, house or account numbers: not ordinary
@@ -278,29 +286,64 @@ def _looks_like_a_name(tokens: list[str]) -> bool:
                for a, b in zip(words, words[1:], strict=False))
 
 
-def is_ordinary(s: str, *, languages: Sequence[str] = langs.DEFAULT) -> bool:
-    """True when `s` reads as ordinary words in one of `languages` and not as a name.
+def is_ordinary(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()) -> bool:
+    """True when `s` reads as ordinary words in one of `languages` and not as a name (`ordinary_language`)."""
+    return ordinary_language(s, languages=languages, settled=settled) is not None
+
+
+def ordinary_language(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()) -> str | None:
+    """The language in which `s` reads as ordinary words and not as a name, or None.
 
     English first (today's rule: every token ordinary by `_is_ordinary_word`, at least one a word, and the
     tokens do not read as a name: a lone common surname, a first name before a surname); otherwise the
-    line's language (`languages.line_language`) judges it (`_other_ordinary`, `_chinese_ordinary`).
+    line's language (`languages.line_language`) judges it (`_other_ordinary`, `_chinese_ordinary`). A line
+    of one word in another Latin-script language must be `lone_zipf(languages)` common there, unless that
+    language is in `settled` (other lines of the image are ordinary in it: `classify_texts`).
     """
     tokens = _TOKENS.findall(s)
     if not any(not t.isdigit() for t in tokens):
-        return False
+        return None
     english = "en" in languages and langs.script(s) == "latin"
     if english and all(_is_ordinary_word(t) for t in tokens) and not _looks_like_a_name(tokens):
-        return True
+        return "en"
     han = langs.HAN.search(s) is not None
     if not han and any(any(ch.isdigit() for ch in t) and not (t.isdigit() and len(t) <= _MAX_DIGITS) for t in tokens):
-        return False  # a code ("A1") or a long number: ordinary in no language (Chinese is cut anew below)
-    lang = langs.line_language(s, [t.lower() for t in tokens if not t.isdigit()], languages)
+        return None  # a code ("A1") or a long number: ordinary in no language (Chinese is cut anew below)
+    words = [t.lower() for t in tokens if not t.isdigit()]
+    lang = _settled_language(words, settled, languages) or langs.line_language(s, words, languages)
     if lang is None or lang == "en":
-        return False
+        return None
     if lang == "zh":
-        return _chinese_ordinary(s, languages)
+        return lang if _chinese_ordinary(s, languages) else None
+    if len(words) == 1 and lang not in settled and lang not in langs.NON_LATIN and langs.zipf(words[0], lang) < lone_zipf(languages):
+        return None  # a lone rare word: a guess among many languages (`lone_zipf`)
     title = _OTHER_TITLE.get(lang, _DEFAULT_TITLE)
-    return not (title.search(s) or title.search(lexicon.plain(s))) and all(_other_word(t, lang) for t in tokens)
+    if title.search(s) or title.search(lexicon.plain(s)) or not all(_other_word(t, lang) for t in tokens):
+        return None
+    return lang
+
+
+def _settled_language(words: Sequence[str], settled: Collection[str], languages: Sequence[str]) -> str | None:
+    """For a line of one word: the settled language it is commonest in, when it is common there."""
+    if len(words) != 1 or not settled:
+        return None
+    found = max(((langs.zipf(words[0], lang), lang) for lang in languages if lang in settled), default=None)
+    return found[1] if found and found[0] >= COMMON_ZIPF else None
+
+
+def doubtful(texts: Sequence[str], classes: Sequence[TextClass], languages: Sequence[str] = langs.DEFAULT) -> list[bool]:
+    """Kept lines of one word that English does not know (`classes` from `classify_texts`): the piece of a
+    longer line OCR may have read alone ("Hado" of "Li Haddad"), worth a second look at its rows."""
+    return [c == "nonpii" and not is_fragment(t) and sum(not w.isdigit() for w in _TOKENS.findall(t)) == 1
+            and ordinary_language(t, languages=languages, settled=languages) != "en"
+            for t, c in zip(texts, classes, strict=True)]
+
+
+def lone_zipf(languages: Sequence[str]) -> float:
+    """How common a lone word must be in a Latin-script language but English whose use is not settled on
+    its image: `COMMON_ZIPF` + log10 of how many such languages are allowed (`SETTLING_WORDS`)."""
+    latin = [lang for lang in languages if lang != "en" and lang not in langs.NON_LATIN]
+    return COMMON_ZIPF + math.log10(max(len(latin), 1))
 
 
 def _other_word(token: str, lang: str) -> bool:
@@ -450,7 +493,7 @@ def recognised_pii(s: str) -> str | None:
     return next((kind for kind, check in checks if check(s) or (bare != s and check(bare))), None)
 
 
-def classify_text(s: str, *, languages: Sequence[str] = langs.DEFAULT) -> TextClass:
+def classify_text(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()) -> TextClass:
     """Classify one recognised string.
 
     Rules, in order: ≤ 2 alphanumerics → nonpii (a lone digit such as the task placard); a pattern
@@ -464,6 +507,7 @@ def classify_text(s: str, *, languages: Sequence[str] = langs.DEFAULT) -> TextCl
         s: the recognised string.
         languages: the ISO codes whose ordinary words are kept (`languages.DEFAULT`, or any subset of
             `languages.SUPPORTED`: `anonymize.text.languages`); a line in none of them stays personal.
+        settled: languages other lines of the same image are ordinary in (`ordinary_language`).
     Returns:
         "plate", "pii" or "nonpii".
     """
@@ -473,14 +517,22 @@ def classify_text(s: str, *, languages: Sequence[str] = langs.DEFAULT) -> TextCl
         return "pii"
     if _plate_first(s):
         return "plate"
-    if is_ordinary(s, languages=languages):
+    if is_ordinary(s, languages=languages, settled=settled):
         return "nonpii"
     split = respaced(s)
-    if split is not None and classify_text(split, languages=languages) == "nonpii":
+    if split is not None and classify_text(split, languages=languages, settled=settled) == "nonpii":
         return "nonpii"
     if _is_plate(s):
         return "plate"
     return "pii"  # names, IDs and anything unrecognised: deny by default
+
+
+def settled_languages(texts: Sequence[str], classes: Sequence[TextClass], languages: Sequence[str]) -> frozenset[str]:
+    """The Latin-script languages but English in which a line of >= `SETTLING_WORDS` words of one image is
+    ordinary (`classes`: each string's class without any settled language)."""
+    found = (ordinary_language(t, languages=languages) for t, c in zip(texts, classes, strict=True)
+             if c == "nonpii" and sum(not w.isdigit() for w in _TOKENS.findall(t)) >= SETTLING_WORDS)
+    return frozenset(lang for lang in found if lang is not None and lang != "en" and lang not in langs.NON_LATIN)
 
 
 def is_fragment(s: str) -> bool:
@@ -550,6 +602,10 @@ def classify_texts(
     if boxes.shape != (len(texts), 4):
         raise InvalidInputError(f"classify_texts: boxes {boxes.shape} do not match {len(texts)} strings")
     classes = [classify_text(t, languages=languages) for t in texts]
+    settled = settled_languages(texts, classes, languages)
+    if settled:  # a lone word in a language the image's other lines are in: judged at the usual bar
+        classes = [classify_text(t, languages=languages, settled=settled) if c == "pii" else c
+                   for t, c in zip(texts, classes, strict=True)]
     for line in text_lines(boxes) if len(texts) > 1 else []:
         if len(line) < 2:
             continue

@@ -78,10 +78,21 @@ def _body_detectors(body: Mapping[str, Any], motion: Mapping[str, Any]) -> tuple
     return tuple(found)
 
 
+# How `anonymize.orientation` turns the detectors (tasks/anonymize/detectors/orient.py), in words.
+_FACE_TURNS = {"cue": "the face detector also on the image turned by 90, 180 or 270 degrees where a cheap cue "
+                      "says a face lies turned", "all": "the face detector also on the image turned by 90, 180 "
+                                                        "and 270 degrees"}
+_TEXT_TURNS = "lines on their side or upside down read again turned where their shape says so"
+
+
 def detectors_of(p: AnonymizeParams) -> dict[str, tuple[str, ...]]:
     """Category → the detectors the params enable for it; only the categories in `p.targets`."""
-    ocr = f"PP-OCR text detection and recognition (rapidocr, {p.text.policy} policy)"
-    every = {"face": _face_detectors(p.face.model_dump()),
+    kept = f", keeping ordinary words in {', '.join(p.text.languages)}" if p.text.policy == "pii" else ""
+    turned = p.orientation != "off"
+    ocr = f"PP-OCR text detection and recognition (rapidocr, {p.text.policy} policy{kept})" + (
+        f"; {_TEXT_TURNS}" if turned else "")
+    face = _face_detectors(p.face.model_dump()) + ((_FACE_TURNS[p.orientation],) if turned else ())
+    every = {"face": face,
              "plate": (ocr + " with the plate-pattern check",) + (("licence-plate Haar cascade",)
                                                                    if p.plate.cascade else ()),
              "text": (ocr,),

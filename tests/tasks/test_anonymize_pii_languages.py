@@ -40,7 +40,7 @@ def test_digit_groups_on_one_line_are_one_phone_number(text: str) -> None:
 
 def test_time_ranges_and_short_numbers_are_no_phone_numbers() -> None:
     assert recognised_pii("OPEN 9.00-17.00") is None
-    assert classify_text("Otevřeno 9.00-17.00") == "nonpii"
+    assert classify_text("Otevřeno 9.00-17.00", settled={"cs"}) == "nonpii"  # on a Czech page
     assert recognised_pii("PLATFORM 2 GATE 14") is None
 
 
@@ -72,7 +72,9 @@ def test_chinese_plates_with_the_province_character(text: str) -> None:
     ],
 )  # fmt: skip
 def test_ordinary_words_are_kept_in_their_own_language(text: str, lang: str) -> None:
-    assert classify_text(text) == "nonpii"
+    assert classify_text(text, settled={lang}) == "nonpii"  # on a page whose other lines are in `lang`
+    if len(text.split()) > 1 or lang == "zh":
+        assert classify_text(text) == "nonpii"  # a line of words tells its language alone
     assert classify_text(text, languages=["en", lang]) == "nonpii"
     assert classify_text(text, languages=["en"]) == "pii"  # English alone: unknown words, redacted
 
@@ -136,15 +138,16 @@ def test_the_params_languages_are_the_supported_set() -> None:
 
 def test_the_policy_generalises_to_other_languages() -> None:
     """`bench.pii_languages`' held-out half B, per language: issue 37 asks ordinary kept >= 0.85 and
-    personal caught >= 0.98 (phone numbers >= 0.99). Measured (2,000 strings, seed 0; docs/benchmarks.md):
-    kept 0.947 (cs) to 1.000 (pl, fr), caught 1.000 everywhere, phones 2,000 of 2,000."""
+    personal caught >= 0.98 (phone numbers >= 0.99), for lines on a page in their language and with only
+    English and that language named; alone, nothing personal may pass. Figures: docs/benchmarks.md."""
     from bench import pii_languages
     from bench.pii_text import rates, score
 
     for lang in pii_languages.LANGUAGES:
-        tally = score(pii_languages.corpus(lang, 300, half="B", seed=1))[0]
-        kept, caught = rates(tally)
-        assert kept >= 0.85 and caught >= 0.98, (lang, kept, caught)
+        rows = pii_languages.corpus(lang, 300, half="B", seed=1)
+        for how in ({"settled": {lang}}, {"languages": ("en", lang)}, {}):
+            kept, caught = rates(score(rows, **how)[0])  # type: ignore[arg-type]
+            assert caught >= 0.98 and (kept >= 0.85 or not how), (lang, how, kept, caught)
     rows = pii_languages.phones(280, seed=1)
     caught_phones = sum(classify_text(text) != "nonpii" for _, text, _ in rows) / len(rows)
     assert caught_phones >= 0.99
@@ -193,7 +196,7 @@ def test_the_text_detector_takes_the_languages_param() -> None:
 @pytest.mark.parametrize("text", ["Zakaz vjezdu", "ZAKAZ KOURENI", "Wyjscie", "Sklep spozywczy", "Backerei"])
 def test_ordinary_words_are_kept_as_ocr_reads_them_without_diacritics(text: str) -> None:
     """The anonymizer's OCR has no "ř", "š", "ł", "ż" or "ä": it reads "Zákaz kouření" as "ZAKAZ KOURENI"."""
-    assert classify_text(text) == "nonpii"
+    assert classify_text(text, settled={"cs", "pl", "de"}) == "nonpii"
 
 
 @pytest.mark.parametrize("text", ["Jan Novak", "Novak", "Senor Garcia", "Señora López", "namesti Prochazka 85",
@@ -206,3 +209,21 @@ def test_glued_camel_case_names_are_no_words_of_another_language() -> None:
     """OCR glues "Mr Eze" into "MrEze", which reads as Croatian "mreže" without its diacritics."""
     assert classify_text("MrEze") == "pii"
     assert classify_text("ZÁKAZ VJEZDU") == "nonpii"
+
+
+def test_a_lone_rare_word_needs_its_language_settled_on_the_image() -> None:
+    """Builtin image 827: OCR read "Hado" of "Li Haddad" alone; Lithuanian lists it at Zipf 3.4, so with 18
+    candidate languages it was kept (a leak). A lone word must be log10(18) commoner unless the image's
+    other lines settle its language; naming fewer languages lowers the bar."""
+    from tasks.anonymize.pii import doubtful, lone_zipf
+
+    assert classify_text("Hado") == "pii"
+    assert lone_zipf(DEFAULT) == pytest.approx(3.0 + np.log10(18)) and lone_zipf(["en", "cs"]) == 3.0
+    assert classify_text("Pekárna") == "pii" and classify_text("Pekárna", languages=["en", "cs"]) == "nonpii"
+    boxes = np.array([[10, 10, 90, 30], [10, 60, 150, 80]], np.float64)
+    assert classify_texts(["Pekárna", "Čerstvé pečivo"], boxes) == ["nonpii", "nonpii"]  # a Czech page
+    assert classify_texts(["Hado", "Fresh bread"], boxes) == ["pii", "nonpii"]  # English does not settle it
+    assert classify_texts(["Hado", "Fresh bread"], boxes, languages=["en", "lt"]) == ["nonpii", "nonpii"]
+    # a kept lone word English does not know gets a second look at its rows; English words do not
+    assert doubtful(["Pekárna", "Exit", "Zákaz vjezdu", "Hado"], ["nonpii", "nonpii", "nonpii", "pii"]) == [
+        True, False, False, False]

@@ -43,3 +43,33 @@ def test_small_images_pass_through_and_bad_sides_are_refused() -> None:
     assert seen == [(100, 120)]
     with pytest.raises(InvalidInputError, match="detect_max_side"):
         Downscaled(_bright_square, max_side=8)
+
+
+class _Keeper:
+    """A fake OCR detector with a first pass: redacts the bright square, keeps the grey one."""
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        return self.detect_and_keep(image)[0]
+
+    def detect_and_keep(self, image: np.ndarray) -> tuple[Detections, Detections]:
+        grey = np.zeros_like(image)
+        grey[(image > 90) & (image < 110)] = 255
+        return _bright_square(image), _bright_square(grey)
+
+
+def test_the_first_pass_keeps_its_kept_lines_at_full_resolution() -> None:
+    """The engine's first pass calls `detect_and_keep`: through `Downscaled` it lost the OCR's kept lines
+    (and an oriented detector's chosen turns), so verification could not tell a kept line from new text."""
+    image = np.zeros((1200, 1600, 3), np.uint8)
+    image[300:500, 800:1000] = 255
+    image[800:900, 100:500] = 100
+    seen.clear()
+    found, kept = Downscaled(_Keeper(), max_side=400).detect_and_keep(image)
+    assert seen == [(300, 400), (300, 400)]  # one pass, on the small copy
+    assert found.boxes[0][0] <= 800 and found.boxes[0][2] >= 1000
+    x0, y0, x1, y1 = kept.boxes[0]
+    assert x0 <= 100 and y0 <= 800 and x1 >= 500 and y1 >= 900 and x1 - x0 <= 408
+    small, small_kept = Downscaled(_Keeper(), max_side=4000).detect_and_keep(image)
+    assert small_kept.boxes.tolist() == [[100, 800, 500, 900]]
+    plain_found, plain_kept = Downscaled(_bright_square, max_side=400).detect_and_keep(image)
+    assert len(plain_kept) == 0 and len(plain_found) == 1

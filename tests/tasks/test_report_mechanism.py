@@ -58,8 +58,12 @@ def test_detectors_and_device_come_from_the_params() -> None:
     p = AnonymizeParams(targets=("face", "plate", "body"), plate={"cascade": True}, body={"pose": True},
                         face={"centerface": False, "yunet": 2.0, "cascades": {}, "verify": 0.0})
     setup = anonymization_setup(p, device="cuda (CUDAExecutionProvider)")
-    assert setup.detectors["face"] == ("YuNet (on a 2x copy)",)
+    assert setup.detectors["face"][0] == "YuNet (on a 2x copy)" and "turned" in setup.detectors["face"][1]
     assert "licence-plate Haar cascade" in setup.detectors["plate"] and "BlazePose" in setup.detectors["body"]
+    assert "keeping ordinary words in en, cs, da" in setup.detectors["plate"][0]  # anonymize.text.languages
+    upright = anonymization_setup(p.model_copy(update={"orientation": "off"}))
+    assert upright.detectors["face"] == ("YuNet (on a 2x copy)",)  # anonymize.orientation: off says nothing turned
+    assert not any("turned" in d for d in upright.detectors["plate"])
     html = _texts(build_report(report_metrics(), anonymizer=setup.as_dict()))["html"]
     assert "The detectors ran on cuda (CUDAExecutionProvider), detector preset &#39;default&#39;." in html \
         or "The detectors ran on cuda (CUDAExecutionProvider), detector preset 'default'." in html

@@ -27,6 +27,7 @@ from tasks.anonymize.detectors.plate import PlateCascadeDetector
 from tasks.anonymize.detectors.text import OcrTextDetector
 from tasks.anonymize.device import CPU_PROVIDER
 from tasks.errors import InvalidInputError
+from tasks.params import AnonymizeParams
 from tasks.types import Detector
 
 DETECTORS: dict[str, Callable[..., Detector]] = {
@@ -87,6 +88,14 @@ def build_detectors(
         built["plate cascade"] = PlateCascadeDetector(**cascade)
     return built
 
+def detectors_from_params(p: AnonymizeParams, *, providers: tuple[str, ...] = (CPU_PROVIDER,)) -> dict[str, Detector]:
+    """`build_detectors` with every key `p` (the anonymize params, preset resolved) sets: the stage and every
+    benchmark build the same detectors from the same params."""
+    return build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
+                           body=p.body.model_dump(), plate=p.plate.model_dump(), providers=providers,
+                           orientation=p.orientation)
+
+
 __all__ = [
     "BACKEND_ERRORS",
     "DEFAULT_CASCADES",
@@ -100,5 +109,6 @@ __all__ = [
     "PlateCascadeDetector",
     "TextTurnCue",
     "build_detectors",
+    "detectors_from_params",
     "decode_centerface",
 ]

@@ -16,7 +16,7 @@ from tasks.anonymize.detectors.common import (
 from tasks.anonymize.device import CPU_PROVIDER, CUDA_PROVIDER, check_providers, confirm_providers
 from tasks.anonymize.languages import DEFAULT as DEFAULT_LANGUAGES
 from tasks.anonymize.languages import check_languages
-from tasks.anonymize.pii import TextClass, classify_texts, is_fragment, text_lines
+from tasks.anonymize.pii import TextClass, classify_texts, doubtful, is_fragment, text_lines
 from tasks.boxes import pad_boxes
 from tasks.errors import AnonymizationError, InvalidInputError
 from tasks.types import Detections, Image, check_image
@@ -273,10 +273,12 @@ class OcrTextDetector:
     def _read_more(
         self, image: Image, read: tuple[NDArray[np.float64], tuple[str, ...], NDArray[np.float32]]
     ) -> tuple[NDArray[np.float64], tuple[str, ...], NDArray[np.float32], list[TextClass]]:
-        """`read` and its classes, plus what a second look at the rows of its personal lines finds."""
+        """`read` and its classes, plus what a second look at the rows of its personal lines (and of lone
+        words kept in a language but English: `pii.doubtful`) finds."""
         boxes, texts, scores = read
         classes = classify_texts(texts, boxes, languages=self.languages)
-        lines = np.array([c == "pii" for c in classes], bool)
+        unsure = doubtful(texts, classes, self.languages)
+        lines = np.array([c == "pii" or u for c, u in zip(classes, unsure, strict=True)], bool).reshape(-1)
         if not self.line_scale or not lines.any():
             return boxes, texts, scores, classes
         bgr = np.ascontiguousarray(image[..., ::-1])
