@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_HOME ?= $(abspath .prefect)
 export MPLBACKEND := Agg
 
-.PHONY: setup setup-gpu pipeline sweep test test-all browser tesseract lint ui bench gallery server server-stop clean
+.PHONY: setup setup-gpu pipeline sweep test test-all browser tesseract lint docs ui bench gallery server server-stop clean
 
 setup: $(VENV)/.installed tesseract
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	$(BIN)/python -m pip check
 	$(BIN)/python -m flows.setup_models
 	touch $@
@@ -77,6 +77,11 @@ tesseract:
 lint: setup
 	$(BIN)/ruff check tasks flows tests bench
 	$(BIN)/mypy --strict tasks
+
+# the docs site (mkdocs.yml, docs/): warnings (a broken link or anchor, a page outside the nav) are errors;
+# offline (no plugin that fetches, no web fonts). Open site/index.html.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
