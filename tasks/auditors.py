@@ -71,11 +71,9 @@ def _upscaled(image: Image, upscale: int) -> NDArray[np.uint8]:
 def dlib_hog_detector(*, upsample: int = 1, upscale: int = 2) -> Detector:
     """Return dlib's HOG frontal face detector as a `Detector`.
 
-    Measured on 200 256×256 scenes, each with one pasted LFW face of 24–72 px: `upscale=2,
-    upsample=1` finds 185 (92.5 %) at ~110 ms per image on one CPU core, and none of them after
-    8-px pixelation, σ = 0.1·side blur or a solid mask (its 12 detections there are background
-    false positives); `upscale=1, upsample=1` finds 145 (72.5 %, faces under ~32 px are missed) at
-    ~40 ms. dlib holds the GIL while detecting: parallelise with processes, not threads.
+    `upscale=2` finds the small faces `upscale=1` misses, at a few times the cost; neither finds them
+    after pixelation, blur or a mask (numbers: docs/measurements-archive.md#auditors-and-instruments).
+    dlib holds the GIL while detecting: parallelise with processes, not threads.
 
     Args:
         upsample: times dlib doubles the image in its pyramid (`detector(img, upsample)`), >= 0.

@@ -166,7 +166,8 @@ def encode_png(image: NDArray[np.uint8]) -> bytes:
     """
     pixels = np.ascontiguousarray(check_image(image, name="encode_png"))
     buffer = io.BytesIO()
-    # Level 1: ~3 % larger files than level 3 on 640x480 photos, ~25 % less time (the encoder is a tenth of
-    # the anonymizer's time per image with the fast detector preset); the default 6 is slower still.
+    # Level 1: slightly larger files than level 3 for clearly less time (the encoder is a real share of the
+    # anonymizer's time with the fast preset); the default 6 is slower still
+    # (numbers: docs/measurements-archive.md#png-encoding).
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -1,7 +1,7 @@
 """People on fixed CCTV views by motion: what moves against a learned background is redacted as "body".
 
 On wide CCTV views faces are 8-15 px and people 30-110 px tall: no face detector finds them and the HOG /
-Haar people detectors miss one in three (measured on opencv-doc's `vtest.avi`, README: Videos). A fixed
+Haar people detectors miss one in three (docs/anonymization.md#bodies-and-cctv, measured on `vtest.avi`). A fixed
 camera offers a cue those per-image detectors cannot use: people move. `MotionDetector` keeps OpenCV's
 Gaussian-mixture background model (MOG2: Zivkovic 2004, Zivkovic & van der Heijden 2006) over the frames
 of one video and returns the boxes of the foreground blobs of each frame:

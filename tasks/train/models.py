@@ -123,9 +123,9 @@ class DigitHog(nn.Module):
     """A linear classifier on fixed HOG features of the placard crop: the default DP model.
 
     Only the head (324 x 10 + 10 = 3,250 weights) is trained, so DP-SGD's noise is spread over few
-    coordinates; the HOG layer is fixed. On the built-in data set as the current anonymizer leaves it
-    (1,191 training crops) it reaches 0.875-0.878 test accuracy with DP-SGD at epsilon 3 against 0.908
-    without DP (full default run, 2026-12; earlier anonymizers left more of the placard: 0.93 / 0.97).
+    coordinates; the HOG layer is fixed. On the built-in data set it stays a few points below the
+    non-private baseline at epsilon 3 (numbers: docs/measurements-archive.md#auditors-and-instruments, and
+    each run's report).
 
     Shapes: (N, 1, s, s) float32 -> (N, num_classes) logits; s >= 8 (28 is the tuned size).
     """

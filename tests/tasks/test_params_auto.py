@@ -38,7 +38,7 @@ def test_auto_resolves_to_the_placard_task_on_the_builtin_source(raw_params: dic
 
 @pytest.mark.parametrize("source", ["folder", "coco", "csv"])
 def test_auto_resolves_to_whole_photos_on_your_own_data(raw_params: dict, source: str) -> None:
-    """The README's new user: only `ingest` changed; nothing asks for a digit placard."""
+    """A new user (docs/your-data.md): only `ingest` changed; nothing asks for a digit placard."""
     p = parse_params(_own_photos(raw_params, source=source, coco="a.json", labels="l.csv"))
     assert (p.train.features, p.train.model) == ("full", "photo_hog")
     assert p.auto_resolved() == {"train.features": "full", "train.model": "photo_hog"}

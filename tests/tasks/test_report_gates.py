@@ -126,7 +126,7 @@ def test_the_packaged_policy_is_in_one_place(raw_params: dict) -> None:
 # ------------------------------------------------------------------------------------------ power (item 10)
 
 def test_an_auc_on_27_members_and_9_nonmembers_straddling_its_threshold_is_not_assessed() -> None:
-    """The README's 45 real photos: LiRA AUC 0.73 on 27 members / 9 non-members cannot carry a 0.56 gate."""
+    """An own-data run on 45 real photos: LiRA AUC 0.73 on 27 members / 9 non-members cannot carry a 0.56 gate."""
     gate = _gates(evaluate_gates(Gates(), _lira(auc=0.73, members=27, nonmembers=9)))["max_lira_auc_dp"]
     assert gate.status == "not_assessed"
     match = re.fullmatch(r"too few samples \(n = 27 members, 9 non-members; needs ≥ (\d+) members, (\d+) non-members\)",

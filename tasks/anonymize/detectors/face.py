@@ -92,8 +92,8 @@ class FaceDetector:
     the face is 48 px (where CenterFace is reliable); the candidate stays when that scores >= `verify`.
 
     Which members run is the params' preset (`tasks/params.py: PRESETS`; the constructor's own defaults are
-    the `thorough` set's members); their recall and cost side by side: `docs/benchmarks.md`. A second look
-    costs ~5 ms (one small CenterFace run).
+    the `thorough` set's members); their recall and cost side by side: docs/benchmarks.md#the-presets. A second
+    look is one small CenterFace run (numbers: docs/measurements-archive.md#face-detector-options).
     """
 
     def __init__(
@@ -135,7 +135,7 @@ class FaceDetector:
             large_yunet: when > 0, a candidate >= `LARGE_FACE_PX` that needs the second look must also be
                 seen by a second model: YuNet's best score for a face centred in it, on a crop where it is
                 `_YUNET_LOOK_PX` pixels, must be at least this. YuNet finds the large real faces, blurry or
-                not, and none of the graffiti / facade boxes (README, "Large false faces").
+                not, and none of the graffiti / facade boxes (docs/decisions/0004-large-false-faces.md).
             min_face: smallest face side searched by the cascades, in original pixels.
             threads: onnxruntime (and YuNet's OpenMP) threads.
             centerface: run CenterFace at native resolution as a member (its second looks run either way).

@@ -234,11 +234,10 @@ class FaceTurnCue:
       fires but weaker faces were found too, the thumbnail below decides, a turn counting only where it
       beats the upright thumbnail. An upright photo costs a few tiny YuNet runs.
     - Otherwise YuNet runs on a thumbnail (longer side `side` px, never enlarged) turned 1-3 times; a
-      turn whose best face scores >= `score` gets a pass: ~4 ms a turn at 160 px on one core. Measured on
-      15 labelled photos turned 3 ways (`bench.orientation`'s material): at 160 px the right turn fires on
-      36 of 45 (every dlib group photo; not the 40 px faces of a 640 px photo, 10 px on the thumbnail), at
-      320 px on 42, at 3.5x the cost and with 3 of 16 upright builtin scenes firing a needless pass (0 at
-      160 px). Smaller turned faces are `thorough`'s (orientation "all").
+      turn whose best face scores >= `score` gets a pass. A 160 px thumbnail is cheap, finds the turn of
+      every group photo and no needless turn on upright scenes; a larger one finds smaller faces for several
+      times the cost and fires needless passes (numbers: docs/measurements-archive.md#turned-photo-cue).
+      Smaller turned faces are `thorough`'s (orientation "all").
 
     Args:
         side: the thumbnail's longer side in pixels.

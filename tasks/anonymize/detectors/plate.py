@@ -24,9 +24,9 @@ class PlateCascadeDetector:
     """OpenCV's licence-plate Haar cascade: a second plate detector that does not read the characters.
 
     It finds plate-shaped boards the OCR pass misreads (a plate whose string fails the plate pattern
-    is still redacted as personal text, but one OCR does not detect at all is not). Measured on 200
-    builtin images (1x, minNeighbors 2): 56 of 94 plates hit, 8 ms per image, and it fires on shop
-    signs (boards with letters): off in the stage's defaults (`anonymize.plate.cascade`). Category "plate".
+    is still redacted as personal text, but one OCR does not detect at all is not). It fires on shop
+    signs (boards with letters), so it is off in the stage's defaults (`anonymize.plate.cascade`; numbers:
+    docs/measurements-archive.md#text-detector-options). Category "plate".
     """
 
     def __init__(self, *, neighbors: int = 2, min_width: int = 20, pad: float = 0.15) -> None:

@@ -31,8 +31,8 @@ _SPAN_HEIGHT_RATIO, _SPAN_GAP = float("inf"), 2.0
 # 3840 px-wide strip.
 _LINE_PX = 48
 # Lines recognised per onnxruntime call. rapidocr batches 6, each padded to the widest line of its batch
-# (at least 320 px); on one thread batching saves nothing and the padding costs: one at a time reads the
-# builtin images' lines 24 % faster (36 -> 28 ms a line), the same strings on 70 of 71 lines.
+# (at least 320 px); on one thread batching saves nothing and the padding costs: one at a time is faster
+# and reads the same strings (numbers: docs/measurements-archive.md#text-detector-options).
 _REC_BATCH = 1
 
 
@@ -118,18 +118,18 @@ class OcrTextDetector:
             policy: "pii" (redact all but confidently non-personal text) or "all" (redact every text).
             categories: which categories to report, among "plate" and "text".
             limit_side_len: the detector upsamples images whose short side is below this. Small text
-                needs it: on the builtin 256×256 images, personal-text recall is 0.82 at 256, 0.93 at 512
-                (2× slower), 0.955 at 768 (3× slower).
-            gammas: one detection pass per tone curve v ↦ v ** gamma (1.0: the raw image). On the builtin
-                data (images 0-299), personal-text recall is 0.93 with (1.0,) and 0.985 with (2.0, 0.5)
-                (0.96 with (2.0,) alone), for ~1.6× the OCR time: the recogniser runs once per box.
+                needs it: on the builtin 256×256 images 512 finds most of it, 768 little more for far
+                more time (numbers: docs/measurements-archive.md#text-detector-options).
+            gammas: one detection pass per tone curve v ↦ v ** gamma (1.0: the raw image). (2.0, 0.5)
+                finds thin light and dark strokes one pass misses, for more OCR time: the recogniser runs
+                once per box (numbers: docs/measurements-archive.md#text-detector-options).
             unclip_ratio: the DB detector grows each text region by this factor (rapidocr's default).
-                2.0 reads a few more cut-off words whole but boxes grow ~15 %: pixels changed outside
-                the sensitive boxes 0.023 → 0.078 and non-PII text kept 0.96 → 0.85 (same data).
+                2.0 reads a few more cut-off words whole, but its larger boxes change far more pixels and
+                redact ordinary text (numbers: docs/measurements-archive.md#text-detector-options).
             line_scale: the rows of every personal-text line are detected again, upscaled up to this many
                 times (until the line is 48 px tall), full width, for the rest of a faint line the detector found only part of ("Hado"
-                of "Li Haddad"); 0 turns this second look off. Measured on builtin images 0-1199: it
-                completes 1 of 537 personal lines, at no measurable cost (strips are small).
+                of "Li Haddad"); 0 turns this second look off. It seldom completes a line but costs little (strips
+                are small; numbers: docs/measurements-archive.md#text-detector-options).
             max_pixels: the detector sees a larger image downscaled to this many pixels (0: never);
                 recognition still reads the full-size pixels. Bounds the cost on large photos, whose text
                 is large too: the builtin 256 px images (upsampled to 512) are far below any cap.
@@ -194,7 +194,7 @@ class OcrTextDetector:
     def _text_det(self, bgr: NDArray[np.uint8]) -> Any:
         """rapidocr's `TextDetector.__call__` (DB quads of a BGR image, None when it cannot be resized),
         with its normalisation (uint8 -> float64 -> float32, per pixel) read from a 256-entry table:
-        the same network input bit for bit, ~5 ms less per 512x512 pass."""
+        the same network input bit for bit, a little faster (docs/measurements-archive.md#speed-history-issue-18)."""
         det = self._ocr.text_det
         resized = det.get_preprocess(max(bgr.shape[:2])).resize(bgr)
         if resized is None:
