@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_HOME ?= $(abspath .prefect)
 export MPLBACKEND := Agg
 
-.PHONY: setup setup-gpu pipeline sweep test test-all browser tesseract lint docs ui bench gallery server server-stop clean
+.PHONY: setup setup-gpu pipeline sweep test test-integration test-all browser tesseract lint docs ui bench gallery server server-stop clean
 
 setup: $(VENV)/.installed tesseract
 
@@ -52,8 +52,13 @@ sweep: setup
 	$(BIN)/python -m flows.sweep
 	$(BIN)/dvc repro --force --single-item report
 
+# the default suite (~12 min on 2 cores): everything but `slow` and the end-to-end `integration` flows
 test: setup browser tesseract
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow and not integration" -q
+
+# flows end to end in temp workspaces (the small pipeline, own data, purge, scale-out); CI runs it after `test`
+test-integration: setup browser tesseract
+	$(BIN)/python -m pytest -m "integration and not slow" -q
 
 test-all: setup browser tesseract
 	$(BIN)/python -m pytest -q
