@@ -99,7 +99,9 @@ def rows(params: Params, samples: Sequence[Sample], methods: Sequence[str], tool
                               seed=params.seed)  # fmt: skip
         config = CompareConfig(anonymize=params.anonymize, attack=attack, probes=params.check_quality.compare_probes,
                                residual_images=params.check_quality.compare_residual_images, text_images=0,
-                               seed=params.seed)  # fmt: skip
+                               text_min_similarity=params.check_quality.text_min_similarity, seed=params.seed,
+                               match_iou=params.check_quality.match_iou,
+                               people_images=params.check_quality.compare_people_images)  # fmt: skip
         row = compare_method(samples, method=method, config=config, tools=tools)
         seams = []
         for s in samples:

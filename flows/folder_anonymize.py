@@ -13,9 +13,8 @@ import os
 import secrets
 import stat
 import sys
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -24,11 +23,21 @@ from flows import io
 from flows.anonymize import anonymize_one, resolved
 from flows.common import one_cv_thread
 from flows.video_anonymize import VIDEO_EXTENSIONS, anonymize_video, video_output_names
-from tasks.anonymize.engine import AnonymizedImage, image_rng
+from tasks.anonymize.engine import image_rng
+from tasks.anonymize.folder import (
+    chunks,
+    file_row,
+    folder_counts,
+    manifest_rows,
+    output_names,
+    settings_record,
+    split_media,
+)
 from tasks.codec import MAX_PIXELS, SUPPORTED_EXTENSIONS, decode_image
 from tasks.errors import InvalidInputError
 from tasks.params import AnonymizeParams
 
+REPORT_JSON, MANIFEST_JSONL = "anonymize_report.json", "privtrail-manifest.jsonl"  # written into OUT_DIR
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: more than any camera file; a bigger "image" is refused unread
 OUTSIDE = "symlink leading outside IN_DIR (not followed)"
 
@@ -97,36 +106,6 @@ def read_input(file: Path, *, name: str, max_bytes: int = MAX_FILE_BYTES) -> byt
         raise InvalidInputError(f"{name}: cannot read: {err.strerror or err}") from None
 
 
-def output_names(relpaths: list[str]) -> dict[str, str]:
-    """Input relpath → output relpath, all distinct: the same path as .png when no other input claims
-    it ('a.png' keeps its name), else the input's full name + '.png' ('a.jpg' → 'a.jpg.png'), numbered
-    if even that is taken ('a.jpg.1.png')."""
-    plain = {rel: str(PurePosixPath(rel).with_suffix(".png")) for rel in relpaths}
-    claims = Counter(plain.values())
-    names = {rel: out for rel, out in plain.items() if claims[out] == 1 or rel == out}
-    taken = set(names.values())
-    for rel in sorted(set(relpaths) - set(names)):
-        out, n = f"{rel}.png", 0
-        while out in taken:
-            n += 1
-            out = f"{rel}.{n}.png"
-        names[rel] = out
-        taken.add(out)
-    return names
-
-
-_MANIFEST_KEYS = ("input", "output", "status", "reason", "detections", "escalated", "masked")
-
-
-def _file_row(rel: str, out: str | None, reason: str | None, result: AnonymizedImage | None) -> dict[str, Any]:
-    dets = Counter(result.detections.category) if result is not None else Counter()
-    row = {"input": rel, "output": out, "status": "quarantined" if out is None else "anonymized",
-           "reason": reason, "detections": dict(sorted(dets.items())),
-           "escalated": result.escalated if result is not None else 0,
-           "masked": result.masked if result is not None else 0}  # boxes filled black in the last rounds
-    return row | ({"dp_epsilon": result.dp_epsilon} if result is not None and result.dp_epsilon is not None else {})
-
-
 def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, p: AnonymizeParams,
                     seed: int, threads: int = 1) -> list[dict[str, Any]]:
     """Anonymize (input relpath, output relpath) pairs; write those that pass; return one row each (no pixels).
@@ -140,12 +119,12 @@ def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, 
             data = read_input(Path(in_dir) / rel, name=rel)
             image = decode_image(data, name=rel, min_side=1, max_pixels=MAX_PIXELS)
         except InvalidInputError as err:
-            rows.append(_file_row(rel, None, f"unreadable: {err}", None))
+            rows.append(file_row(rel, None, f"unreadable: {err}", None))
             continue
         result = anonymize_one(image, p=p, rng=image_rng(seed, rel), threads=threads)
         if result.image is not None:
             io.write_png(Path(out_dir) / out_rel, result.image)
-        rows.append(_file_row(rel, out_rel if result.image is not None else None, result.quarantine_reason, result))
+        rows.append(file_row(rel, out_rel if result.image is not None else None, result.quarantine_reason, result))
     return rows
 
 
@@ -186,7 +165,7 @@ def _check_dirs(in_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
 def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizeParams, jobs: int = 1,
                      seed: int | None = None) -> dict[str, Any]:
     """Anonymize every image under `in_dir` into `out_dir` (same tree, .png, metadata-free), and every video
-    (`flows.video_anonymize`: frame by frame with a tracker, one at a time); quarantined files are not written. Writes `anonymize_report.json` and `privtrail-manifest.jsonl` (one row per
+    (`flows.video_anonymize`: frame by frame with a tracker, one at a time); quarantined files are not written. Writes `REPORT_JSON` and `MANIFEST_JSONL` (one row per
     image-named input: input, output, status, reason, detections); returns the report.
 
     `seed` seeds dp_pixelate's noise; None (the default) draws a secret one from the OS (see `image_rng`).
@@ -194,32 +173,19 @@ def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizePar
     src, dst = _check_dirs(in_dir, out_dir)
     p, device = resolved(p)  # once, before any file is read; the workers get cpu or cuda, never auto
     found, refused, unlisted = list_inputs(src, dst)
-    videos = [rel for rel in found if PurePosixPath(rel).suffix.lower() in VIDEO_EXTENSIONS]
-    images = [rel for rel in found if rel not in set(videos)]
+    images, videos = split_media(found)
     names = output_names(images)
     items = [(rel, names[rel]) for rel in images]
-    n_chunks = max(1, min(len(items), jobs * 4))
-    chunks = [items[i::n_chunks] for i in range(n_chunks)]
     seed = secrets.randbits(63) if seed is None else seed
-    rows = _run_chunks(chunks, jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed) if items else []
+    rows = _run_chunks(chunks(items, jobs=jobs), jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed) if items else []
     video_names = video_output_names(videos)
     rows += [anonymize_video(src / rel, dst / video_names[rel], rel=rel, out_rel=video_names[rel], p=p,
                              seed=seed, threads=detector_threads()) for rel in videos]  # one video at a time
-    rows = sorted(rows + [_file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
-    report = {"in_dir": str(src), "out_dir": str(dst), "counts": _counts(rows), "files": rows,
-              "unlisted_folders": unlisted,
-              "params": {"targets": list(p.targets), "preset": p.preset, "face": p.face.model_dump(), "method": p.method, "methods": dict(p.methods), "text_policy": p.text.policy},
-              "device": device.as_record()}
-    io.write_json(dst / "anonymize_report.json", report)
-    io.write_jsonl(dst / "privtrail-manifest.jsonl", [{k: r[k] for k in _MANIFEST_KEYS} for r in rows])
+    rows = sorted(rows + [file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
+    report = {"in_dir": str(src), "out_dir": str(dst), "counts": folder_counts(rows), "files": rows,
+              "unlisted_folders": unlisted, "params": settings_record(p), "device": device.as_record()}
+    io.write_json(dst / REPORT_JSON, report)
+    io.write_jsonl(dst / MANIFEST_JSONL, manifest_rows(rows))
     return report
 
 
-def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    detections: Counter[str] = Counter()
-    for r in rows:
-        detections.update(r["detections"])
-    n_q = sum(r["status"] == "quarantined" for r in rows)
-    masked = sum(r["status"] == "anonymized" and r.get("masked", 0) > 0 for r in rows)
-    return {"inputs": len(rows), "anonymized": len(rows) - n_q, "quarantined": n_q, "masked": masked,
-            "detections": dict(sorted(detections.items()))}

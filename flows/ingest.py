@@ -9,7 +9,6 @@ or none); csv (the images a CSV/JSONL lists); coco (a COCO json: its boxes becom
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,19 +18,25 @@ from prefect.cache_policies import NO_CACHE
 from flows import io, tracking
 from flows.common import check_counts, run_stage, write_metrics
 from flows.expectations import validate_manifest
+from tasks import layout
 from tasks.codec import VIDEO_EXTENSIONS, downscale, frame_step
 from tasks.errors import InvalidInputError
-from tasks.ingest.builtin import Annotation, generate_builtin
-from tasks.ingest.collection import (
-    GtBox,
-    list_entries,
-    parse_coco,
-    parse_label_table,
-    scale_boxes,
-    unmatched_labels,
-)
+from tasks.ingest.builtin import generate_builtin
+from tasks.ingest.collection import parse_coco, parse_label_table
 from tasks.ingest.manifest import manifest_frame, source_identity, to_coco
 from tasks.ingest.splits import assign_group_splits
+from tasks.ingest.stage import (
+    FRAME,
+    collection_entries,
+    collection_items,
+    fit_boxes,
+    images_per_person,
+    index_labels,
+    input_counts,
+    source_record,
+    split_groups,
+    stage_metrics,
+)
 from tasks.params import IngestParams
 
 MAX_SIDE = 65_536  # the GX bound on a side without ingest.max_side (the decoder's pixel limit decides the rest)
@@ -86,7 +91,7 @@ def _read_shard(root: str, items: list[dict[str, Any]], raw: str, max_side: int 
         try:
             image = io.read_image(f"{root}/{rel}")
             image, scale = downscale(image, max_side=max_side, name=rel)
-            boxes = _fit_boxes(item, image, scale)
+            boxes = fit_boxes(item, shape=image.shape, scale=scale)
         except InvalidInputError as err:
             out.append({"quarantine": True, "path": rel, "reason": str(err)})
             continue
@@ -97,29 +102,12 @@ def _read_shard(root: str, items: list[dict[str, Any]], raw: str, max_side: int 
     return out
 
 
-def _fit_boxes(item: dict[str, Any], image: Any, scale: float) -> list[list[Any]]:
-    """The item's COCO boxes on the written image: checked against its decoded size, scaled with it."""
-    if item.get("size") is None:
-        return []
-    w, h = item["size"]
-    got_h, got_w = round(image.shape[0] / scale), round(image.shape[1] / scale)
-    if abs(got_w - w) > 1 or abs(got_h - h) > 1:
-        raise InvalidInputError(f"{item['relpath']}: decoded size {got_w}x{got_h} differs from the COCO entry's "
-                                f"{w}x{h} (EXIF rotation?): its boxes would land in the wrong place")
-    boxes = [GtBox(c, tuple(b), i) for c, b, i in item["boxes"]]  # type: ignore[arg-type]
-    if scale != 1.0:
-        boxes = list(scale_boxes(boxes, sx=image.shape[1] / w, sy=image.shape[0] / h, width=image.shape[1],
-                                 height=image.shape[0]))
-    return [[b.category, list(b.box), b.identity] for b in boxes]
-
-
 def _collection(p: IngestParams) -> tuple[list[dict[str, Any]], list[dict[str, str]], dict[str, float]]:
     """What the user's collection holds: items to read (relpath, label, COCO boxes), refusals with reasons."""
     root = io.path(p.folder or "")
     if not root.is_dir():
         raise InvalidInputError(f"ingest.folder {root}: not a folder")
     labels = parse_label_table(io.path(p.labels).read_text(), name=str(p.labels)) if p.labels else None
-    label_from = "none" if p.label_from == "none" else "file" if p.source == "csv" else p.label_from
     coco, stats = None, {}
     if p.source == "coco":
         coco = parse_coco(io.read_json(p.coco or ""), name=str(p.coco), category_map=p.categories)
@@ -128,22 +116,9 @@ def _collection(p: IngestParams) -> tuple[list[dict[str, Any]], list[dict[str, s
         relpaths = sorted(labels or {})
     else:
         relpaths = io.list_files(root)
-    entries, rejected = list_entries(relpaths, label_from=label_from, labels=labels)
-    rejected += list(coco.rejected) if coco else []
-    if labels is not None and p.source == "folder":
-        rejected += [(rel, "listed in the label file but not found under ingest.folder")
-                     for rel in unmatched_labels(relpaths, labels)]
-    by_name = {im.file_name: im for im in coco.images} if coco else {}
-    items: list[dict[str, Any]] = []
-    for e in entries:
-        why = io.outside_root(root, e.relpath)
-        if why:
-            rejected.append((e.relpath, why))
-            continue
-        im = by_name.get(e.relpath)
-        items.append({"relpath": e.relpath, "label": e.label, "size": (im.width, im.height) if im else None,
-                      "boxes": [(b.category, list(b.box), b.identity) for b in im.boxes] if im else []})
-    quarantine = [{"path": rel, "reason": why} for rel, why in sorted(rejected)]
+    entries, rejected = collection_entries(p, relpaths, labels=labels, coco=coco)
+    items, outside = collection_items(entries, coco, outside=lambda rel: io.outside_root(root, rel))
+    quarantine = [{"path": rel, "reason": why} for rel, why in sorted(rejected + outside)]
     return items, quarantine, stats
 
 
@@ -157,19 +132,10 @@ def _ingest_collection(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any
     results = [r for f in futures for r in f.result()]
     quarantine += [{"path": r["path"], "reason": r["reason"]} for r in results if r.get("quarantine")]
     rows = [r for r in results if not r.get("quarantine")]
-    names = sorted({r["label_name"] for r in rows if r["label_name"] is not None})
-    people = sorted({str(b[2]) for r in rows for b in r["boxes"] if b[2] is not None})
-    coco = []
-    for r in rows:  # labels are the names' indices in sorted order; no labels: 0 and an empty name list
-        name = r.pop("label_name")
-        r["label"] = names.index(name) if name is not None else 0
-        anns = [Annotation(c, tuple(b), people.index(str(i)) if i is not None else None)  # type: ignore[arg-type]
-                for c, b, i in r.pop("boxes")]
-        coco.append((r["id"], r["path"], r["width"], r["height"], anns))
-        stats["ingest/n_resized"] = stats.get("ingest/n_resized", 0) + float(r.pop("resized"))
+    names, coco, labelled = index_labels(rows)  # labels: the names' indices in sorted order (none: 0)
     videos = [it for it in items if PurePosixPath(it["relpath"]).suffix.lower() in VIDEO_EXTENSIONS]
-    stats |= {"ingest/n_person_ids": len(people), "ingest/n_videos": len(videos),
-              "ingest/n_video_frames": sum("#frame=" in r["source"] for r in rows)}
+    stats |= labelled | {"ingest/n_videos": len(videos),
+                         "ingest/n_video_frames": sum(FRAME in r["source"] for r in rows)}
     return rows, coco, quarantine, {"names": names} | stats
 
 
@@ -180,40 +146,7 @@ def _source(params: Any, manifest: Any) -> dict[str, str]:
     identity = source_identity(kind=p.source, location=str(io.path(where).resolve()) if where else None,
                                seed=params.seed, builtin={k: getattr(p, k) for k in ("n_images", "image_size",
                                                                                      "max_faces", "face_size")})
-    return {"kind": p.source, "identity": identity, "key": hashlib.sha256(identity.encode()).hexdigest(),
-            "raw_digest": hashlib.sha256("\n".join(sorted(manifest["sha256"])).encode()).hexdigest()}
-
-
-FRAMES_PER_BLOCK = 10  # sampled frames of one video that always share a split (10 s at video_fps 1)
-
-
-def split_groups(rows: list[dict[str, Any]]) -> list[str]:
-    """Each row's split group: its own id for an image; for a video's frames, blocks of `FRAMES_PER_BLOCK`
-    consecutive sampled frames of that video (rows are in reading order), so neighbouring, near-identical
-    frames are never split between train and holdout."""
-    seen: dict[str, int] = {}
-    groups = []
-    for r in rows:
-        video, marker, _ = str(r.get("source", "")).partition("#frame=")
-        if not marker:
-            groups.append(str(r["id"]))
-            continue
-        k = seen.get(video, 0)
-        seen[video] = k + 1
-        groups.append(f"{video}#block{k // FRAMES_PER_BLOCK}")
-    return groups
-
-
-def images_per_person(coco: list[Any], train_ids: set[str]) -> int:
-    """The most training images one known person (builtin identity, COCO person id) appears in: the group
-    size the per-image DP guarantee must be stretched to for that person (0 without identities)."""
-    from collections import Counter
-
-    seen: Counter[int] = Counter()
-    for image_id, _, _, _, anns in coco:
-        if image_id in train_ids:
-            seen.update({a.identity for a in anns if a.identity is not None})
-    return max(seen.values(), default=0)
+    return source_record(kind=p.source, identity=identity, sha256s=list(manifest["sha256"]))
 
 
 @flow(name="ingest")
@@ -234,27 +167,17 @@ def ingest() -> dict[str, float]:
             r["split"] = s
         info["ingest/max_train_images_per_person"] = images_per_person(coco, {r["id"] for r in rows if r["split"] == "train"})
         manifest = manifest_frame(rows)
-        io.write_table(f"{raw}/manifest.parquet", manifest)
-        io.write_json(f"{raw}/annotations.json", to_coco(coco))
-        io.write_jsonl(f"{raw}/quarantine.jsonl", quarantine)
-        io.write_json(f"{raw}/source.json", _source(params, manifest))
-        io.write_json(f"{raw}/labels.json", {"names": names, "label_from": p.label_from if p.source != "builtin"
+        io.write_table(f"{raw}/{layout.MANIFEST}", manifest)
+        io.write_json(f"{raw}/{layout.ANNOTATIONS}", to_coco(coco))
+        io.write_jsonl(f"{raw}/{layout.QUARANTINE}", quarantine)
+        io.write_json(f"{raw}/{layout.SOURCE}", _source(params, manifest))
+        io.write_json(f"{raw}/{layout.LABELS}", {"names": names, "label_from": p.label_from if p.source != "builtin"
                                              else "builtin"})
-        # counted in files: a video is one input however many frames it gives, so one long clip cannot
-        # dilute the quarantine gate
-        sources = [str(r["source"]).partition("#frame=") for r in rows]
-        n_ok = sum(not marker for _, marker, _ in sources) + len({video for video, marker, _ in sources if marker})
-        n_inputs = n_ok + len(quarantine)
+        n_inputs, n_ok = input_counts(rows, len(quarantine))
         gx = validate_manifest(manifest, suite="ingest", out_dir=f"{params.paths.reports}/gx/ingest",
                                n_rows=len(rows), labels=sorted(set(manifest["label"].tolist())) or [0],
                                max_side=p.max_side or MAX_SIDE)
-        metrics = {"ingest/n_inputs": n_inputs, "ingest/n_ingested": len(rows), "ingest/n_quarantined": len(quarantine),
-                   "ingest/gx_success": float(gx["success"]), "ingest/gx_failed_expectations": gx["n_failed"],
-                   "ingest/n_annotations": sum(len(c[4]) for c in coco), "ingest/labelled": float(bool(names)),
-                   "ingest/n_classes": len(names), **info}
-        metrics |= {f"ingest/gt_{cat}": sum(a.category == cat for c in coco for a in c[4])
-                    for cat in ("face", "body", "plate", "text_pii", "text_nonpii")}
-        metrics |= {f"ingest/n_{s}": int((manifest["split"] == s).sum()) for s in ("train", "holdout", "test")}
+        metrics = stage_metrics(rows, coco, manifest, n_quarantined=len(quarantine), names=names, gx=gx, extra=info)
         metrics = write_metrics("ingest", metrics, metrics_dir=params.paths.metrics)
         run.log_metrics(metrics)
         run.log_dataset(manifest, name="raw_manifest", source=raw, context="ingest")

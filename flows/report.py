@@ -16,22 +16,34 @@ from prefect import flow
 from flows import io, tracking
 from flows.common import class_names, run_stage, write_metrics
 from flows.retention import retention
+from tasks import layout
+from tasks.check_quality.outputs import COMPARE_JSON, PRIVACY_UTILITY_PNG, SAMPLES_JSON, SAMPLES_PNG
 from tasks.errors import InvalidInputError
 from tasks.params import STAGES, Params
-from tasks.report.accounting import unit_dp_plan, unit_guarantee
+from tasks.report.accounting import unit_guarantee
 from tasks.report.compliance import build_compliance, data_capabilities
 from tasks.report.diff import diff_compliance
 from tasks.report.first_page import first_page
 from tasks.report.gates import policy_changes
 from tasks.report.html import render_html, render_markdown
 from tasks.report.inventory import data_inventory
-from tasks.train.checked import check_plan, check_skipped, dp_plan
+from tasks.report.stage import record_plan, reproduce_command, source_handling, stage_metrics, stage_tags
+from tasks.train.checked import check_plan, check_skipped
 from tasks.train.dp import DpTrainingRecord, recompute_epsilon
 from tasks.train.ledger import budget_status, parse_ledger
 from tasks.train.person import image_units, known_units
 
 UPSTREAM = STAGES[: STAGES.index("report")]
-REPRODUCE = "git clone {remote} privtrail && cd privtrail && git checkout {sha} && make pipeline"
+COMPLIANCE_JSON, COMPLIANCE_HTML, COMPLIANCE_MD = "compliance.json", "compliance.html", "compliance.md"  # in paths.reports
+FIGURES = {  # `tasks.report.html.FIGURES` key → file under paths.plots (anonymized data and aggregates only)
+    "method_samples": f"check_quality/{SAMPLES_PNG}",
+    "privacy_utility": f"check_quality/{PRIVACY_UTILITY_PNG}",
+    "roc": "audit/roc.png",
+    "model_inversion": "audit/model_inversion.png",
+    "gradient_inversion": "audit/gradient_inversion.png",
+    "gradient_inversion_psnr": "audit/gradient_inversion_psnr_vs_accuracy.png",
+    "sweep": "sweep/accuracy_vs_epsilon.png",
+}
 
 
 def _lineage(params: Params) -> dict[str, Any]:
@@ -40,34 +52,18 @@ def _lineage(params: Params) -> dict[str, Any]:
     return {"git_sha": tracking.git_sha(), "tracking_uri": tracking.tracking_uri(),
             "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else None,
             "mlflow_runs": {s: r["run_id"] for s, r in runs.items()}, "model_uri": runs["train"].get("model_uri"),
-            "reproduce": _reproduce(tracking.git_sha())}
+            "reproduce": reproduce_command(remote=tracking.git_remote(), sha=tracking.git_sha())}
 
 
 def _inventory(params: Params, metrics: dict[str, Any]) -> dict[str, Any]:
     """Sources, counts, dvc.lock digests of every dataset, and the raw data's retention status (as of now)."""
     status = retention(params, now=datetime.now(UTC))
     source = {"kind": params.ingest.source, "location": params.ingest.folder,
-              "handling": source_handling(params, metrics.get("ingest", {}))}
+              "handling": source_handling(params.ingest, params.anonymize,
+                                          n_resized=int(metrics.get("ingest", {}).get("ingest/n_resized", 0)))}
     return data_inventory(source=source, metrics=metrics,
                           lock_stages=tracking.dvc_lock_entries(), paths=params.paths.model_dump(),
                           retention=status.as_dict())
-
-
-def source_handling(params: Params, ingest: dict[str, float]) -> str:
-    """How the source was read, in words: labels, ground truth, resizing (at ingest or for detection only)."""
-    p, a = params.ingest, params.anonymize
-    if p.source == "builtin":
-        parts = ["generated from assets bundled in pinned packages; COCO ground truth of every element"]
-    else:
-        labels = {"dir": "labels from the first directory level", "file": f"labels from {p.labels}",
-                  "none": "no labels (anonymize and report only)"}[p.label_from if p.source != "csv" else "file"]
-        parts = [labels, f"ground truth from {p.coco}" if p.source == "coco" else "no ground-truth boxes"]
-    n = int(ingest.get("ingest/n_resized", 0))
-    parts.append(f"whole dataset downscaled at ingest to at most {p.max_side} px ({n} images)" if p.max_side
-                 else "kept at full resolution")
-    if a.detect_max_side:
-        parts.append(f"detectors saw copies of at most {a.detect_max_side} px, output at full resolution")
-    return "; ".join(parts)
 
 
 def _ledger(params: Params) -> dict[str, Any] | None:
@@ -102,13 +98,6 @@ def _sweep(params: Params) -> dict[str, Any] | None:
     return io.read_json(file) if file.exists() else None
 
 
-def _reproduce(sha: str) -> str:
-    cmd = REPRODUCE.format(remote=tracking.git_remote(), sha=sha.removesuffix("-dirty"))
-    if sha.endswith("-dirty"):
-        cmd += "   # the run had uncommitted changes: this commit alone does not reproduce it"
-    return cmd
-
-
 def _anonymizer(params: Params) -> dict[str, Any] | None:
     """What the anonymize run recorded it was set to do (targets, detectors, verification, device); None for a run
     that predates the record (the report then says the settings were not recorded, never a default)."""
@@ -133,17 +122,13 @@ def _recompute(params: Params, record: dict[str, Any]) -> float | None:
     manifest's train rows (as the train stage counts them), batch size, epochs and DP params from `train`, σ
     from Opacus' calibration (a mismatch raises PrivacyBudgetError before either accountant prices it;
     compliance adds the PLD one). None for a record that says training was skipped, checked against the labels."""
-    data, t = params.paths.anonymized, params.train
+    data = params.paths.anonymized
     if "skipped" in record:
         check_skipped(str(record["skipped"]), n_classes=len(class_names(data)))
         return None
-    n_train = len(io.split_rows(io.read_table(f"{data}/manifest.parquet"), "train"))
-    plan = dp_plan(n_train, batch_size=t.batch_size, epochs=t.epochs, max_grad_norm=t.dp.max_grad_norm,
-                   target_epsilon=t.dp.target_epsilon, target_delta=t.dp.target_delta, accountant=t.dp.accountant
-                   ) if not record.get("privacy_unit") else unit_dp_plan(  # per unit: the bounded selection, its σ
-        len(io.read_json(f"{params.paths.models}/kept_train_ids.json")), cap=int(record["privacy_unit"]["cap"]),
-        batch_size=t.batch_size, epochs=t.epochs, max_grad_norm=t.dp.max_grad_norm, target_epsilon=t.dp.target_epsilon,
-        target_delta=t.dp.target_delta, accountant=t.dp.accountant)
+    n_train = len(io.split_rows(io.read_table(f"{data}/{layout.MANIFEST}"), "train"))
+    kept = len(io.read_json(f"{params.paths.models}/kept_train_ids.json")) if record.get("privacy_unit") else None
+    plan = record_plan(record, n_train=n_train, n_kept=kept, train=params.train)  # per unit: the bounded selection
     checked = DpTrainingRecord.from_dict(record)
     check_plan(checked, plan)
     return recompute_epsilon(checked)
@@ -155,11 +140,11 @@ def _unit(params: Params, record: dict[str, Any]) -> dict[str, Any] | None:
     the unit is one image."""
     if not record.get("privacy_unit"):
         return None
-    manifest = io.read_table(f"{params.paths.anonymized}/manifest.parquet")
+    manifest = io.read_table(f"{params.paths.anonymized}/{layout.MANIFEST}")
     rows, unit = io.split_rows(manifest, "train"), str(record["privacy_unit"]["unit"])
     ids = [str(i) for i in rows["id"]]
     found = known_units(unit, image_ids=ids, columns={str(c): rows[c].tolist() for c in rows.columns},
-                        coco=io.read_json(f"{params.paths.raw}/annotations.json") if unit == "person" else None)
+                        coco=io.read_json(f"{params.paths.raw}/{layout.ANNOTATIONS}") if unit == "person" else None)
     trained = [str(i) for i in io.read_json(f"{params.paths.models}/kept_train_ids.json")]
     return unit_guarantee(record, units=image_units(ids, found, prefix=f"{unit}:"), trained=trained)
 
@@ -169,23 +154,15 @@ def _figures(params: Params) -> dict[str, bytes]:
 
 
 def _figure_files(params: Params) -> dict[str, str]:
-    """`tasks.report.html.FIGURES` key → workspace path of every figure that exists (anonymized data and
-    aggregates only)."""
-    plots = params.paths.plots
-    wanted = {"method_samples": f"{plots}/check_quality/method_samples.png",
-              "privacy_utility": f"{plots}/check_quality/privacy_utility.png",
-              "roc": f"{plots}/audit/roc.png",
-              "model_inversion": f"{plots}/audit/model_inversion.png",
-              "gradient_inversion": f"{plots}/audit/gradient_inversion.png",
-              "gradient_inversion_psnr": f"{plots}/audit/gradient_inversion_psnr_vs_accuracy.png",
-              "sweep": f"{plots}/sweep/accuracy_vs_epsilon.png"}
+    """`FIGURES` key → workspace path of every figure that exists."""
+    wanted = {key: f"{params.paths.plots}/{f}" for key, f in FIGURES.items()}
     return {key: f for key, f in wanted.items() if io.path(f).exists()}
 
 
 def _figure_notes(params: Params) -> dict[str, str]:
     """The run's own sentences about its figures: where the method samples' pixels come from and which
     methods they leave out, and why (check_quality's method_samples.json)."""
-    f = f"{params.paths.plots}/check_quality/method_samples.json"
+    f = f"{params.paths.plots}/check_quality/{SAMPLES_JSON}"
     note = io.read_json(f).get("note") if io.path(f).exists() else None
     return {"method_samples": str(note)} if note else {}
 
@@ -194,19 +171,20 @@ def _figure_notes(params: Params) -> dict[str, str]:
 def report() -> dict[str, float]:
     params = io.load_params()
     out = params.paths.reports
+    files = {name: f"{out}/{name}" for name in (COMPLIANCE_JSON, COMPLIANCE_HTML, COMPLIANCE_MD)}
     with tracking.stage_run("report", params=params, inputs=[params.paths.metrics, f"{params.paths.models}/dp_record.json"],
-                            outputs=[f"{out}/compliance.json", f"{out}/compliance.html", f"{out}/compliance.md"]) as run:
+                            outputs=list(files.values())) as run:
         metrics = {s: io.read_json(f"{params.paths.metrics}/{s}.json") for s in UPSTREAM}
         record = io.read_json(f"{params.paths.models}/dp_record.json")
         eps = _recompute(params, record)
         quarantine = [{"id": q["id"], "reason": q["reason"]}
-                      for q in io.read_jsonl(f"{params.paths.anonymized}/quarantine.jsonl")]
+                      for q in io.read_jsonl(f"{params.paths.anonymized}/{layout.QUARANTINE}")]
         lineage = _lineage(params)
         compliance = build_compliance(metrics=metrics, dp_record=record, epsilon_recomputed=eps, gates=params.gates,
                                       missing=data_capabilities(metrics, source=params.ingest.source),
                                       waived=params.gates_waived, lineage=lineage, quarantine_reasons=quarantine, ledger=_ledger(params),
                                       sweep=_sweep(params), methods=io.read_json(
-                                          f"{params.paths.plots}/check_quality/compare_methods.json"),
+                                          f"{params.paths.plots}/check_quality/{COMPARE_JSON}"),
                                       inventory=_inventory(params, metrics), anonymizer=_anonymizer(params),
                                       policy_changes=_policy_changes(params), training=_training(params),
                                       unit=_unit(params, record) if eps is not None else None)
@@ -216,26 +194,18 @@ def report() -> dict[str, float]:
         compliance["since_promoted"] = diff_compliance(compliance, previous, previous_ref=ref)
         compliance["first_page"] = first_page(compliance, model_name=params.promote.model_name,
                                               alias=params.promote.alias)
-        io.write_json(f"{out}/compliance.json", compliance)
+        io.write_json(files[COMPLIANCE_JSON], compliance)
         html = render_html(compliance, title=params.report.title, figures=_figures(params),
                            reproduce=lineage["reproduce"])
-        io.path(f"{out}/compliance.html").write_text(html)
+        io.path(files[COMPLIANCE_HTML]).write_text(html)
         md_figures = {c: os.path.relpath(io.path(f), io.path(out)) for c, f in _figure_files(params).items()}
-        io.path(f"{out}/compliance.md").write_text(render_markdown(
+        io.path(files[COMPLIANCE_MD]).write_text(render_markdown(
             compliance, title=params.report.title, figures=md_figures, reproduce=lineage["reproduce"]))
-        summary = {"report/passed": float(compliance["verdict"] == "pass"),
-                   "report/gates_passed": sum(g["passed"] for g in compliance["gates"]),
-                   "report/gates_total": len(compliance["gates"]),
-                   **{f"report/gates_{k}": v for k, v in compliance["gate_states"].items()},
-                   **({"report/epsilon_recomputed": eps} if eps is not None else {}),
-                   "report/raw_retention_expired": float(compliance["inventory"]["retention"]["expired"])}
-        summary = write_metrics("report", summary, metrics_dir=params.paths.metrics)
+        summary = write_metrics("report", stage_metrics(compliance, epsilon=eps), metrics_dir=params.paths.metrics)
         run.log_metrics(summary)
-        run.log_artifact(f"{out}/compliance.json")
-        run.log_artifact(f"{out}/compliance.html")
-        run.log_artifact(f"{out}/compliance.md")
-        run.set_tags({"verdict": compliance["verdict"]}
-                     | {f"gate.{g['name']}": f"{g['status']}: {g['reason'] or ''}"[:250] for g in compliance["gates"]})
+        for f in files.values():
+            run.log_artifact(f)
+        run.set_tags(stage_tags(compliance))
         tracking.sync_lineage(reports_dir=out)
     return summary
 

@@ -1,4 +1,5 @@
-"""tasks/ is pure logic: it never imports prefect, mlflow, dvc, great_expectations or flows."""
+"""tasks/ is pure logic: it never imports prefect, mlflow, dvc, great_expectations or flows; flows/ only wire:
+they hold no array arithmetic."""
 
 from __future__ import annotations
 
@@ -31,6 +32,56 @@ def test_tasks_import_no_orchestration(file: Path) -> None:
 def test_only_tracking_imports_mlflow() -> None:
     offenders = [f.name for f in (REPO / "flows").rglob("*.py") if "mlflow" in _imports(f) and f.name != "tracking.py"]
     assert offenders == []
+
+
+# flows/ wire (read params, map tasks, write outputs, log): array arithmetic is stage logic and lives in tasks/.
+# A flow imports no array-math library; numpy only where named here, and then only these attributes.
+ARRAY_LIBRARIES = {"numpy", "scipy", "sklearn", "skimage"}
+NUMPY_IN_FLOWS: dict[str, set[str]] = {
+    # image files ↔ arrays, numpy scalars → JSON: the file boundary (flows/io.py is H6's; types, no arithmetic)
+    "flows/io.py": {"ndarray", "integer", "floating", "int64"},
+    # the all-zeros input example MLflow infers a logged model's signature from (no data, no arithmetic)
+    "flows/tracking.py": {"zeros", "float32"},
+}
+
+
+def _array_uses(file: Path) -> tuple[set[str], set[str]]:
+    """(array libraries `file` imports, the numpy attributes it uses: `np.X` and `from numpy[.y] import X`)."""
+    tree = ast.parse(file.read_text(), filename=str(file))
+    libraries, aliases, attrs = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                libraries.add(a.name.split(".")[0])
+                if a.name.split(".")[0] == "numpy":
+                    aliases.add((a.asname or a.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            libraries.add(node.module.split(".")[0])
+            if node.module.split(".")[0] == "numpy":
+                attrs |= {a.name for a in node.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            attrs.add(node.attr)
+    return libraries & ARRAY_LIBRARIES, attrs
+
+
+@pytest.mark.parametrize("file", sorted((REPO / "flows").rglob("*.py")), ids=lambda p: str(p.relative_to(REPO)))
+def test_flows_hold_no_array_arithmetic(file: Path) -> None:
+    rel = str(file.relative_to(REPO))
+    libraries, attrs = _array_uses(file)
+    allowed = NUMPY_IN_FLOWS.get(rel)
+    assert libraries <= ({"numpy"} if allowed is not None else set()), (
+        f"{rel} imports {sorted(libraries)}: array arithmetic is stage logic, move it to a tasks/ module")
+    assert attrs <= (allowed or set()), f"{rel} uses numpy's {sorted(attrs - (allowed or set()))}: move it to tasks/"
+
+
+def test_the_array_checker_catches_arithmetic(tmp_path: Path) -> None:
+    f = tmp_path / "flow.py"
+    f.write_text("import numpy as np\nfrom numpy.linalg import norm\n\ndef f(a):\n"
+                 "    import scipy.stats\n    return np.mean(a) + norm(a), np.ndarray\n")
+    assert _array_uses(f) == ({"numpy", "scipy"}, {"mean", "ndarray", "norm"})
+    f.write_text("import pandas as pd\nfrom flows import io\n")
+    assert _array_uses(f) == (set(), set())
 
 
 def _string_constants(file: Path) -> set[str]:

@@ -9,6 +9,9 @@
 - `compare`: every method on the same raw images → one `MethodRow` each; `plots`: the privacy–utility scatter.
 - `samples`: which faces and images are measured; `lpips`: LPIPS-Alex from a configured weights file;
   `manifest`: PNG metadata chunks for the GX suite.
+- the stage as the flow runs it: `plan` (which rows each measure reads, shards, settings from params),
+  `per_image` (one image's record and file facts, and what is summed from them), `attacks` (face crops and
+  the attacks' metrics), `readable` (the text tally), `outputs` (the stage's file names).
 
 Stage packages import no package of their own: each module names what it needs. check_quality uses
 anonymize's obfuscators and detectors and train's task model (it measures them); neither imports it.

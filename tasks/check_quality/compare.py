@@ -273,13 +273,13 @@ class CompareConfig:
 
     anonymize: AnonymizeParams
     attack: AttackConfig
-    probes: int = 80
-    residual_images: int = 50
-    text_images: int = 20
-    text_min_similarity: float = 0.8
-    seed: int = 0
-    match_iou: float = 0.3  # IoU at which an output detection is the raw one (body_preserved)
-    people_images: int = 20  # of the samples, images the people detector reads (body_preserved)
+    probes: int  # no defaults here: the params schema holds them (`tasks.check_quality.plan.compare_config`)
+    residual_images: int
+    text_images: int
+    text_min_similarity: float
+    seed: int
+    match_iou: float  # IoU at which an output detection is the raw one (body_preserved)
+    people_images: int  # of the samples, images the people detector reads (body_preserved)
 
 
 def compare_method(
@@ -357,3 +357,8 @@ def _reid(samples: Sequence[Sample], crops: list[Image], ids: NDArray[np.int64],
 def asdict_shallow(obj: Any) -> dict[str, Any]:
     """A dataclass's fields as a dict without deep-copying them (the k-Same pool stays shared)."""
     return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+def comparison_metrics(table: Sequence[MethodRow]) -> dict[str, float]:
+    """The method table's rows as stage metrics (`MethodRow.as_metrics`, one key set per method)."""
+    return {k: v for row in table for k, v in row.as_metrics().items()}

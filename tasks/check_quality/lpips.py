@@ -12,7 +12,7 @@ heads `lin{0..4}.model.1.weight` (as `torch.save({**alexnet.state_dict(), **lpip
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +115,16 @@ class LpipsStatus:
         """`check_quality/lpips_available` (0/1) and, when available, `check_quality/lpips_mean`."""
         m = {"check_quality/lpips_available": float(self.available)}
         return m | ({"check_quality/lpips_mean": self.mean} if self.available else {})
+
+
+def lpips_missing(weights: str | None, *, resolved: str | None) -> LpipsStatus:
+    """LPIPS unavailable: `check_quality.lpips_weights` is null, or names no file (`resolved`: where it looked)."""
+    if weights is None:
+        return LpipsStatus(False, "check_quality.lpips_weights is null: LPIPS needs AlexNet backbone weights, "
+                                  "a torchvision download that is not available offline")
+    return LpipsStatus(False, f"check_quality.lpips_weights: {resolved} not found")
+
+
+def lpips_measured(weights: str, distances: Sequence[float]) -> LpipsStatus:
+    """LPIPS ran on len(`distances`) image pairs with the weights in `weights`: their mean."""
+    return LpipsStatus(True, f"LPIPS-Alex from {weights}", float(np.mean(distances)), len(distances))

@@ -15,6 +15,7 @@ from io import BytesIO
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from tasks import layout
 from tasks.errors import InvalidInputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -46,9 +47,7 @@ def metadata_chunks(data: bytes, *, name: str = "image") -> tuple[str, ...]:
 
 
 # What anonymize writes into its output folder besides the images (everything else there is an image it wrote).
-BOOKKEEPING_FILES: frozenset[str] = frozenset(
-    {"manifest.parquet", "records.jsonl", "quarantine.jsonl", "labels.json", "source.json"}
-)
+BOOKKEEPING_FILES: frozenset[str] = layout.BOOKKEEPING
 # Pillow `info` keys that carry metadata rather than pixels (EXIF, ICC profile, XMP, comments).
 _PIL_METADATA_KEYS: frozenset[str] = frozenset({"exif", "icc_profile", "xmp", "XML:com.adobe.xmp", "comment"})
 

@@ -53,8 +53,8 @@ class FaceEmbedder:
     """dlib's ResNet face embedding of face crops; the network loads on first use and is not pickled.
 
     A crop (the tight ground-truth face box, as the LFW subset's faces are tight) is resized to the
-    150×150 chip. Measured on 300 clear pasted faces of 24–72 px: 100 % top-1 out of 100 identities
-    without padding, 98.7 % with 15 % padding; ~0.1 s per chip on one loaded CPU core.
+    150×150 chip. On clear pasted faces it names nearly every identity, slightly fewer with padded crops
+    (numbers: docs/measurements-archive.md#auditors-and-instruments).
     """
 
     def __init__(self) -> None:
@@ -332,11 +332,11 @@ class AttackConfig:
     method: str
     options: Mapping[str, Mapping[str, Any]]
     pad: float
-    gallery_side: int = 48
-    train_per_identity: int = 20
-    face_sizes: tuple[int, int] = (24, 72)
-    feature_side: int = 12
-    seed: int = 0
+    gallery_side: int  # no defaults here: the params schema holds them (`tasks.check_quality.plan.attack_config`)
+    train_per_identity: int
+    face_sizes: tuple[int, int]
+    feature_side: int
+    seed: int
 
 
 def attack(

@@ -62,7 +62,7 @@ def one_per_identity(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: 
 
 # --- the method samples figure: pictures only from the written (verified) anonymized files -----------------
 
-WEAK_METHODS: tuple[str, ...] = ("blur", "pixelate")  # a classifier trained on such faces names them (README)
+WEAK_METHODS: tuple[str, ...] = ("blur", "pixelate")  # a classifier trained on such faces names them (docs/decisions/0001-no-pixelate-for-faces.md)
 WRITTEN, BENCHMARK = "written", "benchmark"  # where a panel's pixels come from (see `plan_samples`)
 SOURCE_LABELS: dict[str, str] = {WRITTEN: "written output", BENCHMARK: "benchmark faces"}
 NOT_APPLIED = "not the method applied to your images, and a sample of it would have to be made from raw pixels"
@@ -312,3 +312,9 @@ def benchmark_image(w: WrittenImage, raw: Image, *, method: str, options: Mappin
         if np.array_equal(out[y0:y1, x0:x1], raw[y0:y1, x0:x1]):
             raise AnonymizationError(f"method samples: {method} left a face unchanged")
     return np.where(inside[..., None], out, w.image).astype(np.uint8)
+
+
+def figure_noise(entropy: int) -> np.random.Generator:
+    """The generator of the samples' dp_pixelate noise, from `entropy` the caller draws from the OS for each
+    figure (never the committed seed: a figure's noise must not be reproducible from the repository)."""
+    return np.random.default_rng(entropy)

@@ -54,10 +54,9 @@ class CropView:
     clear_edges: bool = True
 
 
-# Tried in this order, stopping at the first that reads the string. On the builtin set's raw images (seed 0,
-# 256 px, similarity 0.8) they read 94.8 % of 192 strings in the first 200 images (personal text 77 of 86,
-# plates 105 of 106); on the first 80 images, 74 %, 86 %, 89 % and 94 % cumulatively as views are added
-# (the first alone reads every plate: clearing the blobs that touch the crop's edge removes its frame).
+# Tried in this order, stopping at the first that reads the string: each view adds strings the earlier ones
+# miss (the first alone reads every plate: clearing the blobs that touch the crop's edge removes its frame).
+# Numbers: docs/measurements-archive.md#auditors-and-instruments.
 DEFAULT_VIEWS: tuple[CropView, ...] = (
     CropView(),
     CropView(clear_edges=False),

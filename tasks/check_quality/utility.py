@@ -8,8 +8,9 @@ anonymizer did to the test images, not what it did to the training set.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -151,3 +152,36 @@ def body_detector(options: dict[str, object]) -> Detector:
     from tasks.anonymize.detectors import BodyDetector
 
     return BodyDetector(**options)  # type: ignore[arg-type]
+
+
+def measure_utility(
+    train_images: Sequence[Image],
+    train_labels: NDArray[np.int64],
+    raw_test: Sequence[Image],
+    anon_test: Sequence[Image],
+    test_labels: NDArray[np.int64],
+    *,
+    train: TrainParams,
+    seed: int,
+    num_classes: int,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Train the task model once on raw train images; its accuracy on the raw vs anonymized test images.
+
+    Returns:
+        (spec, metrics): the trained model as `model_from_spec` rebuilds it (`state` on the CPU,
+        `num_classes`, `in_shape` (C, H, W)), and the `utility_*` metrics of `paired_utility`.
+    """
+    x_train = task_inputs(train_images, train=train)
+    model = train_task_model(x_train, train_labels, train=train, seed=seed, num_classes=num_classes)
+    result = paired_utility(model, task_inputs(raw_test, train=train), task_inputs(anon_test, train=train), test_labels)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    in_shape = (int(x_train.shape[1]), int(x_train.shape[2]), int(x_train.shape[3]))
+    return {"state": state, "num_classes": num_classes, "in_shape": in_shape}, result.as_metrics("utility")
+
+
+def model_from_spec(spec: Mapping[str, Any] | None, *, train: TrainParams, seed: int) -> torch.nn.Module | None:
+    """The task model `measure_utility` trained, rebuilt in eval mode; None without one (no labels)."""
+    if spec is None:
+        return None
+    return load_task_model(spec["state"], train=train, num_classes=spec["num_classes"], seed=seed,
+                           in_shape=spec["in_shape"])

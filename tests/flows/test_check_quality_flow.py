@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import flows.check_quality as cq
+import flows.check_quality_tasks as cqt
 from flows import io
 from flows.expectations import validate_anonymized_manifest
 from tasks.check_quality.manifest import FileFacts, audit_frame
@@ -84,7 +85,7 @@ class _Workspace:
 
     def suite(self) -> dict:
         """check_shard's facts (read back from the files), then the GX suite, as the flow runs them."""
-        records = cq.check_shard.fn(self.rows, {}, raw=str(self.raw), anon=str(self.anon), p=self.params.check_quality)
+        records = cqt.check_shard.fn(self.rows, {}, raw=str(self.raw), anon=str(self.anon), p=self.params.check_quality)
         metrics = cq._gx(self.params, records, use_gt=False)
         out = io.read_json(self.root / self.params.paths.reports / "gx/check_quality/results.json")
         assert metrics["check_quality/gx_success"] == float(out["success"])
@@ -188,7 +189,7 @@ def test_text_task_reads_personal_text_with_tesseract_and_names_it(
 ) -> None:
     monkeypatch.setenv("PRIVTRAIL_ROOT", str(tmp_path))
     params, rows, gt = _text_workspace(tmp_path, raw_params)
-    out = cq.text_task.fn(rows, gt, params=params)
+    out = cqt.text_task.fn(rows, gt, params=params)
     m = out["metrics"]
     assert m["check_quality/text_pii_readable_raw"] == 1.0 and m["check_quality/text_pii_readable_anon"] == 0.0
     assert m["check_quality/ocr_auditor_raw_recall"] == 1.0 and m["check_quality/ocr_auditor_raw_n"] == 1.0
@@ -200,9 +201,9 @@ def test_text_task_without_tesseract_is_nan_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_params: dict
 ) -> None:
     monkeypatch.setenv("PRIVTRAIL_ROOT", str(tmp_path))
-    monkeypatch.setattr(cq, "tesseract_status", lambda: TesseractStatus(False, "tesseract", "not on PATH"))
+    monkeypatch.setattr(cqt, "tesseract_status", lambda: TesseractStatus(False, "tesseract", "not on PATH"))
     params, rows, gt = _text_workspace(tmp_path, raw_params)
-    out = cq.text_task.fn(rows, gt, params=params)
+    out = cqt.text_task.fn(rows, gt, params=params)
     m = out["metrics"]
     for key in ("text_pii_readable_anon", "plate_readable_anon", "ocr_auditor_raw_recall"):
         assert np.isnan(m[f"check_quality/{key}"]), key  # never a pass: the gate is not assessed

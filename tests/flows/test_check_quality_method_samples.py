@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from flows import anonymize as anonymize_flow
-from flows import check_quality as cq
+from flows import check_quality_tasks as cqt
 from flows import io
 from tasks.anonymize.engine import obfuscation_options
 from tasks.params import Params, parse_params
@@ -110,7 +110,7 @@ def test_no_figure_holds_the_raw_plate(workspace: tuple[np.ndarray, list[dict[st
     raw, records = workspace
     params = _params(source)
     saved = _figures(monkeypatch)
-    cq.method_samples_task.fn(records, _table(params.check_quality.compare_methods), params=params)
+    cqt.method_samples_task.fn(records, _table(params.check_quality.compare_methods), params=params)
     arrays = [a for _, figure in saved for a in figure]
     assert [Path(f).name for f, _ in saved] == ["method_samples.png"] and arrays
     assert _plate_colour_share(raw, raw) == 1.0  # the measure sees a raw plate
@@ -135,7 +135,7 @@ def test_dp_pixelate_noise_is_fresh_not_the_committed_seed(workspace: tuple[np.n
     params = _params("builtin")
     saved = _figures(monkeypatch)
     for _ in range(2):
-        cq.method_samples_task.fn(records, _table(params.check_quality.compare_methods), params=params)
+        cqt.method_samples_task.fn(records, _table(params.check_quality.compare_methods), params=params)
     row = [r["method"] for r in io.read_json("reports/plots/check_quality/method_samples.json")["shown"]]
     first, second = (figure[row.index("dp_pixelate")] for _, figure in saved)  # one image per row
     assert not np.array_equal(first, second)  # the same params' seed twice: different noise

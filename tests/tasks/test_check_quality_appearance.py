@@ -184,8 +184,10 @@ def _compare_row(method: str, body: object | None) -> MethodRow:
     a = AnonymizeParams()
     tools = CompareTools(detector=FakeDetector([]), embed=lambda c: np.zeros((len(c), 3)),
                          clear_gallery=np.zeros((100, 3)), model=None, train=TrainParams(), body=body)  # type: ignore[arg-type]
-    cfg = CompareConfig(anonymize=a, attack=AttackConfig(method="x", options=method_options(a), pad=0.2,
-                                                         train_per_identity=2), probes=0, text_images=0)
+    attack = AttackConfig(method="x", options=method_options(a), pad=0.2, gallery_side=48, train_per_identity=2,
+                          face_sizes=(24, 72), feature_side=12, seed=0)
+    cfg = CompareConfig(anonymize=a, attack=attack, probes=0, residual_images=50, text_images=0,
+                        text_min_similarity=0.8, seed=0, match_iou=0.3, people_images=20)
     return compare_method(samples, method=method, config=cfg, tools=tools)
 
 

@@ -81,12 +81,10 @@ def test_compare_rows_clear_vs_mask(samples: list[Sample]) -> None:
     tools = CompareTools(
         detector=FakeDetector([]), embed=embed, clear_gallery=gallery, model=model, train=train
     )
-    cfg = CompareConfig(
-        anonymize=a,
-        attack=AttackConfig(method="x", options=method_options(a), pad=0.2, train_per_identity=2),
-        probes=50,
-        text_images=0,
-    )
+    attack = AttackConfig(method="x", options=method_options(a), pad=0.2, gallery_side=48, train_per_identity=2,
+                          face_sizes=(24, 72), feature_side=12, seed=0)
+    cfg = CompareConfig(anonymize=a, attack=attack, probes=50, residual_images=50, text_images=0,
+                        text_min_similarity=0.8, seed=0, match_iou=0.3, people_images=20)
     clear = compare_method(samples, method="none", config=cfg, tools=tools)
     mask = compare_method(samples, method="mask", config=cfg, tools=tools)
     assert clear.psnr_whole == 100.0 and clear.ssim_whole == pytest.approx(1.0) and clear.utility_ratio == 1.0

@@ -72,7 +72,8 @@ def test_fully_masked_faces_are_not_reidentified(
 ) -> None:
     probes = [mask_regions(c, np.array([[0, 0, c.shape[1], c.shape[0]]])) for c in _pasted(faces, seed=2)]
     assert all(not p.any() for p in probes)
-    config = AttackConfig(method="mask", options={}, pad=0.2, train_per_identity=5, seed=0)
+    config = AttackConfig(method="mask", options={}, pad=0.2, gallery_side=48, train_per_identity=5,
+                          face_sizes=(24, 72), feature_side=12, seed=0)
     r = attack(
         probes, np.arange(N_IDS), config=config, embed=embedder, clear_gallery=clear_gallery, gallery=faces
     )

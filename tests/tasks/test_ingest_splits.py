@@ -74,7 +74,7 @@ def test_group_splits_keep_each_group_together_and_equal_item_splits_for_singlet
 
 
 def test_video_frames_are_grouped_in_blocks_and_images_alone() -> None:
-    from flows.ingest import FRAMES_PER_BLOCK, split_groups
+    from tasks.ingest.stage import FRAMES_PER_BLOCK, split_groups
 
     rows = [{"id": f"f{i}", "source": f"cam/a.avi#frame={5 * i}"} for i in range(FRAMES_PER_BLOCK + 1)]
     rows.append({"id": "img", "source": "cam/still.png"})
