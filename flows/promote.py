@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from prefect import flow
 
 from flows import io, tracking
 from flows.common import run_stage
 from tasks.errors import QualityGateError
+from tasks.params import Params
 
 
-def failed_gates(compliance: dict) -> list[str]:
+def failed_gates(compliance: Mapping[str, Any]) -> list[str]:
     """Every gate that is neither passed nor waived: failed ones with their measurement, unassessed ones
     with the reason the data could not measure them."""
     out = []
@@ -46,7 +50,7 @@ def promote() -> dict[str, str]:
     return result
 
 
-def _register(compliance: dict, params) -> dict[str, str]:
+def _register(compliance: Mapping[str, Any], params: Params) -> dict[str, str]:
     p, reports = params.promote, params.paths.reports
     lineage, dp = compliance["lineage"], compliance["dp"]
     report_run = io.read_json(f"{reports}/runs/report.json")["run_id"]
@@ -73,7 +77,7 @@ def _register(compliance: dict, params) -> dict[str, str]:
     return result
 
 
-def _description(tags: dict) -> str:
+def _description(tags: Mapping[str, Any]) -> str:
     """What the MLflow model version page says first."""
     return (f"Audited DP model: ε = {float(tags['epsilon']):.4g}, δ = {float(tags['delta']):.3g} "
             f"(the larger of Opacus' {tags['accountant']} accountant and dp-accounting's PLD); verdict {str(tags['verdict']).upper()}, {tags['gates_passed']} gates "

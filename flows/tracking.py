@@ -283,6 +283,55 @@ def run_times(run_id: str) -> dict[str, str | None]:
     return {"started_at": iso(info.start_time), "finished_at": iso(info.end_time)}
 
 
+# MLflow's answer for a model, alias, version or run id that is not in the store: a typo, not a bug. The CLI catches
+# LOOKUP_ERRORS and prints those that `is_not_found` as one line; any other MLflow error keeps its traceback.
+LOOKUP_ERRORS: tuple[type[Exception], ...] = (MlflowException,)
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+
+
+def is_not_found(err: BaseException) -> bool:
+    return isinstance(err, MlflowException) and err.error_code in NOT_FOUND_CODES
+
+
+def registered_model(name: str) -> dict[str, Any] | None:
+    """`{"name", "aliases": {alias: version}, "latest": version or None}` of a registered model; None if no such name."""
+    configure()
+    try:
+        rm = MlflowClient().get_registered_model(name)
+    except MlflowException as err:
+        if is_not_found(err):
+            return None
+        raise
+    latest = max((int(v.version) for v in rm.latest_versions or []), default=None)
+    return {"name": rm.name, "aliases": {a: str(v) for a, v in (rm.aliases or {}).items()},
+            "latest": None if latest is None else str(latest)}
+
+
+def registered_model_names() -> list[str]:
+    configure()
+    return sorted(m.name for m in MlflowClient().search_registered_models(max_results=1000))
+
+
+def find_model_version(ref: str) -> dict[str, Any] | None:
+    """`model_version(ref)`, or None when that name, alias or version is not in the store."""
+    try:
+        return model_version(ref)
+    except MlflowException as err:
+        if is_not_found(err):
+            return None
+        raise
+
+
+def find_run(run_id: str) -> dict[str, Any] | None:
+    """`run_info(run_id)`, or None when the store has no such run."""
+    try:
+        return run_info(run_id)
+    except MlflowException as err:
+        if is_not_found(err):
+            return None
+        raise
+
+
 def model_versions_of_run(run_id: str) -> list[dict[str, Any]]:
     """Registered model versions whose source run is `run_id` (newest first)."""
     configure()

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from flows.cli import main
-from flows.folder_anonymize import output_names
+from tasks.anonymize.folder import output_names
 from tasks.codec import encode_png
 from tasks.ingest.builtin import generate_builtin
 
