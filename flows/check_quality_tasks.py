@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -36,6 +37,7 @@ from tasks.params import CheckQualityParams, Params
 from tasks.types import Detector
 
 STAGE = "check_quality"
+T = TypeVar("T")
 _local = threading.local()  # models are built once per worker; a process pool reaches them through these functions
 
 
@@ -43,13 +45,14 @@ def _auditor(p: CheckQualityParams) -> Detector:
     if getattr(_local, "key", None) != p:
         _local.key = p
         _local.detector = RESIDUAL_DETECTORS[p.residual_detector](upsample=p.residual_upsample)
-    return _local.detector
+    detector: Detector = _local.detector
+    return detector
 
 
-def _cached(name: str, build: Any) -> Any:
+def _cached(name: str, build: Callable[[], T]) -> T:
     if not hasattr(_local, name):
         setattr(_local, name, build())
-    return getattr(_local, name)
+    return cast(T, getattr(_local, name))
 
 
 def _embedder() -> FaceEmbedder:
@@ -106,7 +109,7 @@ def reid_task(rows: list[dict[str, Any]], gt: dict[str, Any], clear_gallery: Any
 def linkage_task(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool, params: Params) -> dict[str, float]:
     """The identity-free linkage attack on an even sample of faces (at most one per known identity, so the
     attack names the face, not a look-alike of the same person)."""
-    faces = cs.even_sample(cs.one_per_identity(rows, gt, use_gt=use_gt), params.check_quality.reid_probes)  # type: ignore[arg-type]
+    faces = cs.even_sample(cs.one_per_identity(rows, gt, use_gt=use_gt), params.check_quality.reid_probes)
     raw_crops, anon_crops = [], []
     for row, box in faces:
         raw, anon = _pair(params, row["path"])
@@ -186,7 +189,7 @@ def method_samples_task(rows: list[dict[str, Any]], table: list[dict[str, Any]],
     a, builtin, plots = params.anonymize, params.ingest.source == "builtin", f"{params.paths.plots}/{STAGE}"
     rows = plan.face_sample_rows(rows)
     shown = cs.plan_samples(params.check_quality.compare_methods, applied=method_for("face", method=a.method,
-                            methods=a.methods), table=table, gates=params.gates, builtin=builtin)
+                            methods={str(k): str(v) for k, v in a.methods.items()}), table=table, gates=params.gates, builtin=builtin)
     written = [cs.WrittenImage.from_record(r, io.read_image(f"{params.paths.anonymized}/{r['path']}")) for r in rows]
     raw = [io.read_image(f"{params.paths.raw}/{r['path']}") for r in rows] if builtin else None
     # OS entropy per figure: dp_pixelate's noise never comes from the committed seed, and is never logged

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from flows import io, tracking
 from tasks.redact import redact_uri
 from tasks.report.purge_inventory import (
     WORKSPACE,
+    Stages,
     distinct_locks,
     lock_stages,
     parse_cat_batch,
@@ -30,7 +31,6 @@ from tasks.report.purge_inventory import (
 from tasks.report.retention import cache_relpath
 
 EXP_WORKSPACES = ".dvc/tmp/exps"  # where `dvc exp run --queue` / `--temp` run their copies of the workspace
-Stages = Mapping[str, Mapping[str, Any]]
 
 
 @dataclass

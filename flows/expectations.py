@@ -62,7 +62,7 @@ def _run_suite(frame: pd.DataFrame, *, suite: str, out_dir: str, expectations: S
     checks = [
         {"expectation": r.expectation_config.type, "kwargs": {k: v for k, v in r.expectation_config.kwargs.items()
                                                               if k != "batch_id"}, "success": bool(r.success)}
-        for run in result.run_results.values() for r in run.results
+        for run in result.run_results.values() for r in run.results if r.expectation_config is not None
     ]
     summary = {"suite": suite, "success": bool(result.success), "n_expectations": len(checks),
                "n_failed": sum(not c["success"] for c in checks), "results": checks}

@@ -42,7 +42,7 @@ from tasks.params import IngestParams
 MAX_SIDE = 65_536  # the GX bound on a side without ingest.max_side (the decoder's pixel limit decides the rest)
 
 
-def _ingest_builtin(p: IngestParams, *, raw: str, seed: int) -> tuple[list[dict[str, Any]], list[Any], list[dict], dict]:
+def _ingest_builtin(p: IngestParams, *, raw: str, seed: int) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]], dict[str, Any]]:
     rows, coco_entries = [], []
     for sample in generate_builtin(n_images=p.n_images, image_size=p.image_size, max_faces=p.max_faces,
                                    face_size=p.face_size, seed=seed):
@@ -110,7 +110,7 @@ def _collection(p: IngestParams) -> tuple[list[dict[str, Any]], list[dict[str, s
     labels = parse_label_table(io.path(p.labels).read_text(), name=str(p.labels)) if p.labels else None
     coco, stats = None, {}
     if p.source == "coco":
-        coco = parse_coco(io.read_json(p.coco or ""), name=str(p.coco), category_map=p.categories)
+        coco = parse_coco(io.read_json(p.coco or ""), name=str(p.coco), category_map=dict(p.categories.items()))
         relpaths, stats = [im.file_name for im in coco.images], coco.as_metrics()
     elif p.source == "csv":
         relpaths = sorted(labels or {})
@@ -122,7 +122,7 @@ def _collection(p: IngestParams) -> tuple[list[dict[str, Any]], list[dict[str, s
     return items, quarantine, stats
 
 
-def _ingest_collection(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any]], list[Any], list[dict], dict]:
+def _ingest_collection(p: IngestParams, *, raw: str) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]], dict[str, Any]]:
     items, quarantine, stats = _collection(p)
     for k, item in enumerate(items):
         item["id"] = f"img_{k:06d}"

@@ -22,6 +22,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 import yaml
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -108,7 +109,7 @@ class StageRun:
         digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()[:16]
         with warnings.catch_warnings():  # "source can be interpreted in multiple ways", integer-schema hints
             warnings.simplefilter("ignore", UserWarning)
-            ds = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+            ds = from_pandas(frame, source=source, name=name, digest=digest)
             mlflow.log_input(ds, context=context)
 
     def log_torch_model(self, model: Any, *, name: str, input_shape: Sequence[int]) -> str:

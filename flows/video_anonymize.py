@@ -69,7 +69,8 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
     dst.parent.mkdir(parents=True, exist_ok=True)
     partial = dst.with_name(f".{dst.name}.partial{dst.suffix}")
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if dst.suffix == ".avi" else "mp4v"))  # type: ignore[attr-defined]
-    tracker, rows, failed, counts = IouTracker(max_gap=max_gap), [], [], {}
+    tracker, rows, failed = IouTracker(max_gap=max_gap), [], []
+    counts: dict[str, int] = {}
     m = p.motion
     motion = MotionDetector(history=m.history, var_threshold=m.var_threshold, min_area=m.min_area, pad=p.body.pad,
                             max_share=m.max_share) if m.enabled and "body" in p.targets else None  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,7 +42,10 @@ def make_sample(row: dict[str, Any], gt: dict[str, Any], image: np.ndarray, *, u
     return Sample(row["id"], image, int(row["label"]), boxes, idents, texts)
 
 
-def even_sample(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+T = TypeVar("T")
+
+
+def even_sample(rows: list[T], n: int) -> list[T]:
     """An even, deterministic sample of n rows (all when there are fewer)."""
     return rows if len(rows) <= n else [rows[i] for i in np.linspace(0, len(rows) - 1, n).round().astype(int)]
 

@@ -50,7 +50,7 @@ def parse_cat_batch(out: bytes, n: int) -> list[bytes | None]:
     return blobs
 
 
-def distinct_locks(labels: Sequence[str], blobs: Sequence[bytes | None]) -> list[tuple[str, dict[str, Any]]]:
+def distinct_locks(labels: Sequence[str], blobs: Sequence[bytes | None]) -> list[tuple[str, Stages]]:
     """(where, stages) of every distinct dvc.lock among `blobs` (one per label; None: that commit has none),
     named by at most `MAX_LABELS` of the labels that hold it, in first-seen order."""
     found: dict[bytes, tuple[list[str], dict[str, Any]]] = {}
@@ -64,7 +64,7 @@ def distinct_locks(labels: Sequence[str], blobs: Sequence[bytes | None]) -> list
     return [(", ".join(where), stages) for where, stages in found.values()]
 
 
-def run_cache_stages(entries: Sequence[Any]) -> list[dict[str, Any]]:
+def run_cache_stages(entries: Sequence[Any]) -> list[Stages]:
     """The run cache's records as stages mappings (one single-stage lock entry each, labelled by its command;
     anything that is not a mapping is skipped)."""
     return [{f"run {e.get('cmd')}": e} for e in entries if isinstance(e, dict)]
