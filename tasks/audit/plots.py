@@ -3,7 +3,7 @@ grids of inverted images, and reconstruction quality against each defence's accu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -89,7 +89,7 @@ def image_grid(rows: Mapping[str, Any], *, title: str, col_labels: list[str] | N
     return fig
 
 
-def psnr_vs_accuracy_figure(table: list[Mapping[str, Any]], *, title: str) -> Any:
+def psnr_vs_accuracy_figure(table: Sequence[Mapping[str, Any]], *, title: str) -> Any:
     """Scatter of each defence: best reconstruction PSNR (any method, batch size) vs test accuracy.
 
     Args:

@@ -14,6 +14,8 @@
  "method_comparison": [{"method", "psnr_whole", "ssim_whole", "reid_naive_top1", "reid_adaptive_top1",
                         "reid_trained_accuracy", "utility_ratio", ...}],
  "attacks": {"<attack>": {"dp": {"auc", "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"}, "nonprivate": {...}}},
+ "person_attacks": {"assessed", "reason", "persons", "rows": [{"attack", "model", "image_auc", "auc", "auc_ci_low",
+                    "auc_ci_high", "tpr_at_1pct_fpr", ..., "n_member_persons", "n_models"}]},  # LiRA per person
              # <attack>: loss_threshold, shadow, lira_online, lira_offline, lira (worse variant),
              # model_inversion {ssim_max, ssim_mean, ssim_max_other, confidence}, gradient_inversion {psnr, ssim}
  "lineage": {"git_sha", "dvc_lock_sha256", "mlflow_runs": {"<stage>": "<run id>"}, "model_uri"},
@@ -44,7 +46,7 @@ from tasks.errors import InvalidInputError
 from tasks.params import Gates
 from tasks.report.accounting import group_privacy, pld_epsilon
 from tasks.report.definitions import define
-from tasks.report.gates import evaluate_gates, verdict
+from tasks.report.gates import PERSON_NOT_ASSESSED, evaluate_gates, verdict
 from tasks.report.mechanism import mechanism_sentences
 
 ATTACK_FIELDS = {"auc": "auc", "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
@@ -166,11 +168,32 @@ def gate_values(metrics: Mapping[str, Mapping[str, float]], dp: Mapping[str, Any
     if dp.get("unit"):  # per-unit run: the problems re-pricing it from the data found (0: the accountants agree)
         flat["dp/unit_problems"] = float(len(dp["unit"]["problems"]))
     for field in ("auc", "tpr_at_0_1pct_fpr"):  # LiRA gates check the worse of its two variants
-        found = [v for a in LIRA_VARIANTS if (v := flat.get(f"attacks/dp/{a}/{field}")) is not None]
-        # the worse variant; an unmeasured (NaN) one is the worst, so the gate fails closed on it
-        flat[f"attacks/dp/lira/{field}"] = (math.nan if any(math.isnan(v) for v in found) else max(found)) \
-            if found else None
+        for level in ("", "person/"):  # per image, and per person ("audit/dp/person/lira_online/auc")
+            found = [v for a in LIRA_VARIANTS if (v := flat.get(f"attacks/dp/{level}{a}/{field}")) is not None]
+            # the worse variant; an unmeasured (NaN) one is the worst, so the gate fails closed on it
+            flat[f"attacks/dp/{level}lira/{field}"] = (math.nan if any(math.isnan(v) for v in found) else
+                                                       max(found)) if found else None
     return flat
+
+
+PERSON_FIELDS = ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci_low",
+                 "tpr_at_1pct_fpr_ci_high", "n_members", "n_nonmembers", "n_member_persons", "n_nonmember_persons",
+                 "n_models")
+
+
+def person_attacks(audit: Mapping[str, float], *, per_unit: bool) -> dict[str, Any]:
+    """Membership per person beside per image (compliance.json "person_attacks"): for each LiRA variant and target,
+    the person-level fields ("audit/<which>/person/<attack>/<field>") next to the image-level AUC.
+
+    Args:
+        audit: the audit stage's metrics.
+        per_unit: the run's privacy unit is not one image (else the person level is not assessed, with the reason).
+    """
+    rows = [{"attack": a, "model": m, "image_auc": audit.get(f"audit/{m}/{a}/auc")}
+            | {f: audit.get(f"audit/{m}/person/{a}/{f}") for f in PERSON_FIELDS}
+            for a in LIRA_VARIANTS for m in ("dp", "nonprivate") if f"audit/{m}/person/{a}/auc" in audit]
+    reason = None if per_unit else PERSON_NOT_ASSESSED
+    return {"assessed": per_unit, "reason": reason, "persons": audit.get("audit/dp/person/n_persons"), "rows": rows}
 
 
 def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: Mapping[str, Any],
@@ -236,6 +259,7 @@ def build_compliance(*, metrics: Mapping[str, Mapping[str, float]], dp_record: M
         "dp": dp,
         "utility": utility,
         "attacks": _attacks(metrics.get("audit", {})),
+        "person_attacks": person_attacks(metrics.get("audit", {}), per_unit=bool(dp.get("unit"))),
         "audit_design": design,
         "quality": {k.split("/", 1)[1]: v for k, v in metrics.get("check_quality", {}).items()},
         "method_comparison": [{k: v for k, v in row.items() if k in METHOD_COLUMNS} for row in methods],

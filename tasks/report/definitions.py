@@ -819,6 +819,64 @@ def _per_target(m: re.Match[str]) -> Definition:
               "attack can find leaks.")
 
 
+_PERSON_FIELDS = ("auc_ci_low", "auc_ci_high", "n_member_persons", "n_nonmember_persons", "n_models")
+
+
+def _person_mia(m: re.Match[str]) -> Definition:
+    """Person-level LiRA (tasks/audit/person.py): the image-level field's words, said of persons."""
+    name, target, field = ATTACKS.get(m["attack"], m["attack"]), WHICH[m["which"]], m["field"]
+    if field in ("auc_ci_low", "auc_ci_high"):
+        end = "low" if field.endswith("low") else "high"
+        return _d(f"{name} per person AUC, 95 % interval {end}, {target}", AUC,
+                  f"{_cap(end)} end of the AUC's 95 % bootstrap interval, resampling persons with all their trials.")
+    if field in ("n_member_persons", "n_nonmember_persons"):
+        side = "IN" if field == "n_member_persons" else "OUT"
+        return _d(f"{name} per person: persons {side}, {target}", "persons",
+                  f"Distinct persons scored while {side} of a held-out model trained like the target.")
+    if field == "n_models":
+        return _d(f"{name} per person: held-out models, {target}", "models",
+                  "Person-disjoint shadow models, each attacked in turn with the others as its references.")
+    if field in ("n_members", "n_nonmembers"):
+        side = "IN" if field == "n_members" else "OUT"
+        return _d(f"{name} per person: {side} trials, {target}", "person trials",
+                  f"(person, held-out model) pairs scored with the person {side} of that model.")
+    base = _mia_field(field, m["attack"], m["which"])
+    meaning = ("Per person (a person's images' scores summed; person-disjoint shadows, each held out in turn; "
+               "intervals: bootstrap over persons).")
+    return _d(f"{base.label.replace(name, f'{name} per person', 1)}", base.unit, meaning)
+
+
+_PERSON_CANARY = {
+    "n_canaries": ("Canary persons", "persons", "Synthetic persons of several images each, each inserted whole or "
+                   "left out by a coin flip (one extra DP run)."),
+    "n_guesses": ("Canary person guesses", "guesses", "Persons the auditor guessed IN (highest summed scores) or OUT "
+                  "(lowest)."),
+    "n_correct": ("Canary person guesses right", "guesses", "Guesses that matched the coin flip."),
+    "epsilon_lower_bound": ("Canary ε lower bound per person", EPS, "ε per person the canary persons prove "
+                            "(Steinke et al. 2023 over persons, exploratory); must stay below the per-person ε."),
+    "beta": ("Canary person audit error level β", "probability (1 − confidence)", "The bound's level."),
+    "ceiling": ("Canary person audit ceiling", EPS, "The largest per-person ε this design can certify: every guess "
+                "right."),
+    "ceiling_ratio": ("Canary person ceiling ÷ per-person ε", "× the per-person ε", "Below 1 the audit could not "
+                      "catch a broken per-person guarantee."),
+    "images_per_person": ("Images per canary person", "images", "Each canary person's images: the run's cap."),
+}
+
+
+def _person_canary(m: re.Match[str]) -> Definition:
+    return _d(*_PERSON_CANARY[m["field"]])
+
+
+def _person_target(m: re.Match[str]) -> Definition:
+    target, field = WHICH[m["which"]], m["field"]
+    if field == "n_persons":
+        return _d(f"Persons in the audit pool, {target}", "persons",
+                  "Distinct persons (train.dp.unit's units) among the audited images, whose membership is attacked.")
+    size = "Smallest" if field.endswith("min") else "Largest"
+    return _d(f"{size} person-disjoint shadow training set, {target}", "images",
+              "Images a person-disjoint shadow trained on: an image trains it only when all its persons are IN.")
+
+
 _MI_FIELDS = {
     "ssim_max": ("best SSIM to its class", SSIM,
                  "MI-Face rebuilds a typical input per class from the model; its best similarity to a training image "
@@ -917,6 +975,10 @@ FAMILIES: tuple[tuple[re.Pattern[str], Builder], ...] = tuple((re.compile(p), b)
     (rf"method_comparison/(?P<col>{_alt(_COMPARE)})", _method_column),
     (rf"audit/(?P<which>{_WHICH})/(?P<attack>{_ATTACK})/(?P<field>{_TPR_FIELDS}|{_alt(_MIA_FIELDS)})", _mia),
     (rf"audit/(?P<which>{_WHICH})/(?P<attack>{_ATTACK})/class_(?P<c>\d+)/auc", _mia_class),
+    (rf"audit/(?P<which>{_WHICH})/person/(?P<attack>{_ATTACK})/(?P<field>{_TPR_FIELDS}|{_alt(_MIA_FIELDS)}"
+     rf"|{_alt(_PERSON_FIELDS)})", _person_mia),
+    (rf"audit/(?P<which>{_WHICH})/person/(?P<field>n_persons|shadow_n_train_min|shadow_n_train_max)", _person_target),
+    (rf"audit/dp/person/canary/(?P<field>{_alt(_PERSON_CANARY)})", _person_canary),
     (rf"audit/(?P<which>{_WHICH})/(?P<field>shadow_models|shadow_n_train_min|shadow_n_train_max|target_n_train"
      r"|empirical_epsilon_lower_bound|exploratory_epsilon_lower_bound)", _per_target),
     (rf"audit/(?P<which>{_WHICH})/model_inversion/(?P<field>{_alt(_MI_FIELDS)})", _model_inversion),

@@ -247,6 +247,17 @@ UNIT_AGREEMENT_SPEC = GateSpec("dp/unit_problems", "<=",
                                "independent PRV disagreeing, a recorded ε below the recomputed one)",
                                needs="labels", no_interval="two accountants' prices of the same mechanism, not sampled")
 
+# gates.max_person_lira_auc_dp: only a per-unit run (train.dp.unit not image) promises anything per person
+PERSON_LIRA = tuple(f"person/{a}" for a in LIRA)
+PERSON_LIRA_SPEC = GateSpec("attacks/dp/person/lira/auc", "<=",
+                            "LiRA membership inference per person against models trained like the DP model "
+                            "(a person's images' scores summed; person-disjoint shadows, each held out in turn; "
+                            "worse of online / offline): was this person in the training data?",
+                            needs="labels", sample=_auc(PERSON_LIRA))
+PERSON_GATE = "max_person_lira_auc_dp"
+PERSON_NOT_ASSESSED = ("the privacy unit is one image (train.dp.unit: image): the DP guarantee says nothing per "
+                       "person, so the person-level attack is not gated")
+
 
 # ------------------------------------------------------------------------------------------ intervals
 
@@ -523,6 +534,8 @@ def evaluate_gates(gates: Gates, values: Mapping[str, float | None], *,
         policy_reasons: params' gates_policy_changes (gate → why its threshold is looser than the policy).
     Also checks the reported ε against the independent PLD accountant (`dp/epsilon_pld`): it must not be
     understated by more than `EPSILON_AGREEMENT`, and a fresh Opacus accountant must agree within 1 %.
+    A per-unit run (`dp/unit_problems` present) adds its accounting agreement and `max_person_lira_auc_dp`
+    (person-level LiRA); a per-image run lists neither (`PERSON_NOT_ASSESSED` says why in compliance.json).
     """
     missing, waived, policy_reasons = missing or {}, waived or {}, policy_reasons or {}
     policy = packaged_gates()
@@ -546,6 +559,8 @@ def evaluate_gates(gates: Gates, values: Mapping[str, float | None], *,
     results.append(one("epsilon_recomputation_agreement", EPSILON_AGREEMENT, gap, AGREEMENT_SPEC))
     if "dp/unit_problems" in values:  # a per-unit run (train.dp.unit): its accounting re-priced from the data
         results.append(one("unit_accounting_agreement", 0.0, values["dp/unit_problems"], UNIT_AGREEMENT_SPEC))
+        results.append(with_policy(one(PERSON_GATE, float(getattr(gates, PERSON_GATE)),
+                                       values.get(PERSON_LIRA_SPEC.value_key), PERSON_LIRA_SPEC)))
     return results
 
 

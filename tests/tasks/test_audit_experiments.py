@@ -99,8 +99,67 @@ def test_shadow_trainers_train_like_the_targets(monkeypatch: pytest.MonkeyPatch)
     common = {"model_name": "digit_linear", "num_classes": 3, "epochs": 3, "batch_size": 5, "momentum": 0.8,
               "device": "cpu"}  # fmt: skip
     assert dp == common | {"seed": 11, "lr": 0.5, "target_epsilon": 3.0, "target_delta": 1e-3, "max_grad_norm": 0.7,
-                           "accountant": "rdp", "physical_batch_size": 64, "grad_sample_mode": "functorch"}
+                           "accountant": "rdp", "physical_batch_size": 64, "grad_sample_mode": "functorch",
+                           "noise_multiplier": None}
     assert plain == common | {"seed": 12, "lr": 2.0}
+
+
+def test_per_person_shadows_run_at_the_targets_per_person_sigma(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-unit run's σ was calibrated for the per-person ε (larger than Opacus' per-image search would pick):
+    its DP shadows run at that σ, or they would be trained less privately than the target."""
+    import dataclasses
+
+    seen: list[dict[str, Any]] = []
+
+    class Run:
+        model = nn.Linear(1, 1)
+
+    monkeypatch.setattr(experiments, "train_dp", lambda x, y, **kw: seen.append(kw) or Run())
+    per_person = dataclasses.replace(RECORD, noise_multiplier=4.2, privacy_unit={"unit": "person", "cap": 3})
+    trainers = shadow_trainers(per_person, spec=SPEC, lr=0.5, nonprivate_lr=2.0, momentum=0.8, physical_batch_size=64,
+                               device="cpu")  # fmt: skip
+    trainers["dp"](torch.zeros(5, 1, 4, 4), torch.zeros(5, dtype=torch.int64), 1)
+    assert seen[0]["noise_multiplier"] == 4.2
+
+
+def test_person_membership_audit_attacks_persons_on_person_disjoint_shadows() -> None:
+    """A trainer that memorises its training images: persons IN a shadow are found, the keys say person."""
+
+    class Memory(nn.Module):
+        def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+            super().__init__()
+            self.register_buffer("x", x.flatten(1))
+            self.register_buffer("y", y)
+
+        def forward(self, q: torch.Tensor) -> torch.Tensor:
+            hit = (torch.cdist(q.flatten(1), self.x) < 1e-6).any(1)
+            noise = torch.sin(q.flatten(1).sum(1) * 1000)  # deterministic, per image
+            return torch.stack([noise, 0.5 * hit.float() + noise * 0.3, torch.zeros(len(q))], 1)
+
+    trained: list[int] = []
+
+    def trainer(x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
+        trained.append(len(x))
+        return Memory(x, y)
+
+    rng = np.random.default_rng(0)
+    n = 120
+    x = torch.from_numpy(rng.uniform(size=(n, 1, 4, 4)).astype(np.float32))
+    y = torch.ones(n, dtype=torch.int64)
+    pool = Pool.from_splits((x[:80], y[:80]), (x[80:], y[80:]), ids=tuple(f"i{i}" for i in range(n)))
+    units = experiments.pool_units(pool.ids, {f"i{i}": (f"p{i % 30}",) for i in range(n) if i % 10})
+    out = experiments.person_membership_audit("dp", trainer, pool, units, attacks=ATTACKS,
+                                              shadow=ShadowParams(k=6, fixed_variance=True), seed=0, device="cpu",
+                                              n_boot=100)
+    assert len(trained) == 6 and out["audit/dp/person/n_persons"] == 27  # p0, p10, p20: no image known
+    assert out["audit/dp/person/lira_online/auc"] > 0.9 and out["audit/dp/person/lira_offline/auc"] > 0.9
+    assert out["audit/dp/person/lira_online/n_models"] == 6
+    assert out["audit/dp/person/lira_online/auc_ci_low"] <= out["audit/dp/person/lira_online/auc"]
+    assert not any(k.startswith("audit/dp/lira") for k in out)  # the image-level keys stay the image-level attack's
+    assert experiments.person_membership_audit("dp", trainer, pool, units, attacks=("loss_threshold",),
+                                               shadow=ShadowParams(k=6), seed=0, device="cpu") == {}
+    with pytest.raises(ValueError, match="ids"):
+        Pool.from_splits((x[:80], y[:80]), (x[80:], y[80:]), ids=("i0",))
 
 
 def test_preregistered_tests_and_their_joint_level() -> None:
@@ -215,3 +274,40 @@ def test_dp_epsilon_summary_takes_the_larger_bound() -> None:
     assert out["audit/dp/empirical_epsilon_lower_bound"] == 0.5 and out["audit/dp/empirical_epsilon_margin"] == 2.5
     assert out["audit/dp/empirical_epsilon_confidence"] == pytest.approx(0.9)
     assert out["audit/dp/empirical_epsilon_tests"] == 1.0
+
+
+def test_canary_persons_are_inserted_whole_and_scored_per_person() -> None:
+    from tasks.audit.canary import make_canary_persons, person_canary_scores
+    from tasks.report.definitions import undefined
+
+    x, y, owner, inc = make_canary_persons(6, 3, shape=(1, 4, 4), num_classes=3, seed=0)
+    assert x.shape == (18, 1, 4, 4) and list(owner) == [p for p in range(6) for _ in range(3)]
+    assert all(len(set(y[owner == p].tolist())) == 1 for p in range(6))  # one identity, one label
+    assert not torch.equal(x[0], x[1]) and float((x[0] - x[1]).abs().mean()) < float((x[0] - x[3]).abs().mean())
+    assert person_canary_scores(np.arange(18.0), owner).tolist() == [3.0, 12.0, 21.0, 30.0, 39.0, 48.0]
+    seen: list[int] = []
+
+    def memorise(xs: torch.Tensor, ys: torch.Tensor, seed: int) -> nn.Module:
+        seen.append(len(xs))
+
+        class Memory(nn.Module):  # confident in the trained label of the images it trained on
+            def forward(self, q: torch.Tensor) -> torch.Tensor:
+                d = torch.cdist(q.flatten(1), xs.flatten(1))
+                hit = (d.min(1).values < 1e-6).float()[:, None]
+                return 4.0 * hit * nn.functional.one_hot(ys[d.argmin(1)], 3)
+
+        return Memory()
+
+    pool = Pool.from_splits((torch.zeros(4, 1, 4, 4), torch.zeros(4, dtype=torch.int64)),
+                            (torch.ones(2, 1, 4, 4), torch.zeros(2, dtype=torch.int64)))
+    spec = SPEC.__class__(**{**SPEC.__dict__, "num_classes": 3})
+    out = experiments.canary_person_experiment(memorise, pool, k=3, unit_epsilon=3.0, record=RECORD,
+                                               canary=CanaryParams(n=300, guesses=150), spec=spec, beta=0.05, seed=0,
+                                               device="cpu")
+    assert out["audit/dp/person/canary/n_canaries"] == 100 and out["audit/dp/person/canary/n_guesses"] == 50
+    assert out["audit/dp/person/canary/images_per_person"] == 3
+    assert (seen[0] - 4) % 3 == 0 and seen[0] > 4  # the members, then whole canary persons
+    assert out["audit/dp/person/canary/n_correct"] >= 0.9 * out["audit/dp/person/canary/n_guesses"]  # memorised
+    assert out["audit/dp/person/canary/epsilon_lower_bound"] > 0
+    assert out["audit/dp/person/canary/ceiling_ratio"] == out["audit/dp/person/canary/ceiling"] / 3.0
+    assert undefined(out) == []

@@ -75,7 +75,9 @@ def test_the_report_headline_is_per_person_and_the_agreement_is_a_gate() -> None
     kept = bound_contributions(units, cap=2, seed=0)
     unit = unit_guarantee(_record(units, cap=2, trained=kept), units=units, trained=kept)
     unit = unit | {"epsilon": 2.5}  # below the image-level 2.985: the headline never drops below it
-    c = build_report(report_metrics(), unit=unit)
+    from tests.tasks.test_report_person_attacks import person_audit
+
+    c = build_report(report_metrics(**person_audit()), unit=unit)  # a per-person run gates person-level LiRA too
     assert c["dp"]["epsilon_checked"] == pytest.approx(2.985) and c["dp"]["epsilon_image"] == pytest.approx(2.985)
     assert c["dp"]["privacy_unit"] == "one person (at most 2 training images each, enforced)"
     assert _gate(c, "unit_accounting_agreement")["status"] == "passed" and c["verdict"] == "pass"
