@@ -5,6 +5,9 @@ trained like each target), empirical ε lower bounds (Clopper–Pearson over the
 canary audit), model inversion (MI-Face) and gradient inversion (DLG, iDLG, Inverting Gradients)
 under client-side defences. Members are the train split, non-members the holdout split, both from the
 anonymized data; no raw pixels are read. Uses CUDA when present (same code, device chosen here).
+With train.dp.unit not image, LiRA also asks "was this person trained on?" (person-disjoint shadows, a person's
+images' scores summed: tasks/audit/person.py; identities from the ingest ground truth, never pixels), and a
+capped run's canary audit inserts canary persons of `cap` images each.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from tasks.audit.epsilon import check_empirical_epsilon
 from tasks.audit.experiments import (
     Pool,
     canary_experiment,
+    canary_person_experiment,
     dp_epsilon_summary,
     epsilon_bounds,
     joint_alpha,
     membership_audit,
+    person_membership_audit,
+    pool_units,
     shadow_trainers,
     subsample,
 )
@@ -35,6 +41,7 @@ from tasks.audit.inversion_experiments import (
     model_inversion_experiment,
 )
 from tasks.audit.mia import SHADOW_ATTACKS
+from tasks.audit.person import MIN_SHADOWS
 from tasks.audit.plots import (
     gradient_inversion_figure,
     model_inversion_figure,
@@ -45,6 +52,7 @@ from tasks.audit.shadow import Trainer
 from tasks.params import AuditParams, TrainParams
 from tasks.train.dp import DpTrainingRecord
 from tasks.train.models import ModelSpec
+from tasks.train.person import known_units
 from tasks.train.preprocess import prepare_inputs
 
 
@@ -58,7 +66,7 @@ def _pool(params: Any, meta: ModelSpec) -> Pool:
     """Audited samples: up to max_samples members (the train images DP-SGD used) then non-members (holdout)."""
     data = params.paths.anonymized
     manifest = io.read_table(f"{data}/manifest.parquet")
-    splits = []
+    splits, ids = [], []
     kept = io.path(f"{params.paths.models}/kept_train_ids.json")  # what DP-SGD trained on (train.dp.unit: a selection)
     trained = set(map(str, io.read_json(kept))) if kept.exists() else None
     for split, offset in (("train", 0), ("holdout", 1)):
@@ -68,9 +76,42 @@ def _pool(params: Any, meta: ModelSpec) -> Pool:
         # read only what is attacked
         rows = rows.iloc[subsample(len(rows), params.audit.max_samples, seed=params.seed + offset)]
         images, labels = io.load_split(rows, data, split)
+        ids += rows["id"].astype(str).tolist()
         splits.append((prepare_inputs(images, features=meta.features, input_size=meta.input_size),
                        torch.from_numpy(labels.copy())))  # fmt: skip
-    return Pool.from_splits(*splits)
+    (members, nonmembers) = splits
+    return Pool.from_splits(members, nonmembers, ids=tuple(ids))
+
+
+def person_units(params: Any, pool: Pool) -> list[tuple[str, ...]] | None:
+    """The persons (train.dp.unit's units) of each audited image; None when the unit is one image. Identities come
+    from the ingest ground truth (`person`) or the anonymized manifest (a column, `video`), as train reads them."""
+    unit = params.train.dp.unit
+    if unit == "image":
+        return None
+    manifest = io.read_table(f"{params.paths.anonymized}/manifest.parquet")
+    coco = io.read_json(f"{params.paths.raw}/annotations.json") if unit == "person" else None
+    found = known_units(unit, image_ids=[str(i) for i in manifest["id"]], coco=coco,
+                        columns={str(c): manifest[c].tolist() for c in manifest.columns})
+    return pool_units(pool.ids, found)
+
+
+def person_membership(targets: dict[str, torch.nn.Module], trainers: dict[str, Trainer], pool: Pool,
+                       units: list[tuple[str, ...]], audit_params: AuditParams, seed: int, device: str,
+                       cap: int | None = None) -> dict[str, float]:  # fmt: skip
+    """Person-level LiRA on models trained like each target, on person-disjoint shadows (K >= 4); with fewer
+    shadows it is not measured, and a per-person run's person-level gate then fails closed. `cap`: the DP run's
+    images per person, which its shadows keep to as well (the baseline trained on every image)."""
+    if audit_params.shadow.k < MIN_SHADOWS:
+        get_run_logger().warning("audit: person-level LiRA needs audit.shadow.k >= %d (got %d): not measured",
+                                 MIN_SHADOWS, audit_params.shadow.k)
+        return {}
+    with progress_bar("audit person-disjoint shadows", total=audit_params.shadow.k * len(targets), unit="model") as bar:
+        return {k: v for which in targets
+                for k, v in person_membership_audit(which, trainers[which], pool, units, attacks=audit_params.attacks,
+                                                    shadow=audit_params.shadow, seed=seed, device=device,
+                                                    on_shadow=lambda _: bar.update(),
+                                                    cap=cap if which == "dp" else None).items()}  # fmt: skip
 
 
 def _trainers(record: DpTrainingRecord, t: TrainParams, spec: ModelSpec, device: str) -> dict[str, Trainer]:
@@ -159,9 +200,19 @@ def audit() -> dict[str, float]:
         trainers = _trainers(record, params.train, meta, device)
         t0 = time.perf_counter()
         metrics, results, class_rows = _membership(targets, trainers, pool, record, cfg, seed, device)
+        units = person_units(params, pool)  # train.dp.unit person (or a column): "was this person trained on?"
+        unit = record.privacy_unit or {}
+        cap = int(unit["cap"]) if unit else None
+        if units is not None:
+            metrics |= person_membership(targets, trainers, pool, units, cfg, seed, device, cap)
         if cfg.epsilon.canary.enabled:
             metrics |= canary_experiment(trainers["dp"], pool, record=record, canary=cfg.epsilon.canary, spec=meta,
                                          beta=joint_alpha(cfg), seed=seed, device=device)  # fmt: skip
+            if cap is not None and cap >= 2:  # canary persons: `cap` images of one synthetic identity each
+                metrics |= canary_person_experiment(
+                    trainers["dp"], pool, k=cap, unit_epsilon=max(unit["epsilon_pld"], unit["epsilon_prv"]),
+                    record=record, canary=cfg.epsilon.canary, spec=meta, beta=cfg.epsilon.alpha, seed=seed,
+                    device=device)  # fmt: skip
         metrics |= dp_epsilon_summary(metrics, epsilon=record.epsilon, audit=cfg)
         metrics["audit/seconds_membership"] = time.perf_counter() - t0
         get_run_logger().info("audit: membership done in %.0f s: %s", metrics["audit/seconds_membership"],

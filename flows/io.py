@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tasks import atomic
 from tasks.codec import decode_image, encode_png
 from tasks.errors import InvalidInputError
 from tasks.params import Params, TrainParams, parse_params
@@ -58,6 +59,36 @@ def clean_dir(rel: str | Path) -> Path:
         shutil.rmtree(d)
     d.mkdir(parents=True)
     return d
+
+
+def resume_dir(out: str | Path, stage: str) -> Path:
+    """Where `stage` keeps its finished work until DVC has recorded the run: `<out's parent>/.resume/<stage>`,
+    beside its DVC output, never inside one (`dvc repro` deletes a stage's outputs before running it)."""
+    return path(out).parent / ".resume" / stage
+
+
+def remove_dir(rel: str | Path) -> None:
+    """Delete a folder and everything in it, if it exists."""
+    import shutil
+
+    d = path(rel)
+    if d.is_dir():
+        shutil.rmtree(d)
+
+
+def remove_temporaries(rel: str | Path) -> int:
+    """Delete the temporary files a killed run's unfinished atomic writes left under `rel`; how many."""
+    return atomic.remove_temporaries(path(rel))
+
+
+def link_or_copy(src: str | Path, dst: str | Path) -> None:
+    """Make `dst` the same file as `src`: a hard link (no bytes copied), else an atomic copy."""
+    s, d = path(src), path(dst)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(s, d)
+    except OSError:  # another file system, or one without hard links
+        atomic.write_bytes(d, s.read_bytes())
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -119,11 +150,9 @@ def video_info(file: str | Path) -> tuple[float, int]:
 
 
 def write_png(file: str | Path, image: np.ndarray) -> str:
-    """Write pixels as a metadata-free PNG; return its sha256."""
-    p = path(file)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    """Write pixels as a metadata-free PNG, atomically (complete or absent); return its sha256."""
     data = encode_png(image)
-    p.write_bytes(data)
+    atomic.write_bytes(path(file), data)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -139,9 +168,8 @@ def read_bytes(file: str | Path) -> bytes:
 
 
 def write_json(file: str | Path, obj: Any) -> None:
-    p = path(file)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Write `obj` as indented, key-sorted JSON, atomically (every writer here is: see `tasks.atomic`)."""
+    atomic.write_text(path(file), json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def read_json(file: str | Path) -> Any:
@@ -153,10 +181,8 @@ def read_json(file: str | Path) -> Any:
 
 
 def write_jsonl(file: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
-    p = path(file)
-    p.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with p.open("w") as f:
+    with atomic.atomic_open(path(file), "w") as f:
         for row in rows:
             f.write(json.dumps(row, sort_keys=True, default=_json_default) + "\n")
             n += 1
@@ -198,16 +224,14 @@ def read_text_if_exists(file: str | Path) -> str:
 
 
 def write_table(file: str | Path, frame: pd.DataFrame) -> None:
-    p = path(file)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(p, index=False)
+    with atomic.atomic_open(path(file), "wb") as f:
+        frame.to_parquet(f, index=False)
 
 
 def write_csv(file: str | Path, frame: pd.DataFrame) -> None:
     """A table as CSV (what `dvc plots` and spreadsheets read)."""
-    p = path(file)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(p, index=False)
+    with atomic.atomic_open(path(file), "w", newline="") as f:
+        frame.to_csv(f, index=False)
 
 
 def read_table(file: str | Path) -> pd.DataFrame:
@@ -278,9 +302,8 @@ def list_files(root: str | Path) -> list[str]:
 def save_state_dict(file: str | Path, state: Mapping[str, Any]) -> None:
     import torch
 
-    p = path(file)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(state), p)
+    with atomic.atomic_open(path(file), "wb") as f:
+        torch.save(dict(state), f)
 
 
 def load_state_dict(file: str | Path) -> dict[str, Any]:
@@ -309,7 +332,8 @@ def save_figure(file: str | Path, fig: Any) -> None:
     """Save a matplotlib figure as PNG and close it."""
     import matplotlib.pyplot as plt
 
-    p = path(file)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic.atomic_open(path(file), "wb") as f:
+            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)

@@ -13,15 +13,21 @@ A failing stage (a failed gate included) fails the flow run with the stage's own
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from flows import io, tracking
+from flows.common import STOP_FILE_ENV, stop_on_signals
 from tasks.errors import PipelineError
 
 DEPLOYMENT = "privtrail-nightly"
@@ -79,6 +85,8 @@ def pipeline(force: bool = False, push: bool = True) -> dict[str, Any]:
     refused = code != 0 and promote_refused(lines)
     if code != 0 and not refused:
         raise PipelineError(f"`dvc repro` failed (exit {code}):\n{failure_summary(lines)}")
+    if code == 0:  # dvc.lock now records every stage's outputs: no resume state is needed any more
+        io.remove_dir(io.resume_dir(io.load_params().paths.anonymized, "anonymize"))
     ran = re.findall(r"Running stage '(\w+)'", "\n".join(lines))
     # a refusal at promote is a finished run with a FAIL verdict: its report, lineage and data are kept and
     # pushed like any other run's; the flow still ends failed, naming the refusal
@@ -98,21 +106,68 @@ def promote_refused(lines: list[str]) -> bool:
     return any("failed to reproduce 'promote'" in line for line in lines)
 
 
+RESUME_LINE = "resume with the same command: python -m flows.pipeline repro (or make pipeline)"
+
+
+def descendants(root: int) -> set[int]:
+    """`root` and every process below it (Linux /proc; elsewhere `root` alone)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        try:
+            parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):  # not a process, or it ended meanwhile
+            continue
+    found, frontier = {root}, {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _interruptible(cmd: list[str], stop_dir: Path) -> tuple[int, list[int]]:
+    """Run `cmd` (dvc) until it exits. SIGINT/SIGTERM here are passed on as a terminal's Ctrl-C would be: the
+    stop file (`PRIVTRAIL_STOP_FILE`) the stages poll, and SIGINT to dvc and every process below it, also to a
+    stage it starts later (dvc ignores SIGINT while a stage runs and stops before the next; a stage stops at its
+    next image boundary; a repeat within seconds, as from a terminal that reached them too, is one request).
+    (exit code, signals received)."""
+    stop = str(stop_dir / "stop")
+    env = {**os.environ, STOP_FILE_ENV: stop}
+    told: set[int] = set()
+    with subprocess.Popen(cmd, cwd=io.repo_root(), env=env) as proc, stop_on_signals(stop) as received:
+        while True:
+            try:
+                return proc.wait(timeout=0.5), received
+            except subprocess.TimeoutExpired:
+                for pid in descendants(proc.pid) - told if received else ():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGINT)
+                    told.add(pid)
+
+
 def repro(*, force: bool = False) -> int:
     """`dvc repro` in a terminal, every stage on one Prefect API (`local_prefect_api`), then the lineage tags.
 
-    The stages' output (their progress bars and one summary line each) goes straight to this terminal.
-    Returns dvc's exit code.
+    The stages' output (their progress bars and one summary line each) goes straight to this terminal. Ctrl-C
+    or SIGTERM stops the running stage at its next image boundary (its finished work kept), stops the Prefect
+    server this run started, and exits 128 + the signal with one line saying how to resume. A finished run
+    removes the stages' resume folders (`io.resume_dir`): dvc.lock now records their outputs.
+    Returns dvc's exit code (128 + signal when interrupted).
     """
     from flows.prefect_server import local_prefect_api
 
-    io.load_params()  # params that cannot work are refused here, in one line, before any stage runs
+    params = io.load_params()  # params that cannot work are refused here, in one line, before any stage runs
     started = time.monotonic()
-    with local_prefect_api() as url:
+    with tempfile.TemporaryDirectory(prefix="privtrail-stop-") as stop_dir, local_prefect_api() as url:
         print(f"privtrail: one Prefect API for every stage: {url}", flush=True)
-        code = subprocess.run(["dvc", "repro", *(["--force"] if force else [])], cwd=io.repo_root(), check=False).returncode
+        code, received = _interruptible(["dvc", "repro", *(["--force"] if force else [])], Path(stop_dir))
         # every stage that finished is tagged, also when promote refused (the report is written)
         tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
+    if received:
+        print(f"privtrail: interrupted by {signal.Signals(received[0]).name} after {time.monotonic() - started:.0f} s; "
+              f"finished stages and shards are kept; {RESUME_LINE}", flush=True)
+        return 128 + received[0]
+    if code == 0:
+        io.remove_dir(io.resume_dir(params.paths.anonymized, "anonymize"))
     print(f"privtrail: dvc repro {'finished' if code == 0 else f'failed (exit {code})'} in "
           f"{time.monotonic() - started:.0f} s", flush=True)
     return code

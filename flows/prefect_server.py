@@ -9,14 +9,16 @@ PREFECT_HOME, waits for /health, exports the URL to the child processes, and sto
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tasks.errors import PipelineError
@@ -38,9 +40,28 @@ def healthy(url: str, *, timeout_s: float = 2) -> bool:
         return False
 
 
+def _tied_to(parent: int) -> Callable[[], None]:
+    """`preexec_fn` of the server: SIGTERM when the process that started it dies, even by kill -9 (Linux
+    PR_SET_PDEATHSIG; elsewhere nothing), so no server outlives its run."""
+
+    def preexec() -> None:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
 @contextlib.contextmanager
 def start_server(home: Path, *, startup_s: float = 180) -> Iterator[str]:
     """Run `prefect server start` with PREFECT_HOME=`home` until the block ends; yield its API URL.
+
+    The server runs in its own process group, so a terminal's Ctrl-C reaches the stages, which stop at their
+    next boundary and report to it, and not the server, which is stopped after them; it is tied to this
+    process (`_tied_to`), so a kill -9 of the run does not leave it behind.
 
     Raises:
         PipelineError: it did not answer /health within `startup_s` (the end of its log is in the message).
@@ -52,7 +73,8 @@ def start_server(home: Path, *, startup_s: float = 180) -> Iterator[str]:
     prefect = Path(sys.executable).with_name("prefect")
     with log_file.open("w") as log:
         proc = subprocess.Popen([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+                                env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0,
+                                preexec_fn=_tied_to(os.getpid()))  # noqa: PLW1509 - before exec, one syscall
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + startup_s

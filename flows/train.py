@@ -38,6 +38,7 @@ from tasks.train.ledger import (
     entry_from_record,
     format_entry,
     parse_ledger,
+    started_entry,
 )
 from tasks.train.models import model_spec
 from tasks.train.person import (
@@ -53,7 +54,7 @@ from tasks.train.person import (
 from tasks.train.preprocess import prepare_inputs
 
 
-def _tensors(manifest, root: str, split: str, p: TrainParams) -> tuple[torch.Tensor, torch.Tensor]:
+def _tensors(manifest: pd.DataFrame, root: str, split: str, p: TrainParams) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = io.load_split(manifest, root, split)
     return prepare_inputs(images, features=p.features, input_size=p.input_size), torch.from_numpy(labels)
 
@@ -64,19 +65,33 @@ def read_ledger(p: TrainParams) -> tuple[LedgerEntry, ...]:
     return parse_ledger(io.read_text_if_exists(file), source=file)
 
 
-def refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: int,
-                       unit: UnitPlan | None = None) -> BudgetStatus:
-    """Before any compute: would the planned run push the dataset's composed ε (per unit) over the budget?"""
+def planned_entry(p: TrainParams, digest: str, n_train: int, batch_size: int, unit: UnitPlan | None = None,
+                  person_cap: int | None = None) -> LedgerEntry:
+    """The ledger entry the planned run would append: its predicted mechanism at the target ε."""
     check_delta(p.dp.target_delta, n_train)
     history = planned_history(n_train, batch_size=batch_size, epochs=p.epochs, target_epsilon=p.dp.target_epsilon,
                               target_delta=p.dp.target_delta, accountant=p.dp.accountant) if unit is None else (
         (unit.noise_multiplier, unit.sample_rate, unit.steps),)
-    planned = LedgerEntry(dataset_digest=digest, n_train=n_train, time="planned", mlflow_run_id="planned",
-                          git_sha="planned", accountant=p.dp.accountant, delta=p.dp.target_delta,
-                          epsilon=p.dp.target_epsilon, history=history, unit=p.dp.unit,
-                          cap=1 if unit is None else unit.cap,
-                          person_cap=unit.cap if unit is not None and p.dp.unit == "person" else None)
+    return LedgerEntry(dataset_digest=digest, n_train=n_train, time="planned", mlflow_run_id="planned",
+                       git_sha="planned", accountant=p.dp.accountant, delta=p.dp.target_delta,
+                       epsilon=p.dp.target_epsilon, history=history, unit=p.dp.unit,
+                       cap=1 if unit is None else unit.cap,
+                       person_cap=unit.cap if unit is not None and p.dp.unit == "person" else person_cap)
+
+
+def refuse_over_budget(p: TrainParams, digest: str, n_train: int, batch_size: int,
+                       unit: UnitPlan | None = None, person_cap: int | None = None) -> BudgetStatus:
+    """Before any compute: would the planned run push the dataset's composed ε (per unit) over the budget?"""
+    planned = planned_entry(p, digest, n_train, batch_size, unit, person_cap)
     return check_budget(read_ledger(p), planned, delta=p.budget.delta, max_total_epsilon=p.budget.max_total_epsilon)
+
+
+def record_start(p: TrainParams, planned: LedgerEntry, *, run_id: str) -> None:
+    """Append the run's "started" entry (its planned mechanism) before DP-SGD sees the data: a run killed before
+    `spend_budget` still counts as spent, and a rerun spends again (never zero)."""
+    entry = started_entry(planned, time=datetime.now(UTC).isoformat(timespec="seconds"), mlflow_run_id=run_id,
+                          git_sha=tracking.git_sha())
+    io.append_line(io.ledger_path(p), format_entry(entry))
 
 
 def spend_budget(p: TrainParams, record: DpTrainingRecord, *, digest: str, run_id: str,
@@ -147,11 +162,11 @@ def _curve_table(dp: tuple[EpochStats, ...], base: tuple[EpochStats, ...]) -> pd
                          "epsilon": [e.epsilon for e in dp]})
 
 
-def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict, on_epoch: Any = None,
+def _train_dp(x: torch.Tensor, y: torch.Tensor, p: TrainParams, common: dict[str, Any], on_epoch: Any = None,
               noise_multiplier: float | None = None) -> Any:
     """DP-SGD in this process, or on `train.world_size` processes with Opacus DPDDP (same accounting);
     `on_epoch` (a progress bar) sees the one-process epochs; `noise_multiplier`: a per-unit σ (one process)."""
-    opts = {"lr": p.lr, "target_epsilon": p.dp.target_epsilon, "target_delta": p.dp.target_delta,
+    opts: dict[str, Any] = {"lr": p.lr, "target_epsilon": p.dp.target_epsilon, "target_delta": p.dp.target_delta,
             "max_grad_norm": p.dp.max_grad_norm, "accountant": p.dp.accountant,
             "physical_batch_size": p.physical_batch_size, "grad_sample_mode": p.dp.grad_sample_mode}
     if p.world_size == 1:
@@ -214,7 +229,7 @@ def train() -> dict[str, float]:
         for note in spec.fixes:
             get_run_logger().warning("train: Opacus ModuleValidator.fix: %s", note)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        common = {"model_name": p.model, "epochs": p.epochs, "batch_size": train_batch_size(p.batch_size, len(x)),
+        common: dict[str, Any] = {"model_name": p.model, "epochs": p.epochs, "batch_size": train_batch_size(p.batch_size, len(x)),
                   "momentum": p.momentum, "seed": params.seed, "device": device, "x_val": x_test, "y_val": y_test,
                   "num_classes": spec.num_classes}
         # the ledger's key is the raw source (who is in the data), not the anonymized images: re-anonymizing or
@@ -233,8 +248,12 @@ def train() -> dict[str, float]:
             x_dp, y_dp = x[keep], y[keep]
         # the images DP-SGD saw (the audit's members; the report recounts every unit's images in them)
         io.write_json(f"{models}/kept_train_ids.json", list(unit[0].kept) if unit else ids)
-        dp_common = common | {"batch_size": train_batch_size(p.batch_size, len(x_dp))}
-        refuse_over_budget(p, digest, len(x_dp), dp_common["batch_size"], unit[0] if unit else None)
+        dp_batch = train_batch_size(p.batch_size, len(x_dp))
+        dp_common = common | {"batch_size": dp_batch}
+        cap = person_cap(params, list(unit[0].kept) if unit else ids)
+        refuse_over_budget(p, digest, len(x_dp), dp_batch, unit[0] if unit else None, cap)
+        planned = planned_entry(p, digest, len(x_dp), dp_batch, unit[0] if unit else None, cap)
+        record_start(p, planned, run_id=run.run_id)  # spent from here on, whether or not training finishes
         t0 = time.perf_counter()
         with progress_bar("train DP-SGD", total=p.epochs, unit="epoch") as bar:
             dp = _train_dp(x_dp, y_dp, p, dp_common, on_epoch=lambda _: bar.update(),
@@ -245,8 +264,7 @@ def train() -> dict[str, float]:
             per_unit = unit_accounting(p, unit[0], unit[1], dp.record)
             dp = dataclasses.replace(dp, record=dataclasses.replace(dp.record, privacy_unit=per_unit.as_dict()))
             run.extra["privacy_unit"] = per_unit.as_dict() | {"candidates": [list(c) for c in unit[0].candidates]}
-        budget = spend_budget(p, dp.record, digest=digest, run_id=run.run_id,
-                              person_cap=person_cap(params, list(unit[0].kept) if unit else ids))
+        budget = spend_budget(p, dp.record, digest=digest, run_id=run.run_id, person_cap=cap)
         for warning in dp.record.warnings:
             get_run_logger().warning("train: %s", warning)
         with progress_bar("train baseline", total=p.epochs, unit="epoch") as bar:

@@ -21,3 +21,14 @@ class QualityGateError(PipelineError):
 
 class PrivacyBudgetError(PipelineError):
     """A DP training run would exceed, or did exceed, the privacy budget it was given."""
+
+
+class StageInterrupted(PipelineError):
+    """SIGINT or SIGTERM stopped a stage at an image or shard boundary; its finished work is kept for a rerun."""
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message, signum)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return str(self.args[0])

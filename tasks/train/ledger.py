@@ -1,6 +1,9 @@
 """The privacy budget ledger: every DP training run on a dataset, and their composed ε.
 
-One JSON line per DP training run (`LedgerEntry`): the dataset it saw (`dataset_digest`: the key of the
+A DP training run writes two JSON lines (`LedgerEntry`): one with status "started" (its planned mechanism)
+before DP-SGD touches the data, one with status "finished" (the mechanism it ran) after; `parse_ledger`
+resolves them to one entry per run, so a run killed half-way still counts as spent (at its planned cost) and
+a rerun spends again. Each entry: the dataset it saw (`dataset_digest`: the key of the
 raw source the people came from, `tasks.ingest.manifest.source_identity` hashed, so re-anonymizing or
 growing the same collection spends the same budget; `dataset_digest()` below hashes a split), when, its MLflow run, the accountant, δ, the mechanism history
 ((noise_multiplier, sample_rate, steps), ...) and the run's own ε. The total spent on a dataset is
@@ -13,6 +16,7 @@ Pure: the flow reads the ledger text and appends the line `format_entry` returns
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -31,6 +35,7 @@ from tasks.train.person import composed_unit_epsilon
 History = tuple[tuple[float, float, int], ...]
 LEDGER_VERSION = 1
 COMPOSING_ACCOUNTANTS = ("prv", "rdp")
+STATUSES = ("started", "finished")  # started: written before training, spent whether or not it finishes
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELDS = (
     "dataset_digest",
@@ -65,12 +70,14 @@ class LedgerEntry:
     # the most training images of one known person in the run (identities known), whatever its unit: what the
     # run cost a person. None: unknown (no identities, or an entry older than this field)
     person_cap: int | None = None
+    # "started": the run's planned mechanism, written before it trains; "finished": what it ran (older entries)
+    status: str = "finished"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the ledger format version."""
         d = {k: getattr(self, k) for k in _FIELDS}
         return {"version": LEDGER_VERSION, **d, "history": [list(h) for h in self.history], "unit": self.unit,
-                "cap": self.cap, "person_cap": self.person_cap}
+                "cap": self.cap, "person_cap": self.person_cap, "status": self.status}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, where: str = "ledger entry") -> LedgerEntry:
@@ -84,8 +91,12 @@ class LedgerEntry:
             raise InvalidInputError(f"{where}: missing fields {missing}")
         history = _history(d["history"], where=where)
         person_cap = d.get("person_cap")
+        status = str(d.get("status", "finished"))
+        if status not in STATUSES:
+            raise InvalidInputError(f"{where}: status {status!r} is not one of {STATUSES}")
         return cls(**{k: d[k] for k in _FIELDS if k != "history"}, history=history, unit=str(d.get("unit", "image")),
-                   cap=int(d.get("cap", 1)), person_cap=None if person_cap is None else int(person_cap))
+                   cap=int(d.get("cap", 1)), person_cap=None if person_cap is None else int(person_cap),
+                   status=status)
 
 
 def _history(raw: Any, *, where: str) -> History:
@@ -140,13 +151,30 @@ def entry_from_record(
     )  # fmt: skip
 
 
+def started_entry(planned: LedgerEntry, *, time: str, mlflow_run_id: str, git_sha: str) -> LedgerEntry:
+    """The entry a DP run appends before it trains: its planned mechanism and ε, status "started". Until the
+    run's "finished" entry supersedes it (`resolve_runs`) it counts as spent: a run killed half-way has used
+    the data, and its rerun spends again."""
+    return dataclasses.replace(planned, time=time, mlflow_run_id=mlflow_run_id, git_sha=git_sha, status="started")
+
+
+def resolve_runs(entries: Sequence[LedgerEntry]) -> tuple[LedgerEntry, ...]:
+    """One entry per run, at the position of its first line: the "finished" entry of a run supersedes its
+    "started" one; a run with only a "started" entry (killed before it finished) keeps it."""
+    latest: dict[str, LedgerEntry] = {}
+    for e in entries:
+        if e.mlflow_run_id not in latest or e.status == "finished":
+            latest[e.mlflow_run_id] = e
+    return tuple(latest.values())
+
+
 def format_entry(entry: LedgerEntry) -> str:
     """One JSON line (sorted keys, newline-terminated) to append to the ledger."""
     return json.dumps(entry.as_dict(), sort_keys=True) + "\n"
 
 
 def parse_ledger(text: str, *, source: str = "ledger") -> tuple[LedgerEntry, ...]:
-    """Entries of a ledger's JSONL text, in file order; blank lines are skipped.
+    """Entries of a ledger's JSONL text, one per run (`resolve_runs`), in file order; blank lines are skipped.
 
     Raises:
         InvalidInputError: a line that is not JSON or not an entry, naming `source` and the line number.
@@ -163,7 +191,7 @@ def parse_ledger(text: str, *, source: str = "ledger") -> tuple[LedgerEntry, ...
         if not isinstance(raw, dict):
             raise InvalidInputError(f"{where}: expected a JSON object")
         entries.append(LedgerEntry.from_dict(raw, where=where))
-    return tuple(entries)
+    return resolve_runs(entries)
 
 
 def composition_accountant(accountants: Iterable[str]) -> str:
@@ -310,6 +338,8 @@ def format_summary(entries: Sequence[LedgerEntry], *, delta: float, max_total_ep
         for e in (e for e in entries if e.dataset_digest == s.dataset_digest
                   and (s.unit in ("image", "person") or e.unit == s.unit)):
             sigma, q, steps = e.history[0]
+            killed = "  (started, never finished: counted at its planned cost)" if e.status == "started" else ""
             lines.append(f"  {e.time}  run {e.mlflow_run_id}  {e.accountant}  epsilon {e.epsilon:.3f} "
-                         f"delta {e.delta:g}  noise {sigma:.4f} q {q:.4g} steps {sum(h[2] for h in e.history)}")  # fmt: skip
+                         f"delta {e.delta:g}  noise {sigma:.4f} q {q:.4g} steps {sum(h[2] for h in e.history)}"
+                         f"{killed}")  # fmt: skip
     return "\n".join(lines)

@@ -61,8 +61,9 @@ def test_report_contract_and_counts(workspace: Path) -> None:
     assert c["dp"]["epsilon_pld"] == pytest.approx(c["dp"]["epsilon"], rel=0.05) and c["dp"]["group"]["images_per_person"] >= 1
     assert c["dp"]["dataset_digest"] == json.loads((workspace / "data/raw/source.json").read_text())["key"]
     ledger = [json.loads(line) for line in (workspace / "ledger/privacy_ledger.jsonl").read_text().splitlines()]
-    assert [e["mlflow_run_id"] for e in ledger if e["dataset_digest"] == c["dp"]["dataset_digest"]] == [
-        c["lineage"]["mlflow_runs"]["train"]]
+    train_run = c["lineage"]["mlflow_runs"]["train"]  # written "started" before DP-SGD, "finished" after
+    assert [(e["mlflow_run_id"], e["status"]) for e in ledger if e["dataset_digest"] == c["dp"]["dataset_digest"]] == [
+        (train_run, "started"), (train_run, "finished")]
     assert set(c["lineage"]["mlflow_runs"]) == {"ingest", "anonymize", "check_quality", "train", "audit"}
     assert c["lineage"]["model_uri"].startswith("models:/")
     assert (workspace / "reports/compliance.html").stat().st_size > 5000
@@ -112,7 +113,7 @@ def test_promote_registered_the_audited_model(workspace: Path) -> None:
 def test_trail_of_the_promoted_model_matches_dvc_lock_and_mlflow(workspace: Path, workspace_env: dict[str, str]) -> None:
     from flows.tracking import stage_hash
 
-    proc = run(["python", "-m", "flows.cli", "trail", "privtrail-dp@audited", "--verify"], workspace, workspace_env)
+    proc = run(["python", "-m", "flows.cli", "trail", "privtrail-dp@audited", "--verify", "--json"], workspace, workspace_env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     trail = json.loads(proc.stdout)
     c = json.loads((workspace / "reports/compliance.json").read_text())
@@ -135,7 +136,7 @@ def test_trail_of_the_promoted_model_matches_dvc_lock_and_mlflow(workspace: Path
         json.loads((workspace / "reports/metrics/audit.json").read_text())["audit/dp/loss_threshold/auc"])
     assert "make pipeline" in trail["reproduce"]
     # the same chain from the model's source run id, and from its version number
-    by_run = run(["python", "-m", "flows.cli", "trail", trail["source_run_id"]], workspace, workspace_env)
+    by_run = run(["python", "-m", "flows.cli", "trail", trail["source_run_id"], "--json"], workspace, workspace_env)
     assert json.loads(by_run.stdout)["model"] == trail["model"]
 
 

@@ -30,3 +30,37 @@ def test_without_an_api_one_server_is_started_for_the_run_and_stopped(monkeypatc
         assert os.environ["PREFECT_API_URL"] == url and healthy(url)
     assert "PREFECT_API_URL" not in os.environ
     assert not healthy(url, timeout_s=1)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by whoever adopted it, does not)."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_server_process_dies_with_the_run_that_started_it_even_on_kill_9() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, subprocess, sys, time\n"
+            "from flows.prefect_server import _tied_to\n"
+            "p = subprocess.Popen(['sleep', '60'], process_group=0, preexec_fn=_tied_to(os.getpid()))\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    run = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    server = int(run.stdout.readline())
+    assert _alive(server)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(server)
