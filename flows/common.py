@@ -171,7 +171,7 @@ def stop_on_signals(stop_file: str) -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def process_runner(*, max_workers: int | None = None, stoppable: bool = False) -> ProcessPoolTaskRunner:
+def process_runner(*, max_workers: int | None = None, stoppable: bool = False) -> TaskRunner[Any]:
     """A process pool over all cores for CPU-bound shard tasks (dlib and parts of OCR hold the GIL);
     `stoppable`: its workers note SIGINT/SIGTERM instead of dying (`_stoppable_worker_init`)."""
     return ProcessPoolTaskRunner(max_workers=max_workers or os.cpu_count() or 2,
