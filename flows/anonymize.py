@@ -89,9 +89,15 @@ def resolved(p: AnonymizeParams) -> tuple[AnonymizeParams, ResolvedDevice]:
 def _engine(p: AnonymizeParams, threads: int = 1) -> tuple[Any, dict[str, dict[str, Any]]]:
     if getattr(_local, "key", None) != (p, threads):
         _local.key = (p, threads)
-        detectors = build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                                    body=p.body.model_dump(), plate=p.plate.model_dump(),
-                                    providers=detector_device(p.device).providers, orientation=p.orientation)
+        detectors = build_detectors(
+            targets=p.targets,
+            face=p.face.model_dump(),
+            text=p.text.model_dump(),
+            body=p.body.model_dump(),
+            plate=p.plate.model_dump(),
+            providers=detector_device(p.device).providers,
+            orientation=p.orientation,
+        )
         if p.detect_max_side is not None:
             detectors = {k: Downscaled(d, max_side=p.detect_max_side) for k, d in detectors.items()}
         _local.engine = (DetectorSet(detectors, threads=threads), obfuscation_options(p))
@@ -113,20 +119,39 @@ def _score(image: Any, result: AnonymizedImage, row: dict[str, Any], p: Anonymiz
     return evaluate_image(image, result.image, gt, result.detections.boxes, auditor=auditor).as_record()
 
 
-def anonymize_one(image: Any, *, p: AnonymizeParams, rng: Any, carry: Any = None, threads: int = 1) -> AnonymizedImage:
+def anonymize_one(
+    image: Any, *, p: AnonymizeParams, rng: Any, carry: Any = None, threads: int = 1
+) -> AnonymizedImage:
     """Run the engine with the stage's params on one image (pixels stay in the calling process); `carry`:
     a video tracker's step (`anonymize_image`); `threads`: the detectors run that many at a time
     (`DetectorSet`: for a process that has the cores to itself)."""
     detectors, options = _engine(p, threads)
     methods = {str(k): str(v) for k, v in p.methods.items()}  # the engine's Mapping[str, str]
-    return anonymize_image(image, detectors=detectors, method=p.method, methods=methods, options=options,
-                           rng=rng, verify=p.verify, carry=carry)
+    return anonymize_image(
+        image,
+        detectors=detectors,
+        method=p.method,
+        methods=methods,
+        options=options,
+        rng=rng,
+        verify=p.verify,
+        carry=carry,
+    )
 
 
 @task(cache_policy=NO_CACHE)
-def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams,
-                    seed: int | None = None, record: str | None = None, key: str = "", index: int = 0,
-                    stop: str | None = None) -> list[dict[str, Any]]:
+def anonymize_shard(
+    rows: list[dict[str, Any]],
+    *,
+    raw: str,
+    out: str,
+    p: AnonymizeParams,
+    seed: int | None = None,
+    record: str | None = None,
+    key: str = "",
+    index: int = 0,
+    stop: str | None = None,
+) -> list[dict[str, Any]]:
     """Anonymize one shard of images; write the ones that pass; return their records (no pixels).
 
     `seed` seeds the per-image noise (dp_pixelate's Laplace noise, inpaint_soft's grain); None draws a secret
@@ -157,14 +182,21 @@ def anonymize_shard(rows: list[dict[str, Any]], *, raw: str, out: str, p: Anonym
         records.append(rec)
     if record is not None:  # after the files it describes: a record never vouches for a file not yet written
         files = {r["path"]: r["sha256"] for r in records if r["status"] == "anonymized"}
-        io.write_json(record, ShardRecord(index=index, key=key, files=files, records=tuple(records)).as_dict())
+        io.write_json(
+            record, ShardRecord(index=index, key=key, files=files, records=tuple(records)).as_dict()
+        )
     return records
 
 
 def _anonymized_manifest(records: list[dict[str, Any]], source: str) -> Any:
     ok = [r for r in records if r["status"] == "anonymized"]
-    return manifest_frame([{k: r[k] for k in ("id", "path", "sha256", "width", "height", "label", "split")}
-                           | {"source": source, "status": "ok"} for r in ok])
+    return manifest_frame(
+        [
+            {k: r[k] for k in ("id", "path", "sha256", "width", "height", "label", "split")}
+            | {"source": source, "status": "ok"}
+            for r in ok
+        ]
+    )
 
 
 def _with_ground_truth(rows: list[dict[str, Any]], raw: str) -> list[dict[str, Any]]:
@@ -178,7 +210,9 @@ def _with_ground_truth(rows: list[dict[str, Any]], raw: str) -> list[dict[str, A
     return [r | {"gt": [[c, a[0]] for c, anns in gt.get(r["id"], {}).items() for a in anns]} for r in rows]
 
 
-NON_DP_SEED = 0  # the grain's noise without dp_pixelate: it protects nothing (it only looks), so it may be fixed
+NON_DP_SEED = (
+    0  # the grain's noise without dp_pixelate: it protects nothing (it only looks), so it may be fixed
+)
 
 
 def noise_seed(p: AnonymizeParams) -> int | None:
@@ -197,8 +231,10 @@ def code_version() -> str:
     """Digest of the code a shard's output depends on: every tasks/ source, this stage's flow modules, and the
     installed distributions (detector models ship in wheels)."""
     root = Path(__file__).resolve().parents[1]
-    files = [*sorted((root / "tasks").rglob("*.py")), *(root / "flows" / n for n in ("anonymize.py", "io.py",
-                                                                                     "common.py"))]
+    files = [
+        *sorted((root / "tasks").rglob("*.py")),
+        *(root / "flows" / n for n in ("anonymize.py", "io.py", "common.py")),
+    ]
     sources = {f.relative_to(root).as_posix(): io.read_bytes(f) for f in files}
     dists = (f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
     return code_digest(sources, dists)
@@ -223,8 +259,9 @@ def _digest_or_none(file: Path) -> str | None:
     return io.file_sha256(file) if file.is_file() else None
 
 
-def plan_resume(shards: list[list[dict[str, Any]]], *, raw: str, state: Path, params_key: str,
-                code: str) -> tuple[list[str], dict[int, str]]:
+def plan_resume(
+    shards: list[list[dict[str, Any]]], *, raw: str, state: Path, params_key: str, code: str
+) -> tuple[list[str], dict[int, str]]:
     """Each shard's key, and the shards to (re)do with why; a stale shard's record and files are deleted
     (record first: files are never left vouched for), and so is anything for shards that no longer exist."""
     keys, todo = [], {}
@@ -246,8 +283,16 @@ def plan_resume(shards: list[list[dict[str, Any]]], *, raw: str, state: Path, pa
     return keys, todo
 
 
-def map_shards(shards: list[list[dict[str, Any]]], *, raw: str, state: Path, p: AnonymizeParams, keys: list[str],
-               todo: list[int], stop: str) -> None:
+def map_shards(
+    shards: list[list[dict[str, Any]]],
+    *,
+    raw: str,
+    state: Path,
+    p: AnonymizeParams,
+    keys: list[str],
+    todo: list[int],
+    stop: str,
+) -> None:
     """Run `anonymize_shard` over the shards numbered `todo` on `p.executor` (process pool or Dask); each writes
     its images and then its record under `state`.
 
@@ -256,9 +301,17 @@ def map_shards(shards: list[list[dict[str, Any]]], *, raw: str, state: Path, p: 
     if not todo:
         return
     dirs, files = zip(*(_shard_files(state, i) for i in todo), strict=True)
-    parameters = {"rows": [shards[i] for i in todo], "out": [str(d) for d in dirs], "record": [str(f) for f in files],
-                  "key": [keys[i] for i in todo], "index": list(todo), "raw": unmapped(str(io.path(raw))),
-                  "p": unmapped(p), "seed": unmapped(noise_seed(p)), "stop": unmapped(stop)}
+    parameters = {
+        "rows": [shards[i] for i in todo],
+        "out": [str(d) for d in dirs],
+        "record": [str(f) for f in files],
+        "key": [keys[i] for i in todo],
+        "index": list(todo),
+        "raw": unmapped(str(io.path(raw))),
+        "p": unmapped(p),
+        "seed": unmapped(noise_seed(p)),
+        "stop": unmapped(stop),
+    }
     with shard_runner(p.executor, address=p.dask_address, stoppable=True) as runner:
         futures = runner.map(anonymize_shard, parameters)  # type: ignore[arg-type]  # a sync task: no coroutine
         progress_results(list(futures), sizes=[len(shards[i]) for i in todo], desc="anonymize")
@@ -268,8 +321,9 @@ def _finished(state: Path, n: int) -> int:
     return sum(_read_record(_shard_files(state, i)[1]) is not None for i in range(n))
 
 
-def resumable_map(shards: list[list[dict[str, Any]]], *, raw: str, p: AnonymizeParams,
-                  state: Path) -> list[dict[str, Any]]:
+def resumable_map(
+    shards: list[list[dict[str, Any]]], *, raw: str, p: AnonymizeParams, state: Path
+) -> list[dict[str, Any]]:
     """Anonymize every shard not already finished (`plan_resume`), stopping cleanly on SIGINT/SIGTERM; the
     records of all shards in shard order.
 
@@ -278,10 +332,16 @@ def resumable_map(shards: list[list[dict[str, Any]]], *, raw: str, p: AnonymizeP
         AnonymizationError: a shard ended without its record and no stop was asked for.
     """
     io.remove_temporaries(state)  # a killed run's half-written files: never trusted, never kept
-    keys, todo = plan_resume(shards, raw=raw, state=state, params_key=canonical_params(p), code=code_version())
+    keys, todo = plan_resume(
+        shards, raw=raw, state=state, params_key=canonical_params(p), code=code_version()
+    )
     if len(todo) < len(shards):
-        print(f"privtrail anonymize: resuming: {len(shards) - len(todo)} of {len(shards)} shards already finished "
-              f"(kept), {len(todo)} to do", file=sys.stderr, flush=True)
+        print(
+            f"privtrail anonymize: resuming: {len(shards) - len(todo)} of {len(shards)} shards already finished "
+            f"(kept), {len(todo)} to do",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = stop_file_for(state)
     with stop_on_signals(stop) as received:
         try:
@@ -293,12 +353,15 @@ def resumable_map(shards: list[list[dict[str, Any]]], *, raw: str, p: AnonymizeP
             raise StageInterrupted(
                 f"{_finished(state, len(shards))} of {len(shards)} shards finished and kept in {state}; resume: run the "
                 "same command again (python -m flows.anonymize, dvc repro or make pipeline): they are not redone",
-                signum=received[0] if received else signal.SIGTERM)
+                signum=received[0] if received else signal.SIGTERM,
+            )
     found = [_read_record(_shard_files(state, i)[1]) for i in range(len(shards))]
     missing = [i for i, r in enumerate(found) if r is None]
     if missing:  # e.g. a pool worker that noted a signal its run did not get: never published half done
-        raise AnonymizationError(f"anonymize: shard(s) {missing} finished without a record in {state}; run the same "
-                                 "command again to finish them")
+        raise AnonymizationError(
+            f"anonymize: shard(s) {missing} finished without a record in {state}; run the same "
+            "command again to finish them"
+        )
     return merged_records([r for r in found if r is not None])
 
 
@@ -317,19 +380,29 @@ def publish(*, state: Path, out: str, n_shards: int) -> None:
             io.link_or_copy(folder / name, f"{out}/{name}")
 
 
-def write_outputs(records: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams,
-                  metrics_dir: str) -> tuple[dict[str, float], Any]:
+def write_outputs(
+    records: list[dict[str, Any]], *, raw: str, out: str, p: AnonymizeParams, metrics_dir: str
+) -> tuple[dict[str, float], Any]:
     """Write the stage's tables (records, quarantine, manifest, labels, source key) into `out`, then its metrics
     file (what is done, written after the files it describes); (metrics, anonymized manifest)."""
     io.write_jsonl(f"{out}/records.jsonl", records)
-    io.write_jsonl(f"{out}/quarantine.jsonl", [{"id": r["id"], "path": r["path"], "reason": r["reason"]}
-                                               for r in records if r["status"] == "quarantined"])
+    io.write_jsonl(
+        f"{out}/quarantine.jsonl",
+        [
+            {"id": r["id"], "path": r["path"], "reason": r["reason"]}
+            for r in records
+            if r["status"] == "quarantined"
+        ],
+    )
     manifest = _anonymized_manifest(records, source=raw)
     io.write_table(f"{out}/manifest.parquet", manifest)
     for name in ("labels.json", "source.json"):  # train reads only this folder: its labels, the ledger key
         io.write_json(f"{out}/{name}", io.read_json(f"{raw}/{name}"))
-    metrics = summarize_records(records).as_metrics() | gt_metrics(records) | {
-        "anonymize/verify_enabled": float(p.verify != "off")}  # the gate anonymize_verification_on reads it
+    metrics = (
+        summarize_records(records).as_metrics()
+        | gt_metrics(records)
+        | {"anonymize/verify_enabled": float(p.verify != "off")}
+    )  # the gate anonymize_verification_on reads it
     return write_metrics("anonymize", metrics, metrics_dir=metrics_dir), manifest
 
 
@@ -342,23 +415,31 @@ def anonymize() -> dict[str, float]:
     with tracking.stage_run("anonymize", params=params, inputs=[raw], outputs=[out]) as run:
         rows = _with_ground_truth(io.read_table(f"{raw}/manifest.parquet").to_dict("records"), raw)
         shards = [rows[i : i + p.shard_size] for i in range(0, len(rows), p.shard_size)]
-        records = resumable_map(shards, raw=raw, p=run_p, state=state)  # dp_pixelate's noise: secret, per shard
+        records = resumable_map(
+            shards, raw=raw, p=run_p, state=state
+        )  # dp_pixelate's noise: secret, per shard
         publish(state=state, out=out, n_shards=len(shards))
         metrics, manifest = write_outputs(records, raw=raw, out=out, p=p, metrics_dir=params.paths.metrics)
         # what the anonymizer was set to do (targets, detectors, verification, device): the report's sentences
-        run.extra["setup"] = anonymization_setup(p, device=device.describe(), device_reason=device.reason).as_dict()
+        run.extra["setup"] = anonymization_setup(
+            p, device=device.describe(), device_reason=device.reason
+        ).as_dict()
         run.log_metrics(metrics)
         run.log_dataset(manifest, name="anonymized_manifest", source=out, context="anonymize")
         n_q = sum(r["status"] == "quarantined" for r in records)
-        check_counts("anonymize", n_inputs=len(rows), n_ok=len(manifest), n_quarantined=n_q,
-                     max_fraction=params.gates.max_quarantine_fraction)
+        check_counts(
+            "anonymize",
+            n_inputs=len(rows),
+            n_ok=len(manifest),
+            n_quarantined=n_q,
+            max_fraction=params.gates.max_quarantine_fraction,
+        )
     # finished: nothing left to resume (a failed gate keeps it: a rerun need not redo it). Under DVC it stays until
     # `flows.pipeline` sees dvc.lock written (a kill while DVC hashes the outputs then redoes nothing); the next
     # run supersedes it otherwise
     if not os.environ.get("DVC_STAGE"):
         io.remove_dir(state)
     return metrics
-
 
 
 if __name__ == "__main__":

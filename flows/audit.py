@@ -67,11 +67,15 @@ def _pool(params: Any, meta: ModelSpec) -> Pool:
     data = params.paths.anonymized
     manifest = io.read_table(f"{data}/manifest.parquet")
     splits, ids = [], []
-    kept = io.path(f"{params.paths.models}/kept_train_ids.json")  # what DP-SGD trained on (train.dp.unit: a selection)
+    kept = io.path(
+        f"{params.paths.models}/kept_train_ids.json"
+    )  # what DP-SGD trained on (train.dp.unit: a selection)
     trained = set(map(str, io.read_json(kept))) if kept.exists() else None
     for split, offset in (("train", 0), ("holdout", 1)):
         rows = manifest[manifest["split"] == split]
-        if split == "train" and trained is not None:  # dropped by the per-unit cap: not members of the DP model
+        if (
+            split == "train" and trained is not None
+        ):  # dropped by the per-unit cap: not members of the DP model
             rows = rows[rows["id"].astype(str).isin(trained)]
         # read only what is attacked
         rows = rows.iloc[subsample(len(rows), params.audit.max_samples, seed=params.seed + offset)]
@@ -91,8 +95,12 @@ def person_units(params: Any, pool: Pool) -> list[tuple[str, ...]] | None:
         return None
     manifest = io.read_table(f"{params.paths.anonymized}/manifest.parquet")
     coco = io.read_json(f"{params.paths.raw}/annotations.json") if unit == "person" else None
-    found = known_units(unit, image_ids=[str(i) for i in manifest["id"]], coco=coco,
-                        columns={str(c): manifest[c].tolist() for c in manifest.columns})
+    found = known_units(
+        unit,
+        image_ids=[str(i) for i in manifest["id"]],
+        coco=coco,
+        columns={str(c): manifest[c].tolist() for c in manifest.columns},
+    )
     return pool_units(pool.ids, found)
 
 
@@ -103,10 +111,15 @@ def person_membership(targets: dict[str, torch.nn.Module], trainers: dict[str, T
     shadows it is not measured, and a per-person run's person-level gate then fails closed. `cap`: the DP run's
     images per person, which its shadows keep to as well (the baseline trained on every image)."""
     if audit_params.shadow.k < MIN_SHADOWS:
-        get_run_logger().warning("audit: person-level LiRA needs audit.shadow.k >= %d (got %d): not measured",
-                                 MIN_SHADOWS, audit_params.shadow.k)
+        get_run_logger().warning(
+            "audit: person-level LiRA needs audit.shadow.k >= %d (got %d): not measured",
+            MIN_SHADOWS,
+            audit_params.shadow.k,
+        )
         return {}
-    with progress_bar("audit person-disjoint shadows", total=audit_params.shadow.k * len(targets), unit="model") as bar:
+    with progress_bar(
+        "audit person-disjoint shadows", total=audit_params.shadow.k * len(targets), unit="model"
+    ) as bar:
         return {k: v for which in targets
                 for k, v in person_membership_audit(which, trainers[which], pool, units, attacks=audit_params.attacks,
                                                     shadow=audit_params.shadow, seed=seed, device=device,
@@ -127,7 +140,11 @@ def _membership(
     metrics: dict[str, float] = {"audit/dp/theoretical_epsilon": record.epsilon}
     results: dict[str, Any] = {}
     class_rows: list[dict[str, Any]] = []
-    shadows = audit_params.shadow.k if audit_params.shadow.k >= 2 and SHADOW_ATTACKS & set(audit_params.attacks) else 0
+    shadows = (
+        audit_params.shadow.k
+        if audit_params.shadow.k >= 2 and SHADOW_ATTACKS & set(audit_params.attacks)
+        else 0
+    )
     with progress_bar("audit shadow models", total=shadows * len(targets), unit="model") as bar:
         outs = {which: membership_audit(which, model, trainers[which], pool, attacks=audit_params.attacks,
                                         shadow=audit_params.shadow, seed=seed, device=device,
@@ -147,7 +164,9 @@ def _model_inversion(
 ) -> dict[str, float]:  # fmt: skip
     metrics, rows = model_inversion_experiment(targets, pool, spec=meta, settings=audit_params.model_inversion,
                                                device=device)  # fmt: skip
-    io.save_figure(f"{plots}/model_inversion.png", model_inversion_figure(rows, class_names=list(meta.class_names)))
+    io.save_figure(
+        f"{plots}/model_inversion.png", model_inversion_figure(rows, class_names=list(meta.class_names))
+    )
     return metrics
 
 
@@ -163,6 +182,7 @@ def _gradient_inversion(
     """Invert one client gradient per (model, defence, method, batch size); accuracy cost per defence."""
     g = audit_params.gradient_inversion
     with progress_bar("audit gradient inversion", unit="defence") as bar:
+
         def on_defence(row: dict[str, Any]) -> None:
             _log_defence(row)
             bar.update()
@@ -195,12 +215,16 @@ def audit() -> dict[str, float]:
         meta = ModelSpec.from_dict(io.read_json(f"{models}/meta.json"))
         record = DpTrainingRecord.from_dict(io.read_json(f"{models}/dp_record.json"))
         pool = _pool(params, meta)
-        targets = {"dp": _load_model(models, "dp", meta),
-                   "nonprivate": _load_model(params.paths.restricted, "nonprivate", meta)}
+        targets = {
+            "dp": _load_model(models, "dp", meta),
+            "nonprivate": _load_model(params.paths.restricted, "nonprivate", meta),
+        }
         trainers = _trainers(record, params.train, meta, device)
         t0 = time.perf_counter()
         metrics, results, class_rows = _membership(targets, trainers, pool, record, cfg, seed, device)
-        units = person_units(params, pool)  # train.dp.unit person (or a column): "was this person trained on?"
+        units = person_units(
+            params, pool
+        )  # train.dp.unit person (or a column): "was this person trained on?"
         unit = record.privacy_unit or {}
         cap = int(unit["cap"]) if unit else None
         if units is not None:
@@ -229,12 +253,18 @@ def audit() -> dict[str, float]:
         run.log_metrics(metrics)
         for name in io.list_files(plots):
             run.log_artifact(f"{plots}/{name}", "plots")
-        get_run_logger().info("audit: empirical epsilon lower bound %.4f vs accountant epsilon %.4f",
-                              metrics["audit/dp/empirical_epsilon_lower_bound"], record.epsilon)
+        get_run_logger().info(
+            "audit: empirical epsilon lower bound %.4f vs accountant epsilon %.4f",
+            metrics["audit/dp/empirical_epsilon_lower_bound"],
+            record.epsilon,
+        )
     # conservative: against the ε training reported; the report's margin gate and conclusion judge the checked ε,
     # max(Opacus, PLD), which is at least as large (tasks.report.compliance.against_claim)
-    check_empirical_epsilon(metrics["audit/dp/empirical_epsilon_lower_bound"], record.epsilon,
-                            source="the membership attacks and canaries on the DP model")
+    check_empirical_epsilon(
+        metrics["audit/dp/empirical_epsilon_lower_bound"],
+        record.epsilon,
+        source="the membership attacks and canaries on the DP model",
+    )
     return metrics
 
 

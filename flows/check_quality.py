@@ -74,9 +74,12 @@ def _auditors(params: Params, read: dict[str, Any]) -> dict[str, Any]:
     """Which engine measured what (not metrics: names), and why an auditor could not run."""
     from importlib.metadata import version
 
-    return {"residual_face": params.check_quality.residual_detector, "manifest":
-            f"great_expectations {version('great-expectations')} (facts re-read from the files)",
-            **read["auditors"], "unavailable": read["unavailable"]}
+    return {
+        "residual_face": params.check_quality.residual_detector,
+        "manifest": f"great_expectations {version('great-expectations')} (facts re-read from the files)",
+        **read["auditors"],
+        "unavailable": read["unavailable"],
+    }
 
 
 def _gx(params: Params, records: list[dict[str, Any]], *, use_gt: bool) -> dict[str, float]:
@@ -84,13 +87,23 @@ def _gx(params: Params, records: list[dict[str, Any]], *, use_gt: bool) -> dict[
     by Pillow), the raw manifest and the check's own residual-face auditor, through the GX suite."""
     anon, facts = params.paths.anonymized, written_facts(records)
     on_disk = [f for f in io.list_files(anon) if f not in BOOKKEEPING_FILES]
-    written = {f: facts[f] if f in facts else file_facts(io.read_bytes(f"{anon}/{f}"), name=f) for f in on_disk}
+    written = {
+        f: facts[f] if f in facts else file_facts(io.read_bytes(f"{anon}/{f}"), name=f) for f in on_disk
+    }
     raw_m = io.read_table(f"{params.paths.raw}/{layout.MANIFEST}")
-    frame = audit_frame(raw=raw_m, anonymized=io.read_table(f"{anon}/{layout.MANIFEST}"),
-                        quarantined=[q["id"] for q in io.read_jsonl(f"{anon}/{layout.QUARANTINE}")],
-                        written=written, residual=residual_faces(records, use_gt=use_gt))
-    gx = validate_anonymized_manifest(frame, out_dir=f"{params.paths.reports}/gx/{STAGE}", n_raw=len(raw_m),
-                                      max_residual_share=params.gates.max_residual_face_rate)
+    frame = audit_frame(
+        raw=raw_m,
+        anonymized=io.read_table(f"{anon}/{layout.MANIFEST}"),
+        quarantined=[q["id"] for q in io.read_jsonl(f"{anon}/{layout.QUARANTINE}")],
+        written=written,
+        residual=residual_faces(records, use_gt=use_gt),
+    )
+    gx = validate_anonymized_manifest(
+        frame,
+        out_dir=f"{params.paths.reports}/gx/{STAGE}",
+        n_raw=len(raw_m),
+        max_residual_share=params.gates.max_residual_face_rate,
+    )
     return gx_metrics(gx)
 
 
@@ -100,30 +113,58 @@ def check_quality() -> dict[str, float]:
     p, raw, anon = params.check_quality, params.paths.raw, params.paths.anonymized
     plots = io.clean_dir(f"{params.paths.plots}/{STAGE}")
     with tracking.stage_run(STAGE, params=params, inputs=[raw, anon], outputs=[str(plots)]) as run:
-        rows = anonymized_rows(io.read_jsonl(f"{anon}/{layout.RECORDS}"), calibration_images=p.auditor_calibration_images)
+        rows = anonymized_rows(
+            io.read_jsonl(f"{anon}/{layout.RECORDS}"), calibration_images=p.auditor_calibration_images
+        )
         annotations = io.read_json(f"{raw}/{layout.ANNOTATIONS}")
         details, gt = gt_details(annotations), gt_boxes(annotations)
         use_gt = has_face_truth(details)  # face ground truth (builtin, COCO) or the redacted detections
         gallery = gallery_task.submit()
         utility = utility_task.submit(params=params)
         compare_rows = even_sample(rows_of_test_split(rows), p.compare_images)
-        compare = compare_task.map([NONE, *p.compare_methods], unmapped(compare_rows), unmapped(details),
-                                   unmapped(gallery), unmapped(utility), use_gt=unmapped(use_gt), params=unmapped(params))
+        compare = compare_task.map(
+            [NONE, *p.compare_methods],
+            unmapped(compare_rows),
+            unmapped(details),
+            unmapped(gallery),
+            unmapped(utility),
+            use_gt=unmapped(use_gt),
+            params=unmapped(params),
+        )
         grid = method_samples_task.submit(samples_rows(compare_rows, rows), list(compare), params=params)
         face_rows = identity_rows(rows, details, builtin=params.ingest.source == "builtin")
         reid = reid_task.submit(face_rows, details, gallery, params=params) if face_rows else None
         linkage = linkage_task.submit(rows, details, use_gt=use_gt, params=params)
-        text = text_task.submit(even_sample(rows, p.text_images), details, params=params) if p.text_images else None
+        text = (
+            text_task.submit(even_sample(rows, p.text_images), details, params=params)
+            if p.text_images
+            else None
+        )
         lpips = lpips_task.submit(even_sample(rows, p.lpips_images), params=params)
         shards = shard_rows(rows, workers=os.cpu_count() or 2)
-        futures = check_shard.map(shards, unmapped(gt), raw=unmapped(raw), anon=unmapped(anon), p=unmapped(p),
-                                  pads=unmapped(appearance_pads(params.anonymize, use_gt=use_gt)))
-        records = [r for part in progress_results(list(futures), sizes=[len(s) for s in shards], desc=STAGE)
-                   for r in part]
+        futures = check_shard.map(
+            shards,
+            unmapped(gt),
+            raw=unmapped(raw),
+            anon=unmapped(anon),
+            p=unmapped(p),
+            pads=unmapped(appearance_pads(params.anonymize, use_gt=use_gt)),
+        )
+        records = [
+            r
+            for part in progress_results(list(futures), sizes=[len(s) for s in shards], desc=STAGE)
+            for r in part
+        ]
         summary, lp = summarize_records(records), lpips.result()
-        metrics = summary.as_metrics() | (reid.result() if reid else {}) | utility.result()[1] | linkage.result()
+        metrics = (
+            summary.as_metrics() | (reid.result() if reid else {}) | utility.result()[1] | linkage.result()
+        )
         read = text.result() if text else text_skipped()
-        metrics |= read["metrics"] | {k: v for k, v in lp.items() if k != "reason"} | _gx(params, records, use_gt=use_gt)
+        metrics |= (
+            read["metrics"]
+            | {k: v for k, v in lp.items() if k != "reason"}
+            | _gx(params, records, use_gt=use_gt)
+        )
         run.extra["auditors"] = _auditors(params, read)  # engine names: reports/runs/check_quality.json
         metrics |= _write_compare(plots, [f.result() for f in compare])
         io.write_json(plots / SUMMARY_JSON, {"headline": summary.headline(), "lpips": lp["reason"]})

@@ -30,7 +30,9 @@ def write_metrics(stage: str, metrics: Mapping[str, float], *, metrics_dir: str)
 def check_counts(stage: str, *, n_inputs: int, n_ok: int, n_quarantined: int, max_fraction: float) -> None:
     """Every input is processed or quarantined; the quarantined share stays under its gate."""
     if n_ok + n_quarantined != n_inputs:
-        raise QualityGateError(f"{stage}: {n_ok} processed + {n_quarantined} quarantined != {n_inputs} inputs")
+        raise QualityGateError(
+            f"{stage}: {n_ok} processed + {n_quarantined} quarantined != {n_inputs} inputs"
+        )
     if n_inputs and n_quarantined / n_inputs > max_fraction:
         raise QualityGateError(
             f"{stage}: {n_quarantined}/{n_inputs} inputs quarantined, above the gate "
@@ -52,7 +54,9 @@ def run_stage(stage: str) -> None:
     try:
         io.load_params()
         getattr(importlib.import_module(f"flows.{stage}"), stage)()
-    except StageInterrupted as err:  # one line: what was kept and how to resume; 128 + signal, as a shell reports it
+    except (
+        StageInterrupted
+    ) as err:  # one line: what was kept and how to resume; 128 + signal, as a shell reports it
         print(f"privtrail {stage}: interrupted: {err}", file=sys.stderr, flush=True)
         sys.exit(128 + err.signum)
     except PipelineError as err:
@@ -69,10 +73,14 @@ def part_timer(stage: str, part: str) -> Iterator[None]:
 
     started = time.monotonic()
     yield
-    print(f"privtrail {stage}: {part} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    print(
+        f"privtrail {stage}: {part} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True
+    )
 
 
-def timed_part(stage: str, part: str | Callable[..., str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def timed_part(
+    stage: str, part: str | Callable[..., str]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a task's function with `part_timer`; `part` may be a function of the call's arguments
     (e.g. the compared method)."""
 
@@ -102,6 +110,7 @@ def one_cv_thread() -> int:
 def _worker_init() -> None:
     """Pool worker set-up: one OpenCV thread."""
     one_cv_thread()
+
 
 REPEAT_S = 3.0  # a second stop request sooner than this is the first one delivered twice
 STOP_FILE_ENV = "PRIVTRAIL_STOP_FILE"  # set by `flows.pipeline repro` for its stages: its own stop request
@@ -158,8 +167,12 @@ def stop_on_signals(stop_file: str) -> Iterator[list[int]]:
             sys.exit(128 + signum)
         received.append(signum)
         first.append(time.monotonic())
-        print(f"privtrail: {signal.Signals(signum).name} received: stopping at the next image boundary "
-              "(send it again to stop at once)", file=sys.stderr, flush=True)
+        print(
+            f"privtrail: {signal.Signals(signum).name} received: stopping at the next image boundary "
+            "(send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
         Path(stop_file).parent.mkdir(parents=True, exist_ok=True)
         Path(stop_file).touch()
 
@@ -174,8 +187,10 @@ def stop_on_signals(stop_file: str) -> Iterator[list[int]]:
 def process_runner(*, max_workers: int | None = None, stoppable: bool = False) -> TaskRunner[Any]:
     """A process pool over all cores for CPU-bound shard tasks (dlib and parts of OCR hold the GIL);
     `stoppable`: its workers note SIGINT/SIGTERM instead of dying (`_stoppable_worker_init`)."""
-    return ProcessPoolTaskRunner(max_workers=max_workers or os.cpu_count() or 2,
-                                 initializer=_stoppable_worker_init if stoppable else _worker_init)
+    return ProcessPoolTaskRunner(
+        max_workers=max_workers or os.cpu_count() or 2,
+        initializer=_stoppable_worker_init if stoppable else _worker_init,
+    )
 
 
 def dask_runner(*, address: str | None = None, n_workers: int | None = None) -> TaskRunner[Any]:
@@ -189,20 +204,28 @@ def dask_runner(*, address: str | None = None, n_workers: int | None = None) -> 
 
     if address:
         return DaskTaskRunner(address=address)
-    cluster = {"n_workers": n_workers or os.cpu_count() or 2, "threads_per_worker": 1, "processes": True,
-               "dashboard_address": None}
+    cluster = {
+        "n_workers": n_workers or os.cpu_count() or 2,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+    }
     return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)
 
 
 TASK_RUNNERS: dict[str, Callable[..., TaskRunner[Any]]] = {
-    "process": lambda *, address=None, n_workers=None, stoppable=False: process_runner(max_workers=n_workers,
-                                                                                      stoppable=stoppable),
-    "dask": lambda *, address=None, n_workers=None, stoppable=False: dask_runner(address=address, n_workers=n_workers),
+    "process": lambda *, address=None, n_workers=None, stoppable=False: process_runner(
+        max_workers=n_workers, stoppable=stoppable
+    ),
+    "dask": lambda *, address=None, n_workers=None, stoppable=False: dask_runner(
+        address=address, n_workers=n_workers
+    ),
 }
 
 
-def shard_runner(executor: str, *, address: str | None = None, n_workers: int | None = None,
-                 stoppable: bool = False) -> TaskRunner[Any]:
+def shard_runner(
+    executor: str, *, address: str | None = None, n_workers: int | None = None, stoppable: bool = False
+) -> TaskRunner[Any]:
     """The task runner that maps a stage's shard task: `TASK_RUNNERS[executor]` ("process" | "dask").
 
     Use it as a context manager inside the flow: `with shard_runner(...) as r: r.map(task, {...})`.
@@ -214,7 +237,9 @@ def shard_runner(executor: str, *, address: str | None = None, n_workers: int | 
     return TASK_RUNNERS[executor](address=address, n_workers=n_workers, stoppable=stoppable)
 
 
-SKIPPED = "no labels (ingest.label_from: none): nothing to train on; the data was anonymized and reported only"
+SKIPPED = (
+    "no labels (ingest.label_from: none): nothing to train on; the data was anonymized and reported only"
+)
 
 
 def skip_outputs(params: Any, *, stage: str, reason: str) -> dict[str, float]:
@@ -238,7 +263,9 @@ def progress_bar(desc: str, *, total: int | None = None, unit: str = "it") -> An
     get none. It is cleared when done; the stage's summary line stays."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr, leave=False)
+    return tqdm(
+        total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr, leave=False
+    )
 
 
 def progress_results(futures: list[Any], *, sizes: list[int], desc: str, unit: str = "img") -> list[Any]:

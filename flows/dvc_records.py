@@ -68,14 +68,19 @@ def stores() -> Iterator[Stores]:
 
     with Repo(str(io.repo_root())) as repo:
         names = list(repo.config.get("remote", {}))
-        yield Stores(cache=Path(repo.cache.local.path), run_cache=Path(repo.stage_cache.cache_dir),
-                     remotes={n: repo.cloud.get_remote_odb(n, command="purge") for n in names},
-                     remote_urls={n: redact_uri(str(repo.config["remote"][n].get("url", ""))) for n in names})
+        yield Stores(
+            cache=Path(repo.cache.local.path),
+            run_cache=Path(repo.stage_cache.cache_dir),
+            remotes={n: repo.cloud.get_remote_odb(n, command="purge") for n in names},
+            remote_urls={n: redact_uri(str(repo.config["remote"][n].get("url", ""))) for n in names},
+        )
 
 
 def _git(*args: str, stdin: bytes | None = None) -> bytes | None:
     try:
-        out = subprocess.run(["git", *args], cwd=io.repo_root(), input=stdin, capture_output=True, check=False)
+        out = subprocess.run(
+            ["git", *args], cwd=io.repo_root(), input=stdin, capture_output=True, check=False
+        )
     except OSError:
         return None
     return out.stdout if out.returncode == 0 else None
@@ -85,8 +90,11 @@ def git_locks() -> list[tuple[str, Stages]]:
     """(where, stages) of every distinct dvc.lock in git: ref tips by name, then every commit reachable from any
     ref or reflog (`refs/exps/*` experiments and the stash of queued ones included)."""
     prefix = (_git("rev-parse", "--show-prefix") or b"").decode().strip()
-    tips = [line.split(" ", 1) for line in (_git("for-each-ref", "--format=%(objectname) %(refname)") or b"")
-            .decode().splitlines() if " " in line]
+    tips = [
+        line.split(" ", 1)
+        for line in (_git("for-each-ref", "--format=%(objectname) %(refname)") or b"").decode().splitlines()
+        if " " in line
+    ]
     commits = (_git("rev-list", "--all", "--reflog") or b"").decode().split()
     labelled = [(ref, sha) for sha, ref in tips] + [(f"commit {c[:10]}", c) for c in commits]
     specs = "".join(f"{sha}:{prefix}dvc.lock\n" for _, sha in labelled)
@@ -113,7 +121,9 @@ def lock_sources(run_cache: Path) -> list[tuple[str, Stages]]:
     """(where, stages) of every record that names outputs: the workspace's dvc.lock, git's, experiments',
     the run cache's entries."""
     sources = [(WORKSPACE, tracking.dvc_lock_entries()), *git_locks()]
-    sources += [(f"experiment workspace {w.relative_to(io.repo_root())}", s) for w, s in experiment_workspaces()]
+    sources += [
+        (f"experiment workspace {w.relative_to(io.repo_root())}", s) for w, s in experiment_workspaces()
+    ]
     return sources + [("run-cache", s) for s in run_cache_entries(run_cache)]
 
 
@@ -125,5 +135,8 @@ def dir_listing(st: Stores, md5: str, workspace_dir: Path | None) -> list[dict[s
         return list(json.loads(raw))
     if workspace_dir is None or not workspace_dir.is_dir():
         return None
-    return [{"md5": hashlib.md5(f.read_bytes()).hexdigest(), "relpath": f.relative_to(workspace_dir).as_posix()}
-            for f in sorted(workspace_dir.rglob("*")) if f.is_file()]
+    return [
+        {"md5": hashlib.md5(f.read_bytes()).hexdigest(), "relpath": f.relative_to(workspace_dir).as_posix()}
+        for f in sorted(workspace_dir.rglob("*"))
+        if f.is_file()
+    ]

@@ -19,9 +19,14 @@ def _expectations(*, n_rows: int, labels: Sequence[int], max_side: int, splits: 
     e = gx.expectations
     out: list[Any] = [e.ExpectTableRowCountToEqual(value=n_rows)]
     out += [e.ExpectColumnValuesToBeUnique(column=c) for c in ("id", "sha256", "path")]
-    out += [e.ExpectColumnValuesToNotBeNull(column=c) for c in ("id", "path", "sha256", "width", "height",
-                                                                "label", "split", "status")]
-    out += [e.ExpectColumnValuesToBeBetween(column=c, min_value=8, max_value=max_side) for c in ("width", "height")]
+    out += [
+        e.ExpectColumnValuesToNotBeNull(column=c)
+        for c in ("id", "path", "sha256", "width", "height", "label", "split", "status")
+    ]
+    out += [
+        e.ExpectColumnValuesToBeBetween(column=c, min_value=8, max_value=max_side)
+        for c in ("width", "height")
+    ]
     out += [
         e.ExpectColumnValuesToBeInSet(column="label", value_set=list(labels)),
         e.ExpectColumnValuesToBeInSet(column="split", value_set=list(splits)),
@@ -31,14 +36,28 @@ def _expectations(*, n_rows: int, labels: Sequence[int], max_side: int, splits: 
     return out
 
 
-def validate_manifest(frame: pd.DataFrame, *, suite: str, out_dir: str, n_rows: int, labels: Sequence[int],
-                      max_side: int, splits: Sequence[str] = ("train", "holdout", "test")) -> dict[str, Any]:
+def validate_manifest(
+    frame: pd.DataFrame,
+    *,
+    suite: str,
+    out_dir: str,
+    n_rows: int,
+    labels: Sequence[int],
+    max_side: int,
+    splits: Sequence[str] = ("train", "holdout", "test"),
+) -> dict[str, Any]:
     """Run the manifest suite with a checkpoint; write results.json and Data Docs; return the summary."""
-    return _run_suite(frame, suite=suite, out_dir=out_dir,
-                      expectations=_expectations(n_rows=n_rows, labels=labels, max_side=max_side, splits=splits))
+    return _run_suite(
+        frame,
+        suite=suite,
+        out_dir=out_dir,
+        expectations=_expectations(n_rows=n_rows, labels=labels, max_side=max_side, splits=splits),
+    )
 
 
-def _run_suite(frame: pd.DataFrame, *, suite: str, out_dir: str, expectations: Sequence[Any]) -> dict[str, Any]:
+def _run_suite(
+    frame: pd.DataFrame, *, suite: str, out_dir: str, expectations: Sequence[Any]
+) -> dict[str, Any]:
     """Run `expectations` on `frame` with a checkpoint; write results.json and Data Docs; return the summary."""
     import great_expectations as gx
 
@@ -51,21 +70,38 @@ def _run_suite(frame: pd.DataFrame, *, suite: str, out_dir: str, expectations: S
         for exp in expectations:
             s.add_expectation(exp)
         s = ctx.suites.add_or_update(s)
-        vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite, data=batch, suite=s))
-        cp = ctx.checkpoints.add_or_update(gx.Checkpoint(
-            name=suite, validation_definitions=[vd], result_format="SUMMARY",
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")]))
+        vd = ctx.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=suite, data=batch, suite=s)
+        )
+        cp = ctx.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=suite,
+                validation_definitions=[vd],
+                result_format="SUMMARY",
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            )
+        )
         result = cp.run(batch_parameters={"dataframe": frame})
         docs = Path(tmp) / "gx" / "uncommitted" / "data_docs" / "local_site"
         if docs.exists():
             shutil.copytree(docs, out / "data_docs")
     checks = [
-        {"expectation": r.expectation_config.type, "kwargs": {k: v for k, v in r.expectation_config.kwargs.items()
-                                                              if k != "batch_id"}, "success": bool(r.success)}
-        for run in result.run_results.values() for r in run.results if r.expectation_config is not None
+        {
+            "expectation": r.expectation_config.type,
+            "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+            "success": bool(r.success),
+        }
+        for run in result.run_results.values()
+        for r in run.results
+        if r.expectation_config is not None
     ]
-    summary = {"suite": suite, "success": bool(result.success), "n_expectations": len(checks),
-               "n_failed": sum(not c["success"] for c in checks), "results": checks}
+    summary = {
+        "suite": suite,
+        "success": bool(result.success),
+        "n_expectations": len(checks),
+        "n_failed": sum(not c["success"] for c in checks),
+        "results": checks,
+    }
     io.write_json(out / "results.json", summary)
     return summary
 
@@ -74,16 +110,21 @@ def _anonymized_expectations(*, n_raw: int, max_residual_share: float) -> list[A
     import great_expectations as gx
 
     e = gx.expectations
-    out: list[Any] = [e.ExpectTableRowCountToEqual(value=n_raw)]  # one row per raw image, none for anything else
+    out: list[Any] = [
+        e.ExpectTableRowCountToEqual(value=n_raw)
+    ]  # one row per raw image, none for anything else
     out += [e.ExpectColumnValuesToBeUnique(column=c) for c in ("id", "path", "sha256")]
     out += [e.ExpectColumnValuesToNotBeNull(column=c) for c in ("id", "path")]
     out += [
-        e.ExpectColumnValuesToBeInSet(column="in_raw", value_set=[1]),  # every row and file traces to a raw image
+        e.ExpectColumnValuesToBeInSet(
+            column="in_raw", value_set=[1]
+        ),  # every row and file traces to a raw image
         e.ExpectColumnValuesToBeInSet(column="file_format", value_set=["PNG"]),  # NaN (no file) is skipped
         e.ExpectColumnValuesToBeBetween(column="n_metadata", min_value=0, max_value=0),  # no EXIF/text/ICC
         # the check's own residual-face auditor (dlib): at most the residual gate's share of images
-        e.ExpectColumnValuesToBeBetween(column="n_auditor_residual", min_value=0, max_value=0,
-                                        mostly=1.0 - max_residual_share),
+        e.ExpectColumnValuesToBeBetween(
+            column="n_auditor_residual", min_value=0, max_value=0, mostly=1.0 - max_residual_share
+        ),
     ]
     out += [
         e.ExpectColumnPairValuesToBeEqual(column_A=a, column_B=b)  # rows where both are missing are skipped

@@ -53,7 +53,9 @@ def list_inputs(in_dir: Path, out_dir: Path) -> tuple[list[str], list[tuple[str,
     found: list[str] = []
     refused: list[tuple[str, str]] = []
     unlisted: list[str] = []
-    walk = os.walk(in_dir, followlinks=False, onerror=lambda e: unlisted.append(f"{e.filename}: {e.strerror}"))
+    walk = os.walk(
+        in_dir, followlinks=False, onerror=lambda e: unlisted.append(f"{e.filename}: {e.strerror}")
+    )
     for root, dirs, files in walk:
         links = [d for d in dirs if (Path(root) / d).is_symlink()]
         dirs[:] = sorted(d for d in dirs if d not in links and (Path(root) / d).resolve() != out_dir)
@@ -82,8 +84,13 @@ def _refusal(file: Path, in_dir: Path) -> str | None:
     return None
 
 
-_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
-          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 def read_input(file: Path, *, name: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -106,8 +113,15 @@ def read_input(file: Path, *, name: str, max_bytes: int = MAX_FILE_BYTES) -> byt
         raise InvalidInputError(f"{name}: cannot read: {err.strerror or err}") from None
 
 
-def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, p: AnonymizeParams,
-                    seed: int, threads: int = 1) -> list[dict[str, Any]]:
+def anonymize_files(
+    items: list[tuple[str, str]],
+    *,
+    in_dir: str,
+    out_dir: str,
+    p: AnonymizeParams,
+    seed: int,
+    threads: int = 1,
+) -> list[dict[str, Any]]:
     """Anonymize (input relpath, output relpath) pairs; write those that pass; return one row each (no pixels).
 
     Any size is accepted down to 1×1 pixel (the stage's ingest keeps its own minimum); headers
@@ -124,7 +138,9 @@ def anonymize_files(items: list[tuple[str, str]], *, in_dir: str, out_dir: str, 
         result = anonymize_one(image, p=p, rng=image_rng(seed, rel), threads=threads)
         if result.image is not None:
             io.write_png(Path(out_dir) / out_rel, result.image)
-        rows.append(file_row(rel, out_rel if result.image is not None else None, result.quarantine_reason, result))
+        rows.append(
+            file_row(rel, out_rel if result.image is not None else None, result.quarantine_reason, result)
+        )
     return rows
 
 
@@ -147,7 +163,7 @@ def _run_chunks(chunks: list[list[tuple[str, str]]], *, jobs: int, **kw: Any) ->
         if jobs == 1:
             stack.callback(cv2.setNumThreads, one_cv_thread())
         pool = stack.enter_context(ProcessPoolExecutor(jobs, initializer=one_cv_thread)) if jobs > 1 else None
-        for part in (pool.map(work, chunks) if pool else map(work, chunks)):
+        for part in pool.map(work, chunks) if pool else map(work, chunks):
             rows += part
             progress.update(len(part))
     return rows
@@ -158,12 +174,15 @@ def _check_dirs(in_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
     if not src.is_dir():
         raise InvalidInputError(f"IN_DIR {in_dir}: not a folder")
     if src.is_relative_to(dst):
-        raise InvalidInputError(f"OUT_DIR {out_dir}: is IN_DIR or contains it (outputs could overwrite inputs)")
+        raise InvalidInputError(
+            f"OUT_DIR {out_dir}: is IN_DIR or contains it (outputs could overwrite inputs)"
+        )
     return src, dst
 
 
-def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizeParams, jobs: int = 1,
-                     seed: int | None = None) -> dict[str, Any]:
+def anonymize_folder(
+    in_dir: str | Path, out_dir: str | Path, *, p: AnonymizeParams, jobs: int = 1, seed: int | None = None
+) -> dict[str, Any]:
     """Anonymize every image under `in_dir` into `out_dir` (same tree, .png, metadata-free), and every video
     (`flows.video_anonymize`: frame by frame with a tracker, one at a time); quarantined files are not written. Writes `REPORT_JSON` and `MANIFEST_JSONL` (one row per
     image-named input: input, output, status, reason, detections); returns the report.
@@ -177,15 +196,34 @@ def anonymize_folder(in_dir: str | Path, out_dir: str | Path, *, p: AnonymizePar
     names = output_names(images)
     items = [(rel, names[rel]) for rel in images]
     seed = secrets.randbits(63) if seed is None else seed
-    rows = _run_chunks(chunks(items, jobs=jobs), jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed) if items else []
+    rows = (
+        _run_chunks(chunks(items, jobs=jobs), jobs=jobs, in_dir=str(src), out_dir=str(dst), p=p, seed=seed)
+        if items
+        else []
+    )
     video_names = video_output_names(videos)
-    rows += [anonymize_video(src / rel, dst / video_names[rel], rel=rel, out_rel=video_names[rel], p=p,
-                             seed=seed, threads=detector_threads()) for rel in videos]  # one video at a time
+    rows += [
+        anonymize_video(
+            src / rel,
+            dst / video_names[rel],
+            rel=rel,
+            out_rel=video_names[rel],
+            p=p,
+            seed=seed,
+            threads=detector_threads(),
+        )
+        for rel in videos
+    ]  # one video at a time
     rows = sorted(rows + [file_row(rel, None, why, None) for rel, why in refused], key=lambda r: r["input"])
-    report = {"in_dir": str(src), "out_dir": str(dst), "counts": folder_counts(rows), "files": rows,
-              "unlisted_folders": unlisted, "params": settings_record(p), "device": device.as_record()}
+    report = {
+        "in_dir": str(src),
+        "out_dir": str(dst),
+        "counts": folder_counts(rows),
+        "files": rows,
+        "unlisted_folders": unlisted,
+        "params": settings_record(p),
+        "device": device.as_record(),
+    }
     io.write_json(dst / REPORT_JSON, report)
     io.write_jsonl(dst / MANIFEST_JSONL, manifest_rows(rows))
     return report
-
-

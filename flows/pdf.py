@@ -15,9 +15,18 @@ from pathlib import Path
 from tasks.errors import InvalidInputError, PipelineError
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-pdf-header-footer", "--run-all-compositor-stages-before-draw")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-pdf-header-footer",
+    "--run-all-compositor-stages-before-draw",
+)
 
 
 def find_chromium() -> str:
@@ -30,8 +39,10 @@ def find_chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise PipelineError("privtrail report --pdf: no Chromium found (looked for "
-                        f"{', '.join(CHROMIUM_CANDIDATES)}); install it with `make browser` (Debian's chromium, as root)")
+    raise PipelineError(
+        "privtrail report --pdf: no Chromium found (looked for "
+        f"{', '.join(CHROMIUM_CANDIDATES)}); install it with `make browser` (Debian's chromium, as root)"
+    )
 
 
 def html_to_pdf(html: Path, pdf: Path, *, chromium: str | None = None, timeout_s: float = 120) -> Path:
@@ -46,13 +57,22 @@ def html_to_pdf(html: Path, pdf: Path, *, chromium: str | None = None, timeout_s
     browser = chromium or find_chromium()
     pdf.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="privtrail-chromium-") as profile:
-        cmd = [browser, *FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={pdf.resolve()}",
-               html.resolve().as_uri()]
+        cmd = [
+            browser,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={pdf.resolve()}",
+            html.resolve().as_uri(),
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired as err:
-            raise PipelineError(f"privtrail report --pdf: chromium did not finish in {timeout_s:.0f} s") from err
+            raise PipelineError(
+                f"privtrail report --pdf: chromium did not finish in {timeout_s:.0f} s"
+            ) from err
     if proc.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
-        raise PipelineError(f"privtrail report --pdf: chromium exited {proc.returncode} without a PDF: "
-                            f"{(proc.stderr or proc.stdout)[-800:]}")
+        raise PipelineError(
+            f"privtrail report --pdf: chromium exited {proc.returncode} without a PDF: "
+            f"{(proc.stderr or proc.stdout)[-800:]}"
+        )
     return pdf

@@ -96,8 +96,10 @@ def pipeline(force: bool = False, push: bool = True) -> dict[str, Any]:
         _dvc("push", "--remote", remote)
     get_run_logger().info(f"stages run: {ran or 'none (up to date)'}; pushed to: {remote}")
     if refused:
-        raise PipelineError(f"promote refused the model (report, lineage and data recorded"
-                            f"{f', pushed to {remote}' if remote else ''}):\n{failure_summary(lines)}")
+        raise PipelineError(
+            f"promote refused the model (report, lineage and data recorded"
+            f"{f', pushed to {remote}' if remote else ''}):\n{failure_summary(lines)}"
+        )
     return {"stages_ran": ran, "lineage": lineage, "pushed_to": remote}
 
 
@@ -163,13 +165,19 @@ def repro(*, force: bool = False) -> int:
         # every stage that finished is tagged, also when promote refused (the report is written)
         tracking.sync_lineage(reports_dir=io.load_params().paths.reports)
     if received:
-        print(f"privtrail: interrupted by {signal.Signals(received[0]).name} after {time.monotonic() - started:.0f} s; "
-              f"finished stages and shards are kept; {RESUME_LINE}", flush=True)
+        print(
+            f"privtrail: interrupted by {signal.Signals(received[0]).name} after {time.monotonic() - started:.0f} s; "
+            f"finished stages and shards are kept; {RESUME_LINE}",
+            flush=True,
+        )
         return 128 + received[0]
     if code == 0:
         io.remove_dir(io.resume_dir(params.paths.anonymized, "anonymize"))
-    print(f"privtrail: dvc repro {'finished' if code == 0 else f'failed (exit {code})'} in "
-          f"{time.monotonic() - started:.0f} s", flush=True)
+    print(
+        f"privtrail: dvc repro {'finished' if code == 0 else f'failed (exit {code})'} in "
+        f"{time.monotonic() - started:.0f} s",
+        flush=True,
+    )
     return code
 
 

@@ -68,20 +68,32 @@ def start_server(home: Path, *, startup_s: float = 180) -> Iterator[str]:
     """
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": ""}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": "",
+    }
     log_file = home / "server.log"
     prefect = Path(sys.executable).with_name("prefect")
     with log_file.open("w") as log:
-        proc = subprocess.Popen([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0,
-                                preexec_fn=_tied_to(os.getpid()))  # noqa: PLW1509 - before exec, one syscall
+        proc = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+            preexec_fn=_tied_to(os.getpid()),
+        )  # noqa: PLW1509 - before exec, one syscall
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + startup_s
         while not healthy(url):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise PipelineError(f"prefect server did not start ({'exited' if proc.poll() is not None else 'timeout'}): "
-                                    f"{log_file.read_text()[-1500:]}")
+                raise PipelineError(
+                    f"prefect server did not start ({'exited' if proc.poll() is not None else 'timeout'}): "
+                    f"{log_file.read_text()[-1500:]}"
+                )
             time.sleep(0.5)
         yield url
     finally:

@@ -44,10 +44,15 @@ def inventory(params: Params, st: Stores) -> Inventory:
     def listed(md5: str, path: str, in_workspace: bool) -> list[dict[str, str]] | None:
         return dir_listing(st, md5, io.path(path) if in_workspace else None)
 
-    versions, keep, current = collect_versions(lock_sources(st.run_cache), default_raw=params.paths.raw,
-                                               read=st.read, listing=listed)
-    return Inventory(versions=versions, keep=keep, current=current,
-                     experiment_raw=experiment_raw(experiment_workspaces(), default_raw=params.paths.raw))
+    versions, keep, current = collect_versions(
+        lock_sources(st.run_cache), default_raw=params.paths.raw, read=st.read, listing=listed
+    )
+    return Inventory(
+        versions=versions,
+        keep=keep,
+        current=current,
+        experiment_raw=experiment_raw(experiment_workspaces(), default_raw=params.paths.raw),
+    )
 
 
 def plan(params: Params, st: Stores, status: RetentionStatus, now: datetime) -> tuple[PurgePlan, Inventory]:
@@ -60,8 +65,10 @@ def plan(params: Params, st: Stores, status: RetentionStatus, now: datetime) -> 
     """
     inv = inventory(params, st)
     if not inv.versions:
-        raise InvalidInputError(f"dvc.lock: no ingest output {params.paths.raw} in the workspace, git history, "
-                                "experiments or run cache (run `dvc repro ingest` first)")
+        raise InvalidInputError(
+            f"dvc.lock: no ingest output {params.paths.raw} in the workspace, git history, "
+            "experiments or run cache (run `dvc repro ingest` first)"
+        )
     due = due_versions(inv, raw_days=params.retention.raw_days, now=now, expired=status.expired)
     return plan_purge_versions(inv.versions, current=inv.current, keep=inv.keep, due=due), inv
 
@@ -135,29 +142,53 @@ def purge(*, apply: bool = False, now: datetime | None = None) -> dict[str, Any]
         workspaces = _due_workspaces(params, p, inv, status)
         present = sum(st.where(p.cache_objects).values()) + len(workspaces)
         stamp = now.isoformat(timespec="seconds")
-        extra = {"state": status.state, "workspace_files_present": _n_files(params), "listing": listing(p, st),
-                 "due_objects_present": present, "remotes": st.remote_urls}
+        extra = {
+            "state": status.state,
+            "workspace_files_present": _n_files(params),
+            "listing": listing(p, st),
+            "due_objects_present": present,
+            "remotes": st.remote_urls,
+        }
         if not (apply and present):
-            return ledger_entry(p, status, applied=False, counts=dict.fromkeys(PURGE_COUNTS, 0), run_id=None,
-                                time=stamp) | extra
+            return (
+                ledger_entry(
+                    p, status, applied=False, counts=dict.fromkeys(PURGE_COUNTS, 0), run_id=None, time=stamp
+                )
+                | extra
+            )
         entry = _apply(params, p, st, status, workspaces, stamp)
         return entry | extra | {"state": "purged", "listing": listing(p, st)}  # what is left, after
 
 
-def _apply(params: Params, p: PurgePlan, st: Stores, status: RetentionStatus, workspaces: list[Path],
-           stamp: str) -> dict[str, Any]:
+def _apply(
+    params: Params, p: PurgePlan, st: Stores, status: RetentionStatus, workspaces: list[Path], stamp: str
+) -> dict[str, Any]:
     ledger = params.retention.ledger
     with tracking.stage_run("purge", params=params, inputs=[], outputs=[ledger]) as run:
         counts = _delete(p, st, workspaces)
         entry = ledger_entry(p, status, applied=True, counts=counts, run_id=run.run_id, time=stamp)
         record = f"{params.paths.reports}/retention/purged_{run.run_id}.json"
-        io.write_json(record, {"entry": entry, "cache_objects": list(p.cache_objects),
-                               "kept_shared_objects": list(p.shared_objects), "remotes": st.remote_urls,
-                               "workspaces": [str(w.relative_to(io.repo_root())) for w in workspaces]})
+        io.write_json(
+            record,
+            {
+                "entry": entry,
+                "cache_objects": list(p.cache_objects),
+                "kept_shared_objects": list(p.shared_objects),
+                "remotes": st.remote_urls,
+                "workspaces": [str(w.relative_to(io.repo_root())) for w in workspaces],
+            },
+        )
         run.log_artifact(record, "retention")
         run.log_metrics({f"purge/{k}": float(v) for k, v in counts.items()} | status.as_metrics())
-        run.set_tags({"out_path": p.out_path, "out_md5": p.out_md5, "objects_sha256": p.objects_digest,
-                      "versions_purged": str(len(p.due)), "retention.raw_days": str(params.retention.raw_days)})
+        run.set_tags(
+            {
+                "out_path": p.out_path,
+                "out_md5": p.out_md5,
+                "objects_sha256": p.objects_digest,
+                "versions_purged": str(len(p.due)),
+                "retention.raw_days": str(params.retention.raw_days),
+            }
+        )
         io.append_line(ledger, json.dumps(entry, sort_keys=True) + "\n")
     return entry
 

@@ -94,17 +94,21 @@ def run_queue(names: list[str], *, jobs: int, env: dict[str, str], poll_s: float
 
 
 def _row(exp: dict[str, Any]) -> dict[str, Any] | None:
-    data = (exp.get("data") or {})
+    data = exp.get("data") or {}
     params = (data.get("params") or {}).get(io.PARAMS_FILE, {}).get("data", {})
-    metrics = (data.get("metrics") or {})
+    metrics = data.get("metrics") or {}
     train = next((m["data"] for f, m in metrics.items() if f.endswith("train.json") and "data" in m), None)
     if not params or not train:
         return None
-    return {"experiment": exp.get("name") or data.get("rev"),
-            "target_epsilon": params["train"]["dp"]["target_epsilon"], "epsilon": train["train/epsilon"],
-            "dp_test_accuracy": train["train/dp_test_accuracy"],
-            "nonprivate_test_accuracy": train["train/nonprivate_test_accuracy"],
-            "noise_multiplier": train.get("train/noise_multiplier"), "steps": train.get("train/steps")}
+    return {
+        "experiment": exp.get("name") or data.get("rev"),
+        "target_epsilon": params["train"]["dp"]["target_epsilon"],
+        "epsilon": train["train/epsilon"],
+        "dp_test_accuracy": train["train/dp_test_accuracy"],
+        "nonprivate_test_accuracy": train["train/nonprivate_test_accuracy"],
+        "noise_multiplier": train.get("train/noise_multiplier"),
+        "steps": train.get("train/steps"),
+    }
 
 
 def collect(names: list[str]) -> pd.DataFrame:
@@ -123,7 +127,9 @@ def collect(names: list[str]) -> pd.DataFrame:
 def figure(table: pd.DataFrame) -> Any:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.plot(table["epsilon"], table["dp_test_accuracy"], "o-", label="DP-SGD")
-    ax.axhline(table["nonprivate_test_accuracy"].mean(), color="grey", ls="--", label="non-private (same schedule)")
+    ax.axhline(
+        table["nonprivate_test_accuracy"].mean(), color="grey", ls="--", label="non-private (same schedule)"
+    )
     ax.set_xscale("log")
     ax.minorticks_off()
     ax.set_xticks(list(table["epsilon"]), [f"{e:.2g}" for e in table["epsilon"]])
@@ -138,8 +144,15 @@ def figure(table: pd.DataFrame) -> Any:
 def _ledger_total(ledger: Path, params: Any) -> dict[str, Any]:
     entries = parse_ledger(io.read_text_if_exists(ledger), source=str(ledger))
     digests = sorted({e.dataset_digest for e in entries})
-    return {d: budget_status(entries, dataset_digest=d, delta=params.train.budget.delta,
-                             max_total_epsilon=params.train.budget.max_total_epsilon).epsilon_total for d in digests}
+    return {
+        d: budget_status(
+            entries,
+            dataset_digest=d,
+            delta=params.train.budget.delta,
+            max_total_epsilon=params.train.budget.max_total_epsilon,
+        ).epsilon_total
+        for d in digests
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,12 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epsilons", default=",".join(f"{e:g}" for e in DEFAULT_EPSILONS))
     ap.add_argument("--jobs", type=int, default=1, help="experiments run in parallel")
     ap.add_argument("--prefix", default="sweep")
-    ap.add_argument("--workspace", action="store_true",
-                    help="run the experiments one after another in this workspace instead of DVC's queue")
+    ap.add_argument(
+        "--workspace",
+        action="store_true",
+        help="run the experiments one after another in this workspace instead of DVC's queue",
+    )
     args = ap.parse_args(argv)
     params = io.load_params()
     epsilons = tuple(float(e) for e in args.epsilons.split(","))
-    ledger = io.path(io.ledger_path(params.train)).resolve()  # the dataset's ledger: a sweep spends its budget
+    ledger = io.path(
+        io.ledger_path(params.train)
+    ).resolve()  # the dataset's ledger: a sweep spends its budget
     env = {**os.environ, "PRIVTRAIL_LEDGER": str(ledger)}  # the queued workspaces are temporary copies
     if args.workspace:
         names = run_in_workspace(epsilons, prefix=args.prefix, env=env)
@@ -166,10 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     out = io.clean_dir(f"{params.paths.plots}/sweep")
     io.write_csv(out / "sweep.csv", table)
     totals = _ledger_total(ledger, params)
-    io.write_json(out / "sweep.json", {"rows": table.to_dict("records"), "ledger": str(ledger),
-                                        "ledger_total_epsilon": totals, "git_sha": tracking.git_sha()})
+    io.write_json(
+        out / "sweep.json",
+        {
+            "rows": table.to_dict("records"),
+            "ledger": str(ledger),
+            "ledger_total_epsilon": totals,
+            "git_sha": tracking.git_sha(),
+        },
+    )
     io.save_figure(out / "accuracy_vs_epsilon.png", figure(table))
-    _dvc("plots", "diff", *names, "--targets", f"{params.paths.plots}/train/curve.csv", "-o", str(out / "dvc_plots"))
+    _dvc(
+        "plots",
+        "diff",
+        *names,
+        "--targets",
+        f"{params.paths.plots}/train/curve.csv",
+        "-o",
+        str(out / "dvc_plots"),
+    )
     print(table.to_string(index=False))
     print(f"sweep ledger {ledger}: composed ε per dataset {totals}")
     print(f"figure: {out / 'accuracy_vs_epsilon.png'}  |  dvc plots: {out / 'dvc_plots/index.html'}")

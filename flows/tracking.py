@@ -62,17 +62,35 @@ def git_sha() -> str:
         return "unknown"
     sha = out.stdout.strip() if out.returncode == 0 else "unknown"
     # dvc.lock, DVC's .gitignore entries and the privacy ledger are rewritten by the running `dvc repro` itself
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock",
-                            ":!**/.gitignore", ":!.gitignore", ":!ledger"], cwd=io.repo_root(),
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        [
+            "git",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!dvc.lock",
+            ":!**/.gitignore",
+            ":!.gitignore",
+            ":!ledger",
+        ],
+        cwd=io.repo_root(),
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return f"{sha}-dirty" if dirty and sha != "unknown" else sha
 
 
 def git_remote() -> str:
     """Where the code can be cloned from: the `origin` remote (credentials removed: it is recorded in the
     report and the registry), else this workspace's own path."""
-    out = subprocess.run(["git", "remote", "get-url", "origin"], cwd=io.repo_root(), capture_output=True, text=True)
-    return redact_uri(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else str(io.repo_root())
+    out = subprocess.run(
+        ["git", "remote", "get-url", "origin"], cwd=io.repo_root(), capture_output=True, text=True
+    )
+    return (
+        redact_uri(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else str(io.repo_root())
+    )
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -106,7 +124,9 @@ class StageRun:
         mlflow.log_artifact(str(io.path(file)), artifact_path=artifact_path)
 
     def log_dataset(self, frame: pd.DataFrame, *, name: str, source: str, context: str) -> None:
-        digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()[:16]
+        digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()[
+            :16
+        ]
         with warnings.catch_warnings():  # "source can be interpreted in multiple ways", integer-schema hints
             warnings.simplefilter("ignore", UserWarning)
             ds = from_pandas(frame, source=source, name=name, digest=digest)
@@ -117,9 +137,13 @@ class StageRun:
         import mlflow.pytorch
         import numpy as np
 
-        info = mlflow.pytorch.log_model(model, name=name, serialization_format="pickle",
-                                        input_example=np.zeros(tuple(input_shape), np.float32),
-                                        pip_requirements=["torch==2.13.0"])
+        info = mlflow.pytorch.log_model(
+            model,
+            name=name,
+            serialization_format="pickle",
+            input_example=np.zeros(tuple(input_shape), np.float32),
+            pip_requirements=["torch==2.13.0"],
+        )
         return str(info.model_uri)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
@@ -127,7 +151,9 @@ class StageRun:
 
 
 @contextmanager
-def stage_run(stage: str, *, params: Params, inputs: Sequence[str], outputs: Sequence[str]) -> Iterator[StageRun]:
+def stage_run(
+    stage: str, *, params: Params, inputs: Sequence[str], outputs: Sequence[str]
+) -> Iterator[StageRun]:
     """Open the MLflow run of one stage execution; tag output digests and record the run id on success.
 
     Logs `seed` and the stage's own params section (flattened) as the run's params.
@@ -138,12 +164,14 @@ def stage_run(stage: str, *, params: Params, inputs: Sequence[str], outputs: Seq
     params_json = json.dumps(logged, sort_keys=True, default=str)
     started_at = _utc_now()
     with mlflow.start_run(experiment_id=exp_id, run_name=stage) as run:
-        mlflow.set_tags({
-            "stage": stage,
-            "git_sha": git_sha(),
-            "params_digest": hashlib.sha256(params_json.encode()).hexdigest(),
-            "input_digest": io.digest(inputs),
-        })
+        mlflow.set_tags(
+            {
+                "stage": stage,
+                "git_sha": git_sha(),
+                "params_digest": hashlib.sha256(params_json.encode()).hexdigest(),
+                "input_digest": io.digest(inputs),
+            }
+        )
         flat = flatten(logged)
         for i in range(0, len(flat), 90):  # log_params accepts at most 100 per call
             mlflow.log_params(dict(list(flat.items())[i : i + 90]))
@@ -151,9 +179,17 @@ def stage_run(stage: str, *, params: Params, inputs: Sequence[str], outputs: Seq
         yield handle
         mlflow.set_tag("output_digest", io.digest(outputs))
     # started_at / finished_at (UTC): when the stage's data came to exist, e.g. the retention clock of raw data
-    io.write_json(f"{params.paths.reports}/runs/{stage}.json", {"run_id": handle.run_id, "stage": stage,
-                                                  "tracking_uri": tracking_uri(), "started_at": started_at,
-                                                  "finished_at": _utc_now(), **handle.extra})
+    io.write_json(
+        f"{params.paths.reports}/runs/{stage}.json",
+        {
+            "run_id": handle.run_id,
+            "stage": stage,
+            "tracking_uri": tracking_uri(),
+            "started_at": started_at,
+            "finished_at": _utc_now(),
+            **handle.extra,
+        },
+    )
 
 
 def _utc_now() -> str:
@@ -225,7 +261,10 @@ def promoted_compliance(name: str, alias: str) -> tuple[dict[str, Any] | None, s
     try:
         previous = mlflow.artifacts.load_dict(uri)
     except (MlflowException, OSError, ValueError) as err:
-        return None, f"{ref} (version {mv['version']}): its compliance.json could not be read from {uri}: {err}"
+        return (
+            None,
+            f"{ref} (version {mv['version']}): its compliance.json could not be read from {uri}: {err}",
+        )
     if not isinstance(previous, dict):
         return None, f"{ref} (version {mv['version']}): {uri} is not a compliance.json object"
     sha = str(mv["tags"].get("git_sha") or previous.get("lineage", {}).get("git_sha") or "unknown")
@@ -236,8 +275,13 @@ def promoted_compliance(name: str, alias: str) -> tuple[dict[str, Any] | None, s
 def run_info(run_id: str) -> dict[str, Any]:
     configure()
     run = MlflowClient().get_run(run_id)
-    return {"run_id": run_id, "name": run.info.run_name, "tags": dict(run.data.tags),
-            "metrics": dict(run.data.metrics), "params": dict(run.data.params)}
+    return {
+        "run_id": run_id,
+        "name": run.info.run_name,
+        "tags": dict(run.data.tags),
+        "metrics": dict(run.data.metrics),
+        "params": dict(run.data.params),
+    }
 
 
 def model_version(ref: str) -> dict[str, Any]:
@@ -250,14 +294,21 @@ def model_version(ref: str) -> dict[str, Any]:
     else:
         name, version = ref.rsplit("/", 1)
         mv = client.get_model_version(name, version)
-    return {"name": mv.name, "version": mv.version, "run_id": mv.run_id, "source": mv.source, "tags": dict(mv.tags)}
+    return {
+        "name": mv.name,
+        "version": mv.version,
+        "run_id": mv.run_id,
+        "source": mv.source,
+        "tags": dict(mv.tags),
+    }
 
 
 # --- issue 7: the model version tells the audit story; retention runs ------------------------
 
 
-def annotate_model_version(*, name: str, version: str, description: str, files: Sequence[str | Path],
-                           artifact_path: str) -> str:
+def annotate_model_version(
+    *, name: str, version: str, description: str, files: Sequence[str | Path], artifact_path: str
+) -> str:
     """Log `files` (the compliance report) into the run that produced the model version, describe the version.
 
     Returns the artifact URI of the logged folder (`runs:/<run id>/<artifact_path>`).
@@ -304,8 +355,11 @@ def registered_model(name: str) -> dict[str, Any] | None:
             return None
         raise
     latest = max((int(v.version) for v in rm.latest_versions or []), default=None)
-    return {"name": rm.name, "aliases": {a: str(v) for a, v in (rm.aliases or {}).items()},
-            "latest": None if latest is None else str(latest)}
+    return {
+        "name": rm.name,
+        "aliases": {a: str(v) for a, v in (rm.aliases or {}).items()},
+        "latest": None if latest is None else str(latest),
+    }
 
 
 def registered_model_names() -> list[str]:
@@ -337,8 +391,19 @@ def model_versions_of_run(run_id: str) -> list[dict[str, Any]]:
     """Registered model versions whose source run is `run_id` (newest first)."""
     configure()
     found = MlflowClient().search_model_versions(f"run_id = '{run_id}'")
-    return sorted(({"name": m.name, "version": m.version, "run_id": m.run_id, "source": m.source,
-                    "tags": dict(m.tags)} for m in found), key=lambda m: -int(m["version"]))
+    return sorted(
+        (
+            {
+                "name": m.name,
+                "version": m.version,
+                "run_id": m.run_id,
+                "source": m.source,
+                "tags": dict(m.tags),
+            }
+            for m in found
+        ),
+        key=lambda m: -int(m["version"]),
+    )
 
 
 def list_artifacts(run_id: str, path: str | None = None) -> list[str]:

@@ -45,7 +45,9 @@ def video_output_names(rels: list[str]) -> dict[str, str]:
     """Input relpath → distinct output relpath: `video_output_name`, or the full input name plus the
     output suffix when two inputs would share one ('a.mov' and 'a.mp4': 'a.mp4', 'a.mov.mp4')."""
     names: dict[str, str] = {}
-    for rel in sorted(rels, key=lambda r: (video_output_name(r) != r, r)):  # an input already named so keeps it
+    for rel in sorted(
+        rels, key=lambda r: (video_output_name(r) != r, r)
+    ):  # an input already named so keeps it
         out, suffix, n = video_output_name(rel), PurePosixPath(video_output_name(rel)).suffix, 0
         while out in names.values():  # 'a.mov.mp4', then 'a.mov.1.mp4', ...
             out = f"{rel}{suffix}" if n == 0 else f"{rel}.{n}{suffix}"
@@ -94,10 +96,15 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
                         size = (outcome.image.shape[1], outcome.image.shape[0])
                         writer = cv2.VideoWriter(str(partial), fourcc, fps or 25.0, size)
                         if not writer.isOpened():
-                            raise InvalidInputError(f"cannot write {dst.suffix} video here (OpenCV's FFmpeg writer refused it)")
+                            raise InvalidInputError(
+                                f"cannot write {dst.suffix} video here (OpenCV's FFmpeg writer refused it)"
+                            )
                     writer.write(cv2.cvtColor(outcome.image, cv2.COLOR_RGB2BGR))
                 bar.update()
-    except (InvalidInputError, AnonymizationError) as err:  # unreadable, broken off, not writable, motion cue failed
+    except (
+        InvalidInputError,
+        AnonymizationError,
+    ) as err:  # unreadable, broken off, not writable, motion cue failed
         crashed = f"unreadable: {err}" if not rows else f"after frame {len(rows)}: {err}"
     except cv2.error as err:  # the decoder or the encoder failed mid-stream
         crashed = f"OpenCV failed after frame {len(rows)}: {str(err).strip().splitlines()[-1]}"
@@ -108,8 +115,10 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
             partial.unlink(missing_ok=True)  # never leave a half-written video behind
     reason = crashed
     if reason is None and failed:
-        reason = f"{len(failed)} of {len(rows)} frames failed ({describe_ranges(frame_ranges(failed))}): " + str(
-            next(r["reason"] for r in rows if r["status"] == "failed"))
+        reason = (
+            f"{len(failed)} of {len(rows)} frames failed ({describe_ranges(frame_ranges(failed))}): "
+            + str(next(r["reason"] for r in rows if r["status"] == "failed"))
+        )
     if reason is None and count_frames(partial) != len(rows):  # written, but does it play whole?
         reason = f"the written video does not decode to its {len(rows)} frames"
     if reason is None:
@@ -118,7 +127,8 @@ def anonymize_video(src: Path, dst: Path, *, rel: str, out_rel: str, p: Anonymiz
         partial.unlink(missing_ok=True)
     if rows:
         manifest = (dst if reason is None else dst.with_name(PurePosixPath(rel).name)).with_suffix(
-            (dst.suffix if reason is None else PurePosixPath(rel).suffix) + ".frames.jsonl")
+            (dst.suffix if reason is None else PurePosixPath(rel).suffix) + ".frames.jsonl"
+        )
         io.write_jsonl(manifest, rows)
     print(f"privtrail anonymize: {rel}: {len(rows)} frames, {reason or 'anonymized'}", file=sys.stderr)
     return _row(rel, None if reason else out_rel, reason, counts, rows)

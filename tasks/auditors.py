@@ -128,5 +128,3 @@ RESIDUAL_DETECTORS: dict[str, Callable[..., Detector]] = {
     "dlib_hog": dlib_hog_detector,
     "dlib_cnn": dlib_cnn_detector,
 }
-
-

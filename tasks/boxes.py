@@ -34,14 +34,23 @@ def as_boxes(boxes: ArrayLike, *, name: str) -> NDArray[np.int64]:
     return out
 
 
-def check_inside(boxes: NDArray[np.int64], *, width: int, height: int, name: str = "boxes") -> NDArray[np.int64]:
+def check_inside(
+    boxes: NDArray[np.int64], *, width: int, height: int, name: str = "boxes"
+) -> NDArray[np.int64]:
     """`boxes` ((N, 4) int64 [x0, y0, x1, y1]) when every one is non-empty and inside a `width` × `height` image.
 
     Raises:
         InvalidInputError: the first box that is empty or reaches outside, named by `name`.
     """
     b = np.asarray(boxes, np.int64).reshape(-1, 4)
-    bad = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] > width) | (b[:, 3] > height) | (b[:, 0] >= b[:, 2]) | (b[:, 1] >= b[:, 3])
+    bad = (
+        (b[:, 0] < 0)
+        | (b[:, 1] < 0)
+        | (b[:, 2] > width)
+        | (b[:, 3] > height)
+        | (b[:, 0] >= b[:, 2])
+        | (b[:, 1] >= b[:, 3])
+    )
     if bad.any():
         raise InvalidInputError(
             f"{name}: box {b[np.flatnonzero(bad)[0]].tolist()} is empty or outside the {width}x{height} image"

@@ -29,6 +29,8 @@ def frame_step(fps: float, video_fps: float) -> int:
     an unknown rate (0 or NaN, as some containers report) counts as 25 fps."""
     rate = fps if fps and fps == fps and fps > 0 else 25.0
     return max(1, round(rate / video_fps))
+
+
 _FORMATS = ("BMP", "JPEG", "PNG", "TIFF", "WEBP")  # JPEG also opens MPO (multi-picture) camera files
 MIN_SIDE = 8
 # Pillow's own default limit (Image.MAX_IMAGE_PIXELS): about 89 megapixels, ~268 MB as RGB.
@@ -136,7 +138,9 @@ def _to_rgb(image: Image.Image) -> NDArray[np.uint8]:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
-def downscale(image: NDArray[np.uint8], *, max_side: int | None, name: str) -> tuple[NDArray[np.uint8], float]:
+def downscale(
+    image: NDArray[np.uint8], *, max_side: int | None, name: str
+) -> tuple[NDArray[np.uint8], float]:
     """Shrink `image` so its longer side is at most `max_side` (aspect kept, cv2 INTER_AREA).
 
     Args:

@@ -36,14 +36,16 @@ def redact_uri(uri: str) -> str:
     match = _SCHEME.match(uri)
     if match is None:
         return uri
-    scheme, rest = match.group(1), uri[match.end():]
+    scheme, rest = match.group(1), uri[match.end() :]
     # user-info first: a password may hold an unencoded "/", "?", "#" or "@"; with a "user:" prefix and such a
     # character before the last "@", everything up to that last "@" is masked (over-masking is the safe side)
     last = rest.rfind("@")
     if last > 0 and re.match(r"[^/?#@]*:", rest) and re.search(r"[/?#]", rest[:last]):
         masked = _redact_authority(rest[: last + 1] + "h", scheme=scheme.lower())[:-1]
         after = rest[last + 1 :]
-        cut = min((i for i in (after.find("/"), after.find("?"), after.find("#")) if i >= 0), default=len(after))
+        cut = min(
+            (i for i in (after.find("/"), after.find("?"), after.find("#")) if i >= 0), default=len(after)
+        )
         return f"{scheme}://{masked}{after[:cut]}{_redact_params(after[cut:])}"
     cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     authority, tail = rest[:cut], rest[cut:]

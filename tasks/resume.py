@@ -68,8 +68,13 @@ class ShardRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the record format version."""
-        return {"version": RESUME_VERSION, "index": self.index, "key": self.key, "files": dict(self.files),
-                "records": [dict(r) for r in self.records]}
+        return {
+            "version": RESUME_VERSION,
+            "index": self.index,
+            "key": self.key,
+            "files": dict(self.files),
+            "records": [dict(r) for r in self.records],
+        }
 
     @classmethod
     def from_dict(cls, d: Any, *, where: str) -> ShardRecord:
@@ -88,8 +93,9 @@ class ShardRecord:
             raise InvalidInputError(f"{where}: malformed shard record ({err})") from None
 
 
-def stale_reason(record: ShardRecord | None, *, index: int, key: str,
-                 digests: Mapping[str, str | None]) -> str | None:
+def stale_reason(
+    record: ShardRecord | None, *, index: int, key: str, digests: Mapping[str, str | None]
+) -> str | None:
     """Why a shard must be redone, or None when its record can be trusted.
 
     Args:
@@ -118,5 +124,7 @@ def merged_records(shards: Sequence[ShardRecord]) -> list[dict[str, Any]]:
         InvalidInputError: the shards are not exactly 0..n-1 in order.
     """
     if [s.index for s in shards] != list(range(len(shards))):
-        raise InvalidInputError(f"merged_records: shards {[s.index for s in shards]} are not 0..{len(shards) - 1}")
+        raise InvalidInputError(
+            f"merged_records: shards {[s.index for s in shards]} are not 0..{len(shards) - 1}"
+        )
     return [dict(r) for s in shards for r in s.records]

@@ -46,7 +46,6 @@ class Annotation:
     text: str | None = None
 
 
-
 @dataclass(frozen=True)
 class Detections:
     """Boxes found in one image.
@@ -113,5 +112,7 @@ def check_image(image: object, *, name: str = "image", min_side: int = 0) -> Ima
         desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise InvalidInputError(f"{name}: expected an (H, W, 3) uint8 RGB array, got {desc}")
     if min(image.shape[:2]) < min_side:
-        raise InvalidInputError(f"{name}: image must be at least {min_side}x{min_side}, got {image.shape[:2]}")
+        raise InvalidInputError(
+            f"{name}: image must be at least {min_side}x{min_side}, got {image.shape[:2]}"
+        )
     return image

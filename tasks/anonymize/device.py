@@ -58,8 +58,12 @@ class ResolvedDevice:
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready: name, providers, description, reason."""
-        return {"name": self.name, "providers": list(self.providers), "description": self.describe(),
-                "reason": self.reason}
+        return {
+            "name": self.name,
+            "providers": list(self.providers),
+            "description": self.describe(),
+            "reason": self.reason,
+        }
 
 
 def onnxruntime_build() -> str:
@@ -71,7 +75,9 @@ def onnxruntime_build() -> str:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
-    words = " and ".join(f"{dist} {version}" for dist, version in found.items()) or "no onnxruntime distribution"
+    words = (
+        " and ".join(f"{dist} {version}" for dist, version in found.items()) or "no onnxruntime distribution"
+    )
     if len(found) == 2:
         return f"{words} both installed, one over the other's module: rerun make setup-gpu"
     return f"{words}, the CPU build" if "onnxruntime" in found else words
@@ -112,12 +118,16 @@ def _probe_cuda() -> str | None:
     try:
         with warnings.catch_warnings():  # a CPU build warns that it has no CUDA provider: the reason says so
             warnings.simplefilter("ignore", UserWarning)
-            got = ort.InferenceSession(model.SerializeToString(), opts, providers=[CUDA_PROVIDER, CPU_PROVIDER])
+            got = ort.InferenceSession(
+                model.SerializeToString(), opts, providers=[CUDA_PROVIDER, CPU_PROVIDER]
+            )
     except (ort_state.Fail, ort_state.EPFail, ort_state.RuntimeException, RuntimeError) as err:
         return f"onnxruntime could not create a CUDA session: {err}"
     if CUDA_PROVIDER not in got.get_providers():
-        return (f"a session asked for {CUDA_PROVIDER} ran on {', '.join(got.get_providers())} "
-                f"({onnxruntime_build()}; no GPU, driver, or CUDA / cuDNN libraries it could load)")
+        return (
+            f"a session asked for {CUDA_PROVIDER} ran on {', '.join(got.get_providers())} "
+            f"({onnxruntime_build()}; no GPU, driver, or CUDA / cuDNN libraries it could load)"
+        )
     return None
 
 
@@ -141,19 +151,30 @@ def resolve_device(requested: str, *, available: Sequence[str] | None = None) ->
         return ResolvedDevice("cpu", (CPU_PROVIDER,), "requested: anonymize.device is cpu")
     why_not = _cuda_unavailable(available)
     if why_not is None:
-        reason = "requested: anonymize.device is cuda" if requested == "cuda" else f"auto: {CUDA_PROVIDER} available"
+        reason = (
+            "requested: anonymize.device is cuda"
+            if requested == "cuda"
+            else f"auto: {CUDA_PROVIDER} available"
+        )
         return ResolvedDevice("cuda", (CUDA_PROVIDER, CPU_PROVIDER), reason)
     if requested == "cuda":
-        raise InvalidInputError(f"anonymize.device: cuda was asked for, but {why_not}; {INSTALL_HINT}, "
-                                "or set anonymize.device to auto or cpu")
+        raise InvalidInputError(
+            f"anonymize.device: cuda was asked for, but {why_not}; {INSTALL_HINT}, "
+            "or set anonymize.device to auto or cpu"
+        )
     return ResolvedDevice("cpu", (CPU_PROVIDER,), f"auto: {why_not}")
 
 
 def _cuda_unavailable(available: Sequence[str] | None) -> str | None:
     """Why CUDA cannot be used (None: it can)."""
     if available is not None:
-        return None if CUDA_PROVIDER in available else (
-            f"{CUDA_PROVIDER} not available (onnxruntime lists {', '.join(available) or 'no provider'})")
+        return (
+            None
+            if CUDA_PROVIDER in available
+            else (
+                f"{CUDA_PROVIDER} not available (onnxruntime lists {', '.join(available) or 'no provider'})"
+            )
+        )
     import onnxruntime as ort
 
     listed = ort.get_available_providers()
@@ -171,8 +192,10 @@ def check_providers(providers: Iterable[str], *, what: str) -> tuple[str, ...]:
     """
     out = tuple(providers)
     if not out or len(set(out)) != len(out) or not set(out) <= set(PROVIDERS):
-        raise InvalidInputError(f"{what}: providers must be distinct, among {', '.join(PROVIDERS)}, in order of "
-                                f"preference; got {out!r}")
+        raise InvalidInputError(
+            f"{what}: providers must be distinct, among {', '.join(PROVIDERS)}, in order of "
+            f"preference; got {out!r}"
+        )
     return out
 
 
@@ -186,5 +209,7 @@ def confirm_providers(sessions: Iterable[Any], providers: Sequence[str], *, what
     for session in sessions:
         got = list(session.get_providers())
         if providers[0] not in got:
-            raise AnonymizationError(f"{what}: onnxruntime was asked for {list(providers)} but runs on {got}; "
-                                     f"{INSTALL_HINT}, or set anonymize.device to cpu")
+            raise AnonymizationError(
+                f"{what}: onnxruntime was asked for {list(providers)} but runs on {got}; "
+                f"{INSTALL_HINT}, or set anonymize.device to cpu"
+            )

@@ -149,7 +149,9 @@ def drop_rereads(residual: Detections, kept: Detections, *, cover: float = REREA
     for i, (category, text) in enumerate(zip(residual.category, texts, strict=True)):
         if category != "text" or len(_alnum(text)) < REREAD_MIN or recognised_pii(text):
             continue
-        drop[i] = any(alike(_alnum(text), _alnum(kept.text[j])) >= similar for j in np.flatnonzero(same_place[i]))
+        drop[i] = any(
+            alike(_alnum(text), _alnum(kept.text[j])) >= similar for j in np.flatnonzero(same_place[i])
+        )
     return residual.select(~drop)
 
 
@@ -159,7 +161,9 @@ def alike(reread: str, line: str) -> float:
     if len(reread) >= len(line):
         return difflib.SequenceMatcher(None, reread, line).ratio()
     n = len(reread)
-    return max(difflib.SequenceMatcher(None, reread, line[i : i + n]).ratio() for i in range(len(line) - n + 1))
+    return max(
+        difflib.SequenceMatcher(None, reread, line[i : i + n]).ratio() for i in range(len(line) - n + 1)
+    )
 
 
 def describe(dets: Detections) -> str:
@@ -192,7 +196,10 @@ def grow(boxes: NDArray[np.int64], share: float, *, width: int, height: int) -> 
     """`boxes` grown by `share` of their own side on every side, clipped to the image."""
     b = np.asarray(boxes, np.int64).reshape(-1, 4)
     m = np.ceil((b[:, 2:] - b[:, :2]) * share).astype(np.int64)
-    return np.asarray(np.clip(np.concatenate([b[:, :2] - m, b[:, 2:] + m], axis=1), 0, [width, height, width, height]), np.int64)
+    return np.asarray(
+        np.clip(np.concatenate([b[:, :2] - m, b[:, 2:] + m], axis=1), 0, [width, height, width, height]),
+        np.int64,
+    )
 
 
 def stronger(options: Mapping[str, Mapping[str, Any]], *, block: int, blur_strength: float,
@@ -232,7 +239,9 @@ def merge_overlapping(found: Detections, chosen: tuple[str, ...]) -> tuple[Detec
     for category, name in sorted(set(zip(found.category, chosen, strict=True))):
         if name not in _MERGED:
             continue
-        idx = np.flatnonzero([c == category and m == name for c, m in zip(found.category, chosen, strict=True)])
+        idx = np.flatnonzero(
+            [c == category and m == name for c, m in zip(found.category, chosen, strict=True)]
+        )
         boxes = found.boxes[idx]
         if len(idx) < 2 or not (overlaps(boxes, boxes).sum() > len(idx)):
             continue
@@ -289,14 +298,14 @@ def obfuscate_detections(
     chosen = tuple(method_for(c, method=method, methods=methods) for c in found.category)
     regions, region_methods = merge_overlapping(found, chosen)
     output = image.copy()
-    for name in sorted(set(region_methods), key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m)):
+    for name in sorted(
+        set(region_methods), key=lambda m: (_ORDER.index(m) if m in _ORDER else len(_ORDER), m)
+    ):
         boxes = regions.boxes[np.array([c == name for c in region_methods], bool)]
         opts = options
         if name == "inpaint_soft":  # it fills from its surroundings: never from another box not yet done
             opts = {**options, name: {**options.get(name, {}), "avoid": found.boxes}}
-        output = obfuscate(
-            output, boxes, method=name, block=block, blur_strength=blur_strength, options=opts
-        )
+        output = obfuscate(output, boxes, method=name, block=block, blur_strength=blur_strength, options=opts)
     return output, chosen
 
 
@@ -307,8 +316,13 @@ def obfuscation_options(p: AnonymizeParams) -> dict[str, dict[str, Any]]:
         "blur": {"strength": p.blur_strength},
         "dp_pixelate": {"block": p.dp_block, "epsilon": p.dp_epsilon, "neighbourhood": p.dp_neighbourhood},
         "inpaint": {"radius": p.inpaint_radius, "algorithm": p.inpaint_algorithm},
-        "inpaint_soft": {"radius": p.inpaint_radius, "core": soft_core(p.face.pad), "feather": p.soft_feather,
-                         "fill_side": p.soft_fill_side, "grain": p.soft_grain},
+        "inpaint_soft": {
+            "radius": p.inpaint_radius,
+            "core": soft_core(p.face.pad),
+            "feather": p.soft_feather,
+            "fill_side": p.soft_fill_side,
+            "grain": p.soft_grain,
+        },
     }
     if "replace" in {p.method, *p.methods.values()}:
         opts["replace"] = {"pool": lfw_pool(k=p.replace_k)}
@@ -429,7 +443,9 @@ def _shape_kept(found: Detections, chosen: tuple[str, ...]) -> dict[str, NDArray
     for name, category in KEEPS_SHAPE.items():
         boxes = found.boxes[np.array([m == name for m in chosen], bool)].reshape(-1, 4)
         if len(boxes):
-            out[category] = np.concatenate([out.get(category, np.zeros((0, 4), np.int64)), boxes]).astype(np.int64)
+            out[category] = np.concatenate([out.get(category, np.zeros((0, 4), np.int64)), boxes]).astype(
+                np.int64
+            )
     return out
 
 
@@ -491,7 +507,9 @@ def _verify(
         except _EXPECTED as err:
             return _quarantine(found, f"verification failed: {err}", escalated=len(touched))
         if not len(residual):
-            return AnonymizedImage(output, found, residual, None, len(touched), masked=len(masked), changed=changed)
+            return AnonymizedImage(
+                output, found, residual, None, len(touched), masked=len(masked), changed=changed
+            )
         if attempt == ESCALATIONS:
             break
         targets = escalation_targets(found, residual)

@@ -108,7 +108,7 @@ def _folded(lang: str) -> dict[str, float]:
 
 
 def script(s: str) -> str:
-    """"han", "greek", "cyrillic" or "latin" (anything else): the first non-Latin script found in `s`."""
+    """ "han", "greek", "cyrillic" or "latin" (anything else): the first non-Latin script found in `s`."""
     for name, pattern in (("han", HAN), ("greek", _GREEK), ("cyrillic", _CYRILLIC)):
         if pattern.search(s):
             return name

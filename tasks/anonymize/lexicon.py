@@ -41,7 +41,9 @@ def _census(*files: str) -> dict[str, float]:
                     shares[word.lower()] = max(shares.get(word.lower(), 0.0), float(share))
         return shares
     except (ModuleNotFoundError, FileNotFoundError) as err:  # pragma: no cover - a pinned dependency
-        raise AnonymizationError(f"PII text policy: the census name lists (names package) are missing: {err}") from err
+        raise AnonymizationError(
+            f"PII text policy: the census name lists (names package) are missing: {err}"
+        ) from err
 
 
 @functools.cache
@@ -58,12 +60,61 @@ def surnames() -> dict[str, float]:
 
 # gender-guesser's country columns (from column 30 of its name lines, one character each), in order.
 NAME_COUNTRIES: tuple[str, ...] = (
-    "great_britain", "ireland", "usa", "italy", "malta", "portugal", "spain", "france", "belgium", "luxembourg",
-    "the_netherlands", "east_frisia", "germany", "austria", "swiss", "iceland", "denmark", "norway", "sweden",
-    "finland", "estonia", "latvia", "lithuania", "poland", "czech_republic", "slovakia", "hungary", "romania",
-    "bulgaria", "bosnia_and_herzegovina", "croatia", "kosovo", "macedonia", "montenegro", "serbia", "slovenia",
-    "albania", "greece", "russia", "belarus", "moldova", "ukraine", "armenia", "azerbaijan", "georgia",
-    "the_stans", "turkey", "arabia", "israel", "china", "india", "japan", "korea", "vietnam", "other_countries",
+    "great_britain",
+    "ireland",
+    "usa",
+    "italy",
+    "malta",
+    "portugal",
+    "spain",
+    "france",
+    "belgium",
+    "luxembourg",
+    "the_netherlands",
+    "east_frisia",
+    "germany",
+    "austria",
+    "swiss",
+    "iceland",
+    "denmark",
+    "norway",
+    "sweden",
+    "finland",
+    "estonia",
+    "latvia",
+    "lithuania",
+    "poland",
+    "czech_republic",
+    "slovakia",
+    "hungary",
+    "romania",
+    "bulgaria",
+    "bosnia_and_herzegovina",
+    "croatia",
+    "kosovo",
+    "macedonia",
+    "montenegro",
+    "serbia",
+    "slovenia",
+    "albania",
+    "greece",
+    "russia",
+    "belarus",
+    "moldova",
+    "ukraine",
+    "armenia",
+    "azerbaijan",
+    "georgia",
+    "the_stans",
+    "turkey",
+    "arabia",
+    "israel",
+    "china",
+    "india",
+    "japan",
+    "korea",
+    "vietnam",
+    "other_countries",
 )
 
 
@@ -96,11 +147,22 @@ def world_first_names() -> dict[str, dict[str, int]]:
 
 # Greek (ELOT 743, simplified) and Cyrillic (Bulgaria's 2009 streamlined system; Russian letters too) to Latin,
 # so that "Μαρία" and "Мария" are looked up as "maria".
-_TO_LATIN = str.maketrans({
-    **dict(zip("αβγδεζηικλμνξοπρσςτυφω", "abgdezi" "iklmnxoprsstyfo", strict=True)), "θ": "th", "χ": "ch", "ψ": "ps",
-    **dict(zip("абвгдезийклмнопрстуфхъьыэё", "abvgdeziyklmnoprstufhayyee", strict=True)),
-    "ж": "zh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sht", "ю": "yu", "я": "ya",
-})
+_TO_LATIN = str.maketrans(
+    {
+        **dict(zip("αβγδεζηικλμνξοπρσςτυφω", "abgdeziiklmnxoprsstyfo", strict=True)),
+        "θ": "th",
+        "χ": "ch",
+        "ψ": "ps",
+        **dict(zip("абвгдезийклмнопрстуфхъьыэё", "abvgdeziyklmnoprstufhayyee", strict=True)),
+        "ж": "zh",
+        "ц": "ts",
+        "ч": "ch",
+        "ш": "sh",
+        "щ": "sht",
+        "ю": "yu",
+        "я": "ya",
+    }
+)
 
 
 def latin(word: str) -> str:
@@ -108,7 +170,9 @@ def latin(word: str) -> str:
     return plain(word.translate(_TO_LATIN)).translate(_TO_LATIN)  # "й" first, then accented Greek letters
 
 
-_UNDECOMPOSED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "ı": "i"})
+_UNDECOMPOSED = str.maketrans(
+    {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "ı": "i"}
+)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -123,4 +187,6 @@ def plain(word: str) -> str:
 CHINESE_SURNAMES: frozenset[str] = frozenset(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
     "崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-) | frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "慕容", "尉迟", "公孙", "夏侯", "端木"})
+) | frozenset(
+    {"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "慕容", "尉迟", "公孙", "夏侯", "端木"}
+)

@@ -38,12 +38,12 @@ class MotionDetector:
     def __init__(self, *, history: int = 100, var_threshold: float = 16.0, min_area: int = 150,
                  dilate: int = 9, pad: float = 0.05, max_share: float = 0.3) -> None:  # fmt: skip
         """Args:
-            history: frames the background model remembers (MOG2's `history`).
-            var_threshold: squared Mahalanobis distance above which a pixel is foreground (MOG2's).
-            min_area: smallest blob kept, in pixels (after the dilation).
-            dilate: side of the square that joins a blob's parts, in pixels (odd, >= 1).
-            pad: each box grows by this fraction of its size on every side.
-            max_share: above this share of foreground pixels the frame's cue is skipped (camera moved).
+        history: frames the background model remembers (MOG2's `history`).
+        var_threshold: squared Mahalanobis distance above which a pixel is foreground (MOG2's).
+        min_area: smallest blob kept, in pixels (after the dilation).
+        dilate: side of the square that joins a blob's parts, in pixels (odd, >= 1).
+        pad: each box grows by this fraction of its size on every side.
+        max_share: above this share of foreground pixels the frame's cue is skipped (camera moved).
         """
         if history < 1 or var_threshold <= 0 or min_area < 1 or dilate < 1 or dilate % 2 == 0 or pad < 0 \
                 or not 0 < max_share <= 1:  # fmt: skip
@@ -88,5 +88,7 @@ class MotionDetector:
         if not len(blobs):
             return Detections.empty()
         xywh = blobs[:, :4].astype(np.float64)
-        boxes = pad_boxes(np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], pad=self.pad, width=width, height=height)
+        boxes = pad_boxes(
+            np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], pad=self.pad, width=width, height=height
+        )
         return Detections(boxes, np.ones(len(boxes), np.float32), ("body",) * len(boxes))

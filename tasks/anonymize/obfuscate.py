@@ -280,7 +280,9 @@ def soft_inpaint_regions(
     b = check_boxes(boxes, image=image)
     h, w = image.shape[:2]
     alpha = np.zeros((h, w), np.float64)
-    for box, (x0, y0, x1, y1) in zip(b, soft_extent(b, core=core, feather=feather, width=w, height=h), strict=True):
+    for box, (x0, y0, x1, y1) in zip(
+        b, soft_extent(b, core=core, feather=feather, width=w, height=h), strict=True
+    ):
         sub = alpha[y0:y1, x0:x1]
         region = np.asarray([x0, y0, x1, y1], np.int64)
         np.maximum(sub, _soft_alpha(box, region, width=w, height=h, core=core, feather=feather), out=sub)
@@ -293,7 +295,12 @@ def soft_inpaint_regions(
     for k in range(1, count):  # one fill per connected region: overlapping ellipses are one shape
         x0, y0, bw, bh = (int(v) for v in stats[k, :4])
         x1, y1 = x0 + bw, y0 + bh
-        cx0, cy0, cx1, cy1 = max(0, x0 - bw // 2), max(0, y0 - bh // 2), min(w, x1 + bw // 2), min(h, y1 + bh // 2)
+        cx0, cy0, cx1, cy1 = (
+            max(0, x0 - bw // 2),
+            max(0, y0 - bh // 2),
+            min(w, x1 + bw // 2),
+            min(h, y1 + bh // 2),
+        )
         crop, hid = image[cy0:cy1, cx0:cx1], hidden[cy0:cy1, cx0:cx1]
         fill = _soft_fill(crop, hid, scale=min(1.0, fill_side / min(bw, bh)), radius=radius)
         fill = _grain(fill, crop, hid, grain=grain, rng=gen)
@@ -325,7 +332,12 @@ def _soft_fill(crop: Image, hidden: NDArray[np.bool_], *, scale: float, radius: 
 
 
 def _grain(
-    fill: NDArray[np.float64], crop: Image, hidden: NDArray[np.bool_], *, grain: float, rng: np.random.Generator
+    fill: NDArray[np.float64],
+    crop: Image,
+    hidden: NDArray[np.bool_],
+    *,
+    grain: float,
+    rng: np.random.Generator,
 ) -> NDArray[np.float64]:
     """`fill` plus grey noise as strong as the visible surroundings' high-pass (robust std) × `grain`."""
     if grain == 0:

@@ -113,10 +113,14 @@ _CN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dXx])")
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 # Chinese plates: the province's character, the city's letter, then five (six: new energy) characters.
-_CN_PLATE = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][\s·•.\-]?[A-Z0-9]{5,6}(?![A-Z0-9])")
+_CN_PLATE = re.compile(
+    r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][\s·•.\-]?[A-Z0-9]{5,6}(?![A-Z0-9])"
+)
 _CN_ADDRESS = re.compile(r"[路街道巷弄]\s*\d+\s*[号號]|\d+\s*(号楼|號樓|室|单元|單元)")
-_CN_TITLE = re.compile("[" + "".join(sorted(c for c in lexicon.CHINESE_SURNAMES if len(c) == 1)) + "]"
-                       r"(先生|女士|小姐|老师|經理|经理|医生|醫生|教授|律师|主任|同学)")
+_CN_TITLE = re.compile(
+    "[" + "".join(sorted(c for c in lexicon.CHINESE_SURNAMES if len(c) == 1)) + "]"
+    r"(先生|女士|小姐|老师|經理|经理|医生|醫生|教授|律师|主任|同学)"
+)
 # Titles before a name, per language (English's are `_TITLE`).
 _OTHER_TITLES = {
     "de": "herr|frau|hr|fr|dr|prof|dipl|ing", "fr": "m|mme|mlle|me|dr|pr", "es": "sr|sra|srta|don|do\u00f1a|dona|d\u00f1a|dna|dr|dra",
@@ -125,7 +129,9 @@ _OTHER_TITLES = {
     "pl": "pan|pani|in\u017c|inz|mgr|dr|prof", "hu": "dr|prof|id|ifj", "ro": "dl|dna|dr|prof", "sl": "g|ga|dr|prof",
     "hr": "g|ga|dr|prof",
 }  # fmt: skip
-_OTHER_TITLE = {lang: re.compile(rf"\b({t})\b\.?\s+[^\W\d_]", re.IGNORECASE) for lang, t in _OTHER_TITLES.items()}
+_OTHER_TITLE = {
+    lang: re.compile(rf"\b({t})\b\.?\s+[^\W\d_]", re.IGNORECASE) for lang, t in _OTHER_TITLES.items()
+}
 _DEFAULT_TITLE = re.compile(r"\b(dr|prof)\b\.?\s+[^\W\d_]", re.IGNORECASE)
 _ELIDED = ("fr", "it", "ca")  # languages whose articles elide ("l'entrée", "dell'arte")
 _PLATE_CHARS = re.compile(r"^[A-Z0-9][A-Z0-9 .·\-]*[A-Z0-9]$")
@@ -136,11 +142,13 @@ _DATE = re.compile(
     r"|\b(dob|d\.o\.b|born|birth)\b",
     re.IGNORECASE,
 )
-_STREET = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|court|ct|place|pl|square|sq|boulevard|blvd"
-           r"|crescent|terrace|gardens|grove|row|walk|mews|parade|rue|strasse|straße|str|via|calle|avenida"
-           r"|ulice|ul|náměstí|namesti|nám|nam|třída|trida|tř|tr|nábřeží|nabrezi|ulica|aleja|al|plac|os|osiedle|weg|platz|allee|gasse|chemin|allée"
-           r"|impasse|quai|cours|bd|avda|av|plaza|paseo|pza|carrer|rua|viale|piazza|corso|largo|straat|laan|plein"
-           r"|gatan|vägen|vagen|gade|vej|utca|út|ut|tér|ter|ulitsa|odos|strada|bulevardul|cesta|trg")
+_STREET = (
+    r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|court|ct|place|pl|square|sq|boulevard|blvd"
+    r"|crescent|terrace|gardens|grove|row|walk|mews|parade|rue|strasse|straße|str|via|calle|avenida"
+    r"|ulice|ul|náměstí|namesti|nám|nam|třída|trida|tř|tr|nábřeží|nabrezi|ulica|aleja|al|plac|os|osiedle|weg|platz|allee|gasse|chemin|allée"
+    r"|impasse|quai|cours|bd|avda|av|plaza|paseo|pza|carrer|rua|viale|piazza|corso|largo|straat|laan|plein"
+    r"|gatan|vägen|vagen|gade|vej|utca|út|ut|tér|ter|ulitsa|odos|strada|bulevardul|cesta|trg"
+)
 _ADDRESS = re.compile(
     rf"\b\d{{1,5}}[a-z]?\s*,?\s+([^\W\d_][\w'.-]*\s+){{0,3}}({_STREET})\b\.?|\b({_STREET})\.?\s+[^\W\d_][\w'-]*\s+\d{{1,5}}\b"
     r"|\b(flat|apt|apartment|suite|unit|po box)\s*\d"
@@ -152,9 +160,12 @@ _ADDRESS = re.compile(
 _TITLE = re.compile(r"\b(mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev|lord|lady)\b\.?\s+[^\W\d_]", re.IGNORECASE)
 _INITIAL = re.compile(r"\b([^\W\d_])\.\s*([^\W\d_])[^\W\d_]+")  # "J. Smith", "J.Smith", "V. Černá"
 # Titles that are no English word, in any line: "Frau Wolf" must not pass as two English words.
-_WORLD_TITLE = re.compile(r"\b(herr|frau|mme|mlle|monsieur|madame|mademoiselle|se\u00f1or|senor|se\u00f1ora|senora"
-                          r"|se\u00f1orita|senorita|signor|signora|signorina|mevr|dhr|sra|srta|d\u00f1a|do\u00f1a|pan\u00ed|mudr|judr|mgr|phdr|rndr"
-                          r"|dott|dott\.ssa|sig\.ra|in\u017c)\b\.?\s+[^\W\d_]", re.IGNORECASE)
+_WORLD_TITLE = re.compile(
+    r"\b(herr|frau|mme|mlle|monsieur|madame|mademoiselle|se\u00f1or|senor|se\u00f1ora|senora"
+    r"|se\u00f1orita|senorita|signor|signora|signorina|mevr|dhr|sra|srta|d\u00f1a|do\u00f1a|pan\u00ed|mudr|judr|mgr|phdr|rndr"
+    r"|dott|dott\.ssa|sig\.ra|in\u017c)\b\.?\s+[^\W\d_]",
+    re.IGNORECASE,
+)
 _NOT_ALNUM, _DIGIT = re.compile(r"[\W_]+"), re.compile(r"\d")
 _TOKENS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # words, numbers and glued codes ("7ABC123"), apostrophes kept
 _SHORT = 2  # a string of at most this many alphanumerics is a lone glyph or a fragment, not a word
@@ -273,17 +284,25 @@ def _plate_first(s: str) -> bool:
 
 def _is_first_name(word: str) -> bool:
     share = lexicon.first_names().get(word)
-    return share is not None and word not in NAME_WORDS and (share >= NAME_SHARE or lexicon.zipf(word) < NAME_ZIPF)
+    return (
+        share is not None
+        and word not in NAME_WORDS
+        and (share >= NAME_SHARE or lexicon.zipf(word) < NAME_ZIPF)
+    )
 
 
 def _looks_like_a_name(tokens: list[str]) -> bool:
-    words = [lexicon.plain(t.lower().removesuffix("'s")) for t in tokens]  # the census writes "garcia", "jose"
+    words = [
+        lexicon.plain(t.lower().removesuffix("'s")) for t in tokens
+    ]  # the census writes "garcia", "jose"
     if len(words) == 1:
         return lexicon.surnames().get(words[0], 0.0) >= LONE_SURNAME_SHARE
     # "May" / "Will" before a surname count only before a common one ("Will Smith", not "MAY-SEPT")
     floor = {a: LONE_SURNAME_SHARE if a in NAME_WORDS else 0.0 for a in words}
-    return any(a in lexicon.first_names() and b in lexicon.surnames() and lexicon.surnames()[b] >= floor[a]
-               for a, b in zip(words, words[1:], strict=False))
+    return any(
+        a in lexicon.first_names() and b in lexicon.surnames() and lexicon.surnames()[b] >= floor[a]
+        for a, b in zip(words, words[1:], strict=False)
+    )
 
 
 def is_ordinary(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()) -> bool:
@@ -291,7 +310,9 @@ def is_ordinary(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Co
     return ordinary_language(s, languages=languages, settled=settled) is not None
 
 
-def ordinary_language(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()) -> str | None:
+def ordinary_language(
+    s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()
+) -> str | None:
     """The language in which `s` reads as ordinary words and not as a name, or None.
 
     English first (today's rule: every token ordinary by `_is_ordinary_word`, at least one a word, and the
@@ -307,7 +328,9 @@ def ordinary_language(s: str, *, languages: Sequence[str] = langs.DEFAULT, settl
     if english and all(_is_ordinary_word(t) for t in tokens) and not _looks_like_a_name(tokens):
         return "en"
     han = langs.HAN.search(s) is not None
-    if not han and any(any(ch.isdigit() for ch in t) and not (t.isdigit() and len(t) <= _MAX_DIGITS) for t in tokens):
+    if not han and any(
+        any(ch.isdigit() for ch in t) and not (t.isdigit() and len(t) <= _MAX_DIGITS) for t in tokens
+    ):
         return None  # a code ("A1") or a long number: ordinary in no language (Chinese is cut anew below)
     words = [t.lower() for t in tokens if not t.isdigit()]
     lang = _settled_language(words, settled, languages) or langs.line_language(s, words, languages)
@@ -315,7 +338,12 @@ def ordinary_language(s: str, *, languages: Sequence[str] = langs.DEFAULT, settl
         return None
     if lang == "zh":
         return lang if _chinese_ordinary(s, languages) else None
-    if len(words) == 1 and lang not in settled and lang not in langs.NON_LATIN and langs.zipf(words[0], lang) < lone_zipf(languages):
+    if (
+        len(words) == 1
+        and lang not in settled
+        and lang not in langs.NON_LATIN
+        and langs.zipf(words[0], lang) < lone_zipf(languages)
+    ):
         return None  # a lone rare word: a guess among many languages (`lone_zipf`)
     title = _OTHER_TITLE.get(lang, _DEFAULT_TITLE)
     if title.search(s) or title.search(lexicon.plain(s)) or not all(_other_word(t, lang) for t in tokens):
@@ -331,12 +359,18 @@ def _settled_language(words: Sequence[str], settled: Collection[str], languages:
     return found[1] if found and found[0] >= COMMON_ZIPF else None
 
 
-def doubtful(texts: Sequence[str], classes: Sequence[TextClass], languages: Sequence[str] = langs.DEFAULT) -> list[bool]:
+def doubtful(
+    texts: Sequence[str], classes: Sequence[TextClass], languages: Sequence[str] = langs.DEFAULT
+) -> list[bool]:
     """Kept lines of one word that English does not know (`classes` from `classify_texts`): the piece of a
     longer line OCR may have read alone ("Hado" of "Li Haddad"), worth a second look at its rows."""
-    return [c == "nonpii" and not is_fragment(t) and sum(not w.isdigit() for w in _TOKENS.findall(t)) == 1
-            and ordinary_language(t, languages=languages, settled=languages) != "en"
-            for t, c in zip(texts, classes, strict=True)]
+    return [
+        c == "nonpii"
+        and not is_fragment(t)
+        and sum(not w.isdigit() for w in _TOKENS.findall(t)) == 1
+        and ordinary_language(t, languages=languages, settled=languages) != "en"
+        for t, c in zip(texts, classes, strict=True)
+    ]
 
 
 def lone_zipf(languages: Sequence[str]) -> float:
@@ -379,7 +413,8 @@ def _other_surname(word: str, lang: str, freq: float) -> bool:
     stay words); or a Czech or Slovak married name ("Nováková") that is no common word."""
     share = lexicon.surnames().get(lexicon.plain(word), 0.0)
     if (share >= LONE_SURNAME_SHARE and freq < OTHER_NAME_ZIPF) or (
-            share >= OTHER_SURNAME_SHARE and freq < OTHER_SURNAME_ZIPF):
+        share >= OTHER_SURNAME_SHARE and freq < OTHER_SURNAME_ZIPF
+    ):
         return True
     return lang in ("cs", "sk") and word.endswith("ová") and freq < OTHER_SURNAME_ZIPF
 
@@ -409,14 +444,20 @@ def _chinese_ordinary(s: str, languages: Sequence[str]) -> bool:
     for word, after in zip(words, [*words[1:], ""], strict=True):
         if langs.script(word) != "han":
             latin = [lang for lang in languages if lang != "zh"]
-            if not (word.isdigit() and len(word) <= _MAX_DIGITS) and not (latin and is_ordinary(word, languages=latin)):
+            if not (word.isdigit() and len(word) <= _MAX_DIGITS) and not (
+                latin and is_ordinary(word, languages=latin)
+            ):
                 return False
             continue
         freq = langs.zipf(word, "zh")
         if freq < ZH_COMMON_ZIPF or (_name_shaped(word) and freq < ZH_NAME_ZIPF):
             return False
-        if (word in lexicon.CHINESE_SURNAMES and langs.script(after) == "han" and len(after) <= 2
-                and langs.zipf(after, "zh") < ZH_NAME_ZIPF):
+        if (
+            word in lexicon.CHINESE_SURNAMES
+            and langs.script(after) == "han"
+            and len(after) <= 2
+            and langs.zipf(after, "zh") < ZH_NAME_ZIPF
+        ):
             return False
     return True
 
@@ -428,6 +469,7 @@ def _census_name(word: str) -> bool:
 def _segment(word: str) -> list[str] | None:
     """`word` (lower-case letters) as the fewest common words (at most `GLUED_PARTS`; the commonest such
     split), or None."""
+
     def fits(part: str) -> bool:
         if len(part) == 2:
             return lexicon.zipf(part) >= SHORT_WORD_ZIPF[1]
@@ -493,7 +535,9 @@ def recognised_pii(s: str) -> str | None:
     return next((kind for kind, check in checks if check(s) or (bare != s and check(bare))), None)
 
 
-def classify_text(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()) -> TextClass:
+def classify_text(
+    s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: Collection[str] = ()
+) -> TextClass:
     """Classify one recognised string.
 
     Rules, in order: ≤ 2 alphanumerics → nonpii (a lone digit such as the task placard); a pattern
@@ -527,12 +571,19 @@ def classify_text(s: str, *, languages: Sequence[str] = langs.DEFAULT, settled: 
     return "pii"  # names, IDs and anything unrecognised: deny by default
 
 
-def settled_languages(texts: Sequence[str], classes: Sequence[TextClass], languages: Sequence[str]) -> frozenset[str]:
+def settled_languages(
+    texts: Sequence[str], classes: Sequence[TextClass], languages: Sequence[str]
+) -> frozenset[str]:
     """The Latin-script languages but English in which a line of >= `SETTLING_WORDS` words of one image is
     ordinary (`classes`: each string's class without any settled language)."""
-    found = (ordinary_language(t, languages=languages) for t, c in zip(texts, classes, strict=True)
-             if c == "nonpii" and sum(not w.isdigit() for w in _TOKENS.findall(t)) >= SETTLING_WORDS)
-    return frozenset(lang for lang in found if lang is not None and lang != "en" and lang not in langs.NON_LATIN)
+    found = (
+        ordinary_language(t, languages=languages)
+        for t, c in zip(texts, classes, strict=True)
+        if c == "nonpii" and sum(not w.isdigit() for w in _TOKENS.findall(t)) >= SETTLING_WORDS
+    )
+    return frozenset(
+        lang for lang in found if lang is not None and lang != "en" and lang not in langs.NON_LATIN
+    )
 
 
 def is_fragment(s: str) -> bool:
@@ -604,8 +655,10 @@ def classify_texts(
     classes = [classify_text(t, languages=languages) for t in texts]
     settled = settled_languages(texts, classes, languages)
     if settled:  # a lone word in a language the image's other lines are in: judged at the usual bar
-        classes = [classify_text(t, languages=languages, settled=settled) if c == "pii" else c
-                   for t, c in zip(texts, classes, strict=True)]
+        classes = [
+            classify_text(t, languages=languages, settled=settled) if c == "pii" else c
+            for t, c in zip(texts, classes, strict=True)
+        ]
     for line in text_lines(boxes) if len(texts) > 1 else []:
         if len(line) < 2:
             continue

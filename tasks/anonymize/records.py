@@ -21,27 +21,54 @@ def image_record(row: Mapping[str, Any], result: AnonymizedImage) -> dict[str, A
         result: what `anonymize_image` returned.
     """
     det = result.detections
-    return {"id": row["id"], "path": row["path"], "split": row["split"], "label": int(row["label"]),
-            "status": "quarantined" if result.image is None else "anonymized",
-            "reason": result.quarantine_reason, "escalated": int(result.escalated),
-            "masked": int(result.masked), "boxes": det.boxes.tolist(), "categories": list(det.category),
-            "scores": [round(float(s), 4) for s in det.scores],
-            "residual_categories": list(result.residual.category),
-            "methods": list(result.methods), "dp_epsilon": result.dp_epsilon}
+    return {
+        "id": row["id"],
+        "path": row["path"],
+        "split": row["split"],
+        "label": int(row["label"]),
+        "status": "quarantined" if result.image is None else "anonymized",
+        "reason": result.quarantine_reason,
+        "escalated": int(result.escalated),
+        "masked": int(result.masked),
+        "boxes": det.boxes.tolist(),
+        "categories": list(det.category),
+        "scores": [round(float(s), 4) for s in det.scores],
+        "residual_categories": list(result.residual.category),
+        "methods": list(result.methods),
+        "dp_epsilon": result.dp_epsilon,
+    }
 
 
 def unreadable_record(row: Mapping[str, Any], reason: str) -> dict[str, Any]:
     """Record of an image that could not even be read: quarantined, nothing detected."""
-    return {"id": row["id"], "path": row["path"], "split": row["split"], "label": int(row["label"]),
-            "status": "quarantined", "reason": f"unreadable: {reason}", "escalated": 0, "masked": 0, "boxes": [],
-            "categories": [], "scores": [], "residual_categories": [], "methods": [], "dp_epsilon": None}
+    return {
+        "id": row["id"],
+        "path": row["path"],
+        "split": row["split"],
+        "label": int(row["label"]),
+        "status": "quarantined",
+        "reason": f"unreadable: {reason}",
+        "escalated": 0,
+        "masked": 0,
+        "boxes": [],
+        "categories": [],
+        "scores": [],
+        "residual_categories": [],
+        "methods": [],
+        "dp_epsilon": None,
+    }
 
 
 def summarize_records(records: Iterable[Mapping[str, Any]]) -> AnonymizeSummary:
     """The same summary as `engine.summarize`, from records (e.g. gathered from many shards)."""
     return summarize_outcomes(
-        (r["categories"], r["escalated"], str(r["reason"]) if r["status"] == "quarantined" else None,
-         r.get("dp_epsilon"), int(r.get("masked", 0)))
+        (
+            r["categories"],
+            r["escalated"],
+            str(r["reason"]) if r["status"] == "quarantined" else None,
+            r.get("dp_epsilon"),
+            int(r.get("masked", 0)),
+        )
         for r in records
     )
 

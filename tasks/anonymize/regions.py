@@ -40,7 +40,7 @@ ALIGN = 32
 
 
 def context_of(detector: Detector) -> str:
-    """"row" for detectors that read whole text lines, else "box"."""
+    """ "row" for detectors that read whole text lines, else "box"."""
     return str(getattr(detector, "context", "box"))
 
 
@@ -101,9 +101,7 @@ def overlapping(dets: Detections, boxes: NDArray[np.int64]) -> Detections:
     return dets.select(np.asarray((iou_matrix(dets.boxes, b) > 0).any(axis=1), bool))
 
 
-def detect_regions(
-    output: Image, changed: NDArray[np.int64], detector: Detector
-) -> tuple[Detections, bool]:
+def detect_regions(output: Image, changed: NDArray[np.int64], detector: Detector) -> tuple[Detections, bool]:
     """What `detector` finds on `output` around the `changed` boxes, in full-image coordinates, and
     whether it ran on windows (False: the windows covered most of the image, so it ran on all of it).
 
@@ -136,5 +134,9 @@ def detect_changed(
         AnonymizationError: a detector failed; the message names it.
     """
     whole = not covers_changes(before, output, changed)
-    runs = each_detector(detectors, lambda det: (det(output), False) if whole else detect_regions(output, changed, det))
-    return {name: found for name, (found, _) in zip(detectors, runs, strict=True)}, any(used for _, used in runs)
+    runs = each_detector(
+        detectors, lambda det: (det(output), False) if whole else detect_regions(output, changed, det)
+    )
+    return {name: found for name, (found, _) in zip(detectors, runs, strict=True)}, any(
+        used for _, used in runs
+    )

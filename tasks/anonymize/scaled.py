@@ -67,8 +67,11 @@ class Downscaled:
             return detect_crop(self.inner, crop, full_shape=full_shape)
         scale = self.max_side / max(h, w)
         small = (max(1, round(h * scale)), max(1, round(w * scale)))
-        return _rescaled(check_image(crop, name="Downscaled"), scale,
-                         lambda im: detect_crop(self.inner, im, full_shape=small))
+        return _rescaled(
+            check_image(crop, name="Downscaled"),
+            scale,
+            lambda im: detect_crop(self.inner, im, full_shape=small),
+        )
 
 
 def _small_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -89,7 +92,8 @@ def _mapped_back(found: Detections, shape: tuple[int, int], small: tuple[int, in
     h, w = shape
     sx, sy = w / small[1], h / small[0]
     b = found.boxes.astype(np.float64)
-    boxes = np.stack([np.floor(b[:, 0] * sx), np.floor(b[:, 1] * sy), np.ceil(b[:, 2] * sx),
-                      np.ceil(b[:, 3] * sy)], axis=1)
+    boxes = np.stack(
+        [np.floor(b[:, 0] * sx), np.floor(b[:, 1] * sy), np.ceil(b[:, 2] * sx), np.ceil(b[:, 3] * sy)], axis=1
+    )
     boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.int64)
     return Detections(boxes, found.scores, found.category, found.text)

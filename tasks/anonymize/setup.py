@@ -43,18 +43,25 @@ class AnonymizationSetup:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (tuples as lists)."""
-        return asdict(self) | {"targets": list(self.targets),
-                               "detectors": {k: list(v) for k, v in self.detectors.items()}}
+        return asdict(self) | {
+            "targets": list(self.targets),
+            "detectors": {k: list(v) for k, v in self.detectors.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AnonymizationSetup:
         """Rebuild the record `as_dict` wrote."""
-        return cls(targets=tuple(d["targets"]), verify=str(d["verify"]),
-                   detectors={k: tuple(v) for k, v in (d.get("detectors") or {}).items()},
-                   methods=dict(d.get("methods") or {}), device=str(d.get("device") or "cpu"),
-                   device_reason=str(d.get("device_reason") or ""),
-                   preset=d.get("preset"), text_policy=str(d.get("text_policy") or "pii"),
-                   face_params=dict(d.get("face_params") or {}))
+        return cls(
+            targets=tuple(d["targets"]),
+            verify=str(d["verify"]),
+            detectors={k: tuple(v) for k, v in (d.get("detectors") or {}).items()},
+            methods=dict(d.get("methods") or {}),
+            device=str(d.get("device") or "cpu"),
+            device_reason=str(d.get("device_reason") or ""),
+            preset=d.get("preset"),
+            text_policy=str(d.get("text_policy") or "pii"),
+            face_params=dict(d.get("face_params") or {}),
+        )
 
 
 def _face_detectors(face: Mapping[str, Any]) -> tuple[str, ...]:
@@ -63,15 +70,19 @@ def _face_detectors(face: Mapping[str, Any]) -> tuple[str, ...]:
         found.append("YuNet" + (f" (on a {face['yunet']:g}x copy)" if face["yunet"] != 1 else ""))
     if face["cascades"]:
         limit = face.get("cascade_max_pixels") or 0
-        found.append("Haar cascades (" + ", ".join(sorted(face["cascades"])) + ")"
-                     + (f" on images of at most {limit:,} pixels" if limit else ""))
+        found.append(
+            "Haar cascades ("
+            + ", ".join(sorted(face["cascades"]))
+            + ")"
+            + (f" on images of at most {limit:,} pixels" if limit else "")
+        )
     if face["verify"] > 0:
         found.append("a second look by CenterFace at each weak candidate")
     return tuple(found)
 
 
 def _body_detectors(body: Mapping[str, Any], motion: Mapping[str, Any]) -> tuple[str, ...]:
-    found = (["OpenCV HOG people detector"] if body["hog"] else [])
+    found = ["OpenCV HOG people detector"] if body["hog"] else []
     if body["cascades"]:
         found.append("Haar cascades (" + ", ".join(body["cascades"]) + ")")
     found += (["BlazePose"] if body["pose"] else []) + (["motion (videos)"] if motion["enabled"] else [])
@@ -79,9 +90,11 @@ def _body_detectors(body: Mapping[str, Any], motion: Mapping[str, Any]) -> tuple
 
 
 # How `anonymize.orientation` turns the detectors (tasks/anonymize/detectors/orient.py), in words.
-_FACE_TURNS = {"cue": "the face detector also on the image turned by 90, 180 or 270 degrees where a cheap cue "
-                      "says a face lies turned", "all": "the face detector also on the image turned by 90, 180 "
-                                                        "and 270 degrees"}
+_FACE_TURNS = {
+    "cue": "the face detector also on the image turned by 90, 180 or 270 degrees where a cheap cue "
+    "says a face lies turned",
+    "all": "the face detector also on the image turned by 90, 180 and 270 degrees",
+}
 _TEXT_TURNS = "lines on their side or upside down read again turned where their shape says so"
 
 
@@ -90,22 +103,33 @@ def detectors_of(p: AnonymizeParams) -> dict[str, tuple[str, ...]]:
     kept = f", keeping ordinary words in {', '.join(p.text.languages)}" if p.text.policy == "pii" else ""
     turned = p.orientation != "off"
     ocr = f"PP-OCR text detection and recognition (rapidocr, {p.text.policy} policy{kept})" + (
-        f"; {_TEXT_TURNS}" if turned else "")
+        f"; {_TEXT_TURNS}" if turned else ""
+    )
     face = _face_detectors(p.face.model_dump()) + ((_FACE_TURNS[p.orientation],) if turned else ())
-    every = {"face": face,
-             "plate": (ocr + " with the plate-pattern check",) + (("licence-plate Haar cascade",)
-                                                                   if p.plate.cascade else ()),
-             "text": (ocr,),
-             "body": _body_detectors(p.body.model_dump(), p.motion.model_dump())}
+    every = {
+        "face": face,
+        "plate": (ocr + " with the plate-pattern check",)
+        + (("licence-plate Haar cascade",) if p.plate.cascade else ()),
+        "text": (ocr,),
+        "body": _body_detectors(p.body.model_dump(), p.motion.model_dump()),
+    }
     return {c: every[c] for c in p.targets}
 
 
-def anonymization_setup(p: AnonymizeParams, *, device: str = "cpu", device_reason: str = "") -> AnonymizationSetup:
+def anonymization_setup(
+    p: AnonymizeParams, *, device: str = "cpu", device_reason: str = ""
+) -> AnonymizationSetup:
     """The record of what `p` makes the anonymizer do (`device`: where its detectors run, in words;
     `device_reason`: why there, as `tasks.anonymize.device.resolve_device` said)."""
     preset = getattr(p, "preset", None)  # a detector preset, where the params have one
-    return AnonymizationSetup(targets=tuple(p.targets), verify=p.verify, detectors=detectors_of(p),
-                              methods={c: p.methods.get(c, p.method) for c in p.targets}, device=device,
-                              device_reason=device_reason,
-                              preset=None if preset is None else str(preset), text_policy=p.text.policy,
-                              face_params=p.face.model_dump() if "face" in p.targets else {})
+    return AnonymizationSetup(
+        targets=tuple(p.targets),
+        verify=p.verify,
+        detectors=detectors_of(p),
+        methods={c: p.methods.get(c, p.method) for c in p.targets},
+        device=device,
+        device_reason=device_reason,
+        preset=None if preset is None else str(preset),
+        text_policy=p.text.policy,
+        face_params=p.face.model_dump() if "face" in p.targets else {},
+    )

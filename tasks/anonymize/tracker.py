@@ -36,9 +36,9 @@ class IouTracker:
 
     def __init__(self, *, max_gap: int = 5, iou: float = 0.3, grow: float = 0.1) -> None:
         """Args:
-            max_gap: frames a track is carried without a detection (0: never carried).
-            iou: the smallest IoU of a detection with a track's predicted box to continue it.
-            grow: each carried box grows by this fraction of its size per side per missed frame.
+        max_gap: frames a track is carried without a detection (0: never carried).
+        iou: the smallest IoU of a detection with a track's predicted box to continue it.
+        grow: each carried box grows by this fraction of its size per side per missed frame.
         """
         if max_gap < 0 or not 0 < iou <= 1 or grow < 0:
             raise InvalidInputError(f"tracker: bad options max_gap={max_gap}, iou={iou}, grow={grow}")
@@ -60,7 +60,11 @@ class IouTracker:
             raise InvalidInputError(f"tracker: bad frame shape {shape}")
         boxes = dets.boxes.astype(np.float64)
         predicted = np.asarray([self._predicted(t) for t in self.tracks], np.float64).reshape(-1, 4)
-        iou = iou_matrix(boxes, predicted) if len(boxes) and len(predicted) else np.zeros((len(boxes), len(predicted)))
+        iou = (
+            iou_matrix(boxes, predicted)
+            if len(boxes) and len(predicted)
+            else np.zeros((len(boxes), len(predicted)))
+        )
         matched_det, matched_track = set(), set()
         for flat in np.argsort(-iou, axis=None):
             d, t = divmod(int(flat), max(len(predicted), 1))
@@ -85,7 +89,9 @@ class IouTracker:
             box = self._predicted(track)
             track.missed += 1
             size = box[2:] - box[:2]
-            grown = np.r_[box[:2] - self.grow * track.missed * size, box[2:] + self.grow * track.missed * size]
+            grown = np.r_[
+                box[:2] - self.grow * track.missed * size, box[2:] + self.grow * track.missed * size
+            ]
             clipped = np.clip(grown, 0, [width, height, width, height])
             if (clipped[2:] - clipped[:2] >= 1).all():  # still (partly) in the frame
                 carried.append((clipped, track.category))

@@ -66,8 +66,9 @@ def make_canary_persons(
         InvalidInputError: persons < 2, k < 1 or blend outside [0, 1).
     """
     if persons < 2 or k < 1 or not 0 <= blend < 1:
-        raise InvalidInputError(f"make_canary_persons: need persons >= 2, k >= 1, 0 <= blend < 1; got {persons}, {k}, "
-                                f"{blend}")
+        raise InvalidInputError(
+            f"make_canary_persons: need persons >= 2, k >= 1, 0 <= blend < 1; got {persons}, {k}, {blend}"
+        )
     base, y, included = make_canaries(persons, shape=shape, num_classes=num_classes, seed=seed)
     own, _, _ = make_canaries(max(persons * k, 2), shape=shape, num_classes=num_classes, seed=seed + 1)
     owner = np.repeat(np.arange(persons), k)
@@ -110,8 +111,9 @@ def p_value(correct: int, total: int, *, eps: float, delta: float = 0.0, m: int 
     return min(tail + worst * delta * 2 * (m if m is not None else total), 1.0)
 
 
-def epsilon_from_guesses(correct: int, total: int, *, beta: float = 0.05, delta: float = 0.0,
-                         m: int | None = None) -> float:
+def epsilon_from_guesses(
+    correct: int, total: int, *, beta: float = 0.05, delta: float = 0.0, m: int | None = None
+) -> float:
     """Largest ε whose (ε, δ)-DP hypothesis `p_value` rejects at level beta (0 if none is rejected)."""
     if total < 1 or not 0 <= correct <= total:
         raise InvalidInputError(
@@ -153,7 +155,12 @@ def audit_ceiling(m: int, guesses_made: int, *, beta: float, delta: float) -> fl
 
 
 def canary_audit(
-    scores: NDArray[np.floating], included: NDArray[np.bool_], *, k_pos: int, k_neg: int, beta: float = 0.05,
+    scores: NDArray[np.floating],
+    included: NDArray[np.bool_],
+    *,
+    k_pos: int,
+    k_neg: int,
+    beta: float = 0.05,
     delta: float = 0.0,
 ) -> CanaryAudit:
     """Steinke et al.'s one-run ε lower bound from canary scores (higher = more likely IN).

@@ -39,14 +39,18 @@ class Pool:
 
     @classmethod
     def from_splits(
-        cls, members: tuple[torch.Tensor, torch.Tensor], nonmembers: tuple[torch.Tensor, torch.Tensor],
+        cls,
+        members: tuple[torch.Tensor, torch.Tensor],
+        nonmembers: tuple[torch.Tensor, torch.Tensor],
         ids: tuple[str, ...] = (),
     ) -> Pool:
         """Concatenate (x, y) of the members and of the non-members (`ids`: theirs, in the same order)."""
         is_member = np.r_[np.ones(len(members[0]), bool), np.zeros(len(nonmembers[0]), bool)]
         if ids and len(ids) != len(is_member):
             raise InvalidInputError(f"Pool: {len(ids)} ids for {len(is_member)} images")
-        return cls(torch.cat([members[0], nonmembers[0]]), torch.cat([members[1], nonmembers[1]]), is_member, ids)
+        return cls(
+            torch.cat([members[0], nonmembers[0]]), torch.cat([members[1], nonmembers[1]]), is_member, ids
+        )
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -138,15 +142,22 @@ class MembershipOutcome:
 
 
 def _shadow_outputs(
-    which: str, pool: Pool, trainer: Trainer, *, k: int, seed: int, device: str,
+    which: str,
+    pool: Pool,
+    trainer: Trainer,
+    *,
+    k: int,
+    seed: int,
+    device: str,
     on_shadow: Callable[[int], None] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_], dict[str, float]]:
     """Shadow logits (K, N, C), their membership (K, N) and the shadows' training-set sizes as metrics."""
     n_target = int(pool.is_member.sum())
     # shadows trained exactly like the target: its training-set size (so its q, steps and σ), not half the pool
     shadow_in = membership_matrix(len(pool.x), k, seed=seed, size=min(n_target, len(pool.x) - 1))
-    shadow_logits = train_shadows(pool.x, pool.y, shadow_in, trainer=trainer, seed=seed + 1000, device=device,
-                                  on_model=on_shadow)
+    shadow_logits = train_shadows(
+        pool.x, pool.y, shadow_in, trainer=trainer, seed=seed + 1000, device=device, on_model=on_shadow
+    )
     sizes = shadow_in.sum(1)
     return shadow_logits, shadow_in, {f"audit/{which}/shadow_n_train_min": float(sizes.min()),
                                       f"audit/{which}/shadow_n_train_max": float(sizes.max()),
@@ -242,21 +253,31 @@ def person_membership_audit(
     if not names:
         return {}
     if len(units) != len(pool.x):
-        raise InvalidInputError(f"person_membership_audit: {len(units)} unit lists for {len(pool.x)} pool images")
+        raise InvalidInputError(
+            f"person_membership_audit: {len(units)} unit lists for {len(pool.x)} pool images"
+        )
     size = min(int(pool.is_member.sum()), len(pool.x) - 1)
     keep = person_membership_matrix(units, shadow.k, seed=seed + 2000, size=size, margin=2)
     keep = keep if cap is None else cap_shadows(keep, units, cap=cap, seed=seed + 2500)
-    logits = train_shadows(pool.x, pool.y, keep, trainer=trainer, seed=seed + 3000, device=device, on_model=on_shadow)
+    logits = train_shadows(
+        pool.x, pool.y, keep, trainer=trainer, seed=seed + 3000, device=device, on_model=on_shadow
+    )
     phi = logit_confidence(logits, pool.y.numpy())
     prefix = f"audit/{which}/person"
-    out = {f"{prefix}/shadow_n_train_min": float(keep.sum(1).min()),
-           f"{prefix}/shadow_n_train_max": float(keep.sum(1).max()),
-           f"{prefix}/n_persons": float(len({p for us in units for p in us}))}
+    out = {
+        f"{prefix}/shadow_n_train_min": float(keep.sum(1).min()),
+        f"{prefix}/shadow_n_train_max": float(keep.sum(1).max()),
+        f"{prefix}/n_persons": float(len({p for us in units for p in us})),
+    }
     for name in names:
         fn = lira_online if name == "lira_online" else lira_offline
 
-        def scorer(t: NDArray[np.float64], s: NDArray[np.float64], m: NDArray[np.bool_],
-                   fn: Callable[..., NDArray[np.float64]] = fn) -> NDArray[np.float64]:
+        def scorer(
+            t: NDArray[np.float64],
+            s: NDArray[np.float64],
+            m: NDArray[np.bool_],
+            fn: Callable[..., NDArray[np.float64]] = fn,
+        ) -> NDArray[np.float64]:
             return fn(t, s, m, fixed_variance=shadow.fixed_variance)
 
         trials = leave_one_out_trials(phi, keep, units, scorer=scorer, online=name == "lira_online")
@@ -298,7 +319,8 @@ def epsilon_bounds(
     pre = [out[f"audit/{which}/{n}/empirical_epsilon_lower_bound"] for n in joint if n in scores]
     out[f"audit/{which}/empirical_epsilon_lower_bound"] = max(pre, default=0.0)
     out[f"audit/{which}/exploratory_epsilon_lower_bound"] = max(
-        (v for k, v in out.items() if k.endswith("/empirical_epsilon_lower_bound")), default=0.0)
+        (v for k, v in out.items() if k.endswith("/empirical_epsilon_lower_bound")), default=0.0
+    )
     return out
 
 
@@ -323,16 +345,26 @@ def canary_experiment(
         "audit/dp/canary/..." metrics, with the ceiling's ratio to the target ε (the ε the audit knows; the
         report gates the ratio to the checked ε it claims: `tasks.report.compliance.against_claim`).
     """
-    cx, cy, inc = make_canaries(canary.n, shape=pool.input_shape, num_classes=spec.num_classes, seed=seed + 77)
+    cx, cy, inc = make_canaries(
+        canary.n, shape=pool.input_shape, num_classes=spec.num_classes, seed=seed + 77
+    )
     low, high = spec.input_range  # canaries are drawn in [0, 1]: map them into the model's input range
     cx = cx * (high - low) + low if (low, high) != (0.0, 1.0) else cx
     xm, ym = pool.members()
     sel = torch.from_numpy(inc)
     model = trainer(torch.cat([xm, cx[sel]]), torch.cat([ym, cy[sel]]), seed + 78)
     logits = predict_logits(model, cx, device=device, batch_size=EVAL_BATCH).numpy().astype(np.float64)
-    audit = canary_audit(logit_confidence(logits, cy.numpy()), inc, k_pos=canary.guesses // 2,
-                         k_neg=canary.guesses - canary.guesses // 2, beta=beta, delta=record.target_delta)
-    return audit.as_metrics("audit/dp") | {"audit/dp/canary/ceiling_ratio": audit.ceiling / record.target_epsilon}
+    audit = canary_audit(
+        logit_confidence(logits, cy.numpy()),
+        inc,
+        k_pos=canary.guesses // 2,
+        k_neg=canary.guesses - canary.guesses // 2,
+        beta=beta,
+        delta=record.target_delta,
+    )
+    return audit.as_metrics("audit/dp") | {
+        "audit/dp/canary/ceiling_ratio": audit.ceiling / record.target_epsilon
+    }
 
 
 def canary_person_experiment(
@@ -362,11 +394,15 @@ def canary_person_experiment(
     n_guesses = min(max(canary.guesses // k, 2), persons)
     audit = canary_audit(scores, inc, k_pos=n_guesses // 2, k_neg=n_guesses - n_guesses // 2, beta=beta,
                          delta=record.target_delta)  # fmt: skip
-    return audit.as_metrics("audit/dp/person") | {"audit/dp/person/canary/images_per_person": float(k),
-                                                  "audit/dp/person/canary/ceiling_ratio": audit.ceiling / unit_epsilon}
+    return audit.as_metrics("audit/dp/person") | {
+        "audit/dp/person/canary/images_per_person": float(k),
+        "audit/dp/person/canary/ceiling_ratio": audit.ceiling / unit_epsilon,
+    }
 
 
-def dp_epsilon_summary(metrics: Mapping[str, float], *, epsilon: float, audit: AuditParams) -> dict[str, float]:
+def dp_epsilon_summary(
+    metrics: Mapping[str, float], *, epsilon: float, audit: AuditParams
+) -> dict[str, float]:
     """The DP model's reported empirical ε (the larger of the membership and canary bounds when the canary
     ran), its margin below the accountant's `epsilon`, the confidence and the number of joint tests.
 

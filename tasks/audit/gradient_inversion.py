@@ -84,8 +84,9 @@ def pixel_linear(*, num_classes: int, seed: int, input_size: int = 28, in_channe
     return model
 
 
-def gi_model(name: str, *, num_classes: int, seed: int, input_size: int,
-             in_shape: tuple[int, int, int] | None = None) -> nn.Module:
+def gi_model(
+    name: str, *, num_classes: int, seed: int, input_size: int, in_shape: tuple[int, int, int] | None = None
+) -> nn.Module:
     """The federated model whose gradient is attacked: a `MODELS` entry, a user's "package.module:factory"
     or "pixel_linear", fresh seeded weights (the global model at round 0; the head is not zeroed so every
     class's logit depends on the input).

@@ -23,7 +23,12 @@ from tasks.train.models import ModelSpec, is_user_model
 
 
 def model_inversion_experiment(
-    models: Mapping[str, nn.Module], pool: Pool, *, spec: ModelSpec, settings: ModelInversionParams, device: str
+    models: Mapping[str, nn.Module],
+    pool: Pool,
+    *,
+    spec: ModelSpec,
+    settings: ModelInversionParams,
+    device: str,
 ) -> tuple[dict[str, float], dict[str, NDArray[np.float64]]]:
     """MI-Face class representatives of every target, scored against the members.
 
@@ -87,7 +92,13 @@ def figure_method(methods: tuple[str, ...]) -> str:
 def gi_label(name: str, spec: ModelSpec) -> str:
     """How a gradient-inversion model is named in metrics and figures: "target" → the trained model's
     registry name (a user model's import path stays "target": ':' is not allowed in an MLflow key)."""
-    return "target" if name == "target" and is_user_model(spec.model) else spec.model if name == "target" else name
+    return (
+        "target"
+        if name == "target" and is_user_model(spec.model)
+        else spec.model
+        if name == "target"
+        else name
+    )
 
 
 @dataclass(frozen=True)

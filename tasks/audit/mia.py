@@ -70,9 +70,16 @@ class AttackResult:
         out = {f"{prefix}/{self.name}/{k}": float(getattr(self, k)) for k in keys}
         for key, rate in (("tpr_at_0_1pct_fpr", 0.001), ("tpr_at_1pct_fpr", 0.01)):
             tpr = float(getattr(self, key))
-            lo, hi = clopper_pearson(round(tpr * self.n_members), self.n_members) if self.n_members else (0.0, 1.0)
-            out |= {f"{prefix}/{self.name}/{key}_supported": float(self.n_nonmembers * rate >= MIN_FALSE_POSITIVES),
-                    f"{prefix}/{self.name}/{key}_ci_low": lo, f"{prefix}/{self.name}/{key}_ci_high": hi}
+            lo, hi = (
+                clopper_pearson(round(tpr * self.n_members), self.n_members) if self.n_members else (0.0, 1.0)
+            )
+            out |= {
+                f"{prefix}/{self.name}/{key}_supported": float(
+                    self.n_nonmembers * rate >= MIN_FALSE_POSITIVES
+                ),
+                f"{prefix}/{self.name}/{key}_ci_low": lo,
+                f"{prefix}/{self.name}/{key}_ci_high": hi,
+            }
         return out
 
 

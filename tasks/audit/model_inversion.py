@@ -69,8 +69,14 @@ def class_representatives(
 
 def _ssim(a: NDArray[np.float64], b: NDArray[np.float64], data_range: float = 1.0) -> float:
     """SSIM of two (C, s, s) inputs (channels averaged)."""
-    return float(np.mean([structural_similarity(a[c], b[c], data_range=data_range, win_size=7)  # type: ignore[no-untyped-call]
-                          for c in range(len(a))]))
+    return float(
+        np.mean(
+            [
+                structural_similarity(a[c], b[c], data_range=data_range, win_size=7)  # type: ignore[no-untyped-call]
+                for c in range(len(a))
+            ]
+        )
+    )
 
 
 @dataclass(frozen=True)

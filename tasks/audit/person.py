@@ -31,7 +31,9 @@ from tasks.errors import InvalidInputError
 from tasks.train.person import bound_contributions
 
 
-def person_scores(image_scores: NDArray[np.floating], image_units: Sequence[Collection[str]]) -> dict[str, float]:
+def person_scores(
+    image_scores: NDArray[np.floating], image_units: Sequence[Collection[str]]
+) -> dict[str, float]:
     """Each person's score: the sum of the scores (log-likelihood ratios) of the audited images they appear in.
 
     Args:
@@ -52,8 +54,13 @@ def person_scores(image_scores: NDArray[np.floating], image_units: Sequence[Coll
     return out
 
 
-def person_attack(image_scores: NDArray[np.floating], image_units: Sequence[Collection[str]],
-                  members: Collection[str], *, name: str) -> AttackResult:
+def person_attack(
+    image_scores: NDArray[np.floating],
+    image_units: Sequence[Collection[str]],
+    members: Collection[str],
+    *,
+    name: str,
+) -> AttackResult:
     """The person-level attack: members' and non-members' person scores, summarised like a per-image attack.
 
     Args:
@@ -68,8 +75,10 @@ def person_attack(image_scores: NDArray[np.floating], image_units: Sequence[Coll
     inside = [s for p, s in per_person.items() if p in members]
     outside = [s for p, s in per_person.items() if p not in members]
     if not inside or not outside:
-        raise InvalidInputError(f"{name}: {len(inside)} member and {len(outside)} non-member persons among the "
-                                "audited images; person membership needs both (identity-disjoint splits)")
+        raise InvalidInputError(
+            f"{name}: {len(inside)} member and {len(outside)} non-member persons among the "
+            "audited images; person membership needs both (identity-disjoint splits)"
+        )
     return score_attack(np.asarray(inside), np.asarray(outside), name=name)
 
 
@@ -87,11 +96,14 @@ OWN_UNIT = "image#"  # an audited image that shows no known person is its own un
 
 def _units_of(image_units: Sequence[Collection[str]]) -> list[tuple[str, ...]]:
     """Each image's units for the split: its persons, or the image itself (by position) when it shows none."""
-    return [tuple(sorted(set(people))) if people else (f"{OWN_UNIT}{i}",) for i, people in enumerate(image_units)]
+    return [
+        tuple(sorted(set(people))) if people else (f"{OWN_UNIT}{i}",) for i, people in enumerate(image_units)
+    ]
 
 
-def person_membership_matrix(image_units: Sequence[Collection[str]], k: int, *, seed: int,
-                             size: int | None = None, margin: int = 1) -> NDArray[np.bool_]:
+def person_membership_matrix(
+    image_units: Sequence[Collection[str]], k: int, *, seed: int, size: int | None = None, margin: int = 1
+) -> NDArray[np.bool_]:
     """(K, N) bool: which of N pool images each of K shadows trains on, drawn by person, not by image.
 
     Persons (and images of nobody known, each its own unit) are dealt like `tasks.audit.shadow.membership_matrix`
@@ -111,8 +123,10 @@ def person_membership_matrix(image_units: Sequence[Collection[str]], k: int, *, 
     units = _units_of(image_units)
     names = sorted({u for us in units for u in us})
     if margin < 1 or k < 2 * margin or len(names) < 2:
-        raise InvalidInputError(f"person_membership_matrix: need k >= {2 * max(margin, 1)} shadow models (margin "
-                                f"{margin} >= 1) and >= 2 persons or images, got k={k}, {len(names)}")
+        raise InvalidInputError(
+            f"person_membership_matrix: need k >= {2 * max(margin, 1)} shadow models (margin "
+            f"{margin} >= 1) and >= 2 persons or images, got k={k}, {len(names)}"
+        )
     n = len(units)
     if size is not None and not 1 <= size <= n:
         raise InvalidInputError(f"person_membership_matrix: size must be in [1, {n}], got {size}")
@@ -126,8 +140,9 @@ def person_membership_matrix(image_units: Sequence[Collection[str]], k: int, *, 
     return np.stack([np.logical_and.reduce([person_in[u] for u in us]) for us in units], axis=1)
 
 
-def cap_shadows(keep: NDArray[np.bool_], image_units: Sequence[Collection[str]], *, cap: int,
-                seed: int) -> NDArray[np.bool_]:
+def cap_shadows(
+    keep: NDArray[np.bool_], image_units: Sequence[Collection[str]], *, cap: int, seed: int
+) -> NDArray[np.bool_]:
     """`keep` with each shadow's images bounded to `cap` per person, as the target's were
     (`tasks.train.person.bound_contributions` on each shadow's IN images; selection seed `seed` + shadow).
 
@@ -145,7 +160,9 @@ def cap_shadows(keep: NDArray[np.bool_], image_units: Sequence[Collection[str]],
     return out
 
 
-def persons_in(keep: NDArray[np.bool_], image_units: Sequence[Collection[str]]) -> dict[str, NDArray[np.bool_]]:
+def persons_in(
+    keep: NDArray[np.bool_], image_units: Sequence[Collection[str]]
+) -> dict[str, NDArray[np.bool_]]:
     """Person → (K,) bool: IN a shadow when at least one of their images trained it (`keep`: (K, N))."""
     if keep.ndim != 2 or keep.shape[1] != len(image_units):
         raise InvalidInputError(f"persons_in: keep {keep.shape} for {len(image_units)} images")
@@ -174,8 +191,14 @@ class PersonTrials:
 Scorer = Callable[[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]], NDArray[np.float64]]
 
 
-def leave_one_out_trials(shadow_phi: NDArray[np.floating], shadow_in: NDArray[np.bool_],
-                         image_units: Sequence[Collection[str]], *, scorer: Scorer, online: bool) -> PersonTrials:
+def leave_one_out_trials(
+    shadow_phi: NDArray[np.floating],
+    shadow_in: NDArray[np.bool_],
+    image_units: Sequence[Collection[str]],
+    *,
+    scorer: Scorer,
+    online: bool,
+) -> PersonTrials:
     """Each shadow in turn is the attacked model, the other K − 1 its reference models (Carlini et al. 2022's
     evaluation): per-image scores by `scorer`, summed per person (`person_scores`).
 
@@ -192,11 +215,13 @@ def leave_one_out_trials(shadow_phi: NDArray[np.floating], shadow_in: NDArray[np
     """
     phi, keep = np.asarray(shadow_phi, np.float64), np.asarray(shadow_in, bool)
     if phi.shape != keep.shape or phi.ndim != 2 or phi.shape[1] != len(image_units):
-        raise InvalidInputError(f"leave_one_out_trials: phi {phi.shape}, membership {keep.shape}, "
-                                f"{len(image_units)} images")
+        raise InvalidInputError(
+            f"leave_one_out_trials: phi {phi.shape}, membership {keep.shape}, {len(image_units)} images"
+        )
     if len(phi) < MIN_SHADOWS:
-        raise InvalidInputError(f"leave_one_out_trials: person-level LiRA needs audit.shadow.k >= {MIN_SHADOWS}, "
-                                f"got {len(phi)}")
+        raise InvalidInputError(
+            f"leave_one_out_trials: person-level LiRA needs audit.shadow.k >= {MIN_SHADOWS}, got {len(phi)}"
+        )
     member_of = persons_in(keep, image_units)
     persons: list[str] = []
     scores: list[float] = []
@@ -212,8 +237,12 @@ def leave_one_out_trials(shadow_phi: NDArray[np.floating], shadow_in: NDArray[np
             persons.append(person)
             scores.append(score)
             members.append(bool(member_of[person][j]))
-    return PersonTrials(np.asarray(persons, dtype=np.str_), np.asarray(scores, np.float64),
-                        np.asarray(members, bool), len(phi))
+    return PersonTrials(
+        np.asarray(persons, dtype=np.str_),
+        np.asarray(scores, np.float64),
+        np.asarray(members, bool),
+        len(phi),
+    )
 
 
 def trials_attack(trials: PersonTrials, *, name: str) -> AttackResult:
@@ -224,16 +253,19 @@ def trials_attack(trials: PersonTrials, *, name: str) -> AttackResult:
     """
     inside, outside = trials.scores[trials.members], trials.scores[~trials.members]
     if not inside.size or not outside.size:
-        raise InvalidInputError(f"{name}: {inside.size} member and {outside.size} non-member person trials; "
-                                "person membership needs both")
+        raise InvalidInputError(
+            f"{name}: {inside.size} member and {outside.size} non-member person trials; "
+            "person membership needs both"
+        )
     return score_attack(inside, outside, name=name)
 
 
 BOOTSTRAP_FIELDS = ("auc", "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr")
 
 
-def bootstrap_intervals(trials: PersonTrials, *, n_boot: int, seed: int,
-                        confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+def bootstrap_intervals(
+    trials: PersonTrials, *, n_boot: int, seed: int, confidence: float = 0.95
+) -> dict[str, tuple[float, float]]:
     """Percentile intervals of the AUC and the TPRs at 0.1 % / 1 % FPR, resampling *persons* with all their trials
     (a cluster bootstrap: one person's trials under different models are not independent).
 
@@ -245,8 +277,9 @@ def bootstrap_intervals(trials: PersonTrials, *, n_boot: int, seed: int,
         InvalidInputError: n_boot < 1 or confidence outside (0, 1).
     """
     if n_boot < 1 or not 0 < confidence < 1:
-        raise InvalidInputError(f"bootstrap_intervals: need n_boot >= 1 and 0 < confidence < 1, got {n_boot}, "
-                                f"{confidence}")
+        raise InvalidInputError(
+            f"bootstrap_intervals: need n_boot >= 1 and 0 < confidence < 1, got {n_boot}, {confidence}"
+        )
     names, person_of = np.unique(trials.persons, return_inverse=True)
     rows = [np.flatnonzero(person_of == p) for p in range(len(names))]
     rng = np.random.default_rng(seed)
@@ -260,12 +293,16 @@ def bootstrap_intervals(trials: PersonTrials, *, n_boot: int, seed: int,
         for f in BOOTSTRAP_FIELDS:
             found[f].append(float(getattr(res, f)))
     tail = 100 * (1 - confidence) / 2
-    return {f: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) if v else (0.0, 1.0)
-            for f, v in found.items()}
+    return {
+        f: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) if v else (0.0, 1.0)
+        for f, v in found.items()
+    }
 
 
-def person_metrics(trials: PersonTrials, *, prefix: str, name: str, n_boot: int, seed: int) -> dict[str, float]:
-    """"<prefix>/<name>/<field>" metrics of the person-level attack (e.g. "audit/dp/person/lira_online/auc"):
+def person_metrics(
+    trials: PersonTrials, *, prefix: str, name: str, n_boot: int, seed: int
+) -> dict[str, float]:
+    """ "<prefix>/<name>/<field>" metrics of the person-level attack (e.g. "audit/dp/person/lira_online/auc"):
     `AttackResult.as_metrics` with every interval a cluster bootstrap over persons (`_ci_low`, `_ci_high`, the
     AUC's too), the persons scored as members / non-members, and the held-out models."""
     res = trials_attack(trials, name=name)

@@ -135,13 +135,18 @@ def region_windows(mask: NDArray[np.bool_], *, min_area: int = MIN_REGION, pad: 
                    ) -> list[tuple[Window, NDArray[np.bool_]]]:  # fmt: skip
     """The 8-connected regions of `mask` with at least `min_area` pixels: each as (window, the region's
     mask inside the window), the window its bounding box grown by `pad` px (clipped to the image)."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask, np.uint8), connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+        np.ascontiguousarray(mask, np.uint8), connectivity=8
+    )
     height, width = mask.shape
     out = []
     for i in range(1, int(n)):
         x, y, w, h, area = (int(v) for v in stats[i])
         if area >= min_area:
-            window = (slice(max(y - pad, 0), min(y + h + pad, height)), slice(max(x - pad, 0), min(x + w + pad, width)))
+            window = (
+                slice(max(y - pad, 0), min(y + h + pad, height)),
+                slice(max(x - pad, 0), min(x + w + pad, width)),
+            )
             out.append((window, np.asarray(labels[window] == i, np.bool_)))
     return out
 
@@ -195,7 +200,9 @@ def _crop(region: NDArray[np.bool_]) -> Window | None:
     return rows, slice(min(w[1].start for w, _ in windows), max(w[1].stop for w, _ in windows))
 
 
-def is_nested(out: Image, region: NDArray[np.bool_], *, step: float = NESTED_STEP, run: int = SEAM_RUN) -> bool:
+def is_nested(
+    out: Image, region: NDArray[np.bool_], *, step: float = NESTED_STEP, run: int = SEAM_RUN
+) -> bool:
     """Whether the output shows a hard straight edge *inside* `region` ((H, W) mask): the outline of a
     second redaction inside the first, or the line where two overlapping redactions meet.
 
@@ -359,5 +366,7 @@ def flat_boxes(out: Image, boxes: ArrayLike) -> NDArray[np.bool_]:
     """(N,) whether the output inside each box is a solid fill (`is_flat` on the box)."""
     b = as_boxes(boxes, name="boxes")
     grey = _grey(check_image(out, name="out"))
-    return np.array([_flat(grey[y0:y1, x0:x1], np.ones((y1 - y0, x1 - x0), np.bool_))[0] for x0, y0, x1, y1 in b],
-                    np.bool_)
+    return np.array(
+        [_flat(grey[y0:y1, x0:x1], np.ones((y1 - y0, x1 - x0), np.bool_))[0] for x0, y0, x1, y1 in b],
+        np.bool_,
+    )

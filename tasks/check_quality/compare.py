@@ -222,9 +222,14 @@ def _appearance(
         appearance(s.image, o, sensitive_boxes=padded_sensitive(s, anonymize))
         for s, o in zip(samples, outs, strict=True)
     )
-    return {"changed_share": a.changed_share, "changed_outside": a.changed_outside_share,
-            "border_edge_energy": a.border_edge_energy, "nested_regions": float(a.nested),
-            "flat_regions": float(a.flat), "seam_regions": float(a.seams)}
+    return {
+        "changed_share": a.changed_share,
+        "changed_outside": a.changed_outside_share,
+        "border_edge_energy": a.border_edge_energy,
+        "nested_regions": float(a.nested),
+        "flat_regions": float(a.flat),
+        "seam_regions": float(a.seams),
+    }
 
 
 def _people(
@@ -326,32 +331,68 @@ def compare_method(
     )
 
 
-_NAN_REID = {k: float("nan") for k in ("reid_naive_top1", "reid_naive_top5", "reid_adaptive_top1",
-                                        "reid_adaptive_top5", "reid_trained_accuracy", "reid_chance",
-                                        "reid_worst_rate")}
+_NAN_REID = {
+    k: float("nan")
+    for k in (
+        "reid_naive_top1",
+        "reid_naive_top5",
+        "reid_adaptive_top1",
+        "reid_adaptive_top5",
+        "reid_trained_accuracy",
+        "reid_chance",
+        "reid_worst_rate",
+    )
+}
 
 
-def _reid(samples: Sequence[Sample], crops: list[Image], ids: NDArray[np.int64], *, method: str,
-          config: CompareConfig, tools: CompareTools) -> dict[str, float]:
+def _reid(
+    samples: Sequence[Sample],
+    crops: list[Image],
+    ids: NDArray[np.int64],
+    *,
+    method: str,
+    config: CompareConfig,
+    tools: CompareTools,
+) -> dict[str, float]:
     """The re-identification columns: the identity attacks when every face has an identity, else the
     identity-free linkage attack (naive / adaptive; no trained attacker), NaN with fewer than 2 faces."""
     if len(crops) and ids.min() >= 0:
-        r = attack(crops, ids, config=AttackConfig(**{**asdict_shallow(config.attack), "method": method}),
-                   embed=tools.embed, clear_gallery=tools.clear_gallery)
-        return {"reid_naive_top1": r.naive.top1, "reid_naive_top5": r.naive.top5,
-                "reid_adaptive_top1": r.adaptive.top1, "reid_adaptive_top5": r.adaptive.top5,
-                "reid_trained_accuracy": r.trained.accuracy, "reid_chance": r.naive.chance,
-                "reid_worst_rate": r.worst_rate}
-    raw = [np.ascontiguousarray(s.image[y0:y1, x0:x1]) for s in samples
-           for x0, y0, x1, y1 in s.boxes.get("face", np.zeros((0, 4), np.int64))][: len(crops)]
+        r = attack(
+            crops,
+            ids,
+            config=AttackConfig(**{**asdict_shallow(config.attack), "method": method}),
+            embed=tools.embed,
+            clear_gallery=tools.clear_gallery,
+        )
+        return {
+            "reid_naive_top1": r.naive.top1,
+            "reid_naive_top5": r.naive.top5,
+            "reid_adaptive_top1": r.adaptive.top1,
+            "reid_adaptive_top5": r.adaptive.top5,
+            "reid_trained_accuracy": r.trained.accuracy,
+            "reid_chance": r.naive.chance,
+            "reid_worst_rate": r.worst_rate,
+        }
+    raw = [
+        np.ascontiguousarray(s.image[y0:y1, x0:x1])
+        for s in samples
+        for x0, y0, x1, y1 in s.boxes.get("face", np.zeros((0, 4), np.int64))
+    ][: len(crops)]
     if len(crops) < 2:
         return dict(_NAN_REID)
     a = config.attack
-    link = linkage_attack(raw, crops, method=method, options=a.options, pad=a.pad, embed=tools.embed, seed=a.seed)
-    return {"reid_naive_top1": link.naive.top1, "reid_naive_top5": link.naive.top5,
-            "reid_adaptive_top1": link.adaptive.top1, "reid_adaptive_top5": link.adaptive.top5,
-            "reid_trained_accuracy": float("nan"), "reid_chance": link.chance,
-            "reid_worst_rate": max(link.naive.top1, link.adaptive.top1)}
+    link = linkage_attack(
+        raw, crops, method=method, options=a.options, pad=a.pad, embed=tools.embed, seed=a.seed
+    )
+    return {
+        "reid_naive_top1": link.naive.top1,
+        "reid_naive_top5": link.naive.top5,
+        "reid_adaptive_top1": link.adaptive.top1,
+        "reid_adaptive_top5": link.adaptive.top5,
+        "reid_trained_accuracy": float("nan"),
+        "reid_chance": link.chance,
+        "reid_worst_rate": max(link.naive.top1, link.adaptive.top1),
+    }
 
 
 def asdict_shallow(obj: Any) -> dict[str, Any]:

@@ -173,7 +173,11 @@ def ssim_map(raw: Image, anon: Image) -> tuple[float, NDArray[np.float64]]:
 
     norm = SSIM_WIN**2 / (SSIM_WIN**2 - 1)
     ux, uy = mean(x), mean(y)
-    vx, vy, vxy = norm * (mean(x * x) - ux * ux), norm * (mean(y * y) - uy * uy), norm * (mean(x * y) - ux * uy)
+    vx, vy, vxy = (
+        norm * (mean(x * x) - ux * ux),
+        norm * (mean(y * y) - uy * uy),
+        norm * (mean(x * y) - ux * uy),
+    )
     s = ((2 * ux * uy + _C1) * (2 * vxy + _C2)) / ((ux**2 + uy**2 + _C1) * (vx + vy + _C2))
     pad = (SSIM_WIN - 1) // 2
     inner = s[pad : s.shape[0] - pad, pad : s.shape[1] - pad]

@@ -120,8 +120,11 @@ class LpipsStatus:
 def lpips_missing(weights: str | None, *, resolved: str | None) -> LpipsStatus:
     """LPIPS unavailable: `check_quality.lpips_weights` is null, or names no file (`resolved`: where it looked)."""
     if weights is None:
-        return LpipsStatus(False, "check_quality.lpips_weights is null: LPIPS needs AlexNet backbone weights, "
-                                  "a torchvision download that is not available offline")
+        return LpipsStatus(
+            False,
+            "check_quality.lpips_weights is null: LPIPS needs AlexNet backbone weights, "
+            "a torchvision download that is not available offline",
+        )
     return LpipsStatus(False, f"check_quality.lpips_weights: {resolved} not found")
 
 

@@ -118,7 +118,10 @@ def audit_frame(
     frame["path"] = frame["path"].fillna(frame["manifest_path"])
     frame["quarantined"] = frame["id"].isin(set(quarantined)).astype(int)
     files = pd.DataFrame(
-        [{"path": p, "written": 1} | {f"file_{k}": v for k, v in asdict(f).items()} for p, f in written.items()],
+        [
+            {"path": p, "written": 1} | {f"file_{k}": v for k, v in asdict(f).items()}
+            for p, f in written.items()
+        ],
         columns=["path", "written", *(f"file_{k}" for k in FileFacts.__dataclass_fields__)],
     ).rename(columns={"file_n_metadata": "n_metadata"})
     frame = frame.merge(files, on="path", how="outer")

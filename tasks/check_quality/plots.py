@@ -87,8 +87,9 @@ def method_samples_figure(samples: MethodSamples, *, title: str) -> Figure:
     for (method, source, images), ax_row in zip(samples.rows, axes[: len(samples.rows)], strict=True):
         for ax, img in zip(ax_row, images, strict=True):
             ax.imshow(img, interpolation="nearest")
-        ax_row[0].set_ylabel(f"{method}\n({SOURCE_LABELS[source]})", fontsize=10, rotation=0, ha="right",
-                             va="center")
+        ax_row[0].set_ylabel(
+            f"{method}\n({SOURCE_LABELS[source]})", fontsize=10, rotation=0, ha="right", va="center"
+        )
     fig.suptitle(title)
     fig.tight_layout()
     # below the grid (the saved PNG's tight bounding box takes it in): the figure says what it left out
@@ -104,8 +105,10 @@ def _check_grid(rows: Sequence[tuple[str, str, Sequence[NDArray[np.uint8]]]]) ->
                 f"expected {sorted(OBFUSCATORS)}"
             )
         if source not in SOURCE_LABELS:
-            raise InvalidInputError(f"method_samples_figure: row {method!r} from {source!r}, "
-                                    f"expected one of {sorted(SOURCE_LABELS)}")
+            raise InvalidInputError(
+                f"method_samples_figure: row {method!r} from {source!r}, "
+                f"expected one of {sorted(SOURCE_LABELS)}"
+            )
         if not len(images) or len(images) != len(rows[0][2]):
             raise InvalidInputError(
                 f"method_samples_figure: row {method!r} has {len(images)} images, not {len(rows[0][2])}"

@@ -87,7 +87,9 @@ class FaceEmbedder:
         which = []
         for i, crop in enumerate(crops):
             check_image(crop, name=f"crops[{i}] (a face crop)", min_side=2)
-            chip = np.ascontiguousarray(cv2.resize(crop, (CHIP, CHIP), interpolation=cv2.INTER_CUBIC), np.uint8)
+            chip = np.ascontiguousarray(
+                cv2.resize(crop, (CHIP, CHIP), interpolation=cv2.INTER_CUBIC), np.uint8
+            )
             which.append(index.setdefault(chip.tobytes(), len(index)))
             if which[-1] == len(chips):
                 chips.append(chip)
@@ -332,7 +334,9 @@ class AttackConfig:
     method: str
     options: Mapping[str, Mapping[str, Any]]
     pad: float
-    gallery_side: int  # no defaults here: the params schema holds them (`tasks.check_quality.plan.attack_config`)
+    gallery_side: (
+        int  # no defaults here: the params schema holds them (`tasks.check_quality.plan.attack_config`)
+    )
     train_per_identity: int
     face_sizes: tuple[int, int]
     feature_side: int

@@ -23,7 +23,10 @@ def face_boxes(row: dict[str, Any], gt: dict[str, Any], *, use_gt: bool) -> list
     """The faces of one image as (box [x0, y0, x1, y1], identity or -1): the ground truth when the data has
     face ground truth, else what the anonymizer detected (its records), so data without boxes is measured."""
     if use_gt:
-        return [(list(a[0]), -1 if a[1] is None else identity_number(a[1])) for a in gt.get(row["id"], {}).get("face", [])]
+        return [
+            (list(a[0]), -1 if a[1] is None else identity_number(a[1]))
+            for a in gt.get(row["id"], {}).get("face", [])
+        ]
     return [(list(b), -1) for b, c in zip(row["boxes"], row["categories"], strict=True) if c == "face"]
 
 
@@ -32,13 +35,17 @@ def identity_number(value: Any) -> int:
     return int(value)
 
 
-def make_sample(row: dict[str, Any], gt: dict[str, Any], image: np.ndarray, *, use_gt: bool, known_ids: bool) -> Sample:
+def make_sample(
+    row: dict[str, Any], gt: dict[str, Any], image: np.ndarray, *, use_gt: bool, known_ids: bool
+) -> Sample:
     cats = gt.get(row["id"], {})
     boxes = {c: np.asarray([a[0] for a in v], np.int64).reshape(-1, 4) for c, v in cats.items()}
     faces = face_boxes(row, gt, use_gt=use_gt)
     boxes["face"] = np.asarray([b for b, _ in faces], np.int64).reshape(-1, 4)
     texts = {c: tuple(str(a[2]) for a in v) for c, v in cats.items() if c in TEXT_CATEGORIES}
-    idents = tuple(i if known_ids else -1 for _, i in faces)  # -1: the linkage attack instead of the identity ones
+    idents = tuple(
+        i if known_ids else -1 for _, i in faces
+    )  # -1: the linkage attack instead of the identity ones
     return Sample(row["id"], image, int(row["label"]), boxes, idents, texts)
 
 
@@ -50,7 +57,9 @@ def even_sample(rows: list[T], n: int) -> list[T]:
     return rows if len(rows) <= n else [rows[i] for i in np.linspace(0, len(rows) - 1, n).round().astype(int)]
 
 
-def one_per_identity(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool) -> list[tuple[dict[str, Any], list[int]]]:
+def one_per_identity(
+    rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: bool
+) -> list[tuple[dict[str, Any], list[int]]]:
     """(row, face box) of every face, keeping the first face of each known identity (unknown ones, -1, all)."""
     seen: set[int] = set()
     out: list[tuple[dict[str, Any], list[int]]] = []
@@ -65,10 +74,15 @@ def one_per_identity(rows: list[dict[str, Any]], gt: dict[str, Any], *, use_gt: 
 
 # --- the method samples figure: pictures only from the written (verified) anonymized files -----------------
 
-WEAK_METHODS: tuple[str, ...] = ("blur", "pixelate")  # a classifier trained on such faces names them (docs/decisions/0001-no-pixelate-for-faces.md)
+WEAK_METHODS: tuple[str, ...] = (
+    "blur",
+    "pixelate",
+)  # a classifier trained on such faces names them (docs/decisions/0001-no-pixelate-for-faces.md)
 WRITTEN, BENCHMARK = "written", "benchmark"  # where a panel's pixels come from (see `plan_samples`)
 SOURCE_LABELS: dict[str, str] = {WRITTEN: "written output", BENCHMARK: "benchmark faces"}
-NOT_APPLIED = "not the method applied to your images, and a sample of it would have to be made from raw pixels"
+NOT_APPLIED = (
+    "not the method applied to your images, and a sample of it would have to be made from raw pixels"
+)
 
 
 @dataclass(frozen=True)
@@ -93,13 +107,16 @@ class WrittenImage:
             InvalidInputError: the record is not of a written image, or its boxes do not fit the image.
         """
         if record.get("status") != "anonymized":
-            raise InvalidInputError(f"method samples: {record.get('path')} was not written by anonymize "
-                                    f"(status {record.get('status')!r}): only verified outputs are shown")
+            raise InvalidInputError(
+                f"method samples: {record.get('path')} was not written by anonymize "
+                f"(status {record.get('status')!r}): only verified outputs are shown"
+            )
         boxes = np.asarray(record["boxes"], np.int64).reshape(-1, 4)
         h, w = image.shape[:2]
         if len(boxes) and (boxes[:, :2].min() < 0 or boxes[:, 2].max() > w or boxes[:, 3].max() > h):
-            raise InvalidInputError(f"method samples: {record.get('path')}: a redacted box lies outside the "
-                                    f"written {w}x{h} image")
+            raise InvalidInputError(
+                f"method samples: {record.get('path')}: a redacted box lies outside the written {w}x{h} image"
+            )
         return cls(image, boxes, tuple(record["categories"]))
 
     def faces(self) -> NDArray[np.int64]:
@@ -140,16 +157,21 @@ class MethodSamples:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description (no pixels): what each row shows and where it comes from, what was left out."""
-        return {"shown": [{"method": m, "source": s, "n_images": len(i)} for m, s, i in self.rows],
-                "omitted": [{"method": o.method, "reason": o.reason} for o in self.omitted], "note": self.note}
+        return {
+            "shown": [{"method": m, "source": s, "n_images": len(i)} for m, s, i in self.rows],
+            "omitted": [{"method": o.method, "reason": o.reason} for o in self.omitted],
+            "note": self.note,
+        }
 
 
 def _broken_by(row: Mapping[str, Any], gates: Gates) -> list[tuple[str, float, str]]:
     """(attack, value, gate) of every attack in a method-table row, identity attacks or the linkage attack."""
     if not np.isnan(float(row.get("reid_trained_accuracy", np.nan))):  # identity attacks (known identities)
-        return [("naive re-identification", float(row["reid_naive_top1"]), "max_adaptive_reid_rate"),
-                ("adaptive re-identification", float(row["reid_adaptive_top1"]), "max_adaptive_reid_rate"),
-                ("trained re-identification", float(row["reid_trained_accuracy"]), "max_trained_reid_rate")]
+        return [
+            ("naive re-identification", float(row["reid_naive_top1"]), "max_adaptive_reid_rate"),
+            ("adaptive re-identification", float(row["reid_adaptive_top1"]), "max_adaptive_reid_rate"),
+            ("trained re-identification", float(row["reid_trained_accuracy"]), "max_trained_reid_rate"),
+        ]
     advantage = float(row.get("reid_worst_rate", np.nan)) - float(row.get("reid_chance", np.nan))
     return [("linkage advantage", advantage, "max_linkage_advantage")]
 
@@ -173,10 +195,14 @@ def attack_verdict(method: str, row: Mapping[str, Any] | None, *, gates: Gates) 
         return "its re-identification could not be measured on these images (too few faces)"
     unproven = []
     for attack, value, gate in checks:  # the gate's own rule: shown only when the interval clears it
-        status, reason, _ = assess(value, float(getattr(gates, gate)), GATE_SPECS[gate], _row_values(row, value, gate))
+        status, reason, _ = assess(
+            value, float(getattr(gates, gate)), GATE_SPECS[gate], _row_values(row, value, gate)
+        )
         if status != "passed":
-            unproven.append(f"{attack} {value:.2f} against the {gate} gate {getattr(gates, gate):g}: "
-                            f"{status.replace('_', ' ')}" + (f" ({reason})" if reason else ""))
+            unproven.append(
+                f"{attack} {value:.2f} against the {gate} gate {getattr(gates, gate):g}: "
+                f"{status.replace('_', ' ')}" + (f" ({reason})" if reason else "")
+            )
     return f"{'; '.join(unproven)} in the method table" if unproven else None
 
 
@@ -193,8 +219,9 @@ def _row_values(row: Mapping[str, Any], value: float, gate: str) -> dict[str, fl
     return values
 
 
-def plan_samples(methods: Sequence[str], *, applied: str, table: Sequence[Mapping[str, Any]], gates: Gates,
-                 builtin: bool) -> SamplePlan:
+def plan_samples(
+    methods: Sequence[str], *, applied: str, table: Sequence[Mapping[str, Any]], gates: Gates, builtin: bool
+) -> SamplePlan:
     """Which methods the method-samples figure may show, and from which pixels.
 
     The applied method is shown cut from the written files (every redaction in place). On the builtin
@@ -213,8 +240,10 @@ def plan_samples(methods: Sequence[str], *, applied: str, table: Sequence[Mappin
     """
     bad = [m for m in (applied, *methods) if m not in OBFUSCATORS]
     if bad:
-        raise InvalidInputError(f"method samples: {bad} not anonymization methods (expected {sorted(OBFUSCATORS)}; "
-                                "'none' is the clear image, never shown)")
+        raise InvalidInputError(
+            f"method samples: {bad} not anonymization methods (expected {sorted(OBFUSCATORS)}; "
+            "'none' is the clear image, never shown)"
+        )
     rows = {str(r["method"]): r for r in table}
     order = [applied, *(m for m in dict.fromkeys(methods) if m != applied)]
     shown: list[tuple[str, str]] = []
@@ -230,9 +259,11 @@ def plan_samples(methods: Sequence[str], *, applied: str, table: Sequence[Mappin
 
 def samples_note(plan: SamplePlan, *, builtin: bool) -> str:
     """The sentence printed with the figure: where its pixels come from and what was left out, and why."""
-    where = ("Crops of the files anonymize wrote after verification (every redaction in place)" + (
-        "; other methods only on the builtin benchmark's package faces." if builtin else
-        "; on your images no other method is rendered."))
+    where = "Crops of the files anonymize wrote after verification (every redaction in place)" + (
+        "; other methods only on the builtin benchmark's package faces."
+        if builtin
+        else "; on your images no other method is rendered."
+    )
     if not plan.omitted:
         return where
     by_reason: dict[str, list[str]] = {}
@@ -241,9 +272,17 @@ def samples_note(plan: SamplePlan, *, builtin: bool) -> str:
     return f"{where} Left out: " + " ".join(f"{', '.join(ms)}: {r}." for r, ms in by_reason.items())
 
 
-def method_samples(images: Sequence[WrittenImage], *, plan: SamplePlan, benchmark_raw: Sequence[Image] | None,
-                   options: Mapping[str, Mapping[str, Any]], noise: np.random.Generator, builtin: bool,
-                   n: int = 3, height: int = 160) -> MethodSamples:
+def method_samples(
+    images: Sequence[WrittenImage],
+    *,
+    plan: SamplePlan,
+    benchmark_raw: Sequence[Image] | None,
+    options: Mapping[str, Mapping[str, Any]],
+    noise: np.random.Generator,
+    builtin: bool,
+    n: int = 3,
+    height: int = 160,
+) -> MethodSamples:
     """The figure's crops: around the largest redacted face of the first `n` written images with one.
 
     Args:
@@ -266,12 +305,24 @@ def method_samples(images: Sequence[WrittenImage], *, plan: SamplePlan, benchmar
         crops = []
         for i in picked:
             w = images[i]
-            pixels = w.image if source == WRITTEN else benchmark_image(
-                w, _raw(benchmark_raw, i, w), method=method, options=options, noise=noise)
-            crops.append(crop_resized(pixels, context_region(w.faces(), width=w.image.shape[1],
-                                                             height=w.image.shape[0]), height=height))
+            pixels = (
+                w.image
+                if source == WRITTEN
+                else benchmark_image(
+                    w, _raw(benchmark_raw, i, w), method=method, options=options, noise=noise
+                )
+            )
+            crops.append(
+                crop_resized(
+                    pixels,
+                    context_region(w.faces(), width=w.image.shape[1], height=w.image.shape[0]),
+                    height=height,
+                )
+            )
         rows.append((method, source, tuple(crops)))
-    note = samples_note(plan, builtin=builtin) if picked else "No written image has a redacted face: no samples."
+    note = (
+        samples_note(plan, builtin=builtin) if picked else "No written image has a redacted face: no samples."
+    )
     return MethodSamples(tuple(rows), plan.omitted, note)
 
 
@@ -279,12 +330,20 @@ def _raw(raw: Sequence[Image] | None, i: int, w: WrittenImage) -> Image:
     if raw is None or len(raw) <= i:
         raise InvalidInputError("method samples: a benchmark row needs the builtin benchmark's raw images")
     if raw[i].shape != w.image.shape:
-        raise InvalidInputError(f"method samples: raw {raw[i].shape} and written {w.image.shape} sizes differ")
+        raise InvalidInputError(
+            f"method samples: raw {raw[i].shape} and written {w.image.shape} sizes differ"
+        )
     return raw[i]
 
 
-def benchmark_image(w: WrittenImage, raw: Image, *, method: str, options: Mapping[str, Mapping[str, Any]],
-                     noise: np.random.Generator) -> Image:
+def benchmark_image(
+    w: WrittenImage,
+    raw: Image,
+    *,
+    method: str,
+    options: Mapping[str, Mapping[str, Any]],
+    noise: np.random.Generator,
+) -> Image:
     """The written image with its face boxes redone by `method` from the builtin benchmark's package faces.
 
     Only face-box pixels are raw before obfuscation (never where another redaction overlaps them); every

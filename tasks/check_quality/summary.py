@@ -112,7 +112,9 @@ def image_record(
     sensitive = [as_boxes(gt_boxes_by_category.get(c, ()), name=c) for c in SENSITIVE_CATEGORIES]
     faces = sensitive[0]
     raw_seen = detector(raw) if calibrate else None
-    raw_found, raw_dets = residual_faces(raw_seen, faces, match_iou=match_iou) if raw_seen is not None else (0, 0)
+    raw_found, raw_dets = (
+        residual_faces(raw_seen, faces, match_iou=match_iou) if raw_seen is not None else (0, 0)
+    )
     left_found, left_dets = residual_faces(detector(anon), faces, match_iou=match_iou)
     gt, red = gt_boxes_by_category, redacted_boxes
     proxy = (0, 0)
@@ -131,7 +133,9 @@ def image_record(
         residual_face_detections=left_dets,
         calibrated=calibrate,
         raw_detections_covered=proxy[0],
-        appearance=appearance(raw, anon, sensitive_boxes=red if appearance_boxes is None else appearance_boxes),
+        appearance=appearance(
+            raw, anon, sensitive_boxes=red if appearance_boxes is None else appearance_boxes
+        ),
     )
 
 
@@ -230,7 +234,9 @@ class QualitySummary:
             "residual_face_matched_rate": _ratio(self.residual_faces_matched, self.n_gt_faces),
             # ground-truth-free proxies (an independent detector stands in for the ground truth): what it
             # finds on the raw images that the redactions cover, and what it still finds afterwards
-            "face_redaction_recall_detector_proxy": _ratio(self.raw_detections_covered, self.raw_face_detections),
+            "face_redaction_recall_detector_proxy": _ratio(
+                self.raw_detections_covered, self.raw_face_detections
+            ),
             "residual_face_detections_per_image_proxy": _ratio(self.residual_face_detections, self.n_images),
         }
         seen = self.appearance.as_metrics("check_quality/appearance") if self.appearance is not None else {}

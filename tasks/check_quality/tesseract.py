@@ -81,15 +81,21 @@ def tesseract_status() -> TesseractStatus:
     except ImportError:
         return TesseractStatus(False, "tesseract", "pytesseract is not installed (pip install pytesseract)")
     if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
-        return TesseractStatus(False, "tesseract", "the tesseract binary is not on PATH "
-                               "(apt-get install tesseract-ocr tesseract-ocr-eng; `make setup` does it as root)")
+        return TesseractStatus(
+            False,
+            "tesseract",
+            "the tesseract binary is not on PATH "
+            "(apt-get install tesseract-ocr tesseract-ocr-eng; `make setup` does it as root)",
+        )
     try:
         version = str(pytesseract.get_tesseract_version())
         langs = pytesseract.get_languages(config="")
     except (OSError, RuntimeError, pytesseract.TesseractError) as err:
         return TesseractStatus(False, "tesseract", f"tesseract does not run: {err}")
     if "eng" not in langs:
-        return TesseractStatus(False, f"tesseract {version}", "tesseract has no English model (tesseract-ocr-eng)")
+        return TesseractStatus(
+            False, f"tesseract {version}", "tesseract has no English model (tesseract-ocr-eng)"
+        )
     return TesseractStatus(True, f"tesseract {version}", "")
 
 
@@ -118,7 +124,9 @@ def tesseract_reader(*, psm: int = 7, timeout_s: float = 60.0) -> LineReader:
                 cv2.imwrite(page, crop)
             listing = Path(tmp) / "pages.txt"
             listing.write_text("\n".join(pages) + "\n")
-            text = str(pytesseract.image_to_string(str(listing), lang="eng", config=config, timeout=timeout_s))
+            text = str(
+                pytesseract.image_to_string(str(listing), lang="eng", config=config, timeout=timeout_s)
+            )
         lines = text.split("\f")  # one form feed after each page
         if len(lines) == len(crops) + 1 and not lines[-1].strip():
             lines = lines[:-1]
@@ -252,7 +260,10 @@ class OcrAuditorCalibration:
     def as_metrics(self) -> dict[str, float]:
         """`check_quality/ocr_auditor_raw_recall` (share read) and `check_quality/ocr_auditor_raw_n`."""
         recall = self.read / self.total if self.total and self.available else float("nan")
-        return {"check_quality/ocr_auditor_raw_recall": recall, "check_quality/ocr_auditor_raw_n": float(self.total)}
+        return {
+            "check_quality/ocr_auditor_raw_recall": recall,
+            "check_quality/ocr_auditor_raw_n": float(self.total),
+        }
 
 
 Items = Mapping[str, Sequence[tuple[Sequence[int], str]]]  # category → (box [x0, y0, x1, y1], string) pairs
@@ -274,8 +285,13 @@ def audit_text(
         reader: e.g. `tesseract_reader()`.
         min_similarity: see `read_gt_strings`.
     """
-    jobs = [(img, [int(v) for v in box], str(text)) for raw, anon, items in images for cat in AUDITED_CATEGORIES
-            for img in (raw, anon) for box, text in items.get(cat, ())]
+    jobs = [
+        (img, [int(v) for v in box], str(text))
+        for raw, anon, items in images
+        for cat in AUDITED_CATEGORIES
+        for img in (raw, anon)
+        for box, text in items.get(cat, ())
+    ]
     hits = _read(jobs, reader=reader, min_similarity=min_similarity, views=DEFAULT_VIEWS).tolist()
     out = []
     for _, _, items in images:  # jobs are in (image, category, raw then anonymized, string) order

@@ -89,7 +89,10 @@ class UtilityResult:
             f"check_quality/{prefix}_ratio": self.ratio,
             f"check_quality/{prefix}_n_images": float(self.n_images),
             f"check_quality/{prefix}_discordant_share": (
-                float("nan") if self.discordant is None or not self.n_images else self.discordant / self.n_images),
+                float("nan")
+                if self.discordant is None or not self.n_images
+                else self.discordant / self.n_images
+            ),
         }
 
 
@@ -105,14 +108,19 @@ def paired_utility(
         InvalidInputError: the three do not hold the same N.
     """
     if not len(x_raw) == len(x_anon) == len(y):
-        raise InvalidInputError(f"paired_utility: {len(x_raw)} raw, {len(x_anon)} anonymized inputs, {len(y)} labels")
+        raise InvalidInputError(
+            f"paired_utility: {len(x_raw)} raw, {len(x_anon)} anonymized inputs, {len(y)} labels"
+        )
     labels = torch.from_numpy(np.array(y, np.int64))
     right_raw = predict_logits(model, x_raw).argmax(1) == labels
     right_anon = predict_logits(model, x_anon).argmax(1) == labels
     n = len(labels)
-    return UtilityResult(float(right_raw.float().mean()) if n else float("nan"),
-                         float(right_anon.float().mean()) if n else float("nan"), n,
-                         int((right_raw != right_anon).sum()))
+    return UtilityResult(
+        float(right_raw.float().mean()) if n else float("nan"),
+        float(right_anon.float().mean()) if n else float("nan"),
+        n,
+        int((right_raw != right_anon).sum()),
+    )
 
 
 def preserved(raw: Detections, anon: Detections, *, match_iou: float) -> tuple[int, int]:
@@ -135,7 +143,11 @@ def preserved(raw: Detections, anon: Detections, *, match_iou: float) -> tuple[i
 
 
 def load_task_model(
-    state: dict[str, torch.Tensor], *, train: TrainParams, num_classes: int, seed: int,
+    state: dict[str, torch.Tensor],
+    *,
+    train: TrainParams,
+    num_classes: int,
+    seed: int,
     in_shape: tuple[int, int, int] | None = None,
 ) -> torch.nn.Module:
     """Rebuild the task model (`train.model`) from its state dict, in eval mode (`in_shape`: (C, H, W) of
@@ -173,15 +185,20 @@ def measure_utility(
     """
     x_train = task_inputs(train_images, train=train)
     model = train_task_model(x_train, train_labels, train=train, seed=seed, num_classes=num_classes)
-    result = paired_utility(model, task_inputs(raw_test, train=train), task_inputs(anon_test, train=train), test_labels)
+    result = paired_utility(
+        model, task_inputs(raw_test, train=train), task_inputs(anon_test, train=train), test_labels
+    )
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     in_shape = (int(x_train.shape[1]), int(x_train.shape[2]), int(x_train.shape[3]))
     return {"state": state, "num_classes": num_classes, "in_shape": in_shape}, result.as_metrics("utility")
 
 
-def model_from_spec(spec: Mapping[str, Any] | None, *, train: TrainParams, seed: int) -> torch.nn.Module | None:
+def model_from_spec(
+    spec: Mapping[str, Any] | None, *, train: TrainParams, seed: int
+) -> torch.nn.Module | None:
     """The task model `measure_utility` trained, rebuilt in eval mode; None without one (no labels)."""
     if spec is None:
         return None
-    return load_task_model(spec["state"], train=train, num_classes=spec["num_classes"], seed=seed,
-                           in_shape=spec["in_shape"])
+    return load_task_model(
+        spec["state"], train=train, num_classes=spec["num_classes"], seed=seed, in_shape=spec["in_shape"]
+    )

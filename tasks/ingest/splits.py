@@ -78,7 +78,13 @@ def _grouped_order(labels: Sequence[Hashable], rng: np.random.Generator) -> NDAr
 
 
 def assign_group_splits(
-    labels: Sequence[Hashable], groups: Sequence[Hashable], *, train: float, holdout: float, test: float, seed: int
+    labels: Sequence[Hashable],
+    groups: Sequence[Hashable],
+    *,
+    train: float,
+    holdout: float,
+    test: float,
+    seed: int,
 ) -> list[str]:
     """`assign_splits` over groups instead of items: every item takes its group's split, so near-duplicates
     (neighbouring frames of one video) never sit on both sides of the member / non-member line. A group's
@@ -93,6 +99,11 @@ def assign_group_splits(
     for group, label in zip(groups, labels, strict=True):
         first.setdefault(group, label)
     order = list(first)
-    split_of = dict(zip(order, assign_splits([first[g] for g in order], train=train, holdout=holdout, test=test,
-                                             seed=seed), strict=True))
+    split_of = dict(
+        zip(
+            order,
+            assign_splits([first[g] for g in order], train=train, holdout=holdout, test=test, seed=seed),
+            strict=True,
+        )
+    )
     return [split_of[g] for g in groups]

@@ -33,8 +33,16 @@ from tasks.train.person import (
     unit_check,
 )
 
-__all__ = ["PLD_DISCRETIZATION", "CheckedEpsilon", "checked_epsilon", "group_privacy", "pld_epsilon",
-           "understatement", "unit_dp_plan", "unit_guarantee"]
+__all__ = [
+    "PLD_DISCRETIZATION",
+    "CheckedEpsilon",
+    "checked_epsilon",
+    "group_privacy",
+    "pld_epsilon",
+    "understatement",
+    "unit_dp_plan",
+    "unit_guarantee",
+]
 
 
 def understatement(reported: float, independent: float) -> float:
@@ -81,27 +89,50 @@ def unit_guarantee(record: Mapping[str, Any], *, units: UnitsOf, trained: Sequen
     acc = UnitAccounting.from_dict(record["privacy_unit"])
     unknown = [i for i in trained if i not in units]
     if unknown:
-        raise InvalidInputError(f"unit_guarantee: {len(unknown)} trained images are not in the train split, "
-                                f"e.g. {unknown[0]!r}")
+        raise InvalidInputError(
+            f"unit_guarantee: {len(unknown)} trained images are not in the train split, e.g. {unknown[0]!r}"
+        )
     history = tuple((float(n), float(q), int(k)) for n, q, k in record["history"])
     data_max = max_contribution(units, trained)
     problems, pld, prv = unit_check(history, acc, data_max=data_max)
     if set(bound_contributions(units, cap=acc.cap, seed=acc.selection_seed)) != set(trained):
-        problems.append(f"the {len(trained)} trained images are not the selection the recorded cap {acc.cap} and "
-                        f"selection seed {acc.selection_seed} make from the data")
+        problems.append(
+            f"the {len(trained)} trained images are not the selection the recorded cap {acc.cap} and "
+            f"selection seed {acc.selection_seed} make from the data"
+        )
     if int(record["n_train"]) != len(trained):
         problems.append(f"the record says n_train {record['n_train']}, training used {len(trained)} images")
-    return {"unit": acc.unit, "cap": acc.cap, "rule": acc.rule, "max_images_per_unit": data_max,
-            "n_kept": len(trained), "n_before": len(units), "n_units": len({u for i in trained for u in units[i]}),
-            # kept images with no known unit (nobody identified in them): each is its own unit, so a person
-            # in them who was not identified is protected per image only
-            "images_without_unit": sum(1 for i in trained if units[i][0].startswith(IMAGE_PREFIX)),
-            "epsilon_pld": pld, "epsilon_prv": prv, "epsilon": max(pld, prv), "delta": acc.delta,
-            "agreement": not problems, "problems": problems}
+    return {
+        "unit": acc.unit,
+        "cap": acc.cap,
+        "rule": acc.rule,
+        "max_images_per_unit": data_max,
+        "n_kept": len(trained),
+        "n_before": len(units),
+        "n_units": len({u for i in trained for u in units[i]}),
+        # kept images with no known unit (nobody identified in them): each is its own unit, so a person
+        # in them who was not identified is protected per image only
+        "images_without_unit": sum(1 for i in trained if units[i][0].startswith(IMAGE_PREFIX)),
+        "epsilon_pld": pld,
+        "epsilon_prv": prv,
+        "epsilon": max(pld, prv),
+        "delta": acc.delta,
+        "agreement": not problems,
+        "problems": problems,
+    }
 
 
-def unit_dp_plan(n_kept: int, *, cap: int, batch_size: int, epochs: int, max_grad_norm: float, target_epsilon: float,
-                 target_delta: float, accountant: str) -> DpPlan:
+def unit_dp_plan(
+    n_kept: int,
+    *,
+    cap: int,
+    batch_size: int,
+    epochs: int,
+    max_grad_norm: float,
+    target_epsilon: float,
+    target_delta: float,
+    accountant: str,
+) -> DpPlan:
     """The DP-SGD mechanism a per-unit run had to run, computed without the record: the kept images (the data's
     bounded selection), q and steps of `loop_schedule` on them, σ calibrated for the per-unit target at `cap`
     (`tasks.train.person.calibrate_noise`, deterministic: the σ the train stage computed).
@@ -113,7 +144,18 @@ def unit_dp_plan(n_kept: int, *, cap: int, batch_size: int, epochs: int, max_gra
         raise InvalidInputError("unit_dp_plan: no kept training images")
     batch = train_batch_size(batch_size, n_kept)
     q, steps = loop_schedule(n_kept, batch_size=batch, epochs=epochs)
-    sigma = calibrate_noise(target_epsilon=target_epsilon, delta=target_delta, sample_rate=q, steps=steps, cap=cap)
-    return DpPlan(n_train=n_kept, batch_size=batch, epochs=epochs, max_grad_norm=max_grad_norm,
-                  target_epsilon=target_epsilon, target_delta=target_delta, accountant=accountant,
-                  noise_multiplier=sigma, sample_rate=q, steps=steps)
+    sigma = calibrate_noise(
+        target_epsilon=target_epsilon, delta=target_delta, sample_rate=q, steps=steps, cap=cap
+    )
+    return DpPlan(
+        n_train=n_kept,
+        batch_size=batch,
+        epochs=epochs,
+        max_grad_norm=max_grad_norm,
+        target_epsilon=target_epsilon,
+        target_delta=target_delta,
+        accountant=accountant,
+        noise_multiplier=sigma,
+        sample_rate=q,
+        steps=steps,
+    )

@@ -44,8 +44,9 @@ ATTACK_FIELDS = {"auc": "AUC", "tpr_at_1pct_fpr": "TPR at 1 % FPR"}
 DERIVED_ATTACKS = frozenset({"lira"})
 
 
-def diff_compliance(current: Mapping[str, Any], previous: Mapping[str, Any] | None, *,
-                    previous_ref: str) -> dict[str, Any]:
+def diff_compliance(
+    current: Mapping[str, Any], previous: Mapping[str, Any] | None, *, previous_ref: str
+) -> dict[str, Any]:
     """Compare this run's compliance.json with the one of the last promoted model version.
 
     Args:
@@ -57,32 +58,69 @@ def diff_compliance(current: Mapping[str, Any], previous: Mapping[str, Any] | No
         The JSON-ready `since_promoted` dict described in the module docstring.
     """
     if previous is None:
-        return {"against": previous_ref, "available": False, "reason": previous_ref, "rows": [],
-                "gates_changed": []}
-    rows = [_number_row(section, what, key, direction, current, previous)
-            for section, what, key, direction in _numbers(current, previous)]
+        return {
+            "against": previous_ref,
+            "available": False,
+            "reason": previous_ref,
+            "rows": [],
+            "gates_changed": [],
+        }
+    rows = [
+        _number_row(section, what, key, direction, current, previous)
+        for section, what, key, direction in _numbers(current, previous)
+    ]
     rows = [r for r in rows if r["before"] is not None or r["after"] is not None]
-    rows += [r for r in (_budget_row(current, previous),) if r["before"] is not None or r["after"] is not None]
+    rows += [
+        r for r in (_budget_row(current, previous),) if r["before"] is not None or r["after"] is not None
+    ]
     changed = _gates_changed(current, previous)
     thresholds = _threshold_rows(current, previous)
     loosened = {r["key"].split(".")[1] for r in thresholds if r["worse"]}
     waived = any(g["after"] == "waived" and g["before"] is not None for g in changed)
     verdicts = previous.get("verdict"), current.get("verdict")
-    rows += [_status_row("gates", "verdict", "verdict", *verdicts, rank=VERDICT_RANK,
-                         loosened=verdicts[1] == "pass" and bool(loosened or waived))]
+    rows += [
+        _status_row(
+            "gates",
+            "verdict",
+            "verdict",
+            *verdicts,
+            rank=VERDICT_RANK,
+            loosened=verdicts[1] == "pass" and bool(loosened or waived),
+        )
+    ]
     rows += [_gate_row(g, loosened=g["name"] in loosened) for g in changed]
     rows += thresholds
-    return {"against": previous_ref, "available": True, "reason": None, "rows": rows, "gates_changed": changed}
+    return {
+        "against": previous_ref,
+        "available": True,
+        "reason": None,
+        "rows": rows,
+        "gates_changed": changed,
+    }
 
 
-def _numbers(current: Mapping[str, Any], previous: Mapping[str, Any]) -> Iterator[tuple[str, str, str, Direction]]:
+def _numbers(
+    current: Mapping[str, Any], previous: Mapping[str, Any]
+) -> Iterator[tuple[str, str, str, Direction]]:
     """(section, label, dotted key, direction) of every number compared, in reading order."""
-    yield "privacy guarantee", "ε (checked: the larger of Opacus and PLD)", "dp.epsilon_checked", "higher_worse"
+    yield (
+        "privacy guarantee",
+        "ε (checked: the larger of Opacus and PLD)",
+        "dp.epsilon_checked",
+        "higher_worse",
+    )
     yield "privacy guarantee", "ε (recomputed)", "dp.epsilon_recomputed", "higher_worse"
     yield "privacy guarantee", "δ", "dp.delta", "higher_worse"
-    yield "privacy guarantee", "ε composed over the dataset (ledger)", "dp.ledger_total_epsilon", "higher_worse"
+    yield (
+        "privacy guarantee",
+        "ε composed over the dataset (ledger)",
+        "dp.ledger_total_epsilon",
+        "higher_worse",
+    )
     yield "attacks", "empirical ε lower bound (audit)", "dp.empirical_epsilon_lower_bound", "higher_worse"
-    attacks = sorted((set(_section(current, "attacks")) | set(_section(previous, "attacks"))) - DERIVED_ATTACKS)
+    attacks = sorted(
+        (set(_section(current, "attacks")) | set(_section(previous, "attacks"))) - DERIVED_ATTACKS
+    )
     for attack in attacks:
         for field, label in ATTACK_FIELDS.items():
             key = f"attacks.{attack}.dp.{field}"
@@ -108,27 +146,49 @@ def _redaction(name: str) -> tuple[str, Direction] | None:
         if name == f"{cat}_readable_anon":
             return f"{word} still readable after anonymization", "higher_worse"
     if "residual_face" in name and name.endswith("_rate"):
-        what = "ground-truth faces still detected" if "matched" in name or name.startswith("gt_") else \
-            "face detections left per image"
+        what = (
+            "ground-truth faces still detected"
+            if "matched" in name or name.startswith("gt_")
+            else "face detections left per image"
+        )
         return f"residual faces: {what}", "higher_worse"
     return None
 
 
-def _number_row(section: str, what: str, key: str, direction: Direction, current: Mapping[str, Any],
-                previous: Mapping[str, Any]) -> dict[str, Any]:
+def _number_row(
+    section: str,
+    what: str,
+    key: str,
+    direction: Direction,
+    current: Mapping[str, Any],
+    previous: Mapping[str, Any],
+) -> dict[str, Any]:
     before, after = _number(_get(previous, key)), _number(_get(current, key))
     change = None if before is None or after is None else after - before
     worse = None if change is None else (change > 0 if direction == "higher_worse" else change < 0)
     shared = define(key.replace(".", "/"))  # the report's one table of labels, where it has this path
-    return {"section": section, "what": shared.label if shared else what, "key": key, "before": before,
-            "after": after, "change": change, "worse": worse}
+    return {
+        "section": section,
+        "what": shared.label if shared else what,
+        "key": key,
+        "before": before,
+        "after": after,
+        "change": change,
+        "worse": worse,
+    }
 
 
 def _budget_row(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
     """The privacy budget per dataset, worse when raised; a promoted report without it is compared, when this
     run raised the budget above the policy, with the packaged default (like a gate new since promotion)."""
-    row = _number_row("privacy guarantee", "ε budget per dataset (train.budget.max_total_epsilon)", BUDGET_KEY,
-                      "higher_worse", current, previous)
+    row = _number_row(
+        "privacy guarantee",
+        "ε budget per dataset (train.budget.max_total_epsilon)",
+        BUDGET_KEY,
+        "higher_worse",
+        current,
+        previous,
+    )
     change = next((ch for ch in current.get("policy_changes") or () if ch.get("name") == BUDGET_POLICY), None)
     default = _number(change.get("default")) if change else None
     if row["before"] is None and row["after"] is not None and default is not None:
@@ -148,18 +208,40 @@ def _gate_row(g: Mapping[str, Any], *, loosened: bool) -> dict[str, Any]:
     """A gate's state change (`gate_worse`); worse too when its threshold was loosened: a gate that now passes
     because its bar was lowered did not improve."""
     worse = gate_worse(g["before"], g["after"])
-    return {"section": "gates", "what": f"gate {g['name']}", "key": f"gates.{g['name']}", "before": g["before"],
-            "after": g["after"], "change": None, "worse": True if loosened else worse}
+    return {
+        "section": "gates",
+        "what": f"gate {g['name']}",
+        "key": f"gates.{g['name']}",
+        "before": g["before"],
+        "after": g["after"],
+        "change": None,
+        "worse": True if loosened else worse,
+    }
 
 
-def _status_row(section: str, what: str, key: str, before: Any, after: Any, *,
-                rank: Mapping[str, int], loosened: bool = False) -> dict[str, Any]:
+def _status_row(
+    section: str,
+    what: str,
+    key: str,
+    before: Any,
+    after: Any,
+    *,
+    rank: Mapping[str, int],
+    loosened: bool = False,
+) -> dict[str, Any]:
     """A state change; worse when the state ranks worse, or when `loosened` (the verdict passes after a
     threshold was loosened or a gate newly waived: the lowered bar may be what made it pass)."""
     known = before in rank and after in rank
     worse = True if loosened else rank[after] > rank[before] if known else None
-    return {"section": section, "what": what, "key": key, "before": before, "after": after, "change": None,
-            "worse": worse}
+    return {
+        "section": section,
+        "what": what,
+        "key": key,
+        "before": before,
+        "after": after,
+        "change": None,
+        "worse": worse,
+    }
 
 
 def _threshold_rows(current: Mapping[str, Any], previous: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -176,9 +258,17 @@ def _threshold_rows(current: Mapping[str, Any], previous: Mapping[str, Any]) -> 
         if after is None or before is None or after == before:
             continue
         op = str(g.get("op") or gate_op(name))
-        rows.append({"section": "gates", "what": f"threshold of {name} ({'maximum' if op == '<=' else 'minimum'})",
-                     "key": f"gates.{name}.threshold", "before": before, "after": after, "change": after - before,
-                     "worse": _looser(op, before, after)})
+        rows.append(
+            {
+                "section": "gates",
+                "what": f"threshold of {name} ({'maximum' if op == '<=' else 'minimum'})",
+                "key": f"gates.{name}.threshold",
+                "before": before,
+                "after": after,
+                "change": after - before,
+                "worse": _looser(op, before, after),
+            }
+        )
     return rows
 
 
@@ -191,8 +281,11 @@ def _gates_changed(current: Mapping[str, Any], previous: Mapping[str, Any]) -> l
     """Gates whose status differs, including gates on one side only (the other side None); sorted by name."""
     now = {str(g["name"]): _status(g) for g in current.get("gates", [])}
     then = {str(g["name"]): _status(g) for g in previous.get("gates", [])}
-    return [{"name": n, "before": then.get(n), "after": now.get(n)} for n in sorted(now.keys() | then.keys())
-            if then.get(n) != now.get(n)]
+    return [
+        {"name": n, "before": then.get(n), "after": now.get(n)}
+        for n in sorted(now.keys() | then.keys())
+        if then.get(n) != now.get(n)
+    ]
 
 
 def _status(gate: Mapping[str, Any]) -> str:

@@ -103,8 +103,13 @@ def _share(n_key: str, unit: str) -> Sample:
 
 
 def _auc(attacks: tuple[str, ...]) -> Sample:
-    return Sample("hanley_mcneil", tuple(f"attacks/dp/{a}/n_members" for a in attacks), "members",
-                  tuple(f"attacks/dp/{a}/n_nonmembers" for a in attacks), "non-members")
+    return Sample(
+        "hanley_mcneil",
+        tuple(f"attacks/dp/{a}/n_members" for a in attacks),
+        "members",
+        tuple(f"attacks/dp/{a}/n_nonmembers" for a in attacks),
+        "non-members",
+    )
 
 
 def _tpr(attacks: tuple[str, ...], fpr: float) -> Sample:
@@ -118,148 +123,276 @@ POPULATION = "a count over every ingested image, not a sample: nothing to estima
 
 # gate name (= field of tasks.params.Gates) → spec; adding a gate is one entry here plus one param.
 GATE_SPECS: dict[str, GateSpec] = {
-    "max_quarantine_fraction": GateSpec("anonymize/quarantine_fraction", "<=",
-                                        "share of ingested images quarantined by anonymization", no_interval=POPULATION),
-    "min_face_redaction_recall": GateSpec("check_quality/face_redaction_recall", ">=",
-                                          "ground-truth faces covered by a redaction", needs="face_gt",
-                                          sample=_share("check_quality/face_redaction_total", "faces")),
-    "min_plate_redaction_recall": GateSpec("check_quality/plate_redaction_recall", ">=",
-                                           "ground-truth licence plates covered by a redaction", needs="plate_gt",
-                                           sample=_share("check_quality/plate_redaction_total", "plates")),
-    "min_text_pii_redaction_recall": GateSpec("check_quality/text_pii_redaction_recall", ">=",
-                                              "ground-truth personal text (names, phones, e-mails) covered by a "
-                                              "redaction", needs="text_pii_gt",
-                                              sample=_share("check_quality/text_pii_redaction_total", "text boxes")),
-    "max_residual_face_rate": GateSpec("check_quality/residual_face_matched_rate", "<=",
-                                       "share of ground-truth faces an independent detector (dlib HOG) still finds "
-                                       "on the anonymized images", needs="face_gt",
-                                       sample=_share("check_quality/n_gt_faces", "faces")),
-    "min_residual_auditor_calibration": GateSpec("check_quality/auditor_raw_face_recall", ">=",
-                                                 "ground-truth faces the same independent detector finds on the raw "
-                                                 "images (an auditor blind to clear faces proves nothing by not "
-                                                 "finding them after)", needs="face_gt",
-                                                 sample=_share("check_quality/auditor_calibration_faces", "faces")),
-    "max_adaptive_reid_rate": GateSpec("check_quality/reid_adaptive_top1", "<=",
-                                       "anonymized faces re-identified (top-1) by an attacker who applies the same "
-                                       "method to a gallery of the identities (parrot attack, dlib embeddings)",
-                                       needs="identities", sample=_PROBES),
-    "max_trained_reid_rate": GateSpec("check_quality/reid_trained_accuracy", "<=",
-                                      "anonymized faces re-identified by a classifier trained on obfuscated faces "
-                                      "of the identities (McPherson et al. 2016)", needs="identities", sample=_PROBES),
-    "min_reid_attack_calibration": GateSpec("check_quality/reid_clear_naive_top1", ">=",
-                                            "clear faces the same attack re-identifies (a weak attacker's low rate "
-                                            "proves nothing)", needs="identities", sample=_PROBES),
-    "min_utility_ratio": GateSpec("check_quality/utility_ratio", ">=",
-                                  "task accuracy on anonymized / raw test images (model trained on raw images)",
-                                  needs="labels",
-                                  sample=Sample("paired_ratio", ("check_quality/utility_n_images",), "test images",
-                                                parts=("check_quality/utility_anon_accuracy",
-                                                       "check_quality/utility_raw_accuracy",
-                                                       "check_quality/utility_discordant_share"))),
-    "max_text_pii_readable": GateSpec("check_quality/text_pii_readable_anon", "<=",
-                                      "ground-truth personal strings an independent OCR still reads on anonymized "
-                                      "images", needs="text_pii_gt",
-                                      sample=_share("check_quality/text_pii_text_total", "strings")),
-    "max_plate_readable": GateSpec("check_quality/plate_readable_anon", "<=",
-                                   "ground-truth licence plates an independent OCR still reads on anonymized images",
-                                   needs="plate_gt", sample=_share("check_quality/plate_text_total", "plates")),
-    "min_ocr_auditor_calibration": GateSpec("check_quality/ocr_auditor_raw_recall", ">=",
-                                            "ground-truth strings of its weakest category (personal text or plates) "
-                                            "the same independent OCR reads on the raw images (an OCR that cannot "
-                                            "read clear text proves nothing by not reading it after)",
-                                            needs="text_pii_gt",
-                                            sample=_share("check_quality/ocr_auditor_raw_n", "strings")),
-    "min_nonpii_text_preserved": GateSpec("check_quality/text_nonpii_preserved", ">=",
-                                          "non-personal text readable on raw images still readable after",
-                                          needs="text_nonpii_gt",
-                                          sample=Sample("clopper_pearson", ("check_quality/text_nonpii_text_total",),
-                                                        "strings read on raw images",
-                                                        share_key="check_quality/text_nonpii_readable_raw")),
-    "min_gx_anonymized_manifest": GateSpec("check_quality/gx_success", ">=",
-                                           "Great Expectations suite: the anonymized manifest against the files "
-                                           "re-read from disk (hash, size, metadata, no extra or missing file, "
-                                           "counts, the check's own residual-face auditor)",
-                                           no_interval="checks of every row of the manifest: a pass or a fail, not "
-                                                       "an estimate"),
-    "anonymize_verification_on": GateSpec("anonymize/verify_enabled", ">=",
-                                          "anonymize is set to check its output with the detectors (anonymize.verify "
-                                          "regions or whole) and to quarantine every image where something survives",
-                                          no_interval="a setting of the run (1 = on, 0 = off), not a measurement"),
-    "max_epsilon": GateSpec("dp/epsilon_checked", "<=", "DP-SGD ε per image, recomputed from the mechanism history "
-                            "(the larger of a fresh Opacus accountant and the independent dp-accounting PLD one)",
-                            needs="labels", no_interval="computed by the accountants from the mechanism, not sampled"),
-    "max_delta": GateSpec("dp/delta", "<=", "DP-SGD δ", needs="labels",
-                          no_interval="a parameter of the mechanism, not sampled"),
-    "min_dp_accuracy": GateSpec("utility/dp_test_accuracy", ">=", "test accuracy of the DP model", needs="labels",
-                                sample=_share("train/n_test", "test images")),
-    "max_mia_auc_dp": GateSpec("attacks/dp/loss_threshold/auc", "<=",
-                               "loss-threshold membership-inference AUC against the DP model", needs="labels",
-                               sample=_auc(("loss_threshold",))),
-    "max_lira_auc_dp": GateSpec("attacks/dp/lira/auc", "<=",
-                                "LiRA membership-inference AUC against the DP model (worse of online / offline, "
-                                "K shadow models)", needs="labels", sample=_auc(LIRA)),
-    "max_lira_tpr_at_0_1pct_fpr_dp": GateSpec("attacks/dp/lira/tpr_at_0_1pct_fpr", "<=",
-                                              "LiRA TPR at 0.1% FPR against the DP model (worse of online / offline)",
-                                              needs="labels", sample=_tpr(LIRA, 0.001)),
-    "min_empirical_epsilon_margin": GateSpec("dp/empirical_epsilon_margin", ">=",
-                                             "the claimed ε (checked: max of Opacus and PLD) minus the empirical ε "
-                                             "lower bound of the pre-registered "
-                                             "tests (LiRA online, Clopper–Pearson; the canary audit, Steinke et al. "
-                                             "with δ), 95 % jointly (Bonferroni); negative means DP-SGD is broken",
-                                             needs="labels",
-                                             no_interval="the lower bound is itself a one-sided 95 % confidence bound; "
-                                                         "the audit's power is min_audit_ceiling_ratio"),
-    "max_gradient_inversion_psnr_dp": GateSpec("attacks/dp/gradient_inversion/psnr", "<=",
-                                               "best PSNR (dB) of gradient inversion (DLG / iDLG / Inverting "
-                                               "Gradients) of one image under DP noise at the training σ", needs="labels",
-                                               no_interval="the best of every attack on the same images: a worst case "
-                                                           "observed, not a rate estimated from a sample"),
-    "max_mia_tpr_at_1pct_fpr_dp": GateSpec("attacks/dp/loss_threshold/tpr_at_1pct_fpr", "<=",
-                                           "membership-inference TPR at 1% FPR against the DP model", needs="labels",
-                                           sample=_tpr(("loss_threshold",), 0.01)),
-    "min_audit_ceiling_ratio": GateSpec("dp/canary_ceiling_ratio", ">=",
-                                        "the largest ε the canary audit can certify (every guess right, at its "
-                                        "joint confidence and δ) over the claimed ε: an audit that cannot "
-                                        "reach the claim cannot catch a broken DP-SGD", needs="labels",
-                                        no_interval="a property of the audit's design (canaries, guesses, "
-                                                    "confidence), not sampled"),
-    "max_linkage_advantage": GateSpec("check_quality/linkage_advantage", "<=",
-                                      "anonymized faces linked back to their own raw face among the N raw faces of "
-                                      "the sample (top-1, worse of the naive and the adaptive attacker) minus chance "
-                                      "1/N; needs no identities", needs="faces",
-                                      sample=replace(_LINKED, offset_key="check_quality/linkage_chance")),
-    "min_linkage_calibration": GateSpec("check_quality/linkage_clear_top1", ">=",
-                                        "lightly perturbed clear faces the same linkage attack links back (a weak "
-                                        "attacker's low rate proves nothing)", needs="faces", sample=_LINKED),
+    "max_quarantine_fraction": GateSpec(
+        "anonymize/quarantine_fraction",
+        "<=",
+        "share of ingested images quarantined by anonymization",
+        no_interval=POPULATION,
+    ),
+    "min_face_redaction_recall": GateSpec(
+        "check_quality/face_redaction_recall",
+        ">=",
+        "ground-truth faces covered by a redaction",
+        needs="face_gt",
+        sample=_share("check_quality/face_redaction_total", "faces"),
+    ),
+    "min_plate_redaction_recall": GateSpec(
+        "check_quality/plate_redaction_recall",
+        ">=",
+        "ground-truth licence plates covered by a redaction",
+        needs="plate_gt",
+        sample=_share("check_quality/plate_redaction_total", "plates"),
+    ),
+    "min_text_pii_redaction_recall": GateSpec(
+        "check_quality/text_pii_redaction_recall",
+        ">=",
+        "ground-truth personal text (names, phones, e-mails) covered by a redaction",
+        needs="text_pii_gt",
+        sample=_share("check_quality/text_pii_redaction_total", "text boxes"),
+    ),
+    "max_residual_face_rate": GateSpec(
+        "check_quality/residual_face_matched_rate",
+        "<=",
+        "share of ground-truth faces an independent detector (dlib HOG) still finds on the anonymized images",
+        needs="face_gt",
+        sample=_share("check_quality/n_gt_faces", "faces"),
+    ),
+    "min_residual_auditor_calibration": GateSpec(
+        "check_quality/auditor_raw_face_recall",
+        ">=",
+        "ground-truth faces the same independent detector finds on the raw "
+        "images (an auditor blind to clear faces proves nothing by not "
+        "finding them after)",
+        needs="face_gt",
+        sample=_share("check_quality/auditor_calibration_faces", "faces"),
+    ),
+    "max_adaptive_reid_rate": GateSpec(
+        "check_quality/reid_adaptive_top1",
+        "<=",
+        "anonymized faces re-identified (top-1) by an attacker who applies the same "
+        "method to a gallery of the identities (parrot attack, dlib embeddings)",
+        needs="identities",
+        sample=_PROBES,
+    ),
+    "max_trained_reid_rate": GateSpec(
+        "check_quality/reid_trained_accuracy",
+        "<=",
+        "anonymized faces re-identified by a classifier trained on obfuscated faces "
+        "of the identities (McPherson et al. 2016)",
+        needs="identities",
+        sample=_PROBES,
+    ),
+    "min_reid_attack_calibration": GateSpec(
+        "check_quality/reid_clear_naive_top1",
+        ">=",
+        "clear faces the same attack re-identifies (a weak attacker's low rate proves nothing)",
+        needs="identities",
+        sample=_PROBES,
+    ),
+    "min_utility_ratio": GateSpec(
+        "check_quality/utility_ratio",
+        ">=",
+        "task accuracy on anonymized / raw test images (model trained on raw images)",
+        needs="labels",
+        sample=Sample(
+            "paired_ratio",
+            ("check_quality/utility_n_images",),
+            "test images",
+            parts=(
+                "check_quality/utility_anon_accuracy",
+                "check_quality/utility_raw_accuracy",
+                "check_quality/utility_discordant_share",
+            ),
+        ),
+    ),
+    "max_text_pii_readable": GateSpec(
+        "check_quality/text_pii_readable_anon",
+        "<=",
+        "ground-truth personal strings an independent OCR still reads on anonymized images",
+        needs="text_pii_gt",
+        sample=_share("check_quality/text_pii_text_total", "strings"),
+    ),
+    "max_plate_readable": GateSpec(
+        "check_quality/plate_readable_anon",
+        "<=",
+        "ground-truth licence plates an independent OCR still reads on anonymized images",
+        needs="plate_gt",
+        sample=_share("check_quality/plate_text_total", "plates"),
+    ),
+    "min_ocr_auditor_calibration": GateSpec(
+        "check_quality/ocr_auditor_raw_recall",
+        ">=",
+        "ground-truth strings of its weakest category (personal text or plates) "
+        "the same independent OCR reads on the raw images (an OCR that cannot "
+        "read clear text proves nothing by not reading it after)",
+        needs="text_pii_gt",
+        sample=_share("check_quality/ocr_auditor_raw_n", "strings"),
+    ),
+    "min_nonpii_text_preserved": GateSpec(
+        "check_quality/text_nonpii_preserved",
+        ">=",
+        "non-personal text readable on raw images still readable after",
+        needs="text_nonpii_gt",
+        sample=Sample(
+            "clopper_pearson",
+            ("check_quality/text_nonpii_text_total",),
+            "strings read on raw images",
+            share_key="check_quality/text_nonpii_readable_raw",
+        ),
+    ),
+    "min_gx_anonymized_manifest": GateSpec(
+        "check_quality/gx_success",
+        ">=",
+        "Great Expectations suite: the anonymized manifest against the files "
+        "re-read from disk (hash, size, metadata, no extra or missing file, "
+        "counts, the check's own residual-face auditor)",
+        no_interval="checks of every row of the manifest: a pass or a fail, not an estimate",
+    ),
+    "anonymize_verification_on": GateSpec(
+        "anonymize/verify_enabled",
+        ">=",
+        "anonymize is set to check its output with the detectors (anonymize.verify "
+        "regions or whole) and to quarantine every image where something survives",
+        no_interval="a setting of the run (1 = on, 0 = off), not a measurement",
+    ),
+    "max_epsilon": GateSpec(
+        "dp/epsilon_checked",
+        "<=",
+        "DP-SGD ε per image, recomputed from the mechanism history "
+        "(the larger of a fresh Opacus accountant and the independent dp-accounting PLD one)",
+        needs="labels",
+        no_interval="computed by the accountants from the mechanism, not sampled",
+    ),
+    "max_delta": GateSpec(
+        "dp/delta", "<=", "DP-SGD δ", needs="labels", no_interval="a parameter of the mechanism, not sampled"
+    ),
+    "min_dp_accuracy": GateSpec(
+        "utility/dp_test_accuracy",
+        ">=",
+        "test accuracy of the DP model",
+        needs="labels",
+        sample=_share("train/n_test", "test images"),
+    ),
+    "max_mia_auc_dp": GateSpec(
+        "attacks/dp/loss_threshold/auc",
+        "<=",
+        "loss-threshold membership-inference AUC against the DP model",
+        needs="labels",
+        sample=_auc(("loss_threshold",)),
+    ),
+    "max_lira_auc_dp": GateSpec(
+        "attacks/dp/lira/auc",
+        "<=",
+        "LiRA membership-inference AUC against the DP model (worse of online / offline, K shadow models)",
+        needs="labels",
+        sample=_auc(LIRA),
+    ),
+    "max_lira_tpr_at_0_1pct_fpr_dp": GateSpec(
+        "attacks/dp/lira/tpr_at_0_1pct_fpr",
+        "<=",
+        "LiRA TPR at 0.1% FPR against the DP model (worse of online / offline)",
+        needs="labels",
+        sample=_tpr(LIRA, 0.001),
+    ),
+    "min_empirical_epsilon_margin": GateSpec(
+        "dp/empirical_epsilon_margin",
+        ">=",
+        "the claimed ε (checked: max of Opacus and PLD) minus the empirical ε "
+        "lower bound of the pre-registered "
+        "tests (LiRA online, Clopper–Pearson; the canary audit, Steinke et al. "
+        "with δ), 95 % jointly (Bonferroni); negative means DP-SGD is broken",
+        needs="labels",
+        no_interval="the lower bound is itself a one-sided 95 % confidence bound; "
+        "the audit's power is min_audit_ceiling_ratio",
+    ),
+    "max_gradient_inversion_psnr_dp": GateSpec(
+        "attacks/dp/gradient_inversion/psnr",
+        "<=",
+        "best PSNR (dB) of gradient inversion (DLG / iDLG / Inverting "
+        "Gradients) of one image under DP noise at the training σ",
+        needs="labels",
+        no_interval="the best of every attack on the same images: a worst case "
+        "observed, not a rate estimated from a sample",
+    ),
+    "max_mia_tpr_at_1pct_fpr_dp": GateSpec(
+        "attacks/dp/loss_threshold/tpr_at_1pct_fpr",
+        "<=",
+        "membership-inference TPR at 1% FPR against the DP model",
+        needs="labels",
+        sample=_tpr(("loss_threshold",), 0.01),
+    ),
+    "min_audit_ceiling_ratio": GateSpec(
+        "dp/canary_ceiling_ratio",
+        ">=",
+        "the largest ε the canary audit can certify (every guess right, at its "
+        "joint confidence and δ) over the claimed ε: an audit that cannot "
+        "reach the claim cannot catch a broken DP-SGD",
+        needs="labels",
+        no_interval="a property of the audit's design (canaries, guesses, confidence), not sampled",
+    ),
+    "max_linkage_advantage": GateSpec(
+        "check_quality/linkage_advantage",
+        "<=",
+        "anonymized faces linked back to their own raw face among the N raw faces of "
+        "the sample (top-1, worse of the naive and the adaptive attacker) minus chance "
+        "1/N; needs no identities",
+        needs="faces",
+        sample=replace(_LINKED, offset_key="check_quality/linkage_chance"),
+    ),
+    "min_linkage_calibration": GateSpec(
+        "check_quality/linkage_clear_top1",
+        ">=",
+        "lightly perturbed clear faces the same linkage attack links back (a weak "
+        "attacker's low rate proves nothing)",
+        needs="faces",
+        sample=_LINKED,
+    ),
 }
 
 # Checks that are not policy choices but consistency of the evidence itself.
-EPSILON_AGREEMENT = 0.03  # (ε_PLD − ε_reported) / ε_PLD: PRV agrees with PLD within 3 % (tests/tasks/test_train_pld.py)
+EPSILON_AGREEMENT = (
+    0.03  # (ε_PLD − ε_reported) / ε_PLD: PRV agrees with PLD within 3 % (tests/tasks/test_train_pld.py)
+)
 
-AGREEMENT_SPEC = GateSpec("dp/epsilon_understatement", "<=",
-                          "how much lower the ε training reported is than the independent PLD accountant's "
-                          "(relative); also fails when a fresh Opacus accountant disagrees with training by > 1 %",
-                          needs="labels", no_interval="two accountants' prices of the same history, not sampled")
+AGREEMENT_SPEC = GateSpec(
+    "dp/epsilon_understatement",
+    "<=",
+    "how much lower the ε training reported is than the independent PLD accountant's "
+    "(relative); also fails when a fresh Opacus accountant disagrees with training by > 1 %",
+    needs="labels",
+    no_interval="two accountants' prices of the same history, not sampled",
+)
 
-UNIT_AGREEMENT_SPEC = GateSpec("dp/unit_problems", "<=",
-                               "problems re-pricing the per-unit ε from the data (a unit above the recorded cap, "
-                               "trained images not the bounded selection, dp-accounting's mixture PLD and the "
-                               "independent PRV disagreeing, a recorded ε below the recomputed one)",
-                               needs="labels", no_interval="two accountants' prices of the same mechanism, not sampled")
+UNIT_AGREEMENT_SPEC = GateSpec(
+    "dp/unit_problems",
+    "<=",
+    "problems re-pricing the per-unit ε from the data (a unit above the recorded cap, "
+    "trained images not the bounded selection, dp-accounting's mixture PLD and the "
+    "independent PRV disagreeing, a recorded ε below the recomputed one)",
+    needs="labels",
+    no_interval="two accountants' prices of the same mechanism, not sampled",
+)
 
 # gates.max_person_lira_auc_dp: only a per-unit run (train.dp.unit not image) promises anything per person
 PERSON_LIRA = tuple(f"person/{a}" for a in LIRA)
-PERSON_LIRA_SPEC = GateSpec("attacks/dp/person/lira/auc", "<=",
-                            "LiRA membership inference per person against models trained like the DP model "
-                            "(a person's images' scores summed; person-disjoint shadows, each held out in turn; "
-                            "worse of online / offline): was this person in the training data?",
-                            needs="labels", sample=_auc(PERSON_LIRA))
+PERSON_LIRA_SPEC = GateSpec(
+    "attacks/dp/person/lira/auc",
+    "<=",
+    "LiRA membership inference per person against models trained like the DP model "
+    "(a person's images' scores summed; person-disjoint shadows, each held out in turn; "
+    "worse of online / offline): was this person in the training data?",
+    needs="labels",
+    sample=_auc(PERSON_LIRA),
+)
 PERSON_GATE = "max_person_lira_auc_dp"
-PERSON_NOT_ASSESSED = ("the privacy unit is one image (train.dp.unit: image): the DP guarantee says nothing per "
-                       "person, so the person-level attack is not gated")
+PERSON_NOT_ASSESSED = (
+    "the privacy unit is one image (train.dp.unit: image): the DP guarantee says nothing per "
+    "person, so the person-level attack is not gated"
+)
 
 
 # ------------------------------------------------------------------------------------------ intervals
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -317,8 +450,12 @@ def _paired_ratio(m: Measure) -> tuple[float, float]:
 
 
 # method → the values its measure can take (a threshold met by all of them is met whatever the sample)
-DOMAINS: dict[str, tuple[float, float]] = {"clopper_pearson": (0.0, 1.0), "tpr_at_fpr": (0.0, 1.0),
-                                           "hanley_mcneil": (0.0, 1.0), "paired_ratio": (0.0, math.inf)}
+DOMAINS: dict[str, tuple[float, float]] = {
+    "clopper_pearson": (0.0, 1.0),
+    "tpr_at_fpr": (0.0, 1.0),
+    "hanley_mcneil": (0.0, 1.0),
+    "paired_ratio": (0.0, math.inf),
+}
 # method → (the interval of a measure, how the report names it)
 INTERVALS: dict[str, tuple[Callable[[Measure], tuple[float, float]], str]] = {
     "clopper_pearson": (_clopper_pearson, "Clopper–Pearson exact binomial"),
@@ -347,9 +484,18 @@ class Interval:
     n_other_needed: int | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"lower": self.lower, "upper": self.upper, "n": self.n, "n_other": self.n_other,
-                "method": self.method, "confidence": CONFIDENCE, "unit": self.unit, "other_unit": self.other_unit,
-                "n_needed": self.n_needed, "n_other_needed": self.n_other_needed}
+        return {
+            "lower": self.lower,
+            "upper": self.upper,
+            "n": self.n,
+            "n_other": self.n_other,
+            "method": self.method,
+            "confidence": CONFIDENCE,
+            "unit": self.unit,
+            "other_unit": self.other_unit,
+            "n_needed": self.n_needed,
+            "n_other_needed": self.n_other_needed,
+        }
 
 
 def _decide(lo: float, hi: float, threshold: float, op: str) -> GateStatus | None:
@@ -388,12 +534,28 @@ def _measure(value: float, sample: Sample, values: Mapping[str, float | None]) -
     share = first(sample.share_key) if sample.share_key else 1.0
     offset = first(sample.offset_key) if sample.offset_key else 0.0
     parts = [first(k) for k in sample.parts] if sample.parts else []
-    if n is None or share is None or offset is None or any(p is None for p in parts) or \
-            (sample.other_keys and other is None):
-        keys = [*sample.n_keys[:1], *sample.other_keys[:1], sample.share_key, sample.offset_key, *(sample.parts or ())]
+    if (
+        n is None
+        or share is None
+        or offset is None
+        or any(p is None for p in parts)
+        or (sample.other_keys and other is None)
+    ):
+        keys = [
+            *sample.n_keys[:1],
+            *sample.other_keys[:1],
+            sample.share_key,
+            sample.offset_key,
+            *(sample.parts or ()),
+        ]
         return f"sample size or its parts not recorded ({', '.join(k for k in keys if k)}): no interval, no decision"
-    return Measure(value, round(n * share), None if other is None else round(other), offset,
-                   tuple(float(p) for p in parts if p is not None) if sample.parts else None)
+    return Measure(
+        value,
+        round(n * share),
+        None if other is None else round(other),
+        offset,
+        tuple(float(p) for p in parts if p is not None) if sample.parts else None,
+    )
 
 
 def _floor(sample: Sample, m: Measure) -> int | None:
@@ -409,8 +571,9 @@ def _sizes(n: int, unit: str, other: int | None, other_unit: str | None) -> str:
     return f"{n} {unit}" + (f", {other} {other_unit}" if other is not None else "")
 
 
-def assess(value: float, threshold: float, spec: GateSpec,
-           values: Mapping[str, float | None]) -> tuple[GateStatus, str | None, Interval | None]:
+def assess(
+    value: float, threshold: float, spec: GateSpec, values: Mapping[str, float | None]
+) -> tuple[GateStatus, str | None, Interval | None]:
     """The state of a measured value against its threshold, given the sample it came from.
 
     Args:
@@ -426,7 +589,11 @@ def assess(value: float, threshold: float, spec: GateSpec,
     sample = spec.sample
     if sample is None:
         ok = _OPS[spec.op](value, threshold)
-        return ("passed", None, None) if ok else ("failed", f"measured {value:.4g}, needs {spec.op} {threshold:g}", None)
+        return (
+            ("passed", None, None)
+            if ok
+            else ("failed", f"measured {value:.4g}, needs {spec.op} {threshold:g}", None)
+        )
     m = _measure(value, sample, values)
     if isinstance(m, str) or m.n < 1 or (sample.other_keys and (m.n_other or 0) < 1):
         return "failed", m if isinstance(m, str) else "measured on an empty sample (n = 0)", None
@@ -438,14 +605,23 @@ def assess(value: float, threshold: float, spec: GateSpec,
         floor = None  # every value the measure can take meets the threshold: nothing left to resolve
     iv = Interval(lo, hi, m.n, words, sample.unit, m.n_other, sample.other_unit or None)
     if state is not None and floor is None:
-        reason = None if state == "passed" else \
-            f"measured {value:.4g} [{lo:.4g}, {hi:.4g}], needs {spec.op} {threshold:g}"
+        reason = (
+            None
+            if state == "passed"
+            else f"measured {value:.4g} [{lo:.4g}, {hi:.4g}], needs {spec.op} {threshold:g}"
+        )
         return state, reason, iv
     have = _sizes(m.n, sample.unit, m.n_other, sample.other_unit)
     f = _resolving_factor(m, threshold, spec.op, sample.method) if state is None else 1.0
     if f is None:
-        return "not_assessed", (f"too few samples (n = {have}; no sample size resolves {value:.4g} against "
-                                f"{threshold:g}: the measured value sits on the threshold)"), iv
+        return (
+            "not_assessed",
+            (
+                f"too few samples (n = {have}; no sample size resolves {value:.4g} against "
+                f"{threshold:g}: the measured value sits on the threshold)"
+            ),
+            iv,
+        )
     need_n = math.ceil(m.n * f)
     need_other = None if m.n_other is None else max(math.ceil(m.n_other * f), floor or 0)
     iv = replace(iv, n_needed=need_n, n_other_needed=need_other)
@@ -456,6 +632,7 @@ def assess(value: float, threshold: float, spec: GateSpec,
 
 
 # ------------------------------------------------------------------------------------------ results
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -492,16 +669,46 @@ class GateResult:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready: the gate's fields, plus its interval's (lower, upper, n, n_other, method, confidence,
         unit, other_unit, n_needed, n_other_needed; each None without an interval)."""
-        empty = dict.fromkeys(("lower", "upper", "n", "n_other", "method", "confidence", "unit", "other_unit",
-                               "n_needed", "n_other_needed"))
-        return {"name": self.name, "threshold": self.threshold, "value": self.value, "passed": self.passed,
-                "status": self.status, "reason": self.reason, "op": self.op, "description": self.description,
-                "default": self.default, "loosened": self.loosened, "policy_change": self.policy_change,
-                "no_interval": self.no_interval} | (self.interval.as_dict() if self.interval else empty)
+        empty = dict.fromkeys(
+            (
+                "lower",
+                "upper",
+                "n",
+                "n_other",
+                "method",
+                "confidence",
+                "unit",
+                "other_unit",
+                "n_needed",
+                "n_other_needed",
+            )
+        )
+        return {
+            "name": self.name,
+            "threshold": self.threshold,
+            "value": self.value,
+            "passed": self.passed,
+            "status": self.status,
+            "reason": self.reason,
+            "op": self.op,
+            "description": self.description,
+            "default": self.default,
+            "loosened": self.loosened,
+            "policy_change": self.policy_change,
+            "no_interval": self.no_interval,
+        } | (self.interval.as_dict() if self.interval else empty)
 
 
-def _check(name: str, threshold: float, value: float | None, spec: GateSpec, values: Mapping[str, float | None], *,
-           missing: str | None, waiver: str | None) -> GateResult:
+def _check(
+    name: str,
+    threshold: float,
+    value: float | None,
+    spec: GateSpec,
+    values: Mapping[str, float | None],
+    *,
+    missing: str | None,
+    waiver: str | None,
+) -> GateResult:
     """The state of one gate: waived beats everything, then not assessable, then the measurement."""
     value = None if value is None or not math.isfinite(value) else float(value)
     status: GateStatus
@@ -515,14 +722,19 @@ def _check(name: str, threshold: float, value: float | None, spec: GateSpec, val
         status, reason, interval = assess(value, threshold, spec, values)
     if waiver is not None:
         status, reason = "waived", waiver
-    return GateResult(name, float(threshold), value, status, spec.op, spec.description, reason, interval,
-                      spec.no_interval)
+    return GateResult(
+        name, float(threshold), value, status, spec.op, spec.description, reason, interval, spec.no_interval
+    )
 
 
-def evaluate_gates(gates: Gates, values: Mapping[str, float | None], *,
-                   missing: Mapping[str, str | None] | None = None,
-                   waived: Mapping[str, str] | None = None,
-                   policy_reasons: Mapping[str, str] | None = None) -> list[GateResult]:
+def evaluate_gates(
+    gates: Gates,
+    values: Mapping[str, float | None],
+    *,
+    missing: Mapping[str, str | None] | None = None,
+    waived: Mapping[str, str] | None = None,
+    policy_reasons: Mapping[str, str] | None = None,
+) -> list[GateResult]:
     """Every gate's state against `values` (flat "<section>/<metric>" keys, the sample sizes among them).
 
     Args:
@@ -547,11 +759,19 @@ def evaluate_gates(gates: Gates, values: Mapping[str, float | None], *,
     def with_policy(r: GateResult) -> GateResult:
         default = float(getattr(policy, r.name))
         loose = gate_loosened(r.name, r.threshold, default)
-        return replace(r, default=default, loosened=loose, policy_change=policy_reasons.get(r.name) if loose else None)
+        return replace(
+            r, default=default, loosened=loose, policy_change=policy_reasons.get(r.name) if loose else None
+        )
 
-    results = [with_policy(one(name, float(getattr(gates, name)), values.get(spec.value_key), spec))
-               for name, spec in GATE_SPECS.items()]
-    eps, eps_re, eps_pld = values.get("dp/epsilon"), values.get("dp/epsilon_recomputed"), values.get("dp/epsilon_pld")
+    results = [
+        with_policy(one(name, float(getattr(gates, name)), values.get(spec.value_key), spec))
+        for name, spec in GATE_SPECS.items()
+    ]
+    eps, eps_re, eps_pld = (
+        values.get("dp/epsilon"),
+        values.get("dp/epsilon_recomputed"),
+        values.get("dp/epsilon_pld"),
+    )
     gap = None
     if eps and eps_re is not None and eps_pld:
         opacus_gap = abs(eps_re - eps) / eps  # the same accountant, fresh: a mismatch means a wrong record
@@ -559,17 +779,26 @@ def evaluate_gates(gates: Gates, values: Mapping[str, float | None], *,
     results.append(one("epsilon_recomputation_agreement", EPSILON_AGREEMENT, gap, AGREEMENT_SPEC))
     if "dp/unit_problems" in values:  # a per-unit run (train.dp.unit): its accounting re-priced from the data
         results.append(one("unit_accounting_agreement", 0.0, values["dp/unit_problems"], UNIT_AGREEMENT_SPEC))
-        results.append(with_policy(one(PERSON_GATE, float(getattr(gates, PERSON_GATE)),
-                                       values.get(PERSON_LIRA_SPEC.value_key), PERSON_LIRA_SPEC)))
+        results.append(
+            with_policy(
+                one(
+                    PERSON_GATE,
+                    float(getattr(gates, PERSON_GATE)),
+                    values.get(PERSON_LIRA_SPEC.value_key),
+                    PERSON_LIRA_SPEC,
+                )
+            )
+        )
     return results
 
 
 def verdict(results: list[GateResult]) -> str:
-    """"pass" when every gate passed or was waived, else "fail" (a gate not assessed is not met)."""
+    """ "pass" when every gate passed or was waived, else "fail" (a gate not assessed is not met)."""
     return "pass" if results and all(g.met for g in results) else "fail"
 
 
 # ------------------------------------------------------------------------------------------ policy
+
 
 @dataclass(frozen=True)
 class PolicyChange:
@@ -582,12 +811,22 @@ class PolicyChange:
     op: str
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "default": self.default, "value": self.value, "reason": self.reason,
-                "op": self.op}
+        return {
+            "name": self.name,
+            "default": self.default,
+            "value": self.value,
+            "reason": self.reason,
+            "op": self.op,
+        }
 
 
-def policy_changes(gates: Gates, reasons: Mapping[str, str], defaults: Gates | None = None, *,
-                   budget: BudgetParams | None = None) -> list[PolicyChange]:
+def policy_changes(
+    gates: Gates,
+    reasons: Mapping[str, str],
+    defaults: Gates | None = None,
+    *,
+    budget: BudgetParams | None = None,
+) -> list[PolicyChange]:
     """Every threshold of `gates` looser than `defaults` (a larger maximum, a smaller minimum), in gate order,
     then the privacy budget per dataset when it is above the packaged one (`BUDGET_POLICY`).
 
@@ -601,13 +840,27 @@ def policy_changes(gates: Gates, reasons: Mapping[str, str], defaults: Gates | N
             refuses it again for any other caller).
     """
     policy = defaults or packaged_gates()
-    out = [PolicyChange(n, float(getattr(policy, n)), float(getattr(gates, n)), reasons.get(n, "").strip(), gate_op(n))
-           for n in Gates.model_fields if gate_loosened(n, getattr(gates, n), getattr(policy, n))]
+    out = [
+        PolicyChange(
+            n, float(getattr(policy, n)), float(getattr(gates, n)), reasons.get(n, "").strip(), gate_op(n)
+        )
+        for n in Gates.model_fields
+        if gate_loosened(n, getattr(gates, n), getattr(policy, n))
+    ]
     if budget is not None and budget_loosened(budget):
-        out.append(PolicyChange(BUDGET_POLICY, BudgetParams().max_total_epsilon, budget.max_total_epsilon,
-                                reasons.get(BUDGET_POLICY, "").strip(), "<="))
+        out.append(
+            PolicyChange(
+                BUDGET_POLICY,
+                BudgetParams().max_total_epsilon,
+                budget.max_total_epsilon,
+                reasons.get(BUDGET_POLICY, "").strip(),
+                "<=",
+            )
+        )
     bare = [c.name for c in out if not c.reason]
     if bare:
-        raise InvalidInputError(f"thresholds {bare}: looser than the packaged policy without a written reason in "
-                                "gates_policy_changes")
+        raise InvalidInputError(
+            f"thresholds {bare}: looser than the packaged policy without a written reason in "
+            "gates_policy_changes"
+        )
     return out

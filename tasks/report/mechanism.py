@@ -14,8 +14,12 @@ from typing import Any
 from tasks.anonymize.setup import AnonymizationSetup
 
 # category (anonymize.targets) → how the report names what was searched for
-CATEGORY_WORDS: dict[str, str] = {"face": "faces", "plate": "licence plates", "text": "personal text",
-                                  "body": "people's bodies"}
+CATEGORY_WORDS: dict[str, str] = {
+    "face": "faces",
+    "plate": "licence plates",
+    "text": "personal text",
+    "body": "people's bodies",
+}
 ALL_CATEGORIES: tuple[str, ...] = ("face", "plate", "text", "body")
 VERIFY_WORDS: dict[str, str] = {
     "regions": "the detectors ran again on each written image, around every changed region",
@@ -43,24 +47,39 @@ def mechanism_sentences(setup: AnonymizationSetup | None) -> dict[str, str]:
         unknown = "The anonymization settings of this run were not recorded, so this report cannot say them."
         return dict.fromkeys(("searched", "detectors", "methods", "verification", "device"), unknown)
     skipped = [t for t in ALL_CATEGORIES if t not in setup.targets]
-    searched = (f"Every image was searched for {searched_words(setup.targets, text_policy=setup.text_policy)} "
-                "(anonymize.targets)"
-                + (f"; {searched_words(skipped)} were not searched for and stay as they are" if skipped else "")
-                + ".")
-    detectors = "; ".join(f"{CATEGORY_WORDS.get(c, c)}: {', '.join(d) or 'no detector enabled'}"
-                          for c, d in setup.detectors.items())
+    searched = (
+        f"Every image was searched for {searched_words(setup.targets, text_policy=setup.text_policy)} "
+        "(anonymize.targets)"
+        + (f"; {searched_words(skipped)} were not searched for and stay as they are" if skipped else "")
+        + "."
+    )
+    detectors = "; ".join(
+        f"{CATEGORY_WORDS.get(c, c)}: {', '.join(d) or 'no detector enabled'}"
+        for c, d in setup.detectors.items()
+    )
     methods = "; ".join(f"{CATEGORY_WORDS.get(c, c)}: {m}" for c, m in setup.methods.items())
     if setup.verify in VERIFY_WORDS:
-        verification = (f"Verification ({setup.verify}): {VERIFY_WORDS[setup.verify]}; an image in which a "
-                        "sensitive detection survived was quarantined, never written.")
+        verification = (
+            f"Verification ({setup.verify}): {VERIFY_WORDS[setup.verify]}; an image in which a "
+            "sensitive detection survived was quarantined, never written."
+        )
     else:
-        verification = ("Verification is off (anonymize.verify: off): the written images were not checked again "
-                        "by the detectors, so a detection that survived obfuscation is not caught by anonymization.")
-    device = f"The detectors ran on {setup.device}" + (f", detector preset {setup.preset!r}" if setup.preset
-                                                        else "") + "."
-    return {"searched": searched, "detectors": f"Detectors: {detectors}." if detectors else "No detector ran.",
-            "methods": f"Obfuscation: {methods}." if methods else "", "verification": verification,
-            "device": device}
+        verification = (
+            "Verification is off (anonymize.verify: off): the written images were not checked again "
+            "by the detectors, so a detection that survived obfuscation is not caught by anonymization."
+        )
+    device = (
+        f"The detectors ran on {setup.device}"
+        + (f", detector preset {setup.preset!r}" if setup.preset else "")
+        + "."
+    )
+    return {
+        "searched": searched,
+        "detectors": f"Detectors: {detectors}." if detectors else "No detector ran.",
+        "methods": f"Obfuscation: {methods}." if methods else "",
+        "verification": verification,
+        "device": device,
+    }
 
 
 def _num(value: float) -> str:
@@ -70,8 +89,14 @@ def _num(value: float) -> str:
 MARGIN_GATE = "min_empirical_epsilon_margin"
 
 
-def audit_conclusion(*, lower_bound: float | None, claimed: float | None, ceiling: float | None,
-                     ceiling_ratio: float | None = None, margin_gate: Mapping[str, Any] | None = None) -> str | None:
+def audit_conclusion(
+    *,
+    lower_bound: float | None,
+    claimed: float | None,
+    ceiling: float | None,
+    ceiling_ratio: float | None = None,
+    margin_gate: Mapping[str, Any] | None = None,
+) -> str | None:
     """The audit's conclusion about the claimed (checked) ε, with its power; None without a bound.
 
     Args:
@@ -80,7 +105,9 @@ def audit_conclusion(*, lower_bound: float | None, claimed: float | None, ceilin
         margin_gate: compliance.json's gate `min_empirical_epsilon_margin` (the same claimed ε minus the same
             bound): where its threshold, not the claim, decides it, the sentence says what the gate decided.
     """
-    found = _claim_conclusion(lower_bound=lower_bound, claimed=claimed, ceiling=ceiling, ceiling_ratio=ceiling_ratio)
+    found = _claim_conclusion(
+        lower_bound=lower_bound, claimed=claimed, ceiling=ceiling, ceiling_ratio=ceiling_ratio
+    )
     if found is None or lower_bound is None or claimed is None:
         return found
     return found + _margin_clause(margin_gate, violated=lower_bound > claimed)
@@ -92,18 +119,27 @@ def _margin_clause(gate: Mapping[str, Any] | None, *, violated: bool) -> str:
         return ""
     name, status = f"gates.{MARGIN_GATE}", gate.get("status")
     if not violated and status == "failed":
-        return (f" The gate {name} fails nonetheless: the claimed ε exceeds the bound by {_num(gate['value'])}, "
-                f"less than the {_num(gate['threshold'])} it requires.")
+        return (
+            f" The gate {name} fails nonetheless: the claimed ε exceeds the bound by {_num(gate['value'])}, "
+            f"less than the {_num(gate['threshold'])} it requires."
+        )
     if violated and status == "passed":
-        return (f" The gate {name} passes only because its threshold {_num(gate['threshold'])} tolerates a bound "
-                f"above the claim (margin {_num(gate['value'])}).")
+        return (
+            f" The gate {name} passes only because its threshold {_num(gate['threshold'])} tolerates a bound "
+            f"above the claim (margin {_num(gate['value'])})."
+        )
     if violated and status == "waived":
         return f" The gate {name} is waived: {gate.get('reason') or 'no reason recorded'}."
     return ""
 
 
-def _claim_conclusion(*, lower_bound: float | None, claimed: float | None, ceiling: float | None,
-                      ceiling_ratio: float | None = None) -> str | None:
+def _claim_conclusion(
+    *,
+    lower_bound: float | None,
+    claimed: float | None,
+    ceiling: float | None,
+    ceiling_ratio: float | None = None,
+) -> str | None:
     """The audit's conclusion with its power ("could have detected ε above X", X its ceiling); None without a bound.
 
     It never says the implementation behaves as claimed: an empirical bound can refute a claim, not prove it,
@@ -115,13 +151,19 @@ def _claim_conclusion(*, lower_bound: float | None, claimed: float | None, ceili
     if lower_bound > claimed:
         return f"{found}, above the claimed ε = {_num(claimed)}: the DP implementation does not keep its guarantee."
     if ceiling is None:
-        return (f"{found}, below the claimed ε = {_num(claimed)}; the audit's power (its ceiling) was not recorded, "
-                "so this shows no more than that no violation was found.")
+        return (
+            f"{found}, below the claimed ε = {_num(claimed)}; the audit's power (its ceiling) was not recorded, "
+            "so this shows no more than that no violation was found."
+        )
     if ceiling <= claimed:
-        return (f"{found}, below the claimed ε = {_num(claimed)}, but this audit can certify at most ε = "
-                f"{_num(ceiling)} (its ceiling, below the claim): it could not have detected a violation of the "
-                "claim, so it neither confirms nor refutes it.")
+        return (
+            f"{found}, below the claimed ε = {_num(claimed)}, but this audit can certify at most ε = "
+            f"{_num(ceiling)} (its ceiling, below the claim): it could not have detected a violation of the "
+            "claim, so it neither confirms nor refutes it."
+        )
     ratio = f", {_num(ceiling_ratio)}× the claim" if ceiling_ratio is not None else ""
-    return (f"{found}, below the claimed ε = {_num(claimed)}: no violation was detected. Power: this audit could "
-            f"have detected ε above the claim only as far as ε = {_num(ceiling)} (its ceiling{ratio}: what it "
-            "certifies when every guess is right); a violation it cannot measure that strongly goes unseen.")
+    return (
+        f"{found}, below the claimed ε = {_num(claimed)}: no violation was detected. Power: this audit could "
+        f"have detected ε above the claim only as far as ε = {_num(ceiling)} (its ceiling{ratio}: what it "
+        "certifies when every guess is right); a violation it cannot measure that strongly goes unseen."
+    )

@@ -116,8 +116,12 @@ class RawVersion:
 
     out_path: str
     out_md5: str  # md5 of its .dir listing
-    refs: tuple[str, ...]  # where it is named: "workspace", "refs/heads/main", "refs/exps/...", "run-cache", ...
-    files: tuple[str, ...] | None  # md5s of its files (sorted, unique); None: no copy of its .dir listing exists
+    refs: tuple[
+        str, ...
+    ]  # where it is named: "workspace", "refs/heads/main", "refs/exps/...", "run-cache", ...
+    files: (
+        tuple[str, ...] | None
+    )  # md5s of its files (sorted, unique); None: no copy of its .dir listing exists
     ingested_at: datetime | None  # the start of its ingest run, when a record of it is readable
     n_files: int = 0  # entries of its .dir listing (files; equal contents count once in `files`)
 
@@ -127,9 +131,15 @@ class RawVersion:
         return (*(self.files or ()), self.out_md5)
 
     def as_dict(self, *, due: bool) -> dict[str, object]:
-        return {"out_path": self.out_path, "out_md5": self.out_md5, "refs": list(self.refs), "due": due,
-                "n_files": self.n_files, "listed": self.files is not None,
-                "ingested_at": None if self.ingested_at is None else self.ingested_at.isoformat()}
+        return {
+            "out_path": self.out_path,
+            "out_md5": self.out_md5,
+            "refs": list(self.refs),
+            "due": due,
+            "n_files": self.n_files,
+            "listed": self.files is not None,
+            "ingested_at": None if self.ingested_at is None else self.ingested_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True)

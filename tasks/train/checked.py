@@ -68,8 +68,11 @@ def checked_epsilon(record: DpTrainingRecord) -> CheckedEpsilon:
         InvalidInputError: an unknown accountant or a malformed history.
     """
     check_history(record)
-    return CheckedEpsilon(opacus=recompute_epsilon(record), pld=pld_epsilon(record.history, delta=record.target_delta),
-                          delta=record.target_delta)
+    return CheckedEpsilon(
+        opacus=recompute_epsilon(record),
+        pld=pld_epsilon(record.history, delta=record.target_delta),
+        delta=record.target_delta,
+    )
 
 
 _PLAN_RTOL = 1e-9  # σ, q and the DP params round-trip JSON exactly, and the σ search is deterministic
@@ -96,9 +99,11 @@ class DpPlan:
 
     def describe(self) -> str:
         """The plan's numbers, for error messages."""
-        return (f"n_train={self.n_train}, batch_size={self.batch_size}, epochs={self.epochs}, q={self.sample_rate:.6g}, "
-                f"steps={self.steps}, sigma={self.noise_multiplier:.6g} ({self.accountant} calibration for "
-                f"epsilon={self.target_epsilon:g}, delta={self.target_delta:g}), max_grad_norm={self.max_grad_norm:g}")
+        return (
+            f"n_train={self.n_train}, batch_size={self.batch_size}, epochs={self.epochs}, q={self.sample_rate:.6g}, "
+            f"steps={self.steps}, sigma={self.noise_multiplier:.6g} ({self.accountant} calibration for "
+            f"epsilon={self.target_epsilon:g}, delta={self.target_delta:g}), max_grad_norm={self.max_grad_norm:g}"
+        )
 
 
 def train_batch_size(batch_size: int, n_train: int) -> int:
@@ -107,8 +112,14 @@ def train_batch_size(batch_size: int, n_train: int) -> int:
 
 
 def dp_plan(
-    n_train: int, *, batch_size: int, epochs: int, max_grad_norm: float, target_epsilon: float,
-    target_delta: float, accountant: str,
+    n_train: int,
+    *,
+    batch_size: int,
+    epochs: int,
+    max_grad_norm: float,
+    target_epsilon: float,
+    target_delta: float,
+    accountant: str,
 ) -> DpPlan:
     """The mechanism `train_dp` (one process, or `train_dp_ddp`: the same q and σ on the global batch) runs.
 
@@ -122,34 +133,59 @@ def dp_plan(
     if n_train < 1:
         raise InvalidInputError(f"DP plan: the anonymized manifest has {n_train} train rows")
     batch = train_batch_size(batch_size, n_train)
-    ((sigma, rate, steps),) = planned_history(n_train, batch_size=batch, epochs=epochs, target_epsilon=target_epsilon,
-                                              target_delta=target_delta, accountant=accountant)
-    return DpPlan(n_train=n_train, batch_size=batch, epochs=epochs, max_grad_norm=max_grad_norm,
-                  target_epsilon=target_epsilon, target_delta=target_delta, accountant=accountant,
-                  noise_multiplier=sigma, sample_rate=rate, steps=steps)
+    ((sigma, rate, steps),) = planned_history(
+        n_train,
+        batch_size=batch,
+        epochs=epochs,
+        target_epsilon=target_epsilon,
+        target_delta=target_delta,
+        accountant=accountant,
+    )
+    return DpPlan(
+        n_train=n_train,
+        batch_size=batch,
+        epochs=epochs,
+        max_grad_norm=max_grad_norm,
+        target_epsilon=target_epsilon,
+        target_delta=target_delta,
+        accountant=accountant,
+        noise_multiplier=sigma,
+        sample_rate=rate,
+        steps=steps,
+    )
 
 
 def plan_mismatches(record: DpTrainingRecord, plan: DpPlan) -> list[str]:
     """Every way the record, or the history it would be priced from, differs from the plan; empty when none."""
-    out = [f"{k} recorded {getattr(record, k)}, planned {getattr(plan, k)}"
-           for k in ("n_train", "batch_size", "epochs", "steps") if int(getattr(record, k)) != getattr(plan, k)]
-    out += [f"{k} recorded {getattr(record, k):.6g}, planned {getattr(plan, k):.6g}"
-            for k in ("sample_rate", "max_grad_norm", "target_epsilon", "target_delta")
-            if _differs(float(getattr(record, k)), float(getattr(plan, k)))]
+    out = [
+        f"{k} recorded {getattr(record, k)}, planned {getattr(plan, k)}"
+        for k in ("n_train", "batch_size", "epochs", "steps")
+        if int(getattr(record, k)) != getattr(plan, k)
+    ]
+    out += [
+        f"{k} recorded {getattr(record, k):.6g}, planned {getattr(plan, k):.6g}"
+        for k in ("sample_rate", "max_grad_norm", "target_epsilon", "target_delta")
+        if _differs(float(getattr(record, k)), float(getattr(plan, k)))
+    ]
     # σ one-sided: less noise than the plan understates ε; more (e.g. a newer Opacus calibrating a little
     # higher) is priced from the recorded history as it is and never understates it
     if _below(float(record.noise_multiplier), plan.noise_multiplier):
-        out.append(f"noise_multiplier recorded {record.noise_multiplier:.6g}, below the planned "
-                   f"{plan.noise_multiplier:.6g}")
+        out.append(
+            f"noise_multiplier recorded {record.noise_multiplier:.6g}, below the planned "
+            f"{plan.noise_multiplier:.6g}"
+        )
     if record.accountant != plan.accountant:
         out.append(f"accountant recorded {record.accountant!r}, planned {plan.accountant!r}")
     if not record.poisson_sampling:
         out.append("poisson_sampling is false (the plan, and both accountants, assume it)")
     if (n := sum(int(s) for _, _, s in record.history)) != plan.steps:
         out.append(f"history has {n} steps, planned {plan.steps}")
-    out += [f"history step {i}: sigma {s:.6g}, q {q:.6g}; planned sigma {plan.noise_multiplier:.6g}, q "
-            f"{plan.sample_rate:.6g}" for i, (s, q, _) in enumerate(record.history)
-            if _below(s, plan.noise_multiplier) or _differs(q, plan.sample_rate)]
+    out += [
+        f"history step {i}: sigma {s:.6g}, q {q:.6g}; planned sigma {plan.noise_multiplier:.6g}, q "
+        f"{plan.sample_rate:.6g}"
+        for i, (s, q, _) in enumerate(record.history)
+        if _below(s, plan.noise_multiplier) or _differs(q, plan.sample_rate)
+    ]
     return out
 
 
@@ -166,8 +202,11 @@ def check_plan(record: DpTrainingRecord, plan: DpPlan) -> None:
     """
     problems = plan_mismatches(record, plan)
     if problems:
-        raise PrivacyBudgetError(f"DP record: not the mechanism the params and the data plan ({plan.describe()}): "
-                                 + "; ".join(problems) + "; refusing to price it")
+        raise PrivacyBudgetError(
+            f"DP record: not the mechanism the params and the data plan ({plan.describe()}): "
+            + "; ".join(problems)
+            + "; refusing to price it"
+        )
     check_history(record)
 
 
@@ -178,5 +217,7 @@ def check_skipped(reason: str, *, n_classes: int) -> None:
         PrivacyBudgetError: the data names `n_classes` > 0 classes, so training had to run.
     """
     if n_classes > 0:
-        raise PrivacyBudgetError(f"DP record says training was skipped ({reason}), but the anonymized data names "
-                                 f"{n_classes} classes: the train stage had to run DP-SGD; refusing the record")
+        raise PrivacyBudgetError(
+            f"DP record says training was skipped ({reason}), but the anonymized data names "
+            f"{n_classes} classes: the train stage had to run DP-SGD; refusing the record"
+        )

@@ -112,8 +112,12 @@ def train_dp_ddp(
         p.start()
     out = _collect(queue, procs, timeout_s=timeout_s)
     digests = tuple(out[r]["digest"] for r in range(world_size))
-    model = build_model(train_kw["model_name"], num_classes=num_classes_of(y, train_kw.get("num_classes")),
-                        seed=train_kw["seed"], in_shape=(int(x.shape[1]), int(x.shape[2]), int(x.shape[3])))
+    model = build_model(
+        train_kw["model_name"],
+        num_classes=num_classes_of(y, train_kw.get("num_classes")),
+        seed=train_kw["seed"],
+        in_shape=(int(x.shape[1]), int(x.shape[2]), int(x.shape[3])),
+    )
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out[0]["state"].items()})
     return DdpResult(model=model, record=DpTrainingRecord.from_dict(out[0]["record"]),
                      curve=tuple(EpochStats(**c) for c in out[0]["curve"]), world_size=world_size,
@@ -193,8 +197,11 @@ def _train_rank(rank: int, x: torch.Tensor, y: torch.Tensor, *, model_name: str,
                 ) -> tuple[nn.Module, DpTrainingRecord, list[EpochStats]]:  # fmt: skip
     """`train_dp`'s loop on one rank (same model seed everywhere; own sampling seed; noise on rank 0)."""
     in_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
-    model = DPDDP(build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
-                              in_shape=in_shape).to(device))
+    model = DPDDP(
+        build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed, in_shape=in_shape).to(
+            device
+        )
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     # The whole set and the global batch: Opacus derives q = 1/len(loader) and shards the sampling itself.
     loader = seeded_loader(x, y, batch_size=batch_size, seed=seed + 7919 * rank, shuffle=False)

@@ -231,8 +231,9 @@ def make_private(
         warnings.filterwarnings("ignore", message=".*GDP accounting is experimental.*")
         if kw.get("noise_multiplier") is not None:  # σ calibrated by the caller (a per-unit target)
             fixed = {k: v for k, v in kw.items() if k not in ("target_epsilon", "target_delta", "epochs")}
-            out = engine.make_private(module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True,
-                                      **fixed)
+            out = engine.make_private(
+                module=model, optimizer=optimizer, data_loader=loader, poisson_sampling=True, **fixed
+            )
         else:
             kw.pop("noise_multiplier", None)
             out = engine.make_private_with_epsilon(
@@ -248,8 +249,10 @@ GDP_WARNING = (
 )
 
 
-SEEDED_WARNING = ("DP noise and sampling were seeded (noise_seed): anyone who knows the seed can regenerate "
-                  "and subtract the noise, so the stated epsilon does not hold against them")
+SEEDED_WARNING = (
+    "DP noise and sampling were seeded (noise_seed): anyone who knows the seed can regenerate "
+    "and subtract the noise, so the stated epsilon does not hold against them"
+)
 
 
 def dp_generators(noise_seed: int | None, device: str) -> tuple[torch.Generator, torch.Generator, str]:
@@ -258,6 +261,7 @@ def dp_generators(noise_seed: int | None, device: str) -> tuple[torch.Generator,
     Both are seeded from OS entropy (`os.urandom`, 64 bits each; never from a committed seed, never logged)
     unless `noise_seed` is given (tests that compare two runs of the same mechanism).
     """
+
     def seed(k: int) -> int:
         return int.from_bytes(os.urandom(8), "little") if noise_seed is None else noise_seed + k
 
@@ -355,10 +359,16 @@ def history_mismatches(record: DpTrainingRecord) -> list[str]:
         out.append(f"{n} steps recorded, {steps} planned ({record.epochs} epochs x {steps // record.epochs})")
     if record.steps != steps:
         out.append(f"record.steps = {record.steps}, {steps} planned")
-    out += [f"history step {i}: q = {q:.6g}, planned {rate:.6g} (1 / {round(1 / rate)} steps per epoch)"
-            for i, (_, q, _) in enumerate(record.history) if not _close(q, rate)]
-    out += [f"history step {i}: sigma = {n:.6g}, recorded noise multiplier {sigma:.6g}"
-            for i, (n, _, _) in enumerate(record.history) if not _close(n, sigma)]
+    out += [
+        f"history step {i}: q = {q:.6g}, planned {rate:.6g} (1 / {round(1 / rate)} steps per epoch)"
+        for i, (_, q, _) in enumerate(record.history)
+        if not _close(q, rate)
+    ]
+    out += [
+        f"history step {i}: sigma = {n:.6g}, recorded noise multiplier {sigma:.6g}"
+        for i, (n, _, _) in enumerate(record.history)
+        if not _close(n, sigma)
+    ]
     if not _close(record.sample_rate, rate):
         out.append(f"record.sample_rate = {record.sample_rate:.6g}, planned {rate:.6g}")
     return out
@@ -377,7 +387,8 @@ def check_history(record: DpTrainingRecord) -> None:
         raise PrivacyBudgetError(
             f"DP record: the mechanism history does not match the training schedule (n_train={record.n_train}, "
             f"batch_size={record.batch_size}, epochs={record.epochs}, sigma={record.noise_multiplier:.6g}): "
-            + "; ".join(problems) + "; refusing to price it"
+            + "; ".join(problems)
+            + "; refusing to price it"
         )
 
 
@@ -449,8 +460,9 @@ def train_dp(
             f"grad_sample_mode {grad_sample_mode!r} is not one of {list(GRAD_SAMPLE_MODES)}"
         )
     val = _val_pair(x_val, y_val)
-    model = build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
-                        in_shape=_in_shape(x)).to(device)
+    model = build_model(
+        model_name, num_classes=num_classes_of(y, num_classes), seed=seed, in_shape=_in_shape(x)
+    ).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     loader = seeded_loader(x, y, batch_size=batch_size, seed=seed, shuffle=False)
     engine = privacy_engine(accountant, secure_mode=secure_mode)
@@ -562,8 +574,9 @@ def train_nonprivate(
     check_xy(x, y, name="train_nonprivate")
     check_batch(len(x), batch_size, epochs)
     val = _val_pair(x_val, y_val)
-    model = build_model(model_name, num_classes=num_classes_of(y, num_classes), seed=seed,
-                        in_shape=_in_shape(x)).to(device)
+    model = build_model(
+        model_name, num_classes=num_classes_of(y, num_classes), seed=seed, in_shape=_in_shape(x)
+    ).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     loader = seeded_loader(x, y, batch_size=batch_size, seed=seed, shuffle=True)
     curve = []

@@ -76,8 +76,15 @@ class LedgerEntry:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the ledger format version."""
         d = {k: getattr(self, k) for k in _FIELDS}
-        return {"version": LEDGER_VERSION, **d, "history": [list(h) for h in self.history], "unit": self.unit,
-                "cap": self.cap, "person_cap": self.person_cap, "status": self.status}
+        return {
+            "version": LEDGER_VERSION,
+            **d,
+            "history": [list(h) for h in self.history],
+            "unit": self.unit,
+            "cap": self.cap,
+            "person_cap": self.person_cap,
+            "status": self.status,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, where: str = "ledger entry") -> LedgerEntry:
@@ -94,9 +101,14 @@ class LedgerEntry:
         status = str(d.get("status", "finished"))
         if status not in STATUSES:
             raise InvalidInputError(f"{where}: status {status!r} is not one of {STATUSES}")
-        return cls(**{k: d[k] for k in _FIELDS if k != "history"}, history=history, unit=str(d.get("unit", "image")),
-                   cap=int(d.get("cap", 1)), person_cap=None if person_cap is None else int(person_cap),
-                   status=status)
+        return cls(
+            **{k: d[k] for k in _FIELDS if k != "history"},
+            history=history,
+            unit=str(d.get("unit", "image")),
+            cap=int(d.get("cap", 1)),
+            person_cap=None if person_cap is None else int(person_cap),
+            status=status,
+        )
 
 
 def _history(raw: Any, *, where: str) -> History:
@@ -127,7 +139,12 @@ def dataset_digest(image_sha256s: Iterable[str]) -> str:
 
 
 def entry_from_record(
-    record: DpTrainingRecord, *, dataset_digest: str, time: str, mlflow_run_id: str, git_sha: str,
+    record: DpTrainingRecord,
+    *,
+    dataset_digest: str,
+    time: str,
+    mlflow_run_id: str,
+    git_sha: str,
     person_cap: int | None = None,
 ) -> LedgerEntry:
     """The ledger entry of a finished DP training run described by `record`.
@@ -155,7 +172,9 @@ def started_entry(planned: LedgerEntry, *, time: str, mlflow_run_id: str, git_sh
     """The entry a DP run appends before it trains: its planned mechanism and ε, status "started". Until the
     run's "finished" entry supersedes it (`resolve_runs`) it counts as spent: a run killed half-way has used
     the data, and its rerun spends again."""
-    return dataclasses.replace(planned, time=time, mlflow_run_id=mlflow_run_id, git_sha=git_sha, status="started")
+    return dataclasses.replace(
+        planned, time=time, mlflow_run_id=mlflow_run_id, git_sha=git_sha, status="started"
+    )
 
 
 def resolve_runs(entries: Sequence[LedgerEntry]) -> tuple[LedgerEntry, ...]:
@@ -247,7 +266,11 @@ class BudgetStatus:
 
 
 def budget_status(
-    entries: Sequence[LedgerEntry], *, dataset_digest: str, delta: float, max_total_epsilon: float,
+    entries: Sequence[LedgerEntry],
+    *,
+    dataset_digest: str,
+    delta: float,
+    max_total_epsilon: float,
     unit: str = "image",
 ) -> BudgetStatus:
     """Compose the runs of `entries` on `dataset_digest` at `delta`, each priced for one `unit`.
@@ -270,10 +293,13 @@ def budget_status(
             raise PrivacyBudgetError(
                 f"per-person budget of dataset {dataset_digest[:12]}: {len(unknown)} earlier run(s) on it record no "
                 f"per-person contribution (e.g. run {unknown[0]}: older than per-person accounting, or no "
-                "identities), so what they cost a person is unknown; refusing (start a new ledger deliberately)")
+                "identities), so what they cost a person is unknown; refusing (start a new ledger deliberately)"
+            )
         accountant = "pld_mixture"
-        total = composed_unit_epsilon([(e.history, e.person_cap if unit == "person" and e.person_cap else e.cap)
-                                       for e in mine], delta=delta)
+        total = composed_unit_epsilon(
+            [(e.history, e.person_cap if unit == "person" and e.person_cap else e.cap) for e in mine],
+            delta=delta,
+        )
     # composing never costs less than one run: a run priced at a δ >= the budget's (its checked ε) bounds it below
     total = max([total, *(e.epsilon for e in mine if e.delta >= delta and e.unit == unit)])
     return BudgetStatus(
@@ -298,10 +324,15 @@ def check_budget(
             dataset, the ε already spent and the ε requested.
     """
     digest, unit = planned.dataset_digest, planned.unit
-    before = budget_status(entries, dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon,
-                           unit=unit)
+    before = budget_status(
+        entries, dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon, unit=unit
+    )
     after = budget_status(
-        [*entries, planned], dataset_digest=digest, delta=delta, max_total_epsilon=max_total_epsilon, unit=unit
+        [*entries, planned],
+        dataset_digest=digest,
+        delta=delta,
+        max_total_epsilon=max_total_epsilon,
+        unit=unit,
     )
     if after.epsilon_total > max_total_epsilon:
         raise PrivacyBudgetError(
@@ -335,10 +366,15 @@ def format_summary(entries: Sequence[LedgerEntry], *, delta: float, max_total_ep
         lines.append(f"dataset {s.dataset_digest[:12]}{per}  runs {s.runs}  epsilon composed {s.epsilon_total:.3f} "
                      f"({s.accountant}, delta={s.delta:g}; sum of runs {s.epsilon_sum:.3f})  "
                      f"budget {s.max_total_epsilon:g}: {state}")  # fmt: skip
-        for e in (e for e in entries if e.dataset_digest == s.dataset_digest
-                  and (s.unit in ("image", "person") or e.unit == s.unit)):
+        for e in (
+            e
+            for e in entries
+            if e.dataset_digest == s.dataset_digest and (s.unit in ("image", "person") or e.unit == s.unit)
+        ):
             sigma, q, steps = e.history[0]
-            killed = "  (started, never finished: counted at its planned cost)" if e.status == "started" else ""
+            killed = (
+                "  (started, never finished: counted at its planned cost)" if e.status == "started" else ""
+            )
             lines.append(f"  {e.time}  run {e.mlflow_run_id}  {e.accountant}  epsilon {e.epsilon:.3f} "
                          f"delta {e.delta:g}  noise {sigma:.4f} q {q:.4g} steps {sum(h[2] for h in e.history)}"
                          f"{killed}")  # fmt: skip

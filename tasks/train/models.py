@@ -172,7 +172,12 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "photo_hog": PhotoHog,
 }
 INPUT_CHANNELS: dict[str, int] = {"gn_cnn": 3, "digit_hog": 1, "digit_linear": 1, "photo_hog": 3}
-FEATURES_OF: dict[str, str] = {"gn_cnn": "full", "photo_hog": "full", "digit_hog": "placard", "digit_linear": "placard"}
+FEATURES_OF: dict[str, str] = {
+    "gn_cnn": "full",
+    "photo_hog": "full",
+    "digit_hog": "placard",
+    "digit_linear": "placard",
+}
 
 
 def is_user_model(name: str) -> bool:
@@ -186,14 +191,18 @@ def _user_factory(name: str) -> Callable[..., nn.Module]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise InvalidInputError(f"train.model {name!r}: cannot import module {module_name!r} ({err})") from None
+        raise InvalidInputError(
+            f"train.model {name!r}: cannot import module {module_name!r} ({err})"
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise InvalidInputError(f"train.model {name!r}: {module_name} has no callable {attr!r}")
     return factory  # type: ignore[no-any-return]
 
 
-def _call_user_factory(name: str, *, num_classes: int, in_shape: tuple[int, int, int], seed: int) -> nn.Module:
+def _call_user_factory(
+    name: str, *, num_classes: int, in_shape: tuple[int, int, int], seed: int
+) -> nn.Module:
     """The user's factory, with torch's global RNG seeded inside a fork (the caller's RNG is untouched)."""
     factory = _user_factory(name)
     with torch.random.fork_rng(devices=[]):
@@ -205,7 +214,9 @@ def _call_user_factory(name: str, *, num_classes: int, in_shape: tuple[int, int,
                 f"train.model {name!r}: the factory must accept num_classes= and in_shape= ({err})"
             ) from None
     if not isinstance(model, nn.Module):
-        raise InvalidInputError(f"train.model {name!r}: the factory returned {type(model).__name__}, not an nn.Module")
+        raise InvalidInputError(
+            f"train.model {name!r}: the factory returned {type(model).__name__}, not an nn.Module"
+        )
     return model
 
 
@@ -243,13 +254,22 @@ def fix_for_dp(model: nn.Module, *, name: str) -> tuple[nn.Module, tuple[str, ..
     if remaining:
         raise InvalidInputError(f"train.model {name!r}: not trainable with DP-SGD: {'; '.join(remaining)}")
     after = {n: type(m).__name__ for n, m in model.named_modules()}
-    notes = tuple(f"layer {n!r}: {before[n]} replaced by {after[n]}" for n in before
-                  if n in after and after[n] != before[n])
+    notes = tuple(
+        f"layer {n!r}: {before[n]} replaced by {after[n]}"
+        for n in before
+        if n in after and after[n] != before[n]
+    )
     return model, notes
 
 
-def build_model(name: str, *, num_classes: int, seed: int, zero_head: bool = True,
-                in_shape: tuple[int, int, int] | None = None) -> nn.Module:
+def build_model(
+    name: str,
+    *,
+    num_classes: int,
+    seed: int,
+    zero_head: bool = True,
+    in_shape: tuple[int, int, int] | None = None,
+) -> nn.Module:
     """Build a registered model, or a user's ("package.module:factory"), with seeded weights.
 
     Registered models get weights drawn from a seeded generator (not the global RNG). A user's
@@ -271,7 +291,9 @@ def build_model(name: str, *, num_classes: int, seed: int, zero_head: bool = Tru
         model = _call_user_factory(name, num_classes=num_classes, in_shape=in_shape, seed=seed)
         return fix_for_dp(model, name=name)[0]
     if name not in MODELS:
-        raise InvalidInputError(f"model {name!r} is not one of {sorted(MODELS)} (or a 'package.module:factory')")
+        raise InvalidInputError(
+            f"model {name!r} is not one of {sorted(MODELS)} (or a 'package.module:factory')"
+        )
     model = MODELS[name](num_classes=num_classes)
     gen = torch.Generator().manual_seed(seed)
     for module in model.modules():
@@ -320,14 +342,23 @@ class ModelSpec:
 
     def build(self, *, zero_head: bool = True) -> nn.Module:
         """A fresh model of this spec (the same weights for the same seed)."""
-        return build_model(self.model, num_classes=self.num_classes, seed=self.seed, zero_head=zero_head,
-                           in_shape=self.in_shape)
+        return build_model(
+            self.model,
+            num_classes=self.num_classes,
+            seed=self.seed,
+            zero_head=zero_head,
+            in_shape=self.in_shape,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         d = asdict(self)
-        return d | {"in_shape": list(self.in_shape), "class_names": list(self.class_names),
-                    "input_range": list(self.input_range), "fixes": list(self.fixes)}
+        return d | {
+            "in_shape": list(self.in_shape),
+            "class_names": list(self.class_names),
+            "input_range": list(self.input_range),
+            "fixes": list(self.fixes),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
@@ -337,37 +368,67 @@ class ModelSpec:
             InvalidInputError: a key missing (e.g. a meta.json written before this record existed).
         """
         try:
-            return cls(model=str(d["model"]), features=str(d["features"]), input_size=int(d["input_size"]),
-                       in_shape=tuple(int(v) for v in d["in_shape"]),  # type: ignore[arg-type]
-                       num_classes=int(d["num_classes"]), class_names=tuple(str(c) for c in d["class_names"]),
-                       input_range=(float(d["input_range"][0]), float(d["input_range"][1])), seed=int(d["seed"]),
-                       fixes=tuple(str(f) for f in d.get("fixes", ())))
+            return cls(
+                model=str(d["model"]),
+                features=str(d["features"]),
+                input_size=int(d["input_size"]),
+                in_shape=tuple(int(v) for v in d["in_shape"]),  # type: ignore[arg-type]
+                num_classes=int(d["num_classes"]),
+                class_names=tuple(str(c) for c in d["class_names"]),
+                input_range=(float(d["input_range"][0]), float(d["input_range"][1])),
+                seed=int(d["seed"]),
+                fixes=tuple(str(f) for f in d.get("fixes", ())),
+            )
         except KeyError as err:
-            raise InvalidInputError(f"model spec: missing {err} (retrain: models/meta.json predates it)") from None
+            raise InvalidInputError(
+                f"model spec: missing {err} (retrain: models/meta.json predates it)"
+            ) from None
 
 
-def model_spec(name: str, *, features: str, input_size: int, in_shape: tuple[int, int, int],
-               class_names: tuple[str, ...], seed: int) -> ModelSpec:
+def model_spec(
+    name: str,
+    *,
+    features: str,
+    input_size: int,
+    in_shape: tuple[int, int, int],
+    class_names: tuple[str, ...],
+    seed: int,
+) -> ModelSpec:
     """Check that the model fits the data and record it.
 
     Builds the model once on a zero batch: a registry model's channels must match the front end, a user
     model must produce (1, num_classes) logits. Raises InvalidInputError in one line naming the mismatch.
     """
     if len(class_names) < 2:
-        raise InvalidInputError(f"train: need at least 2 classes to train a classifier, got {list(class_names)}")
+        raise InvalidInputError(
+            f"train: need at least 2 classes to train a classifier, got {list(class_names)}"
+        )
     if not is_user_model(name) and name in INPUT_CHANNELS and INPUT_CHANNELS[name] != in_shape[0]:
-        raise InvalidInputError(f"train.model {name!r} takes {INPUT_CHANNELS[name]}-channel inputs; train.features "
-                                f"{features!r} gives {in_shape[0]} (use features {FEATURES_OF[name]!r})")
+        raise InvalidInputError(
+            f"train.model {name!r} takes {INPUT_CHANNELS[name]}-channel inputs; train.features "
+            f"{features!r} gives {in_shape[0]} (use features {FEATURES_OF[name]!r})"
+        )
     fixes: tuple[str, ...] = ()
     if is_user_model(name):
-        fixes = fix_for_dp(_call_user_factory(name, num_classes=len(class_names), in_shape=in_shape, seed=seed),
-                           name=name)[1]
-    spec = ModelSpec(model=name, features=features, input_size=input_size, in_shape=in_shape,
-                     num_classes=len(class_names), class_names=class_names, input_range=INPUT_RANGES[features],
-                     seed=seed, fixes=fixes)
+        fixes = fix_for_dp(
+            _call_user_factory(name, num_classes=len(class_names), in_shape=in_shape, seed=seed), name=name
+        )[1]
+    spec = ModelSpec(
+        model=name,
+        features=features,
+        input_size=input_size,
+        in_shape=in_shape,
+        num_classes=len(class_names),
+        class_names=class_names,
+        input_range=INPUT_RANGES[features],
+        seed=seed,
+        fixes=fixes,
+    )
     with torch.no_grad():
         out = spec.build().eval()(torch.zeros(1, *in_shape))
     if tuple(out.shape) != (1, spec.num_classes):
-        raise InvalidInputError(f"train.model {name!r}: output shape {tuple(out.shape)} for one input of shape "
-                                f"{in_shape}, expected (1, {spec.num_classes})")
+        raise InvalidInputError(
+            f"train.model {name!r}: output shape {tuple(out.shape)} for one input of shape "
+            f"{in_shape}, expected (1, {spec.num_classes})"
+        )
     return spec

@@ -44,7 +44,9 @@ Schedule = Callable[[int], tuple[float, int]]  # n training images → (sample r
 
 PERSON_PREFIX = "person:"
 IMAGE_PREFIX = "image:"  # an image with no known person is its own unit
-PLD_DISCRETIZATION = 1e-2  # pessimistic rounding: an upper bound at any interval (0.4 % above 1e-4 on our schedules)
+PLD_DISCRETIZATION = (
+    1e-2  # pessimistic rounding: an upper bound at any interval (0.4 % above 1e-4 on our schedules)
+)
 PRV_GRID = 1e-3  # loss grid of the second accountant; it overstates ε by at most steps × this
 AGREEMENT_RTOL = 0.03  # the two accountants must agree within this (plus the PRV's rounding bound)
 
@@ -70,7 +72,9 @@ def persons_from_coco(coco: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
         if identity is None:
             continue
         if ann["image_id"] not in name:
-            raise InvalidInputError(f"persons_from_coco: annotation {ann.get('id')} of unknown image {ann['image_id']}")
+            raise InvalidInputError(
+                f"persons_from_coco: annotation {ann.get('id')} of unknown image {ann['image_id']}"
+            )
         found.setdefault(name[ann["image_id"]], set()).add(str(identity))
     return {image: tuple(sorted(ids)) for image, ids in found.items()}
 
@@ -84,8 +88,11 @@ def column_units(image_ids: Sequence[str], values: Sequence[object]) -> dict[str
     """
     if len(image_ids) != len(values):
         raise InvalidInputError(f"column_units: {len(image_ids)} ids but {len(values)} values")
-    return {str(i): (str(v),) for i, v in zip(image_ids, values, strict=True)
-            if v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v)}
+    return {
+        str(i): (str(v),)
+        for i, v in zip(image_ids, values, strict=True)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v)
+    }
 
 
 VIDEO_MARKER = "#frame="  # ingest's source of a video frame: `<file>#frame=<n>`
@@ -96,12 +103,20 @@ def video_units(image_ids: Sequence[str], sources: Sequence[object]) -> dict[str
     a still image has none (its own unit in `image_units`)."""
     if len(image_ids) != len(sources):
         raise InvalidInputError(f"video_units: {len(image_ids)} ids but {len(sources)} sources")
-    return {str(i): (str(src).partition(VIDEO_MARKER)[0],) for i, src in zip(image_ids, sources, strict=True)
-            if VIDEO_MARKER in str(src)}
+    return {
+        str(i): (str(src).partition(VIDEO_MARKER)[0],)
+        for i, src in zip(image_ids, sources, strict=True)
+        if VIDEO_MARKER in str(src)
+    }
 
 
-def known_units(unit: str, *, image_ids: Sequence[str], columns: Mapping[str, Sequence[object]],
-                coco: Mapping[str, object] | None) -> dict[str, tuple[str, ...]]:
+def known_units(
+    unit: str,
+    *,
+    image_ids: Sequence[str],
+    columns: Mapping[str, Sequence[object]],
+    coco: Mapping[str, object] | None,
+) -> dict[str, tuple[str, ...]]:
     """Image id → its units of kind `unit`, where the data knows them.
 
     Args:
@@ -112,18 +127,23 @@ def known_units(unit: str, *, image_ids: Sequence[str], columns: Mapping[str, Se
     """
     if unit == "person":
         if coco is None:
-            raise InvalidInputError("train.dp.unit person: the ingest ground truth (annotations.json) is missing")
+            raise InvalidInputError(
+                "train.dp.unit person: the ingest ground truth (annotations.json) is missing"
+            )
         return persons_from_coco(coco)
     if unit in columns:
         return column_units(image_ids, columns[unit])
     if unit == "video" and "source" in columns:
         return video_units(image_ids, columns["source"])
-    raise InvalidInputError(f"train.dp.unit: {unit!r} is not image, person, video or a column of the anonymized "
-                            f"manifest ({sorted(columns)})")
+    raise InvalidInputError(
+        f"train.dp.unit: {unit!r} is not image, person, video or a column of the anonymized "
+        f"manifest ({sorted(columns)})"
+    )
 
 
-def image_units(image_ids: Sequence[str], persons: Mapping[str, Iterable[str]], *,
-                prefix: str = PERSON_PREFIX) -> dict[str, tuple[str, ...]]:
+def image_units(
+    image_ids: Sequence[str], persons: Mapping[str, Iterable[str]], *, prefix: str = PERSON_PREFIX
+) -> dict[str, tuple[str, ...]]:
     """The units of each image: its persons ("person:<id>"), or the image itself ("image:<id>") when it has none.
 
     Args:
@@ -192,12 +212,15 @@ def _binomial(cap: int, q: float) -> tuple[list[float], list[float]]:
 
 def _check_step(sigma: float, q: float, steps: int, cap: int) -> None:
     if not (sigma > 0 and 0 < q <= 1 and steps >= 1 and cap >= 1):
-        raise InvalidInputError(f"bad mechanism step: sigma={sigma}, q={q}, steps={steps}, cap={cap} "
-                                "(need sigma > 0, 0 < q <= 1, steps >= 1, cap >= 1)")
+        raise InvalidInputError(
+            f"bad mechanism step: sigma={sigma}, q={q}, steps={steps}, cap={cap} "
+            "(need sigma > 0, 0 < q <= 1, steps >= 1, cap >= 1)"
+        )
 
 
-def mixture_pld_epsilon(history: History, *, cap: int, delta: float,
-                        discretization: float = PLD_DISCRETIZATION) -> float:
+def mixture_pld_epsilon(
+    history: History, *, cap: int, delta: float, discretization: float = PLD_DISCRETIZATION
+) -> float:
     """ε at `delta` for one unit with at most `cap` images, under DP-SGD with the given history.
 
     Each step is the Poisson-subsampled mixture: sensitivity j (× the clip norm) with probability
@@ -215,8 +238,9 @@ def mixture_pld_epsilon(history: History, *, cap: int, delta: float,
     return composed_unit_epsilon([(history, cap)], delta=delta, discretization=discretization)
 
 
-def composed_unit_epsilon(runs: Sequence[tuple[History, int]], *, delta: float,
-                          discretization: float = PLD_DISCRETIZATION) -> float:
+def composed_unit_epsilon(
+    runs: Sequence[tuple[History, int]], *, delta: float, discretization: float = PLD_DISCRETIZATION
+) -> float:
     """ε at `delta` of one unit across several runs on the same people: each (history, cap) a run that held
     at most `cap` images of the unit; the runs' PLDs composed (the ledger's per-unit budget)."""
     from dp_accounting.pld import privacy_loss_distribution as pld
@@ -226,15 +250,17 @@ def composed_unit_epsilon(runs: Sequence[tuple[History, int]], *, delta: float,
         for sigma, q, steps in history:
             _check_step(sigma, q, int(steps), cap)
             sens, probs = _binomial(cap, q)
-            one = pld.from_mixture_gaussian_mechanism(float(sigma), sens, probs,
-                                                      value_discretization_interval=discretization)
+            one = pld.from_mixture_gaussian_mechanism(
+                float(sigma), sens, probs, value_discretization_interval=discretization
+            )
             composed = one.self_compose(int(steps))
             total = composed if total is None else total.compose(composed)
     return 0.0 if total is None else max(0.0, float(total.get_epsilon_for_delta(delta)))
 
 
-def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, steps: int, cap: int,
-                    rtol: float = 1e-3) -> float:
+def calibrate_noise(
+    *, target_epsilon: float, delta: float, sample_rate: float, steps: int, cap: int, rtol: float = 1e-3
+) -> float:
     """The smallest σ (within `rtol`) at which `mixture_pld_epsilon` ≤ `target_epsilon` for a unit of `cap`.
 
     Bisection on σ with the PRV accountant (the faster of the two, pessimistic), then σ is raised until both
@@ -280,16 +306,18 @@ class UnitPlan:
 CAP_CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # `auto` tries these (up to the data's maximum)
 
 
-def _plan_for(units: UnitsOf, cap: int, *, seed: int, schedule: Schedule, target_epsilon: float,
-              delta: float) -> tuple[tuple[str, ...], float, float, int]:
+def _plan_for(
+    units: UnitsOf, cap: int, *, seed: int, schedule: Schedule, target_epsilon: float, delta: float
+) -> tuple[tuple[str, ...], float, float, int]:
     kept = bound_contributions(units, cap=cap, seed=seed)
     q, steps = schedule(len(kept))
     sigma = calibrate_noise(target_epsilon=target_epsilon, delta=delta, sample_rate=q, steps=steps, cap=cap)
     return kept, sigma, q, steps
 
 
-def plan_units(units: UnitsOf, *, cap: int | None, seed: int, schedule: Schedule, target_epsilon: float,
-               delta: float) -> UnitPlan:
+def plan_units(
+    units: UnitsOf, *, cap: int | None, seed: int, schedule: Schedule, target_epsilon: float, delta: float
+) -> UnitPlan:
     """Bound every unit's images and calibrate σ so that one unit's ε is `target_epsilon` at `delta`.
 
     Args:
@@ -310,36 +338,50 @@ def plan_units(units: UnitsOf, *, cap: int | None, seed: int, schedule: Schedule
     caps = [cap] if cap is not None else [c for c in CAP_CANDIDATES if c < largest] + [largest]
     tried: list[tuple[int, tuple[str, ...], float, float, int]] = []
     for c in dict.fromkeys(min(c, largest) for c in caps):
-        kept, sigma, q, steps = _plan_for(units, c, seed=seed, schedule=schedule, target_epsilon=target_epsilon,
-                                          delta=delta)
+        kept, sigma, q, steps = _plan_for(
+            units, c, seed=seed, schedule=schedule, target_epsilon=target_epsilon, delta=delta
+        )
         tried.append((c, kept, sigma, q, steps))
         ratios = [len(t[1]) / t[2] for t in tried[-3:]]
         if len(ratios) == 3 and ratios[0] > ratios[1] > ratios[2]:
             break  # kept / σ fell twice in a row: larger caps add noise faster than images
     best = max(tried, key=lambda t: (len(t[1]) / t[2], -t[0]))
-    rule = (f"fixed: train.dp.cap = {cap}" if cap is not None else
-            f"auto: the cap of {[t[0] for t in tried]} with the most kept images per unit of noise (kept / sigma)")
-    return UnitPlan(kept=best[1], cap=best[0], rule=rule, noise_multiplier=best[2], sample_rate=best[3],
-                    steps=best[4], candidates=tuple((t[0], len(t[1]), t[2]) for t in tried))
+    rule = (
+        f"fixed: train.dp.cap = {cap}"
+        if cap is not None
+        else f"auto: the cap of {[t[0] for t in tried]} with the most kept images per unit of noise (kept / sigma)"
+    )
+    return UnitPlan(
+        kept=best[1],
+        cap=best[0],
+        rule=rule,
+        noise_multiplier=best[2],
+        sample_rate=best[3],
+        steps=best[4],
+        candidates=tuple((t[0], len(t[1]), t[2]) for t in tried),
+    )
 
 
 # ---------------------------------------------------------------- an independent accountant (numerical PRV + FFT)
 
 
-def _log_ratio(x: NDArray[np.float64], sigma: float, sens: NDArray[np.float64],
-               log_w: NDArray[np.float64]) -> NDArray[np.float64]:
+def _log_ratio(
+    x: NDArray[np.float64], sigma: float, sens: NDArray[np.float64], log_w: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """log P(x)/Q(x), P the mixture Σ w_j N(s_j, σ²), Q = N(0, σ²); increasing in x (all s_j >= 0)."""
     terms = log_w[None, :] + (2 * x[:, None] * sens[None, :] - sens[None, :] ** 2) / (2 * sigma**2)
     return np.asarray(logsumexp(terms, axis=1), dtype=np.float64)
 
 
-def _mixture_cdf(x: NDArray[np.float64], sigma: float, sens: NDArray[np.float64],
-                 w: NDArray[np.float64]) -> NDArray[np.float64]:
+def _mixture_cdf(
+    x: NDArray[np.float64], sigma: float, sens: NDArray[np.float64], w: NDArray[np.float64]
+) -> NDArray[np.float64]:
     return np.asarray((w[None, :] * norm.cdf((x[:, None] - sens[None, :]) / sigma)).sum(axis=1))
 
 
-def _step_losses(sigma: float, q: float, cap: int, *, grid: float, tail: float
-                 ) -> tuple[tuple[int, NDArray[np.float64], float], tuple[int, NDArray[np.float64], float]]:
+def _step_losses(
+    sigma: float, q: float, cap: int, *, grid: float, tail: float
+) -> tuple[tuple[int, NDArray[np.float64], float], tuple[int, NDArray[np.float64], float]]:
     """The per-step privacy-loss variable in both directions, on the grid `grid`, rounded up (pessimistic).
 
     Returns, per direction (remove: X ~ P, loss log P/Q; add: X ~ Q, loss log Q/P): (index of the first
@@ -383,14 +425,18 @@ def _compose(start: int, pmf: NDArray[np.float64], steps: int) -> tuple[int, NDA
     """
     n = steps * (len(pmf) - 1) + 1
     if n > MAX_PRV_POINTS:
-        raise InvalidInputError(f"mixture_prv_epsilon: the composed privacy loss spans {n} grid points "
-                                f"(> {MAX_PRV_POINTS}): too little noise to price")
+        raise InvalidInputError(
+            f"mixture_prv_epsilon: the composed privacy loss spans {n} grid points "
+            f"(> {MAX_PRV_POINTS}): too little noise to price"
+        )
     size = sp_fft.next_fast_len(n, real=True)
     out = sp_fft.irfft(sp_fft.rfft(pmf, size) ** steps, size)[:n]
     return start * steps, np.maximum(out, 0.0)
 
 
-def _epsilon_for_delta(start: int, pmf: NDArray[np.float64], inf_mass: float, grid: float, delta: float) -> float:
+def _epsilon_for_delta(
+    start: int, pmf: NDArray[np.float64], inf_mass: float, grid: float, delta: float
+) -> float:
     """Smallest ε >= 0 with inf_mass + Σ p_i (1 - e^{ε - v_i})_+ <= delta (v_i = (start + i)·grid)."""
     values = (start + np.arange(len(pmf))) * grid
     pos = values > 0
@@ -404,7 +450,9 @@ def _epsilon_for_delta(start: int, pmf: NDArray[np.float64], inf_mass: float, gr
         return 0.0
     # δ(ε) decreases; lefts[i] = δ(v_{i-1}) (v_{-1} = 0); ε lies in the cell before the first lefts[i] <= δ
     with np.errstate(over="ignore", invalid="ignore"):
-        lefts = inf_mass + tail_p - np.exp(np.concatenate([[0.0], v[:-1]]) + np.log(np.maximum(tail_pe, 1e-320)))
+        lefts = (
+            inf_mass + tail_p - np.exp(np.concatenate([[0.0], v[:-1]]) + np.log(np.maximum(tail_pe, 1e-320)))
+        )
     below = np.flatnonzero(lefts <= delta)
     cell = (int(below[0]) if len(below) else len(v)) - 1
     a, b = inf_mass + float(tail_p[cell]), float(tail_pe[cell])
@@ -469,10 +517,20 @@ class UnitAccounting:
 
     def as_dict(self) -> dict[str, float | int | str]:
         """JSON-ready dict (with `checked`)."""
-        return {"unit": self.unit, "cap": self.cap, "rule": self.rule, "selection_seed": self.selection_seed,
-                "n_before": self.n_before, "n_kept": self.n_kept, "n_units": self.n_units,
-                "max_observed": self.max_observed, "epsilon_pld": self.epsilon_pld,
-                "epsilon_prv": self.epsilon_prv, "delta": self.delta, "checked": self.checked}
+        return {
+            "unit": self.unit,
+            "cap": self.cap,
+            "rule": self.rule,
+            "selection_seed": self.selection_seed,
+            "n_before": self.n_before,
+            "n_kept": self.n_kept,
+            "n_units": self.n_units,
+            "max_observed": self.max_observed,
+            "epsilon_pld": self.epsilon_pld,
+            "epsilon_prv": self.epsilon_prv,
+            "delta": self.delta,
+            "checked": self.checked,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> UnitAccounting:
@@ -488,8 +546,10 @@ class UnitAccounting:
 
 def price_unit(history: History, *, cap: int, delta: float) -> tuple[float, float]:
     """(dp-accounting PLD ε, independent PRV ε) of one unit with at most `cap` images."""
-    return (mixture_pld_epsilon(history, cap=cap, delta=delta),
-            mixture_prv_epsilon(history, cap=cap, delta=delta))
+    return (
+        mixture_pld_epsilon(history, cap=cap, delta=delta),
+        mixture_prv_epsilon(history, cap=cap, delta=delta),
+    )
 
 
 def unit_mismatches(history: History, acc: UnitAccounting, *, data_max: int) -> list[str]:
@@ -508,8 +568,10 @@ def unit_check(history: History, acc: UnitAccounting, *, data_max: int) -> tuple
     """
     out = []
     if data_max > acc.cap:
-        out.append(f"the data has a unit with {data_max} training images, above the recorded cap {acc.cap}: "
-                   "the per-unit epsilon is understated")
+        out.append(
+            f"the data has a unit with {data_max} training images, above the recorded cap {acc.cap}: "
+            "the per-unit epsilon is understated"
+        )
     pld, prv = price_unit(history, cap=max(acc.cap, data_max), delta=acc.delta)
     slack = AGREEMENT_RTOL * pld + sum(int(s) for _, _, s in history) * PRV_GRID
     if abs(prv - pld) > slack:

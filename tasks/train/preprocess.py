@@ -84,7 +84,8 @@ def placard_tensor(
         raise InvalidInputError(
             f"train.features placard: no digit placard found in {missing} of {len(images)} images "
             f"(more than {MAX_MISSING_PLACARDS:.0%}): the placard front end is the builtin task's; for your "
-            "own photos set train.features: full and train.model: photo_hog (or gn_cnn, or your own model)")
+            "own photos set train.features: full and train.model: photo_hog (or gn_cnn, or your own model)"
+        )
     return torch.from_numpy(out)
 
 

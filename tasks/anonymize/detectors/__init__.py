@@ -74,26 +74,39 @@ def build_detectors(
         )
     built: dict[str, Detector] = {}
     if "face" in targets:
-        built["face"] = oriented(DETECTORS["face"](**face, providers=providers), mode=orientation,
-                                 cue=FaceTurnCue(threads=int(face.get("threads", 1))))
+        built["face"] = oriented(
+            DETECTORS["face"](**face, providers=providers),
+            mode=orientation,
+            cue=FaceTurnCue(threads=int(face.get("threads", 1))),
+        )
     if "body" in targets:
         built["body"] = DETECTORS["body"](**(body or {}))
     ocr_categories = tuple(t for t in ("plate", "text") if t in targets)
     if ocr_categories:
         ocr = OcrTextDetector(**text, categories=ocr_categories, providers=providers)  # type: ignore[arg-type]
-        built["+".join(ocr_categories)] = oriented(ocr, mode="off" if orientation == "off" else "cue",
-                                                   cue=TextTurnCue(ocr), combine="replace")
+        built["+".join(ocr_categories)] = oriented(
+            ocr, mode="off" if orientation == "off" else "cue", cue=TextTurnCue(ocr), combine="replace"
+        )
     cascade = dict(plate or {})
     if "plate" in targets and cascade.pop("cascade", False):
         built["plate cascade"] = PlateCascadeDetector(**cascade)
     return built
 
-def detectors_from_params(p: AnonymizeParams, *, providers: tuple[str, ...] = (CPU_PROVIDER,)) -> dict[str, Detector]:
+
+def detectors_from_params(
+    p: AnonymizeParams, *, providers: tuple[str, ...] = (CPU_PROVIDER,)
+) -> dict[str, Detector]:
     """`build_detectors` with every key `p` (the anonymize params, preset resolved) sets: the stage and every
     benchmark build the same detectors from the same params."""
-    return build_detectors(targets=p.targets, face=p.face.model_dump(), text=p.text.model_dump(),
-                           body=p.body.model_dump(), plate=p.plate.model_dump(), providers=providers,
-                           orientation=p.orientation)
+    return build_detectors(
+        targets=p.targets,
+        face=p.face.model_dump(),
+        text=p.text.model_dump(),
+        body=p.body.model_dump(),
+        plate=p.plate.model_dump(),
+        providers=providers,
+        orientation=p.orientation,
+    )
 
 
 __all__ = [

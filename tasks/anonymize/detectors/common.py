@@ -63,7 +63,9 @@ class DetectorSet(dict[str, Any]):
             raise InvalidInputError(f"detectors: threads must be >= 1, got {threads}")
         super().__init__(detectors)
         self.threads = threads
-        for detector in self.values():  # a detector made of members (the face detector) runs them side by side too
+        for (
+            detector
+        ) in self.values():  # a detector made of members (the face detector) runs them side by side too
             if hasattr(detector, "member_threads"):
                 detector.member_threads = threads
 

@@ -158,7 +158,15 @@ class FaceDetector:
         cascades = dict(DEFAULT_CASCADES if cascades is None else cascades)
         unknown = sorted(set(cascades) - set(FACE_CASCADES))
         if (
-            not (0 < threshold < 1 and pad >= 0 and min_face >= 8 and 0 <= verify < 1 and 0 < verify_skip <= 1 and 0 <= verify_large < 1 and 0 <= large_yunet < 1)
+            not (
+                0 < threshold < 1
+                and pad >= 0
+                and min_face >= 8
+                and 0 <= verify < 1
+                and 0 < verify_skip <= 1
+                and 0 <= verify_large < 1
+                and 0 <= large_yunet < 1
+            )
             or unknown
             or any(u < 1 for u in cascades.values())
             or not (yunet == 0 or 1 <= yunet <= 4)
@@ -203,12 +211,16 @@ class FaceDetector:
         sess = ort.InferenceSession(
             model.SerializeToString(), session_options(self.threads), providers=list(self.providers)
         )
-        confirm_providers([sess], self.providers, what="face detector")  # kept only if on the providers asked for
+        confirm_providers(
+            [sess], self.providers, what="face detector"
+        )  # kept only if on the providers asked for
         self._sess = sess
         for name in self.cascades:
             self._haar[name] = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / FACE_CASCADES[name]))  # type: ignore[attr-defined]
             if self._haar[name].empty():
-                raise AnonymizationError(f"face detector: cannot load the Haar cascade {FACE_CASCADES[name]} from cv2.data")
+                raise AnonymizationError(
+                    f"face detector: cannot load the Haar cascade {FACE_CASCADES[name]} from cv2.data"
+                )
         if self.yunet or self.large_yunet:
             self._yunet = import_yuface(self.threads).c_detect
 
@@ -218,10 +230,14 @@ class FaceDetector:
         blob = cv2.dnn.blobFromImage(
             image[..., ::-1], 1.0, (w32, h32), (0, 0, 0), swapRB=False
         )  # BGR, 0..255
-        dets = decode_centerface(self._sess.run(["537", "538", "539"], {"input.1": blob}), threshold=threshold)
+        dets = decode_centerface(
+            self._sess.run(["537", "538", "539"], {"input.1": blob}), threshold=threshold
+        )
         return np.asarray(dets * np.array([w / w32, h / h32, w / w32, h / h32, 1.0]), np.float64)
 
-    def centerface_batch(self, images: Sequence[Image], *, threshold: float | None = None) -> list[NDArray[np.float64]]:
+    def centerface_batch(
+        self, images: Sequence[Image], *, threshold: float | None = None
+    ) -> list[NDArray[np.float64]]:
         """CenterFace alone on same-shape images run as one (N, 3, H, W) blob: for each image, the (M, 5)
         [x0, y0, x1, y1, score] boxes that one call per image gives (bit for bit on the CPU). For a GPU,
         where one small blob per frame leaves it mostly idle. `threshold`: None is `self.threshold`.
@@ -231,26 +247,36 @@ class FaceDetector:
             AnonymizationError: onnxruntime or OpenCV failed.
         """
         if not images or any(check_image(im).shape != images[0].shape for im in images):
-            raise InvalidInputError(f"centerface_batch: needs images of one shape, got {[im.shape for im in images]}")
+            raise InvalidInputError(
+                f"centerface_batch: needs images of one shape, got {[im.shape for im in images]}"
+            )
         h, w = images[0].shape[:2]
         h32, w32 = -(-h // 32) * 32, -(-w // 32) * 32
         try:
             if self._sess is None:
                 self._load()
-            blob = cv2.dnn.blobFromImages([im[..., ::-1] for im in images], 1.0, (w32, h32), (0, 0, 0), swapRB=False)
+            blob = cv2.dnn.blobFromImages(
+                [im[..., ::-1] for im in images], 1.0, (w32, h32), (0, 0, 0), swapRB=False
+            )
             outs = self._sess.run(["537", "538", "539"], {"input.1": blob})  # each (N, C, H/4, W/4)
         except BACKEND_ERRORS as err:
-            raise AnonymizationError(f"face detector failed on {len(images)} images of {images[0].shape}: {err}") from err
+            raise AnonymizationError(
+                f"face detector failed on {len(images)} images of {images[0].shape}: {err}"
+            ) from err
         scale = np.array([w / w32, h / h32, w / w32, h / h32, 1.0])
         t = self.threshold if threshold is None else threshold
-        return [np.asarray(decode_centerface([o[i : i + 1] for o in outs], threshold=t) * scale, np.float64)
-                for i in range(len(images))]
+        return [
+            np.asarray(decode_centerface([o[i : i + 1] for o in outs], threshold=t) * scale, np.float64)
+            for i in range(len(images))
+        ]
 
     def _yunet_faces(self, image: Image) -> NDArray[np.float64]:
         upscale = upscale_for(image.shape, self.yunet, self.max_pixels)
         bgr = np.ascontiguousarray(image[..., ::-1])
         if upscale != 1:
-            bgr = np.asarray(cv2.resize(bgr, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR), np.uint8)
+            bgr = np.asarray(
+                cv2.resize(bgr, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR), np.uint8
+            )
         dets = self._yunet_face_rows(self._yunet(bgr))
         return np.asarray(dets / np.array([upscale] * 4 + [1.0]), np.float64)
 
@@ -273,7 +299,12 @@ class FaceDetector:
         return cascade_dets(rects, hits, neighbors=_CASCADE_SCORE_HITS, scale=upscale)
 
     def _look(
-        self, image: Image, box: NDArray[np.float64], *, grow: float, face_px: int,
+        self,
+        image: Image,
+        box: NDArray[np.float64],
+        *,
+        grow: float,
+        face_px: int,
         run: Callable[[Image], NDArray[np.float64]],
     ) -> float | None:
         """`run`'s best score for a face centred in `box` ([x0, y0, x1, y1]), on a crop around it (grown by
@@ -290,7 +321,10 @@ class FaceDetector:
             return None
         scale = face_px / max(w, h)
         crop = cv2.resize(
-            image[cy0:cy1, cx0:cx1], None, fx=scale, fy=scale,
+            image[cy0:cy1, cx0:cx1],
+            None,
+            fx=scale,
+            fy=scale,
             interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA,
         )
         dets = run(np.asarray(crop, np.uint8))
@@ -309,7 +343,9 @@ class FaceDetector:
     def second_look(self, image: Image, box: NDArray[np.float64]) -> float:
         """CenterFace's best score for a face centred in `box` ([x0, y0, x1, y1]), on a crop around it
         upscaled (or shrunk) so that the face is `_VERIFY_FACE_PX` pixels; 0.0 when it sees none."""
-        score = self._look(image, box, grow=_VERIFY_GROW, face_px=_VERIFY_FACE_PX, run=self._centerface_padded)
+        score = self._look(
+            image, box, grow=_VERIFY_GROW, face_px=_VERIFY_FACE_PX, run=self._centerface_padded
+        )
         return score or 0.0
 
     def yunet_look(self, image: Image, box: NDArray[np.float64]) -> float:
@@ -343,7 +379,9 @@ class FaceDetector:
         NMSBoxes), and one that a candidate already kept suppresses is dropped without a look: it
         would be suppressed whatever its look said. The result is `nms` of the candidates that pass,
         with a look only for those that can survive it (the cascades give several boxes per face)."""
-        trusted = np.concatenate([np.full(len(dets), m in _TRUSTED) for m, dets in zip(self.members(), found, strict=True)])
+        trusted = np.concatenate(
+            [np.full(len(dets), m in _TRUSTED) for m, dets in zip(self.members(), found, strict=True)]
+        )
         dets = np.concatenate(found)
         kept: list[int] = []
         for i in np.argsort(-dets[:, 4].astype(np.float32), kind="stable"):
@@ -373,7 +411,10 @@ class FaceDetector:
     def candidates(self, image: Image) -> list[NDArray[np.float64]]:
         """Every member's raw (N, 5) [x0, y0, x1, y1, score] boxes, in `members()` order; the members run
         `member_threads` at a time (each on one thread: the same boxes either way)."""
-        run = {"centerface": lambda: self._centerface(image, self.threshold), "yunet": lambda: self._yunet_faces(image)}
+        run = {
+            "centerface": lambda: self._centerface(image, self.threshold),
+            "yunet": lambda: self._yunet_faces(image),
+        }
         members = self.members()
 
         def member(m: str) -> NDArray[np.float64]:

@@ -83,13 +83,15 @@ def _unturned(found: Detections, k: int, shape: tuple[int, int]) -> Detections:
     return Detections(unrotate_boxes(found.boxes, k, shape=shape), found.scores, found.category, found.text)
 
 
-def _inside_union(boxes: NDArray[np.int64], others: NDArray[np.int64], shape: tuple[int, int]) -> NDArray[np.bool_]:
+def _inside_union(
+    boxes: NDArray[np.int64], others: NDArray[np.int64], shape: tuple[int, int]
+) -> NDArray[np.bool_]:
     """Which `boxes` lie >= `_REPLACED` of their area inside the union of `others` (an image of `shape`)."""
     if not len(boxes) or not len(others):
         return np.zeros(len(boxes), bool)
     mask = np.zeros(shape, bool)
     for x0, y0, x1, y1 in others:
-        mask[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+        mask[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
     share = [mask[max(0, y0):max(0, y1), max(0, x0):max(0, x1)].mean() if x1 > x0 and y1 > y0 else 1.0
              for x0, y0, x1, y1 in boxes]  # fmt: skip
     return np.asarray(np.asarray(share) >= _REPLACED, bool)
@@ -120,7 +122,11 @@ class Oriented:
 
     def __init__(self, inner: Detector, *, mode: Mode, cue: Cue | None = None,
                  combine: Literal["union", "replace"] = "union") -> None:  # fmt: skip
-        if mode not in ("cue", "all") or (mode == "cue" and cue is None) or combine not in ("union", "replace"):
+        if (
+            mode not in ("cue", "all")
+            or (mode == "cue" and cue is None)
+            or combine not in ("union", "replace")
+        ):
             raise InvalidInputError(
                 f"orientation: mode must be cue (with a cue) or all, combine union or replace; got {mode}, {combine}"
             )
@@ -194,7 +200,10 @@ class Oriented:
         check_image(crop, name="Oriented")
 
         def run(k: int) -> Any:
-            return lambda im: (_crop(self.inner, im, full_shape=turned_shape(full_shape, k)), Detections.empty())
+            return lambda im: (
+                _crop(self.inner, im, full_shape=turned_shape(full_shape, k)),
+                Detections.empty(),
+            )
 
         # crops exist for verification only: they get the first pass's turns, no cue (on the output the
         # redacted face that made it fire is gone, and a cue per window would cost more than the windows)
@@ -262,7 +271,9 @@ class FaceTurnCue:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_yunet": None}
 
-    def best_scores(self, image: Image, turns: Turns = (0, *ALL_TURNS), *, side: int | None = None) -> dict[int, float]:
+    def best_scores(
+        self, image: Image, turns: Turns = (0, *ALL_TURNS), *, side: int | None = None
+    ) -> dict[int, float]:
         """YuNet's best face score on `image` shrunk to a longer side of `side` (None: `self.side`; never
         enlarged) and turned by each of `turns` (0.0: no face).
 
@@ -292,10 +303,12 @@ class FaceTurnCue:
         """Turns in which one of the found faces (`boxes`, padded) scores >= `score` and more than upright."""
         chosen: set[int] = set()
         for x0, y0, x1, y1 in boxes:
-            crop = image[max(0, y0):y1, max(0, x0):x1]
+            crop = image[max(0, y0) : y1, max(0, x0) : x1]
             if min(crop.shape[:2]) < 4:
                 continue
-            side = round(self.crop_px * max(crop.shape[:2]) / max(1, min(crop.shape[:2])))  # the face ~crop_px
+            side = round(
+                self.crop_px * max(crop.shape[:2]) / max(1, min(crop.shape[:2]))
+            )  # the face ~crop_px
             best = self.best_scores(np.ascontiguousarray(crop), side=side)
             chosen |= {k for k in ALL_TURNS if best[k] >= self.score and best[k] > best[0]}
         return tuple(sorted(chosen))
@@ -352,7 +365,9 @@ class TextTurnCue:
         """1, 3, 2 or nothing, for the upright pass's lines: `found` (to redact) and `kept`, boxes on `image`."""
         b = np.concatenate([found.boxes, kept.boxes]).reshape(-1, 4).astype(np.int64)
         tall, wide = self._shapes(b)
-        if tall.sum() > wide.sum():  # a page on its side: its lines as read, unpadded and unmerged, judge which side
+        if (
+            tall.sum() > wide.sum()
+        ):  # a page on its side: its lines as read, unpadded and unmerged, judge which side
             lines = np.round(self.ocr.read(image)[0]).astype(np.int64).reshape(-1, 4)
             lines = lines[self._shapes(lines)[0]]
             upside = self._upside_down(rotate(image, 1), rotate_boxes(lines, 1, shape=image.shape[:2]))
@@ -360,20 +375,23 @@ class TextTurnCue:
         # an upside-down line reads as an unknown string with a low score: such lines outnumbering the kept
         # ones are read turned (their upright scores are known), the longest `lines` of them
         doubtful = wide[: len(found)] & (found.scores < self.doubtful)
-        if doubtful.sum() > wide[len(found):].sum():
+        if doubtful.sum() > wide[len(found) :].sum():
             boxes, scores = b[: len(found)][doubtful], found.scores[doubtful]
             if self._upside_down(image, boxes, scores):
                 return (2,)
         return ()
 
-    def _upside_down(self, image: Image, boxes: NDArray[np.int64], upright: NDArray[np.float32] | None = None) -> bool:
+    def _upside_down(
+        self, image: Image, boxes: NDArray[np.int64], upright: NDArray[np.float32] | None = None
+    ) -> bool:
         """Whether most of the longest `lines` boxes read better upside down (`upright`: their scores as read)."""
         order = np.argsort(-(boxes[:, 2] - boxes[:, 0]), kind="stable")[: self.lines]
         flags = self.ocr.upside_down(image, boxes[order], None if upright is None else upright[order])
         return bool(np.mean(flags) > 0.5) if len(flags) else False
 
 
-def oriented(detector: Detector, *, mode: Mode, cue: Cue | None, combine: Literal["union", "replace"] = "union") -> Detector:
+def oriented(
+    detector: Detector, *, mode: Mode, cue: Cue | None, combine: Literal["union", "replace"] = "union"
+) -> Detector:
     """`detector` wrapped by `Oriented`, or itself for mode "off"."""
     return detector if mode == "off" else Oriented(detector, mode=mode, cue=cue, combine=combine)
-

@@ -38,7 +38,9 @@ class PlateCascadeDetector:
             pad: each box grows by this fraction of its size on every side.
         """
         if neighbors < 0 or min_width < 20 or pad < 0:
-            raise InvalidInputError(f"plate cascade: bad options neighbors={neighbors}, min_width={min_width}, pad={pad}")
+            raise InvalidInputError(
+                f"plate cascade: bad options neighbors={neighbors}, min_width={min_width}, pad={pad}"
+            )
         self.neighbors, self.min_width, self.pad = neighbors, min_width, pad
         self._cascade: Any = None
 
@@ -61,7 +63,9 @@ class PlateCascadeDetector:
                     raise AnonymizationError(f"plate cascade: cannot load {_PLATE_CASCADE} from cv2.data")
             grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
             size = (self.min_width, max(8, round(self.min_width * 0.4)))
-            rects, hits = self._cascade.detectMultiScale2(grey, scaleFactor=1.1, minNeighbors=self.neighbors, minSize=size)
+            rects, hits = self._cascade.detectMultiScale2(
+                grey, scaleFactor=1.1, minNeighbors=self.neighbors, minSize=size
+            )
         except BACKEND_ERRORS as err:
             raise AnonymizationError(f"plate cascade failed on a {image.shape} image: {err}") from err
         dets = cascade_dets(rects, hits, neighbors=self.neighbors)

@@ -47,7 +47,9 @@ def ssd_anchors() -> NDArray[np.float64]:
     return np.concatenate(centres)
 
 
-def decode(regressors: NDArray[np.float32], logits: NDArray[np.float32], *, threshold: float) -> NDArray[np.float64]:
+def decode(
+    regressors: NDArray[np.float32], logits: NDArray[np.float32], *, threshold: float
+) -> NDArray[np.float64]:
     """(2254, 12) regressors and (2254,) logits of one 224×224 input → (K, 4) [cx, cy, radius, score] of the
     whole-body circles scoring >= `threshold`, in input pixels."""
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100, 100)))
@@ -63,15 +65,19 @@ def decode(regressors: NDArray[np.float32], logits: NDArray[np.float32], *, thre
 class PoseDetector:
     """BlazePose's person detector on the whole image and on overlapping tiles; (N, 5) [x0, y0, x1, y1, score]."""
 
-    def __init__(self, *, tile: int = 192, threshold: float = 0.5, threads: int = 1, model: Path = POSE_MODEL) -> None:
+    def __init__(
+        self, *, tile: int = 192, threshold: float = 0.5, threads: int = 1, model: Path = POSE_MODEL
+    ) -> None:
         """Args:
-            tile: side of the square tiles, in image pixels (>= 32); strides are half a tile.
-            threshold: the smallest detection score kept (MediaPipe's default 0.5).
-            threads: LiteRT interpreter threads.
-            model: the `pose_detection.tflite` file.
+        tile: side of the square tiles, in image pixels (>= 32); strides are half a tile.
+        threshold: the smallest detection score kept (MediaPipe's default 0.5).
+        threads: LiteRT interpreter threads.
+        model: the `pose_detection.tflite` file.
         """
         if tile < 32 or not 0 < threshold < 1 or threads < 1:
-            raise InvalidInputError(f"pose detector: bad options tile={tile}, threshold={threshold}, threads={threads}")
+            raise InvalidInputError(
+                f"pose detector: bad options tile={tile}, threshold={threshold}, threads={threads}"
+            )
         self.tile, self.threshold, self.threads, self.model = tile, threshold, threads, Path(model)
         self._interpreter: Any = None
 
@@ -94,7 +100,9 @@ class PoseDetector:
         """Circles [cx, cy, radius, score] of one square (S, S, 3) RGB crop, in crop pixels."""
         it = self._interpreter
         side = crop.shape[0]
-        x = cv2.resize(crop, (_SIDE, _SIDE), interpolation=cv2.INTER_AREA if side > _SIDE else cv2.INTER_LINEAR)
+        x = cv2.resize(
+            crop, (_SIDE, _SIDE), interpolation=cv2.INTER_AREA if side > _SIDE else cv2.INTER_LINEAR
+        )
         it.set_tensor(it.get_input_details()[0]["index"], (x.astype(np.float32) / 127.5 - 1.0)[None])
         it.invoke()
         out = {tuple(d["shape"])[-1]: it.get_tensor(d["index"])[0] for d in it.get_output_details()}
