@@ -79,9 +79,11 @@ tesseract:
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; } \
 	  || echo "tesseract-ocr not installed (needs root and apt-get): text/plate readability will be not assessed"
 
+# what CI checks before the docs and tests (.ci/run): lint, the formatter's check, strict types on tasks and flows
 lint: setup
 	$(BIN)/ruff check tasks flows tests bench
-	$(BIN)/mypy --strict tasks
+	$(BIN)/ruff format --check tasks flows
+	$(BIN)/mypy --strict tasks flows
 
 # the docs site (mkdocs.yml, docs/): warnings (a broken link or anchor, a page outside the nav) are errors;
 # offline (no plugin that fetches, no web fonts). Open site/index.html.

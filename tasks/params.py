@@ -25,7 +25,9 @@ from pydantic import (
 from tasks.errors import InvalidInputError
 
 Category = Literal["face", "body", "plate", "text"]
-Method = Literal["blur", "pixelate", "mask", "dp_pixelate", "inpaint", "inpaint_soft", "replace", "silhouette"]
+Method = Literal[
+    "blur", "pixelate", "mask", "dp_pixelate", "inpaint", "inpaint_soft", "replace", "silhouette"
+]
 Accountant = Literal["prv", "rdp", "gdp"]
 
 
@@ -63,8 +65,12 @@ _BUILTIN_ONLY = {"n_images": 2000, "image_size": 256, "max_faces": 3, "face_size
 
 
 def _default_category_map() -> dict[GtCategory, tuple[str, ...]]:
-    return {"face": ("face", "head"), "plate": ("license_plate", "licence_plate", "plate"),
-            "text_pii": ("text",), "body": ("person",)}
+    return {
+        "face": ("face", "head"),
+        "plate": ("license_plate", "licence_plate", "plate"),
+        "text_pii": ("text",),
+        "body": ("person",),
+    }
 
 
 class IngestParams(_Section):
@@ -76,7 +82,9 @@ class IngestParams(_Section):
 
     source: Literal["builtin", "folder", "coco", "csv"] = "builtin"
     folder: str | None = None  # root of the user's images (every source but builtin)
-    label_from: Literal["dir", "file", "none"] = "dir"  # first directory level | the `labels` file | no labels
+    label_from: Literal["dir", "file", "none"] = (
+        "dir"  # first directory level | the `labels` file | no labels
+    )
     labels: str | None = None  # CSV (path,label) or JSONL: label_from file, and the list of the csv source
     coco: str | None = None  # COCO json with images and annotations (source coco)
     # privtrail ground-truth category → the user's COCO category names that mean it (case-insensitive);
@@ -93,16 +101,22 @@ class IngestParams(_Section):
     @model_validator(mode="after")
     def _source_needs_its_inputs(self) -> IngestParams:
         if self.source != "builtin" and not self.folder:
-            raise ValueError(f"ingest.folder (the images' root) is required when ingest.source is {self.source!r}")
+            raise ValueError(
+                f"ingest.folder (the images' root) is required when ingest.source is {self.source!r}"
+            )
         if self.source == "coco" and not self.coco:
             raise ValueError("ingest.coco (the COCO json) is required when ingest.source is 'coco'")
         if (self.source == "csv" or self.label_from == "file") and not self.labels:
-            raise ValueError("ingest.labels (a CSV path,label or JSONL file) is required by source csv / label_from file")
+            raise ValueError(
+                "ingest.labels (a CSV path,label or JSONL file) is required by source csv / label_from file"
+            )
         if self.source != "builtin":
             changed = [k for k, v in _BUILTIN_ONLY.items() if getattr(self, k) != v]
             if changed:
-                raise ValueError(f"ingest.{', ingest.'.join(changed)} only apply to the builtin source; "
-                                 f"for {self.source!r} remove them or use ingest.max_side")
+                raise ValueError(
+                    f"ingest.{', ingest.'.join(changed)} only apply to the builtin source; "
+                    f"for {self.source!r} remove them or use ingest.max_side"
+                )
         if self.face_size[0] > self.face_size[1] or self.face_size[0] < 8:
             raise ValueError(
                 f"ingest.face_size must be (min, max) with 8 <= min <= max, got {self.face_size}"
@@ -128,14 +142,39 @@ class IngestParams(_Section):
 #   cascades on every image, up to 1.2 MP copies. Several times slower; for audits and small collections.
 PRESET_NAMES = ("fast", "default", "thorough")
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"centerface": False, "yunet": 1.0, "cascades": {}, "max_pixels": 409600, "cascade_max_pixels": 0,
-             "verify_skip": 0.4, "verify_skip_large": 1.0, "verify_large": 0.0, "yunet_threshold": 0.4},
-    "default": {"centerface": False, "yunet": 2.0, "cascades": {"alt2": 2.0}, "max_pixels": 409600,
-                "cascade_max_pixels": 100000, "verify_skip": 0.6, "verify_skip_large": 1.0, "verify_large": 0.2,
-                "yunet_threshold": 0.4},
-    "thorough": {"centerface": True, "yunet": 0.0, "cascades": {"alt2": 2.0, "default": 1.5}, "max_pixels": 1228800,
-                 "cascade_max_pixels": 0, "verify_skip": 0.5, "verify_skip_large": 0.0, "verify_large": 0.0,
-                 "yunet_threshold": 0.0},
+    "fast": {
+        "centerface": False,
+        "yunet": 1.0,
+        "cascades": {},
+        "max_pixels": 409600,
+        "cascade_max_pixels": 0,
+        "verify_skip": 0.4,
+        "verify_skip_large": 1.0,
+        "verify_large": 0.0,
+        "yunet_threshold": 0.4,
+    },
+    "default": {
+        "centerface": False,
+        "yunet": 2.0,
+        "cascades": {"alt2": 2.0},
+        "max_pixels": 409600,
+        "cascade_max_pixels": 100000,
+        "verify_skip": 0.6,
+        "verify_skip_large": 1.0,
+        "verify_large": 0.2,
+        "yunet_threshold": 0.4,
+    },
+    "thorough": {
+        "centerface": True,
+        "yunet": 0.0,
+        "cascades": {"alt2": 2.0, "default": 1.5},
+        "max_pixels": 1228800,
+        "cascade_max_pixels": 0,
+        "verify_skip": 0.5,
+        "verify_skip_large": 0.0,
+        "verify_large": 0.0,
+        "yunet_threshold": 0.0,
+    },
 }
 
 
@@ -181,10 +220,14 @@ class FaceDetectorParams(_Section):
     # tell graffiti from blurry large faces: `large_yunet` does that (docs/decisions/0004-large-false-faces.md;
     # numbers: docs/measurements-archive.md#face-detector-options)
     verify_large: float = Field(0.2, ge=0, lt=1)
-    large_yunet: float = Field(0.5, ge=0, lt=1)  # large candidates needing the second look: YuNet must see them too (0: off)
+    large_yunet: float = Field(
+        0.5, ge=0, lt=1
+    )  # large candidates needing the second look: YuNet must see them too (0: off)
     centerface: bool = False  # CenterFace at native resolution as a member (it always makes the second looks)
     yunet: float = Field(2.0, ge=0, le=4)  # YuNet (yuface) on a copy upscaled this much; 0: no YuNet member
-    yunet_threshold: float = Field(0.4, ge=0, lt=1)  # YuNet member hits under this are dropped (0: keep every hit)
+    yunet_threshold: float = Field(
+        0.4, ge=0, lt=1
+    )  # YuNet member hits under this are dropped (0: keep every hit)
     # upscaled copies capped at this many pixels (never below 1x); 0: no cap. The cascades' smallest face is
     # min_face px either way: a copy only scans 20-40 px faces with a denser stride
     max_pixels: int = Field(409600, ge=0)
@@ -205,8 +248,30 @@ class PlateDetectorParams(_Section):
     pad: float = Field(0.15, ge=0, le=1)
 
 
-TextLanguage = Literal["en", "bg", "cs", "da", "de", "el", "es", "fi", "fr", "hr", "hu", "it", "lt", "lv", "nl", "pl",
-                      "pt", "ro", "sk", "sl", "sv", "zh"]
+TextLanguage = Literal[
+    "en",
+    "bg",
+    "cs",
+    "da",
+    "de",
+    "el",
+    "es",
+    "fi",
+    "fr",
+    "hr",
+    "hu",
+    "it",
+    "lt",
+    "lv",
+    "nl",
+    "pl",
+    "pt",
+    "ro",
+    "sk",
+    "sl",
+    "sv",
+    "zh",
+]
 _TEXT_LANGUAGES: tuple[TextLanguage, ...] = tuple(x for x in get_args(TextLanguage) if x not in ("el", "bg"))
 
 
@@ -231,9 +296,9 @@ class TextDetectorParams(_Section):
     # languages whose ordinary words the pii policy keeps (ISO 639-1, tasks.anonymize.languages: the EU's languages
     # wordfreq covers, and zh; el and bg only on request); text in any other language is redacted
     languages: tuple[TextLanguage, ...] = Field(_TEXT_LANGUAGES, min_length=1)
-    # what runs PP-OCR's models on the CPU (on CUDA: onnxruntime): openvino compiles the same float32 models,
-    # ~25 % less time per pass (numbers: OcrTextDetector's docstring)
-    cpu_runtime: Literal["onnxruntime", "openvino"] = "onnxruntime"
+    # what runs PP-OCR's models on the CPU (on CUDA: onnxruntime): openvino compiles the same float32 models, the
+    # same reads and builtin recall, less OCR time (numbers: `python -m bench.anonymize_throughput --ab-text-runtime 8`)
+    cpu_runtime: Literal["onnxruntime", "openvino"] = "openvino"
 
 
 class BodyDetectorParams(_Section):
@@ -315,7 +380,9 @@ class AnonymizeParams(_Section):
     # off by default: check_quality runs the same auditor on every anonymized file, and its gate decides
     audit_residual: bool = False
     shard_size: int = Field(64, ge=1, le=10_000)
-    executor: Literal["process", "dask"] = "process"  # where shards run: a local process pool or a Dask cluster
+    executor: Literal["process", "dask"] = (
+        "process"  # where shards run: a local process pool or a Dask cluster
+    )
     dask_address: str | None = None  # "tcp://host:8786" of a running scheduler; None: a LocalCluster per run
 
     @model_validator(mode="before")
@@ -345,20 +412,40 @@ class CheckQualityParams(_Section):
     auditor_calibration_images: int = Field(400, ge=1)
     lpips_weights: str | None = None  # AlexNet + LPIPS heads state dict; null: LPIPS reported unavailable
     lpips_images: int = Field(200, ge=1)  # image pairs LPIPS runs on (when weights are given)
-    reid_probes: int = Field(100, ge=1)  # anonymized faces (an even sample) the re-identification attacks name
-    reid_gallery_side: int = Field(48, ge=8, le=256)  # face side of the adaptive attacker's obfuscated gallery
-    reid_train_per_identity: int = Field(20, ge=2, le=500)  # obfuscated, augmented faces per identity (trained attack)
+    reid_probes: int = Field(
+        100, ge=1
+    )  # anonymized faces (an even sample) the re-identification attacks name
+    reid_gallery_side: int = Field(
+        48, ge=8, le=256
+    )  # face side of the adaptive attacker's obfuscated gallery
+    reid_train_per_identity: int = Field(
+        20, ge=2, le=500
+    )  # obfuscated, augmented faces per identity (trained attack)
     reid_feature_side: int = Field(12, ge=4, le=32)  # the trained attacker's grey-pixel features: side × side
     text_images: int = Field(450, ge=0)  # anonymized images (an even sample) OCR reads, raw and anonymized
-    text_min_similarity: float = Field(0.8, gt=0, le=1)  # OCR string vs ground truth at which it counts as read
+    text_min_similarity: float = Field(
+        0.8, gt=0, le=1
+    )  # OCR string vs ground truth at which it counts as read
     body_check: bool = True  # when bodies are not a target: are the body detector's raw detections preserved?
-    utility_train_images: int = Field(600, ge=10)  # raw train images (an even sample) the task model learns from
-    compare_methods: tuple[Method, ...] = ("blur", "pixelate", "mask", "dp_pixelate", "inpaint", "inpaint_soft", "replace")
+    utility_train_images: int = Field(
+        600, ge=10
+    )  # raw train images (an even sample) the task model learns from
+    compare_methods: tuple[Method, ...] = (
+        "blur",
+        "pixelate",
+        "mask",
+        "dp_pixelate",
+        "inpaint",
+        "inpaint_soft",
+        "replace",
+    )
     compare_images: int = Field(60, ge=1)  # raw test images every method is applied to
     compare_probes: int = Field(80, ge=1)  # faces attacked per method
     compare_residual_images: int = Field(40, ge=0)  # of those, images the residual auditor runs on
     compare_text_images: int = Field(20, ge=0)  # of those, images OCR reads per method (0: no text columns)
-    compare_people_images: int = Field(20, ge=0)  # of those, images the body detector reads per method (body_check)
+    compare_people_images: int = Field(
+        20, ge=0
+    )  # of those, images the body detector reads per method (body_check)
 
 
 class DpParams(_Section):
@@ -422,7 +509,9 @@ class TrainParams(_Section):
     lr: float = Field(0.5, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     nonprivate_lr: float = Field(2.0, gt=0)
-    world_size: int = Field(1, ge=1, le=64)  # > 1: DP-SGD on this many processes with Opacus DPDDP (gloo / nccl)
+    world_size: int = Field(
+        1, ge=1, le=64
+    )  # > 1: DP-SGD on this many processes with Opacus DPDDP (gloo / nccl)
     dp: DpParams = DpParams()
     budget: BudgetParams = BudgetParams()
 
@@ -432,13 +521,17 @@ class TrainParams(_Section):
             return self
         wanted = _FEATURES_OF.get(self.model, self.features)  # a user model takes what its features give
         if self.features != wanted:
-            raise ValueError(f"train.model {self.model!r} takes train.features {wanted!r}, got {self.features!r} "
-                             "(or set either to auto)")
+            raise ValueError(
+                f"train.model {self.model!r} takes train.features {wanted!r}, got {self.features!r} "
+                "(or set either to auto)"
+            )
         return self
 
 
 class ShadowParams(_Section):
-    k: int = Field(8, ge=0, le=1024)  # shadow models per target (0 = only attacks without shadows); even is best
+    k: int = Field(
+        8, ge=0, le=1024
+    )  # shadow models per target (0 = only attacks without shadows); even is best
     fixed_variance: bool = True  # LiRA: one pooled variance (Carlini et al.: better below ~64 shadows)
 
 
@@ -471,7 +564,11 @@ class GradientInversionParams(_Section):
     models: tuple[Literal["pixel_linear", "target"], ...] = ("pixel_linear", "target")
     # models that get every defence; the others only "none" and DP noise at the training σ
     sweep_models: tuple[Literal["pixel_linear", "target"], ...] = ("pixel_linear",)
-    methods: tuple[Literal["dlg", "idlg", "inverting_gradients"], ...] = ("dlg", "idlg", "inverting_gradients")
+    methods: tuple[Literal["dlg", "idlg", "inverting_gradients"], ...] = (
+        "dlg",
+        "idlg",
+        "inverting_gradients",
+    )
     batch_sizes: tuple[int, ...] = (1, 4)
     steps: int = Field(200, ge=1)
     dp_sigmas: tuple[float, ...] = (0.01, 0.1, 0.5)  # plus the training σ from models/dp_record.json
@@ -482,7 +579,11 @@ class GradientInversionParams(_Section):
 
 class AuditParams(_Section):
     attacks: tuple[Literal["loss_threshold", "shadow", "lira_online", "lira_offline"], ...] = (
-        "loss_threshold", "shadow", "lira_online", "lira_offline")
+        "loss_threshold",
+        "shadow",
+        "lira_online",
+        "lira_offline",
+    )
     max_samples: int = Field(2000, ge=10)  # per side (members, non-members)
     shadow: ShadowParams = ShadowParams()
     epsilon: EpsilonAuditParams = EpsilonAuditParams()
@@ -498,7 +599,9 @@ class RetentionParams(_Section):
     # GDPR Art. 5(1)(e) storage limitation: raw (un-anonymized) images are kept at most this many days after
     # ingest (the ingest run's start time); the report flags older raw data, `privtrail purge --apply` deletes it.
     raw_days: int = Field(7, ge=0, le=36_500)
-    ledger: str = "reports/retention_ledger.jsonl"  # append-only JSONL of every purge (counts, digests, run id)
+    ledger: str = (
+        "reports/retention_ledger.jsonl"  # append-only JSONL of every purge (counts, digests, run id)
+    )
 
 
 class PromoteParams(_Section):
@@ -544,7 +647,9 @@ class Gates(_Section):
     max_person_lira_auc_dp: float = Field(0.56, gt=0.5, le=1)
     # checked ε (max of Opacus and PLD) − empirical lower bound; < 0: DP is broken. Below −1 a tolerance would accept broken DP-SGD
     min_empirical_epsilon_margin: float = Field(0.0, ge=-1, le=20)
-    max_gradient_inversion_psnr_dp: float = Field(15.0, gt=0, le=100)  # dB (100: identical), best reconstruction under DP
+    max_gradient_inversion_psnr_dp: float = Field(
+        15.0, gt=0, le=100
+    )  # dB (100: identical), best reconstruction under DP
     max_mia_tpr_at_1pct_fpr_dp: float = Field(0.05, gt=0, le=1)
     # the canary audit's ceiling (the ε it can certify at best) over the claimed ε: below 1 it cannot catch a
     # broken DP-SGD at all; 2 leaves room to catch one that is off by a factor of two
@@ -552,7 +657,9 @@ class Gates(_Section):
     # identity-free linkage attack (check_quality): anonymized faces linked back to their raw face among the
     # N raw faces of the sample, top-1 minus chance (1/N), the worse of the naive and the adaptive attacker
     max_linkage_advantage: float = Field(0.05, gt=0, le=1)
-    min_linkage_calibration: float = Field(0.8, ge=0, lt=1)  # the same attack on lightly perturbed clear faces
+    min_linkage_calibration: float = Field(
+        0.8, ge=0, lt=1
+    )  # the same attack on lightly perturbed clear faces
 
 
 # A gate that is not a threshold in `Gates` but a consistency check of the evidence (tasks/report/gates.py).
@@ -597,8 +704,10 @@ def _check_policy_changes(reasons: dict[str, str], info: ValidationInfo) -> dict
     """Every threshold looser than the packaged policy has its written reason (known gates, >= 10 characters)."""
     unknown = sorted(set(reasons) - set(Gates.model_fields) - {BUDGET_POLICY})
     if unknown:
-        raise ValueError(f"unknown gate(s) {unknown}: a policy change names a threshold of `gates:` "
-                         f"(or {BUDGET_POLICY}: train.budget.max_total_epsilon)")
+        raise ValueError(
+            f"unknown gate(s) {unknown}: a policy change names a threshold of `gates:` "
+            f"(or {BUDGET_POLICY}: train.budget.max_total_epsilon)"
+        )
     empty = sorted(k for k, why in reasons.items() if len(why.strip()) < 10)
     if empty:
         raise ValueError(f"policy change of {empty} needs a written reason (at least 10 characters)")
@@ -607,15 +716,22 @@ def _check_policy_changes(reasons: dict[str, str], info: ValidationInfo) -> dict
         return reasons
     policy = packaged_gates()
     loose = [n for n in Gates.model_fields if gate_loosened(n, getattr(gates, n), getattr(policy, n))]
-    unexplained = [f"gates.{n} {getattr(gates, n):g} is looser than the packaged policy {getattr(policy, n):g}"
-                   for n in loose if n not in reasons]
+    unexplained = [
+        f"gates.{n} {getattr(gates, n):g} is looser than the packaged policy {getattr(policy, n):g}"
+        for n in loose
+        if n not in reasons
+    ]
     train = info.data.get("train")
     if isinstance(train, TrainParams) and budget_loosened(train.budget) and BUDGET_POLICY not in reasons:
-        unexplained.append(f"train.budget.max_total_epsilon {train.budget.max_total_epsilon:g} is looser than the "
-                           f"packaged policy {BudgetParams().max_total_epsilon:g} (key {BUDGET_POLICY})")
+        unexplained.append(
+            f"train.budget.max_total_epsilon {train.budget.max_total_epsilon:g} is looser than the "
+            f"packaged policy {BudgetParams().max_total_epsilon:g} (key {BUDGET_POLICY})"
+        )
     if unexplained:
-        raise ValueError("; ".join(unexplained) + ": give each a written reason in gates_policy_changes "
-                         "(gate: \"reason\"), or restore the packaged threshold")
+        raise ValueError(
+            "; ".join(unexplained) + ": give each a written reason in gates_policy_changes "
+            '(gate: "reason"), or restore the packaged threshold'
+        )
     return reasons  # a reason for a threshold at (or stricter than) the policy lists nothing: like a spare waiver
 
 
@@ -627,7 +743,9 @@ class ScheduleParams(_Section):
     @model_validator(mode="after")
     def _five_fields(self) -> ScheduleParams:
         if len(self.cron.split()) != 5:
-            raise ValueError(f"schedule.cron must have 5 fields (minute hour day month weekday), got {self.cron!r}")
+            raise ValueError(
+                f"schedule.cron must have 5 fields (minute hour day month weekday), got {self.cron!r}"
+            )
         return self
 
 
@@ -649,7 +767,8 @@ class Params(_Section):
     # gate name → the written reason its threshold is looser than the packaged policy (`Gates`' defaults);
     # required for every loosened threshold, listed on the report's first page
     gates_policy_changes: Annotated[dict[str, str], AfterValidator(_check_policy_changes)] = Field(
-        default_factory=dict, validate_default=True)
+        default_factory=dict, validate_default=True
+    )
     schedule: ScheduleParams = ScheduleParams()
     _auto: dict[str, str] = PrivateAttr(default_factory=dict)  # "train.features" → what `auto` resolved to
 
@@ -682,27 +801,36 @@ def _resolve_auto(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
     chosen = {k: train.get(k, "auto") for k in ("features", "model")}
     if "auto" not in chosen.values() or not all(isinstance(v, str) for v in chosen.values()):
         return data, {}
-    features, model = resolve_train_choice(chosen["features"], chosen["model"],
-                                           source=str(ingest.get("source", "builtin")))
+    features, model = resolve_train_choice(
+        chosen["features"], chosen["model"], source=str(ingest.get("source", "builtin"))
+    )
     resolved = {"features": features, "model": model}
-    return data | {"train": train | resolved}, {f"train.{k}": resolved[k] for k, v in chosen.items() if v == "auto"}
+    return data | {"train": train | resolved}, {
+        f"train.{k}": resolved[k] for k, v in chosen.items() if v == "auto"
+    }
 
 
 def _unworkable(p: Params, *, auto: set[str]) -> list[str]:
     """Params combinations that cannot do what they say, each naming its keys (empty when none)."""
     i, out = p.ingest, []
     if i.source != "builtin" and p.train.features == "placard":
-        out.append(f"train.features placard needs the builtin benchmark's digit placards, but ingest.source is "
-                   f"{i.source!r}: set train.features and train.model to auto (full + photo_hog for photos)")
+        out.append(
+            f"train.features placard needs the builtin benchmark's digit placards, but ingest.source is "
+            f"{i.source!r}: set train.features and train.model to auto (full + photo_hog for photos)"
+        )
     chosen = [k for k in ("train.features", "train.model") if k not in auto]
     if i.source != "builtin" and i.label_from == "none" and chosen:
-        out.append(f"ingest.label_from none trains nothing (no labels), yet {' and '.join(chosen)} "
-                   "set a model: set them to auto, or give labels with ingest.label_from dir or file")
+        out.append(
+            f"ingest.label_from none trains nothing (no labels), yet {' and '.join(chosen)} "
+            "set a model: set them to auto, or give labels with ingest.label_from dir or file"
+        )
     stray = [f"ingest.{k}" for k in ("folder", "coco", "labels") if getattr(i, k)]
     stray += ["ingest.label_from"] if i.label_from != "dir" else []  # the builtin images are always labelled
     if i.source == "builtin" and stray:
-        out.append(f"{', '.join(stray)} would be ignored: ingest.source is 'builtin' (generated images); "
-                   "set ingest.source to folder, coco or csv, or remove them")
+        out.append(
+            f"{', '.join(stray)} would be ignored: ingest.source is 'builtin' (generated images); "
+            "set ingest.source to folder, coco or csv, or remove them"
+        )
     return out
 
 

@@ -102,7 +102,9 @@ def detectors_of(p: AnonymizeParams) -> dict[str, tuple[str, ...]]:
     """Category → the detectors the params enable for it; only the categories in `p.targets`."""
     kept = f", keeping ordinary words in {', '.join(p.text.languages)}" if p.text.policy == "pii" else ""
     turned = p.orientation != "off"
-    ocr = f"PP-OCR text detection and recognition (rapidocr, {p.text.policy} policy{kept})" + (
+    on_cpu = p.text.cpu_runtime == "openvino" and p.device == "cpu"  # the stage records the resolved device
+    runtime = ", OpenVINO on the CPU" if on_cpu else ""
+    ocr = f"PP-OCR text detection and recognition (rapidocr{runtime}, {p.text.policy} policy{kept})" + (
         f"; {_TEXT_TURNS}" if turned else ""
     )
     face = _face_detectors(p.face.model_dump()) + ((_FACE_TURNS[p.orientation],) if turned else ())

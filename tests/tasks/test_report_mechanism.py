@@ -61,6 +61,9 @@ def test_detectors_and_device_come_from_the_params() -> None:
     assert setup.detectors["face"][0] == "YuNet (on a 2x copy)" and "turned" in setup.detectors["face"][1]
     assert "licence-plate Haar cascade" in setup.detectors["plate"] and "BlazePose" in setup.detectors["body"]
     assert "keeping ordinary words in en, cs, da" in setup.detectors["plate"][0]  # anonymize.text.languages
+    assert "OpenVINO" not in setup.detectors["plate"][0]  # not resolved to the CPU: the runtime is not claimed
+    on_cpu = anonymization_setup(p.model_copy(update={"device": "cpu"}))
+    assert "rapidocr, OpenVINO on the CPU" in on_cpu.detectors["plate"][0]
     upright = anonymization_setup(p.model_copy(update={"orientation": "off"}))
     assert upright.detectors["face"] == ("YuNet (on a 2x copy)",)  # anonymize.orientation: off says nothing turned
     assert not any("turned" in d for d in upright.detectors["plate"])
