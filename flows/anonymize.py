@@ -438,7 +438,7 @@ def anonymize() -> dict[str, float]:
     # `flows.pipeline` sees dvc.lock written (a kill while DVC hashes the outputs then redoes nothing); the next
     # run supersedes it otherwise
     if not os.environ.get("DVC_STAGE"):
-        io.remove_dir(state)
+        io.remove_resume_dir(out, "anonymize")
     return metrics
 
 

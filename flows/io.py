@@ -76,6 +76,15 @@ def remove_dir(rel: str | Path) -> None:
         shutil.rmtree(d)
 
 
+def remove_resume_dir(out: str | Path, stage: str) -> None:
+    """Delete `stage`'s resume folder (`resume_dir`), and `.resume` itself once no stage keeps one there."""
+    folder = resume_dir(out, stage)
+    remove_dir(folder)
+    parent = folder.parent
+    if parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+
+
 def remove_temporaries(rel: str | Path) -> int:
     """Delete the temporary files a killed run's unfinished atomic writes left under `rel`; how many."""
     return atomic.remove_temporaries(path(rel))

@@ -86,7 +86,7 @@ def pipeline(force: bool = False, push: bool = True) -> dict[str, Any]:
     if code != 0 and not refused:
         raise PipelineError(f"`dvc repro` failed (exit {code}):\n{failure_summary(lines)}")
     if code == 0:  # dvc.lock now records every stage's outputs: no resume state is needed any more
-        io.remove_dir(io.resume_dir(io.load_params().paths.anonymized, "anonymize"))
+        io.remove_resume_dir(io.load_params().paths.anonymized, "anonymize")
     ran = re.findall(r"Running stage '(\w+)'", "\n".join(lines))
     # a refusal at promote is a finished run with a FAIL verdict: its report, lineage and data are kept and
     # pushed like any other run's; the flow still ends failed, naming the refusal
@@ -172,7 +172,7 @@ def repro(*, force: bool = False) -> int:
         )
         return 128 + received[0]
     if code == 0:
-        io.remove_dir(io.resume_dir(params.paths.anonymized, "anonymize"))
+        io.remove_resume_dir(params.paths.anonymized, "anonymize")
     print(
         f"privtrail: dvc repro {'finished' if code == 0 else f'failed (exit {code})'} in "
         f"{time.monotonic() - started:.0f} s",

@@ -427,3 +427,15 @@ def test_a_signal_becomes_a_stop_request_and_only_a_later_repeat_stops_at_once(
             os.kill(os.getpid(), signal.SIGINT)  # asked again later: stop at once
             time.sleep(0.1)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_finished_run_leaves_no_resume_folder_behind(tmp_path: Path) -> None:
+    """The chaos test found `data/.resume/` left empty after a resumed pipeline finished."""
+    out = tmp_path / "data" / "anonymized"
+    (io.resume_dir(out, "anonymize") / "shards").mkdir(parents=True)
+    (io.resume_dir(out, "other") / "x").mkdir(parents=True)
+    io.remove_resume_dir(out, "anonymize")
+    assert not io.resume_dir(out, "anonymize").exists() and io.resume_dir(out, "other").exists()
+    io.remove_resume_dir(out, "other")
+    assert not (tmp_path / "data" / ".resume").exists()
+    io.remove_resume_dir(out, "anonymize")  # nothing there: nothing to do
