@@ -72,7 +72,20 @@ def _processes_in(ws: Path) -> list[str]:
 
 def _kill_during(ws: Path, env: dict[str, str], target: str, delay: float) -> dict[str, Any]:
     """Run the pipeline in its own session; `delay` s after `target` (or a later stage) starts, SIGKILL the
-    session. Where it landed: the stage then running, seconds into it, anonymize shards recorded."""
+    session (anonymize: `delay` s after this run recorded its first shard, so the kill lands among finished
+    and unfinished shards, not in the stage's start-up; train: after the ledger holds the run as started). Where it landed: the stage then running, seconds into
+    it, anonymize shards recorded."""
+    shards = ws / "data/.resume/anonymize/shards"
+
+    def recorded() -> int:
+        return len(list(shards.glob("*.json"))) if shards.is_dir() else 0
+
+    ledger = ws / "ledger/privacy_ledger.jsonl"
+
+    def spent() -> int:  # DP runs the ledger holds as started
+        return ledger.read_text().count('"started"') if ledger.is_file() else 0
+
+    before, spent_before = recorded(), spent()
     cmd = [str(BIN / "python"), "-m", "flows.pipeline", "repro"]
     proc = subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -89,8 +102,15 @@ def _kill_during(ws: Path, env: dict[str, str], target: str, delay: float) -> di
     at = None
     while proc.poll() is None:
         reached = [started[s] for s in STAGES[STAGES.index(target):] if s in started]
+        later = any(s in started for s in STAGES[STAGES.index(target) + 1 :])
+        if target == "anonymize" and "anonymize" in started and at is None:
+            # the stage's first shard of this run (a later stage reached means anonymize had nothing to redo)
+            reached = reached if recorded() > before or later else []
+        if target == "train" and "train" in started and at is None:
+            # DP-SGD under way: the ledger holds this run as started
+            reached = reached if spent() > spent_before or later else []
         if reached and at is None:
-            at = min(reached) + delay
+            at = (time.monotonic() if target in ("anonymize", "train") else min(reached)) + delay
         if at is not None and time.monotonic() >= at:
             break
         time.sleep(0.1)
@@ -100,10 +120,9 @@ def _kill_during(ws: Path, env: dict[str, str], target: str, delay: float) -> di
     proc.wait()
     reader.join(timeout=10)
     running = max(started, key=started.get) if started else "before ingest"
-    shards = ws / "data/.resume/anonymize/shards"
     return {"target": target, "delay_s": round(delay, 1), "landed_in": "finished" if finished else running,
             "s_into_stage": round(time.monotonic() - started[running], 1) if started else 0.0,
-            "anonymize_shards_recorded": len(list(shards.glob("*.json"))) if shards.is_dir() else 0,
+            "anonymize_shards_recorded": recorded(),
             "train_started": "train" in started}
 
 
