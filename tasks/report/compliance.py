@@ -45,21 +45,12 @@ from tasks.anonymize.setup import AnonymizationSetup
 from tasks.errors import InvalidInputError
 from tasks.params import Gates
 from tasks.report.accounting import group_privacy, pld_epsilon
-from tasks.report.definitions import define
+from tasks.report.definitions import MIA_JSON_FIELDS, define
 from tasks.report.gates import PERSON_NOT_ASSESSED, evaluate_gates, verdict
 from tasks.report.mechanism import mechanism_sentences
 
 ATTACK_FIELDS = {
-    "auc": "auc",
-    "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr",
-    "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
-    "balanced_accuracy": "balanced_accuracy",
-    "advantage": "advantage",
-    # low-FPR support (coarse when the non-members allow < 10 false positives) and 95 % intervals
-    "tpr_at_0.1pct_fpr_supported": "tpr_at_0_1pct_fpr_supported",
-    "tpr_at_0.1pct_fpr_ci_high": "tpr_at_0_1pct_fpr_ci_high",
-    "tpr_at_1pct_fpr_supported": "tpr_at_1pct_fpr_supported",
-    "tpr_at_1pct_fpr_ci_high": "tpr_at_1pct_fpr_ci_high",
+    **MIA_JSON_FIELDS,  # membership inference, with low-FPR support and 95 % intervals
     # model inversion (MI-Face): SSIM of the class representative to its class / other classes
     "ssim_max": "ssim_max",
     "ssim_mean": "ssim_mean",

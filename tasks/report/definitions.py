@@ -1594,8 +1594,9 @@ def _gi_table(m: re.Match[str]) -> Definition:
     )
 
 
-# compliance.json "attacks": attack → target → field (compliance.ATTACK_FIELDS), the same numbers as audit's
-_JSON_FIELDS = {
+# compliance.json "attacks": attack → target → membership-inference field → audit's metric field (one map: the
+# compliance builder's `ATTACK_FIELDS` extends it with the inversion fields)
+MIA_JSON_FIELDS = {
     "auc": "auc",
     "tpr_at_0.1pct_fpr": "tpr_at_0_1pct_fpr",
     "tpr_at_1pct_fpr": "tpr_at_1pct_fpr",
@@ -1609,7 +1610,7 @@ _JSON_FIELDS = {
 
 
 def _json_attack(m: re.Match[str]) -> Definition:
-    return _mia_field(_JSON_FIELDS[m["field"]], m["attack"], m["which"])
+    return _mia_field(MIA_JSON_FIELDS[m["field"]], m["attack"], m["which"])
 
 
 def _json_inversion(m: re.Match[str]) -> Definition:
@@ -1677,7 +1678,10 @@ FAMILIES: tuple[tuple[re.Pattern[str], Builder], ...] = tuple(
             r"audit/gradient_inversion/(?P<model>[^/]+)/(?P<defence>[^/]+)/(?P<field>psnr_max|ssim_max|accuracy)",
             _gi_table,
         ),
-        (rf"attacks/(?P<attack>{_ATTACK})/(?P<which>{_WHICH})/(?P<field>{_alt(_JSON_FIELDS)})", _json_attack),
+        (
+            rf"attacks/(?P<attack>{_ATTACK})/(?P<which>{_WHICH})/(?P<field>{_alt(MIA_JSON_FIELDS)})",
+            _json_attack,
+        ),
         (
             rf"attacks/(?P<attack>model_inversion)/(?P<which>{_WHICH})/(?P<field>{_alt(_MI_FIELDS)})",
             _json_inversion,
